@@ -1,0 +1,107 @@
+/**
+ * Everything berth creates on a host is named from app + stack, so two stacks
+ * (or two apps) can share one VPS without colliding. Pure functions only.
+ */
+
+export interface Names {
+    /** `<app>-<stack>`: unix user, directory, unit, container and site prefix. */
+    readonly id: string;
+    /** Unprivileged unix user that runs the app. */
+    readonly user: string;
+    /** Capistrano-style root: releases/, shared/, current. */
+    readonly root: string;
+    /** Root-only directory for the env file with secrets. */
+    readonly etc: string;
+    /** Environment file read by systemd (mode 0600, root). */
+    readonly envFile: string;
+    /** Postgres role and database identifier (`app_stack`). */
+    readonly dbIdentifier: string;
+    readonly network: string;
+    readonly postgresContainer: string;
+    readonly redisContainer: string;
+    readonly postgresVolume: string;
+    readonly redisVolume: string;
+    /** Template unit for the web process; instances `blue` and `green`. */
+    readonly webUnit: string;
+    readonly workerUnit: string;
+    readonly nginxSite: string;
+    readonly nginxUpstream: string;
+    readonly webroot: string;
+    /** Certificate name for certbot (`--cert-name`). */
+    readonly certName: string;
+    /** Prefix for host-level drop-in files owned by this stack. */
+    readonly dropIn: string;
+}
+
+const ID = /^[a-z][a-z0-9-]*[a-z0-9]$/;
+
+export function deriveNames(app: string, stack: string): Names {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(stack)) {
+        throw new Error(`stack name ${JSON.stringify(stack)} must be lowercase letters, digits and - to name things on the host`);
+    }
+    const id = `${app}-${stack}`;
+    if (!ID.test(id) || id.length > 32) {
+        throw new Error(`"${id}" (app-stack) must be at most 32 characters of a-z, 0-9 and -`);
+    }
+    const db = id.replace(/-/g, "_");
+    return {
+        id,
+        user: id,
+        root: `/srv/berth/${id}`,
+        etc: `/etc/berth/${id}`,
+        envFile: `/etc/berth/${id}/app.env`,
+        dbIdentifier: db,
+        network: `${id}-net`,
+        postgresContainer: `${id}-postgres`,
+        redisContainer: `${id}-redis`,
+        postgresVolume: `${id}-pgdata`,
+        redisVolume: `${id}-redisdata`,
+        webUnit: `berth-${id}-web@`,
+        workerUnit: `berth-${id}-worker`,
+        nginxSite: `berth-${id}`,
+        nginxUpstream: `/etc/nginx/berth/${id}-upstream.conf`,
+        webroot: `/var/www/berth-acme/${id}`,
+        certName: `berth-${id}`,
+        dropIn: `berth-${id}`,
+    };
+}
+
+export interface Ports {
+    readonly postgres: number;
+    readonly redis: number;
+    readonly webBlue: number;
+    readonly webGreen: number;
+}
+
+/** 32-bit FNV-1a, for stable spreading of apps over the port range. */
+export function fnv1a(s: string): number {
+    let h = 0x811c9dc5;
+    for (const ch of Buffer.from(s, "utf8")) {
+        h ^= ch;
+        h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    return h >>> 0;
+}
+
+const KNOWN_STACKS: Record<string, number> = { production: 0, staging: 1, dev: 2 };
+
+/**
+ * Loopback ports for one app + stack. Each app owns a block of 20 ports
+ * (20000 + 20 * (hash(app) % 400)); inside it, production, staging and dev
+ * have fixed slots of 4 and any other stack one of two more, so the stacks of
+ * one app never collide. `base` overrides the block start.
+ */
+export function derivePorts(
+    app: string,
+    stack: string,
+    overrides: { base?: number; postgres?: number; redis?: number } = {},
+): Ports {
+    const slot = KNOWN_STACKS[stack] ?? 3 + (fnv1a(stack) % 2);
+    const base = overrides.base ?? 20000 + 20 * (fnv1a(app) % 400) + 4 * slot;
+    return {
+        postgres: overrides.postgres ?? base,
+        redis: overrides.redis ?? base + 1,
+        webBlue: base + 2,
+        webGreen: base + 3,
+    };
+}

@@ -1,0 +1,243 @@
+/**
+ * Runs index.ts under Pulumi's mock runtime (no engine, no providers) with a
+ * stack's real configuration and records every registered resource: type,
+ * name, parent, inputs (with secret markers kept) and resource options.
+ *
+ * Configuration is assembled the way the engine does it: Pulumi.yaml defaults
+ * first, then the stack file's values; object values become JSON strings and
+ * `secure:` values are replaced by test secrets (we cannot decrypt them here,
+ * and the tests need to know the secret values to prove they never leak).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as crypto from "node:crypto";
+import * as YAML from "yaml";
+import * as pulumi from "@pulumi/pulumi";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+export interface StackConfig {
+    stack: string;
+    /** `berth:key` -> Pulumi string value. */
+    values: Record<string, string>;
+    /** Keys holding secrets. */
+    secretKeys: string[];
+    /** Every secret value injected, to search for leaks. */
+    secrets: string[];
+}
+
+/** A syntactically valid OpenSSH private key used as the test secret. */
+export function testPrivateKey(label: string): string {
+    const body = Buffer.from(`berth-test-private-key-${label}-`.repeat(6)).toString("base64");
+    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.match(/.{1,70}/g)!.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+
+function testSecretFor(key: string): string {
+    if (key.endsWith("privateKey") || key.endsWith("deployKey")) return testPrivateKey(key);
+    return `tsecret${crypto.createHash("sha256").update(key).digest("hex").slice(0, 24)}`;
+}
+
+/** Pulumi.yaml `config:` defaults as Pulumi strings. */
+export function projectDefaults(): Record<string, string> {
+    const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+    const out: Record<string, string> = {};
+    for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
+        if (decl && typeof decl === "object" && "default" in decl) {
+            out[key] = typeof decl.default === "string" ? decl.default : JSON.stringify(decl.default);
+        }
+    }
+    return out;
+}
+
+/** Replace `{secure: ...}` leaves with test secrets, collecting what was injected. */
+function desecure(value: any, key: string, secrets: string[]): { value: any; secret: boolean } {
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+        if (typeof value.secure === "string" && Object.keys(value).length === 1) {
+            const s = testSecretFor(key);
+            secrets.push(s);
+            return { value: s, secret: true };
+        }
+        let secret = false;
+        const out: Record<string, any> = {};
+        for (const [k, v] of Object.entries(value)) {
+            const r = desecure(v, `${key}.${k}`, secrets);
+            out[k] = r.value;
+            secret ||= r.secret;
+        }
+        return { value: out, secret };
+    }
+    return { value, secret: false };
+}
+
+/** The configuration the engine would hand the program for `stack`. */
+export function stackConfig(stack: string, overrides: Record<string, unknown> = {}, file = `Pulumi.${stack}.yaml`): StackConfig {
+    const doc = YAML.parse(fs.readFileSync(path.join(ROOT, file), "utf8"));
+    return configFrom(stack, { ...(doc.config ?? {}), ...overrides });
+}
+
+export function configFrom(stack: string, raw: Record<string, unknown>): StackConfig {
+    const values: Record<string, string> = { ...projectDefaults() };
+    const secretKeys: string[] = [];
+    const secrets: string[] = [];
+    for (const [key, v] of Object.entries(raw)) {
+        if (v === undefined) {
+            delete values[key];
+            continue;
+        }
+        const r = desecure(v, key, secrets);
+        values[key] = typeof r.value === "string" ? r.value : JSON.stringify(r.value);
+        if (r.secret) secretKeys.push(key);
+    }
+    return { stack, values, secretKeys, secrets };
+}
+
+export interface Recorded {
+    type: string;
+    name: string;
+    custom: boolean;
+    parent?: string;
+    inputs: Record<string, any>;
+    protect: boolean;
+    retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    additionalSecretOutputs: string[];
+    dependsOn: string[];
+    provider?: string;
+}
+
+export interface RunResult {
+    resources: Recorded[];
+    outputs: Record<string, unknown>;
+    /** Export name -> whether the output is secret. */
+    secretOutputs: Record<string, boolean>;
+    /** Every secret value the run knew about (config + mocked random results). */
+    secrets: string[];
+    error?: Error;
+}
+
+/** Deterministic mocked RandomPassword result for a resource name. */
+export function mockPassword(name: string): string {
+    return `mockpw${crypto.createHash("sha256").update(name).digest("hex").slice(0, 30)}`;
+}
+
+function resourceName(r: any): string | undefined {
+    return r?.__name;
+}
+
+/** Runs index.ts with `cfg` under mocks; never throws (the error is returned). */
+export async function runProgram(cfg: StackConfig, opts: { preview?: boolean } = {}): Promise<RunResult> {
+    for (const k of Object.keys(require.cache)) {
+        if (k.startsWith(ROOT) && !k.includes(`${path.sep}node_modules${path.sep}`)) delete require.cache[k];
+    }
+    const resources = new Map<string, Recorded>();
+    const order: string[] = [];
+    const secrets = [...cfg.secrets];
+
+    pulumi.runtime.setAllConfig(cfg.values, cfg.secretKeys);
+    await pulumi.runtime.setMocks(
+        {
+            newResource(a) {
+                const key = `${a.type}::${a.name}`;
+                const rec = resources.get(key);
+                if (rec) {
+                    rec.inputs = a.inputs;
+                    rec.custom = a.custom ?? true;
+                    rec.provider = a.provider;
+                }
+                const state: Record<string, any> = { ...a.inputs };
+                if (a.type === "random:index/randomPassword:RandomPassword") {
+                    state.result = mockPassword(a.name);
+                    secrets.push(state.result);
+                }
+                if (a.type === "docker:index/remoteImage:RemoteImage") {
+                    state.imageId = `sha256:${crypto.createHash("sha256").update(String(a.inputs.name)).digest("hex")}`;
+                }
+                if (a.type === "command:remote:Command") {
+                    state.stdout = "";
+                    state.stderr = "";
+                }
+                return { id: `${a.name}-id`, state };
+            },
+            call(a) {
+                if (a.token === "cloudflare:index/getZone:getZone") {
+                    return { id: "0".repeat(32), zoneId: "0".repeat(32), name: a.inputs.filter?.name };
+                }
+                return a.inputs;
+            },
+        },
+        "berth",
+        cfg.stack,
+        opts.preview ?? false,
+    );
+
+    let outputs: Record<string, unknown> = {};
+    const secretOutputs: Record<string, boolean> = {};
+    let error: Error | undefined;
+    try {
+        outputs =
+            ((await pulumi.runtime.runInPulumiStack(async () => {
+                pulumi.runtime.registerStackTransformation((a) => {
+                    const key = `${a.type}::${a.name}`;
+                    order.push(key);
+                    resources.set(key, {
+                        type: a.type,
+                        name: a.name,
+                        custom: true,
+                        parent: resourceName(a.opts.parent),
+                        inputs: {},
+                        protect: a.opts.protect === true,
+                        retainOnDelete: a.opts.retainOnDelete === true,
+                        deleteBeforeReplace: (a.opts as pulumi.CustomResourceOptions).deleteBeforeReplace === true,
+                        additionalSecretOutputs: [...((a.opts as pulumi.CustomResourceOptions).additionalSecretOutputs ?? [])],
+                        dependsOn: ([] as any[]).concat(a.opts.dependsOn ?? []).map((d) => resourceName(d) ?? "?"),
+                    });
+                    return undefined;
+                });
+                const mod = require(path.join(ROOT, "index.ts"));
+                for (const [k, v] of Object.entries(mod)) {
+                    if (pulumi.Output.isInstance(v)) {
+                        secretOutputs[k] = await (v as any).isSecret;
+                    }
+                }
+                return mod;
+            })) as Record<string, unknown>) ?? {};
+    } catch (e) {
+        error = e as Error;
+    }
+    // Let component registerOutputs and applies finish against this run's
+    // mock monitor before the next run replaces it.
+    await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    return { resources: order.map((k) => resources.get(k)!).filter(Boolean), outputs, secretOutputs, secrets, error };
+}
+
+export function isSecretWrapped(v: unknown): boolean {
+    return !!v && typeof v === "object" && (v as any)[SECRET_SIG] !== undefined;
+}
+
+/** Every plain (non-secret) string inside `v`, with its path. */
+export function plainStrings(v: unknown, at = ""): { path: string; value: string }[] {
+    if (isSecretWrapped(v)) return [];
+    if (typeof v === "string") return [{ path: at, value: v }];
+    if (Array.isArray(v)) return v.flatMap((x, i) => plainStrings(x, `${at}[${i}]`));
+    if (v && typeof v === "object") return Object.entries(v).flatMap(([k, x]) => plainStrings(x, at ? `${at}.${k}` : k));
+    return [];
+}
+
+/** Unwraps secret markers, for assertions on values. */
+export function unwrap(v: any): any {
+    if (isSecretWrapped(v)) return unwrap(v.value);
+    if (Array.isArray(v)) return v.map(unwrap);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+    return v;
+}
+
+export function byType(r: RunResult, type: string): Recorded[] {
+    return r.resources.filter((x) => x.type === type);
+}
+
+export function named(r: RunResult, name: string): Recorded {
+    const found = r.resources.find((x) => x.name === name);
+    if (!found) throw new Error(`no resource named ${name}; have: ${r.resources.map((x) => x.name).join(", ")}`);
+    return found;
+}
