@@ -128,6 +128,7 @@ export function packagesScript(cfg: BerthConfig): string {
             ].join("\n"),
             { mode: "0644" },
         ),
+        'if [ "$changed" = 1 ]; then echo "updated /etc/apt/apt.conf.d/20auto-upgrades"; fi',
         "systemctl enable --quiet apt-daily.timer apt-daily-upgrade.timer || true",
         "systemctl enable --quiet unattended-upgrades.service || true",
     );
@@ -189,12 +190,18 @@ export function appUserScript(cfg: BerthConfig): string {
         `  ${cmd("useradd", "--system", "--user-group", "--home-dir", n.root, "--no-create-home", "--shell", "/usr/sbin/nologin", n.user)}`,
         "fi",
         cmd("install", "-d", "-m", "0755", "-o", "root", "-g", "root", "/srv/berth"),
-        cmd("install", "-d", "-m", "0750", "-o", n.user, "-g", n.user, n.root),
-        cmd("install", "-d", "-m", "0750", "-o", n.user, "-g", n.user, `${n.root}/releases`, `${n.root}/shared`),
-        cmd("install", "-d", "-m", "0750", "-o", n.user, "-g", n.user, `${n.root}/shared/log`, `${n.root}/shared/tmp`, `${n.root}/shared/storage`),
-        cmd("install", "-d", "-m", "0700", "-o", "root", "-g", "root", n.etc),
+        // Code and public assets are readable by nginx (www-data); state under
+        // shared/ is the app user's; secrets live in root-only n.etc.
+        cmd("install", "-d", "-m", "0755", "-o", "root", "-g", "root", n.root, `${n.root}/releases`, `${n.root}/slots`),
+        cmd("install", "-d", "-m", "0751", "-o", n.user, "-g", n.user, `${n.root}/shared`),
+        cmd("install", "-d", "-m", "0750", "-o", n.user, "-g", n.user, ...SHARED_DIRS.map((d) => `${n.root}/shared/${d}`)),
+        cmd("install", "-d", "-m", "0755", "-o", n.user, "-g", n.user, `${n.root}/shared/public`, `${n.root}/shared/public/assets`),
+        cmd("install", "-d", "-m", "0700", "-o", "root", "-g", "root", "/etc/berth", n.etc),
     );
 }
+
+/** Directories under shared/ linked into every release (Capistrano's linked_dirs). */
+export const SHARED_DIRS = ["log", "tmp", "storage", "bundle"];
 
 export function appUserDeleteScript(cfg: BerthConfig): string {
     const n = cfg.names;
@@ -213,7 +220,7 @@ export function dockerEngineScript(cfg: BerthConfig): string {
         "fi",
         "systemctl enable --now --quiet docker",
         cfg.host.sudo ? cmd("usermod", "-aG", "docker", cfg.host.sshUser) : false,
-        "for i in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done",
+        "for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done",
         "docker version --format 'docker {{.Server.Version}}'",
     );
 }

@@ -332,13 +332,15 @@ export function parseConfig(rawConfig: Readonly<Record<string, string>>, ctx: Pa
         }
     }
 
-    const parsed = RawSchema.safeParse(input);
+    const parsed = RawSchema.safeParse(input, { reportInput: true });
     if (!parsed.success) {
         for (const issue of parsed.error.issues) {
             if (issue.code === "unrecognized_keys") {
                 for (const k of issue.keys) {
                     errors.push(`${keyPath([...issue.path, k])}: unknown key`);
                 }
+            } else if (issue.code === "invalid_key") {
+                errors.push(`${keyPath(issue.path)}: ${issue.issues[0]?.message ?? issue.message}`);
             } else if (issue.code === "invalid_type" && issue.input === undefined) {
                 errors.push(`${keyPath(issue.path)}: required`);
             } else {

@@ -15,7 +15,9 @@ import * as YAML from "yaml";
 import * as pulumi from "@pulumi/pulumi";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
+/** Pulumi's wire markers for a secret value (sdk/nodejs/runtime/rpc.ts). */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 export interface StackConfig {
     stack: string;
@@ -157,6 +159,11 @@ export async function runProgram(cfg: StackConfig, opts: { preview?: boolean } =
                     state.stdout = "";
                     state.stderr = "";
                 }
+                // The engine (not the SDK) turns additionalSecretOutputs into
+                // secrets; the mock monitor must do the same.
+                for (const k of rec?.additionalSecretOutputs ?? []) {
+                    if (k in state && !isSecretWrapped(state[k])) state[k] = { [SECRET_SIG]: SECRET_VALUE_SIG, value: state[k] };
+                }
                 return { id: `${a.name}-id`, state };
             },
             call(a) {
@@ -194,7 +201,15 @@ export async function runProgram(cfg: StackConfig, opts: { preview?: boolean } =
                     });
                     return undefined;
                 });
-                const mod = require(path.join(ROOT, "index.ts"));
+                let mod: Record<string, unknown>;
+                try {
+                    mod = require(path.join(ROOT, "index.ts"));
+                } catch (e) {
+                    // Caught here rather than rejecting the stack's outputs,
+                    // which Pulumi would report as an unhandled rejection.
+                    error = e as Error;
+                    return {};
+                }
                 for (const [k, v] of Object.entries(mod)) {
                     if (pulumi.Output.isInstance(v)) {
                         secretOutputs[k] = await (v as any).isSecret;

@@ -1,0 +1,77 @@
+/**
+ * Every remote script of the environment program, for both stacks: golden
+ * text (reviewable in pull requests) and a clean shellcheck run.
+ */
+import { describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { BerthConfig, parseConfig } from "../../lib/config";
+import { withShebang } from "../../lib/shell";
+import * as host from "../../components/host";
+import * as role from "../../components/postgresRole";
+import * as data from "../../components/dataServices";
+import { expectGolden, expectShellcheckClean } from "./golden";
+import { stackConfig } from "./harness";
+
+export function configFor(stack: string, overrides: Record<string, unknown> = {}): BerthConfig {
+    const sc = stackConfig(stack, overrides);
+    const r = parseConfig(sc.values, { project: "berth", stack, secretKeys: new Set(sc.secretKeys) });
+    if (!r.ok) throw new Error(r.errors.join("\n"));
+    return r.config;
+}
+
+const SCRIPTS: Record<string, (c: BerthConfig) => string> = {
+    "host-packages.sh": host.packagesScript,
+    "host-ssh-hardening.sh": host.sshHardeningScript,
+    "host-ssh-hardening-delete.sh": host.sshHardeningDeleteScript,
+    "host-firewall.sh": host.firewallScript,
+    "host-app-user.sh": host.appUserScript,
+    "host-app-user-delete.sh": host.appUserDeleteScript,
+    "host-docker-engine.sh": host.dockerEngineScript,
+    "postgres-role.sh": role.roleScript,
+    "postgres-role-delete.sh": role.roleDeleteScript,
+};
+
+for (const stack of ["staging", "production"]) {
+    describe(`${stack} scripts`, () => {
+        const cfg = configFor(stack);
+        for (const [file, build] of Object.entries(SCRIPTS)) {
+            test(file, () => {
+                const text = build(cfg);
+                expectGolden(`${stack}/${file}`, text);
+                expectShellcheckClean(`${stack}/${file}`, withShebang(text));
+            });
+        }
+        test("redis.conf", () => expectGolden(`${stack}/redis.conf`, data.redisConf(cfg)));
+    });
+}
+
+describe("script properties", () => {
+    const cfg = configFor("staging");
+    test("the package list holds the base, the preset's toolchain and the extras, once each", () => {
+        const pkgs = host.hostPackages(cfg);
+        for (const p of ["ufw", "unattended-upgrades", "nginx", "certbot", "ruby", "bundler", "libvips42"]) assert.ok(pkgs.includes(p), p);
+        assert.equal(new Set(pkgs).size, pkgs.length);
+        assert.ok(!host.hostPackages(configFor("staging", { "berth:preset": "generic", "berth:webCommand": "/usr/bin/app" })).includes("ruby"));
+    });
+    test("changing the package list changes only the packages script", () => {
+        const more = configFor("staging", { "berth:packages": ["libvips42", "imagemagick"] });
+        assert.notEqual(host.packagesScript(more), host.packagesScript(cfg));
+        for (const [file, build] of Object.entries(SCRIPTS)) {
+            if (file !== "host-packages.sh") assert.equal(build(more), build(cfg), file);
+        }
+    });
+    test("a non-root SSH user is added to the docker group for the Docker provider", () => {
+        const deploy = configFor("staging", { "berth:sshUser": "deploy" });
+        assert.match(host.dockerEngineScript(deploy), /usermod -aG docker deploy/);
+        assert.doesNotMatch(host.dockerEngineScript(cfg), /usermod/);
+    });
+    test("the role password only ever comes from stdin", () => {
+        const s = role.roleScript(cfg);
+        assert.match(s, /IFS= read -r ROLE_PASSWORD/);
+        assert.doesNotMatch(s, /PASSWORD '[^%]/);
+    });
+    test("the Docker provider's known-hosts line uses OpenSSH's [host]:port form off port 22", () => {
+        assert.equal(data.knownHostsPattern("203.0.113.1", 22), "203.0.113.1");
+        assert.equal(data.knownHostsPattern("203.0.113.1", 2222), "[203.0.113.1]:2222");
+    });
+});
