@@ -204,6 +204,7 @@ const RawSchema = z
         deployKey: z.string({ error: "must be a string" }).refine(isPrivateKey, { error: "is not a PEM/OpenSSH private key" }).optional(),
         revision: str((v) => /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,199}$/.test(v) && !v.includes(".."), "a valid git revision").default("main"),
         preset: z.enum(["rails", "generic"], { error: (iss) => `${show(iss.input)} is not a preset (rails or generic)` }).default("rails"),
+        bundler: z.enum(["deployment", "system"], { error: (iss) => `${show(iss.input)} is not a bundler mode (deployment or system)` }).default("deployment"),
         buildCommand: z.string({ error: "must be a string" }).optional(),
         releaseCommand: z.string({ error: "must be a string" }).optional(),
         webCommand: z.string({ error: "must be a string" }).optional(),
@@ -264,6 +265,8 @@ export interface BerthConfig {
         readonly revision: string;
         readonly revisionIsImmutable: boolean;
         readonly preset: "rails" | "generic";
+        /** deployment: gems in shared/bundle (BUNDLE_DEPLOYMENT); system: the host's gems, frozen lockfile. */
+        readonly bundler: "deployment" | "system";
         readonly buildCommand?: string;
         readonly releaseCommand?: string;
         readonly webCommand: string;
@@ -463,6 +466,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             revision: raw.revision,
             revisionIsImmutable,
             preset: raw.preset,
+            bundler: raw.bundler,
             buildCommand: raw.buildCommand,
             releaseCommand: raw.releaseCommand,
             webCommand: raw.webCommand ?? "bundle exec puma -C config/puma.rb",

@@ -1,0 +1,100 @@
+/**
+ * The same scenarios through the real Pulumi engine (Automation API), used
+ * when a `pulumi` binary is on PATH: a local file backend under the e2e work
+ * directory, a throwaway passphrase, and the stack's config set key by key.
+ * Cloudflare cannot be reached from a test machine, so DNS is switched off
+ * here and the scenario's DNS record is written into the test DNS directly.
+ * This path cannot run where berth is developed (no Pulumi CLI there); it is
+ * what users' CI runs.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { CommandRun, UpReport } from "./applier";
+import { Driver } from "./driver";
+import { ROOT, StackConfig } from "../unit/harness";
+
+export class AutomationDriver implements Driver {
+    readonly kind = "automation" as const;
+    private runs: CommandRun[] = [];
+    private seen = new Set<string>();
+    private stack?: Stack;
+
+    constructor(private stackName: string, statePath: string) {
+        this.backend = path.join(path.dirname(statePath), `pulumi-backend-${stackName}`);
+        fs.mkdirSync(this.backend, { recursive: true });
+    }
+    private backend: string;
+
+    private async select(cfg: StackConfig): Promise<Stack> {
+        if (!this.stack) {
+            this.stack = await LocalWorkspace.createOrSelectStack(
+                { stackName: this.stackName, workDir: ROOT },
+                { envVars: { PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "berth-e2e" } },
+            );
+        }
+        const values = { ...cfg.values, "berth:dns": "false" };
+        for (const [k, v] of Object.entries(values)) {
+            await this.stack.setConfig(k, { value: v, secret: cfg.secretKeys.includes(k) });
+        }
+        cfg.secrets.forEach((s) => this.seen.add(s));
+        return this.stack;
+    }
+
+    private async report(op: () => Promise<{ outputs?: Record<string, { value: unknown }> }>, events: EngineEvent[]): Promise<UpReport> {
+        const t0 = Date.now();
+        const r: UpReport = { ok: false, seconds: 0, commands: [], dockerChanges: [], actions: {}, outputs: {} };
+        try {
+            const res = await op();
+            r.ok = true;
+            r.outputs = Object.fromEntries(Object.entries(res.outputs ?? {}).map(([k, v]) => [k, v.value]));
+        } catch (e) {
+            r.error = (e as Error).message;
+        }
+        for (const ev of events) {
+            const md = ev.resOutputsEvent?.metadata;
+            if (!md || md.op === "same") continue;
+            const name = md.urn.split("::").pop() ?? md.urn;
+            if (md.type === "command:remote:Command") {
+                const phase = md.op === "delete" ? "delete" : md.op === "update" ? "update" : "create";
+                r.commands.push({ resource: name, phase, ms: 0, exitCode: 0, stdout: String(md.new?.outputs?.stdout ?? ""), stderr: String(md.new?.outputs?.stderr ?? "") });
+            }
+            if (md.type.startsWith("docker:index/") && !md.type.includes("remoteImage")) r.dockerChanges.push(`${md.op} ${name}`);
+        }
+        this.runs.push(...r.commands);
+        r.seconds = (Date.now() - t0) / 1000;
+        return r;
+    }
+
+    async up(cfg: StackConfig): Promise<UpReport> {
+        const stack = await this.select(cfg);
+        const events: EngineEvent[] = [];
+        return this.report(() => stack.up({ onEvent: (e) => events.push(e) }), events);
+    }
+
+    async destroy(cfg: StackConfig): Promise<UpReport> {
+        const stack = await this.select(cfg);
+        const events: EngineEvent[] = [];
+        return this.report(async () => (await stack.destroy({ onEvent: (e) => events.push(e) }), {}), events);
+    }
+
+    unprotectAll(): void {
+        // `pulumi state unprotect --all` has no Automation API call; run the CLI.
+        require("node:child_process").execFileSync("pulumi", ["state", "unprotect", "--all", "--yes", "--stack", this.stackName], {
+            cwd: ROOT,
+            env: { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "berth-e2e" },
+        });
+    }
+
+    secrets(): string[] {
+        return [...this.seen];
+    }
+
+    allCommandRuns(): CommandRun[] {
+        return this.runs;
+    }
+
+    containerPorts(): Record<string, number> {
+        return {};
+    }
+}

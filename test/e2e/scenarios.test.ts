@@ -1,0 +1,253 @@
+/**
+ * End-to-end scenarios on a disposable VPS (see test/e2e/README.md). The
+ * program is driven by the test applier (test/e2e/applier.ts) or, when a
+ * `pulumi` binary is on PATH, by the real engine through the Automation API
+ * (test/e2e/automation.ts). Scenarios run in order and share the host.
+ *
+ * BERTH_BENCH_OUT=<file> writes the figures of scenarios 1-5 as JSON.
+ */
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as net from "node:net";
+import * as path from "node:path";
+import { devConfig, makeWorld, onVps, vps, World } from "./world";
+import { Driver, makeDriver } from "./driver";
+import { StackConfig } from "../unit/harness";
+
+const DOMAIN = "sample.berth.test";
+let world: World;
+let driver: Driver;
+let pebbleRoot = "";
+const figures: Record<string, unknown> = {};
+
+function cfg(overrides: Record<string, unknown> = {}): StackConfig {
+    return devConfig(world, { "berth:secretEnv": { SAMPLE_API_TOKEN: { secure: "x" } }, ...overrides });
+}
+
+/** GET https://DOMAIN<path> against the VPS, trusting only Pebble's root. */
+function get(p: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+        const req = https.request(
+            { host: world.vps.ip, port: 443, path: p, servername: DOMAIN, headers: { host: DOMAIN }, ca: pebbleRoot, timeout: timeoutMs, agent: false },
+            (res) => {
+                let body = "";
+                res.on("data", (d) => (body += d));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
+        req.end();
+    });
+}
+
+/** Bounded load loop (loopback/test network only): requests until stopped or the cap. */
+function loadLoop(maxRequests = 20000, maxMs = 10 * 60_000) {
+    let stop = false;
+    const stats = { sent: 0, failed: 0, failures: [] as string[] };
+    const t0 = Date.now();
+    const done = (async () => {
+        while (!stop && stats.sent < maxRequests && Date.now() - t0 < maxMs) {
+            stats.sent++;
+            try {
+                const r = await get("/up", 10_000);
+                if (r.status !== 200) {
+                    stats.failed++;
+                    stats.failures.push(`HTTP ${r.status}`);
+                }
+            } catch (e) {
+                stats.failed++;
+                stats.failures.push((e as Error).message);
+            }
+            await new Promise((r) => setTimeout(r, 20));
+        }
+    })();
+    return { stats, stop: async () => ((stop = true), await done, stats) };
+}
+
+function tcpRefused(host: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const s = net.connect({ host, port, timeout: 3000 });
+        s.on("connect", () => (s.destroy(), resolve(false)));
+        s.on("timeout", () => (s.destroy(), resolve(true)));
+        s.on("error", () => resolve(true));
+    });
+}
+
+async function up(overrides: Record<string, unknown> = {}) {
+    const r = await driver.up(cfg(overrides));
+    return r;
+}
+
+before(async () => {
+    world = makeWorld();
+    // No registry is reachable: the locally built Postgres and Redis images
+    // are staged on the fresh host and loaded when berth's docker step first
+    // starts the engine (what a registry pull would have provided).
+    vps(["stage-images", world.vps.name]);
+    driver = await makeDriver(path.join(world.work, "state.json"), world.acme.dnsApi, "dev");
+});
+
+after(() => {
+    if (process.env.BERTH_BENCH_OUT) fs.writeFileSync(process.env.BERTH_BENCH_OUT, JSON.stringify(figures, null, 2));
+    if (process.env.BERTH_E2E_KEEP !== "1") {
+        try {
+            vps(["down", world.vps.name]);
+        } catch {
+            /* best effort */
+        }
+    }
+});
+
+describe("berth on a disposable VPS", () => {
+    test("1. fresh host -> up: HTTPS, health, units, closed data ports, hardened SSH, firewall", async () => {
+        const r = await up({ "berth:revision": "v1" });
+        assert.ok(r.ok, r.error);
+        figures.freshProvisionSeconds = r.seconds;
+        pebbleRoot = await fetchPebbleRoot();
+        for (const p of ["/up", "/health/db", "/health/redis"]) {
+            const res = await get(p);
+            assert.equal(res.status, 200, `${p}: ${res.body}`);
+        }
+        assert.equal((await get("/version")).body.trim(), world.shas.v1);
+        const active = onVps(world, "systemctl is-active berth-sample-dev-web@blue.service berth-sample-dev-web@green.service");
+        assert.match(active.stdout, /^active$/m);
+        const pgPort = Number(r.outputs.postgresPort ?? 0) || portsFromState().postgres;
+        const redisPort = portsFromState().redis;
+        assert.ok(await tcpRefused(world.vps.ip, pgPort), `postgres ${pgPort} reachable from outside`);
+        assert.ok(await tcpRefused(world.vps.ip, redisPort), `redis ${redisPort} reachable from outside`);
+        const inside = onVps(world, `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${pgPort}' && echo open`);
+        assert.match(inside.stdout, /open/, "postgres answers on the host's loopback");
+        const methods = spawnSsh(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=0", `tester@${world.vps.ip}`, "true"]);
+        assert.match(methods, /Permission denied \(publickey\)/, methods);
+        assert.match(onVps(world, "ufw status").stdout, /Status: active/);
+    });
+
+    test("2. second up with no change: nothing runs", async () => {
+        const r = await up({ "berth:revision": "v1" });
+        assert.ok(r.ok, r.error);
+        figures.noopSeconds = r.seconds;
+        figures.noopCommands = r.commands.length;
+        assert.deepEqual(r.commands.map((c) => `${c.phase} ${c.resource}`), []);
+        assert.deepEqual(r.dockerChanges, []);
+    });
+
+    test("3. new revision under load: zero failed requests", async () => {
+        const load = loadLoop();
+        const r = await up({ "berth:revision": "v2" });
+        const stats = await load.stop();
+        assert.ok(r.ok, r.error);
+        figures.releaseSeconds = r.seconds;
+        figures.releaseRequests = stats.sent;
+        figures.releaseFailedRequests = stats.failed;
+        assert.equal((await get("/version")).body.trim(), world.shas.v2);
+        assert.ok(stats.sent > 10, `only ${stats.sent} requests sent`);
+        assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
+    });
+
+    test("4. broken revision: up fails clearly, the old release keeps serving", async () => {
+        const load = loadLoop();
+        const r = await up({ "berth:revision": "broken" });
+        const stats = await load.stop();
+        figures.brokenRequests = stats.sent;
+        figures.brokenFailedRequests = stats.failed;
+        assert.equal(r.ok, false, "the broken release must fail the up");
+        assert.match(r.error ?? "", new RegExp(`release ${world.shas.broken} is unhealthy`));
+        assert.match(r.error ?? "", /Last log lines/);
+        assert.equal((await get("/version")).body.trim(), world.shas.v2);
+        assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
+    });
+
+    test("5. rollback to the previous revision: fast, no rebuild", async () => {
+        const r = await up({ "berth:revision": "v1" });
+        assert.ok(r.ok, r.error);
+        figures.rollbackSeconds = r.seconds;
+        assert.equal((await get("/version")).body.trim(), world.shas.v1);
+        const checkout = r.commands.find((c) => c.resource.endsWith("-checkout"));
+        assert.ok(checkout, "the checkout ran for the new revision");
+        assert.match(checkout.stdout, /already built; reusing it/);
+        assert.ok(r.seconds < 30, `rollback took ${r.seconds}s`);
+    });
+
+    test("6. secret rotation (Redis password and role password): the app keeps working", async () => {
+        const before = onVps(world, "cat /etc/berth/sample-dev/app.env").stdout;
+        const r = await up({ "berth:revision": "v1", "berth:redis": { image: "berth-local/redis:7", passwordRotation: "2" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } });
+        assert.ok(r.ok, r.error);
+        const after = onVps(world, "cat /etc/berth/sample-dev/app.env").stdout;
+        assert.notEqual(after, before, "the env file changed");
+        for (const p of ["/up", "/health/db", "/health/redis"]) assert.equal((await get(p)).status, 200, p);
+    });
+
+    test("8. secret hygiene: no secret in ps, journal, unit files, nginx files or recorded outputs", async () => {
+        // Watch the process list during a deploy that restarts the app.
+        const watcher = onVpsBackground("for i in $(seq 1 600); do ps -eo args; sleep 0.1; done > /root/ps.log");
+        const r = await up({ "berth:revision": "v2", "berth:redis": { image: "berth-local/redis:7", passwordRotation: "3" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } });
+        watcher.kill();
+        assert.ok(r.ok, r.error);
+        const secrets = driver.secrets();
+        assert.ok(secrets.length >= 6, `knows ${secrets.length} secrets`);
+        const places: Record<string, string> = {
+            ps: onVps(world, "cat /root/ps.log").stdout,
+            journal: onVps(world, "journalctl --no-pager -o cat").stdout,
+            units: onVps(world, "cat /etc/systemd/system/berth-* 2>/dev/null").stdout,
+            nginx: onVps(world, "cat /etc/nginx/sites-available/berth-* /etc/nginx/berth/* 2>/dev/null").stdout,
+            outputs: JSON.stringify(driver.allCommandRuns()),
+        };
+        assert.ok(places.ps.length > 1000 && places.units.includes("ExecStart"), "inspected something real");
+        for (const [where, text] of Object.entries(places)) {
+            for (const s of secrets) assert.ok(!text.includes(s), `a secret appears in ${where}`);
+        }
+    });
+
+    test("7. destroy: dev removes everything; production keeps protected data", async () => {
+        const r = await driver.destroy(cfg());
+        assert.ok(r.ok, r.error);
+        const left = onVps(world, "ls /etc/systemd/system | grep -c berth-sample-dev; ls /etc/nginx/sites-enabled | grep -c berth-sample-dev; docker ps -a --format '{{.Names}}' | grep -c sample-dev; ls /srv/berth | grep -c sample-dev; true");
+        assert.deepEqual(left.stdout.trim().split("\n"), ["0", "0", "0", "0"], left.stdout);
+
+        const prodDriver = await makeDriver(path.join(world.work, "state-production.json"), world.acme.dnsApi, "production");
+        const prod = devConfig(world, { "berth:revision": "v1", "berth:domain": "prod.berth.test", "berth:env": { APP_HOST: "prod.berth.test" } }, "production");
+        const upProd = await prodDriver.up(prod);
+        assert.ok(upProd.ok, upProd.error);
+        const refused = await prodDriver.destroy(prod);
+        assert.equal(refused.ok, false);
+        assert.match(refused.error ?? "", /protected/);
+        prodDriver.unprotectAll();
+        const destroyed = await prodDriver.destroy(prod);
+        assert.ok(destroyed.ok, destroyed.error);
+        const vols = onVps(world, "docker volume ls --format '{{.Name}}'").stdout;
+        assert.match(vols, /^sample-production-pgdata$/m, "production Postgres data survives");
+        assert.match(vols, /^sample-production-redisdata$/m);
+    });
+});
+
+function portsFromState(): { postgres: number; redis: number } {
+    const ports = driver.containerPorts();
+    return { postgres: ports["sample-dev-postgres"], redis: ports["sample-dev-redis"] };
+}
+
+async function fetchPebbleRoot(): Promise<string> {
+    return new Promise((resolve, reject) => {
+        https
+            .get(world.acme.rootsUrl, { ca: world.acme.caBundlePem }, (res) => {
+                let body = "";
+                res.on("data", (d) => (body += d));
+                res.on("end", () => resolve(body));
+            })
+            .on("error", reject);
+    });
+}
+
+function spawnSsh(args: string[]): string {
+    const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+    const r = spawnSync("ssh", ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${path.join(world.work, "known_hosts")}`, ...args], { encoding: "utf8" });
+    return `${r.stdout}${r.stderr}`;
+}
+
+function onVpsBackground(command: string): { kill(): void } {
+    const { spawn } = require("node:child_process") as typeof import("node:child_process");
+    const p = spawn("ssh", ["-i", world.vps.privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${path.join(world.work, "known_hosts")}`, `root@${world.vps.ip}`, "--", command], { stdio: "ignore" });
+    return { kill: () => p.kill() };
+}
