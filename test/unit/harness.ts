@@ -12,6 +12,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as crypto from "node:crypto";
 import * as YAML from "yaml";
+import { execFileSync } from "node:child_process";
+import * as os from "node:os";
 import * as pulumi from "@pulumi/pulumi";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -127,11 +129,64 @@ function resourceName(r: any): string | undefined {
     return r?.__name;
 }
 
+/**
+ * A real local bare git repository standing in for a stack's remote. git's
+ * own `url.<base>.insteadOf` (set through GIT_CONFIG_COUNT/KEY/VALUE) sends
+ * the program's unmodified `git ls-remote <stack file URL>` there, so branch
+ * resolution runs for real without network access.
+ */
+export class LocalRemote {
+    readonly dir: string;
+    private work: string;
+    constructor(readonly url: string) {
+        const base = fs.mkdtempSync(path.join(os.tmpdir(), "berth-remote-"));
+        this.dir = path.join(base, "repo.git");
+        this.work = path.join(base, "work");
+        const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8", env: GIT_ENV }).trim();
+        fs.mkdirSync(this.work);
+        git(base, "init", "-q", "--bare", "-b", "main", this.dir);
+        git(this.work, "init", "-q", "-b", "main");
+        this.commit("initial");
+        LocalRemote.all.set(url, this);
+        LocalRemote.installRewrites();
+    }
+    static all = new Map<string, LocalRemote>();
+    private static installRewrites(): void {
+        const entries = [...LocalRemote.all.values()];
+        process.env.GIT_CONFIG_COUNT = String(entries.length);
+        entries.forEach((r, i) => {
+            process.env[`GIT_CONFIG_KEY_${i}`] = `url.file://${r.dir}.insteadOf`;
+            process.env[`GIT_CONFIG_VALUE_${i}`] = r.url;
+        });
+    }
+    /** Commits on main (or `branch`) and pushes; returns the new sha. */
+    commit(message: string, branch = "main"): string {
+        const git = (...args: string[]) => execFileSync("git", args, { cwd: this.work, encoding: "utf8", env: GIT_ENV }).trim();
+        fs.writeFileSync(path.join(this.work, "CHANGES"), `${message}\n`, { flag: "a" });
+        git("add", "CHANGES");
+        git("commit", "-q", "-m", message);
+        git("push", "-q", "--force", `file://${this.dir}`, `HEAD:refs/heads/${branch}`);
+        return git("rev-parse", "HEAD");
+    }
+    sha(branch = "main"): string {
+        return execFileSync("git", ["--git-dir", this.dir, "rev-parse", branch], { encoding: "utf8" }).trim();
+    }
+}
+
+const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: "berth test", GIT_AUTHOR_EMAIL: "test@berth.invalid", GIT_COMMITTER_NAME: "berth test", GIT_COMMITTER_EMAIL: "test@berth.invalid", GIT_CONFIG_GLOBAL: "/dev/null" };
+
+/** The stand-in remote for a repository URL (made on first use). */
+export function localRemote(url: string): LocalRemote {
+    return LocalRemote.all.get(url) ?? new LocalRemote(url);
+}
+
 /** Runs index.ts with `cfg` under mocks; never throws (the error is returned). */
 export async function runProgram(cfg: StackConfig, opts: { preview?: boolean } = {}): Promise<RunResult> {
     for (const k of Object.keys(require.cache)) {
         if (k.startsWith(ROOT) && !k.includes(`${path.sep}node_modules${path.sep}`)) delete require.cache[k];
     }
+    const repo = cfg.values["berth:repository"];
+    if (repo && !/^[0-9a-f]{40}$/.test(cfg.values["berth:revision"] ?? "") && !repo.startsWith("file://")) localRemote(repo);
     const resources = new Map<string, Recorded>();
     const order: string[] = [];
     const secrets = [...cfg.secrets];

@@ -186,6 +186,8 @@ describe("staging and production on one shared VPS", () => {
             /^path \/srv\/berth$/,
             /^path \/etc\/berth$/,
             /^path \/etc\/ssh\/sshd_config\.d$/,
+            /^path \/var\/www\/berth-acme$/, // parents of per-stack directories
+            /^path \/etc\/nginx\/berth$/,
             /^path \/etc\/berth-(postgres-password|redis\.conf)$/, // inside each container
         ];
         const collisions = [...a.keys()].filter((k) => b.has(k) && !SHARED_HOST_FILES.some((re) => re.test(k)));

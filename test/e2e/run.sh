@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# End-to-end suite: berth against a disposable local VPS (see test/e2e/README.md).
+#   bash test/e2e/run.sh           scenarios 1-8 (npm run test:e2e)
+#   bash test/e2e/run.sh --bench   scenarios 1-5 with figures -> bench/ (npm run bench)
+# Installs what it needs (docker.io, debootstrap, pebble, jq, ...) and starts
+# its own dockerd. Traffic stays on this machine and the containers it makes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+bench=0
+if [ "${1:-}" = "--bench" ]; then bench=1; fi
+
+export DEBIAN_FRONTEND=noninteractive
+need=(docker.io debootstrap pebble jq openssh-client git curl iptables openssl ca-certificates)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The host scripts start dockerd when it is not running and build (or reuse)
+# the cached images.
+bash test/e2e/host/image.sh >&2
+
+node=node_modules/.bin/node
+[ -x "$node" ] || { echo "run npm ci first" >&2; exit 1; }
+
+if [ "$bench" = 1 ]; then
+  mkdir -p bench
+  out="$(mktemp)"
+  BERTH_BENCH_OUT="$out" "$node" --import tsx --test --test-concurrency=1 \
+    --test-name-pattern='^[1-5]\. ' test/e2e/scenarios.test.ts
+  "$node" --import tsx test/e2e/bench-report.ts "$out" bench
+  rm -f "$out"
+else
+  "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec test/e2e/scenarios.test.ts
+fi

@@ -1,0 +1,106 @@
+set -euo pipefail
+umask 022
+changed=0
+tmp=$(mktemp /etc/systemd/system/berth-shop-production-web@.service.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth (project berth, stack production). Changes are overwritten by pulumi up.
+[Unit]
+Description=berth shop-production web (%i)
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=simple
+User=shop-production
+Group=shop-production
+WorkingDirectory=/srv/berth/shop-production/slots/%i
+Environment=HOME=/srv/berth/shop-production/shared
+Environment=LANG=C.UTF-8
+EnvironmentFile=/etc/berth/shop-production/app.env
+EnvironmentFile=/srv/berth/shop-production/slots/%i.env
+ExecStart=/bin/sh -c 'exec /usr/local/bin/app serve --port $$PORT'
+SyslogIdentifier=shop-production-web-%i
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=30
+KillMode=mixed
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/srv/berth/shop-production/shared
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+CapabilityBoundingSet=
+SystemCallArchitectures=native
+UMask=0027
+
+[Install]
+WantedBy=multi-user.target
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/systemd/system/berth-shop-production-web@.service && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-production-web@.service)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-production-web@.service; changed=1; fi
+tmp=$(mktemp /etc/systemd/system/berth-shop-production-worker.service.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth (project berth, stack production). Changes are overwritten by pulumi up.
+[Unit]
+Description=berth shop-production worker
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=simple
+User=shop-production
+Group=shop-production
+WorkingDirectory=/srv/berth/shop-production/current
+Environment=HOME=/srv/berth/shop-production/shared
+Environment=LANG=C.UTF-8
+EnvironmentFile=/etc/berth/shop-production/app.env
+ExecStart=/bin/sh -c 'exec /usr/local/bin/app work --label "100%% done" --home \'$$HOME\' --note "it\'s a \\"quote\\", a \\\\ and $${PORT}"'
+SyslogIdentifier=shop-production-worker
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=30
+KillMode=mixed
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/srv/berth/shop-production/shared
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+CapabilityBoundingSet=
+SystemCallArchitectures=native
+UMask=0027
+
+[Install]
+WantedBy=multi-user.target
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/systemd/system/berth-shop-production-worker.service && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-production-worker.service)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-production-worker.service; changed=1; fi
+if [ "$changed" = 1 ]; then
+  systemctl daemon-reload
+  echo 'berth: unit files updated'
+else
+  echo 'berth: unit files unchanged'
+fi

@@ -1,0 +1,106 @@
+set -euo pipefail
+umask 022
+changed=0
+tmp=$(mktemp /etc/systemd/system/berth-shop-staging-web@.service.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
+[Unit]
+Description=berth shop-staging web (%i)
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=simple
+User=shop-staging
+Group=shop-staging
+WorkingDirectory=/srv/berth/shop-staging/slots/%i
+Environment=HOME=/srv/berth/shop-staging/shared
+Environment=LANG=C.UTF-8
+EnvironmentFile=/etc/berth/shop-staging/app.env
+EnvironmentFile=/srv/berth/shop-staging/slots/%i.env
+ExecStart=/bin/sh -c 'exec /usr/local/bin/app serve --port $$PORT'
+SyslogIdentifier=shop-staging-web-%i
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=30
+KillMode=mixed
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/srv/berth/shop-staging/shared
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+CapabilityBoundingSet=
+SystemCallArchitectures=native
+UMask=0027
+
+[Install]
+WantedBy=multi-user.target
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/systemd/system/berth-shop-staging-web@.service && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-staging-web@.service)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-staging-web@.service; changed=1; fi
+tmp=$(mktemp /etc/systemd/system/berth-shop-staging-worker.service.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
+[Unit]
+Description=berth shop-staging worker
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=simple
+User=shop-staging
+Group=shop-staging
+WorkingDirectory=/srv/berth/shop-staging/current
+Environment=HOME=/srv/berth/shop-staging/shared
+Environment=LANG=C.UTF-8
+EnvironmentFile=/etc/berth/shop-staging/app.env
+ExecStart=/bin/sh -c 'exec /usr/local/bin/app work --label "100%% done" --home \'$$HOME\' --note "it\'s a \\"quote\\", a \\\\ and $${PORT}"'
+SyslogIdentifier=shop-staging-worker
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=30
+KillMode=mixed
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/srv/berth/shop-staging/shared
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+CapabilityBoundingSet=
+SystemCallArchitectures=native
+UMask=0027
+
+[Install]
+WantedBy=multi-user.target
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/systemd/system/berth-shop-staging-worker.service && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-staging-worker.service)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-staging-worker.service; changed=1; fi
+if [ "$changed" = 1 ]; then
+  systemctl daemon-reload
+  echo 'berth: unit files updated'
+else
+  echo 'berth: unit files unchanged'
+fi

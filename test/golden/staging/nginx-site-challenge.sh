@@ -1,0 +1,66 @@
+set -euo pipefail
+umask 022
+install -d -m 0755 /var/www/berth-acme /var/www/berth-acme/shop-staging
+changed=0
+site=/etc/nginx/sites-available/berth-shop-staging.conf
+link=/etc/nginx/sites-enabled/berth-shop-staging.conf
+had_site=0
+if [ -f "$site" ]; then cp -p "$site" "$site.berth-prev"; had_site=1; fi
+had_link=0
+if [ -L "$link" ]; then had_link=1; fi
+tmp=$(mktemp /etc/nginx/sites-available/berth-shop-staging.conf.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
+# HTTP for staging.shop.example.com: ACME HTTP-01 challenges; everything else is redirected to HTTPS.
+server {
+    listen 80;
+    listen [::]:80;
+    server_name staging.shop.example.com;
+    access_log /var/log/nginx/berth-shop-staging.access.log;
+    error_log /var/log/nginx/berth-shop-staging.error.log;
+
+    location ^~ /.well-known/acme-challenge/ {
+        root /var/www/berth-acme/shop-staging;
+        default_type text/plain;
+    }
+
+    location / {
+        return 301 https://$host$request_uri;
+    }
+}
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/nginx/sites-available/berth-shop-staging.conf && [ "$(stat -c '%a %U:%G' /etc/nginx/sites-available/berth-shop-staging.conf)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/nginx/sites-available/berth-shop-staging.conf; changed=1; fi
+if [ "$(readlink "$link" 2>/dev/null)" != "$site" ]; then ln -sfn "$site" "$link"; changed=1; fi
+if [ "$changed" = 1 ]; then
+  if ! out=$(nginx -t 2>&1); then
+    if [ "$had_site" = 1 ]; then mv -f "$site.berth-prev" "$site"; else rm -f "$site"; fi
+    if [ "$had_link" = 0 ]; then rm -f "$link"; fi
+    printf '%s\n' "$out" >&2
+    echo 'berth: nginx -t rejected the challenge site of shop-staging; the previous configuration is back in place' >&2
+    exit 1
+  fi
+  rm -f "$site.berth-prev"
+  if systemctl is-active --quiet nginx; then systemctl reload nginx; else systemctl start nginx; fi
+  echo 'berth: challenge site of shop-staging updated'
+else
+  rm -f "$site.berth-prev"
+  systemctl is-active --quiet nginx || systemctl start nginx
+  echo 'berth: challenge site of shop-staging unchanged'
+fi
+install -d -m 0755 /var/www/berth-acme/shop-staging/.well-known /var/www/berth-acme/shop-staging/.well-known/acme-challenge
+probe=$(mktemp /var/www/berth-acme/shop-staging/.well-known/acme-challenge/berth-probe.XXXXXX)
+token=$(basename "$probe")
+printf '%s' "$token" > "$probe"
+chmod 0644 "$probe"
+hosts=(staging.shop.example.com)
+for host in "${hosts[@]}"; do
+  ready=0
+  for _ in $(seq 1 50); do
+    if [ "$(curl -s --max-time 2 -H "Host: $host" "http://127.0.0.1/.well-known/acme-challenge/$token")" = "$token" ]; then ready=1; break; fi
+    sleep 0.2
+  done
+  if [ "$ready" != 1 ]; then rm -f "$probe"; echo "berth: nginx does not serve ACME challenges for $host on port 80" >&2; exit 1; fi
+done
+rm -f "$probe"
