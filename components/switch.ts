@@ -107,8 +107,9 @@ export function switchScript(cfg: BerthConfig, inp: SwitchInputs): string {
         "done",
         'if [ "$healthy" != 1 ]; then',
         `  echo "berth: release $rev is unhealthy: http://127.0.0.1:$port${r.healthPath} did not answer 200 within ${r.healthTimeout}s. Traffic stays on \${active:-nothing} (nginx untouched). Last log lines of $idle_unit:" >&2`,
-        '  journalctl -u "$idle_unit" -n 40 --no-pager -o cat >&2 || true',
+        // Stop first: a graceful stop flushes what the app still buffers.
         '  systemctl stop "$idle_unit" || true',
+        '  journalctl -u "$idle_unit" -n 40 --no-pager -o cat >&2 || true',
         "  exit 1",
         "fi",
         // Move traffic: upstream file, nginx -t, graceful reload; restore on failure.
@@ -126,7 +127,7 @@ export function switchScript(cfg: BerthConfig, inp: SwitchInputs): string {
         `  echo "berth: nginx -t rejected the new upstream; release $rev not switched" >&2`,
         "  exit 1",
         "fi",
-        "systemctl reload nginx",
+        'if [ "$changed" = 1 ]; then systemctl reload nginx; fi',
         'rm -f "$upstream.berth-prev"',
         `ln -sfn "$rel" ${quote(`${n.root}/current.berth-new`)} && mv -T ${quote(`${n.root}/current.berth-new`)} ${quote(`${n.root}/current`)}`,
         `echo "$idle" > ${quote(`${state}/color`)}`,
@@ -159,7 +160,8 @@ function pruneLines(cfg: BerthConfig): string[] {
 export function stopScript(cfg: BerthConfig): string {
     const units = [unit(cfg, "blue"), unit(cfg, "green"), ...(cfg.release.workerCommand ? [`${cfg.names.workerUnit}.service`] : [])];
     return script(
-        `systemctl disable --now ${units.map(quote).join(" ")} 2>/dev/null || true`,
+        // One at a time: systemctl refuses the whole list when one unit file is gone.
+        `for u in ${units.map(quote).join(" ")}; do systemctl disable --now "$u" 2>/dev/null || true; done`,
         cmd("rm", "-rf", `${cfg.names.root}/state`, `${cfg.names.root}/slots/blue`, `${cfg.names.root}/slots/green`, `${cfg.names.root}/slots/blue.env`, `${cfg.names.root}/slots/green.env`),
     );
 }

@@ -9,6 +9,8 @@ import { withShebang } from "../../lib/shell";
 import * as host from "../../components/host";
 import * as role from "../../components/postgresRole";
 import * as data from "../../components/dataServices";
+import * as release from "../../components/release";
+import * as sw from "../../components/switch";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { stackConfig } from "./harness";
 
@@ -29,7 +31,14 @@ const SCRIPTS: Record<string, (c: BerthConfig) => string> = {
     "host-docker-engine.sh": host.dockerEngineScript,
     "postgres-role.sh": role.roleScript,
     "postgres-role-delete.sh": role.roleDeleteScript,
+    "release-deploy-key.sh": release.deployKeyScript,
+    "release-checkout.sh": (c) => release.checkoutScript(c, SHA),
+    "release-command.sh": (c) => release.releaseCommandScript(c, SHA),
+    "switch.sh": (c) => sw.switchScript(c, { sha: SHA, envHash: "e".repeat(64), unitsHash: "u".repeat(64) }),
+    "switch-stop.sh": sw.stopScript,
 };
+
+const SHA = "5f8008de1dd704ea09395bd87621f1d32eeac017";
 
 for (const stack of ["staging", "production"]) {
     describe(`${stack} scripts`, () => {
