@@ -186,18 +186,15 @@ class SshHost {
 
 /** The Docker engine as the docker provider reaches it: `ssh <sshOpts> user@host docker ...`. */
 class DockerHost {
-    private dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-applier-docker-"));
-    constructor(private provider: { host: string; sshOpts: string[] }, private privateKey?: string) {}
+    constructor(private provider: { host: string; sshOpts: string[] }, private keyFile?: string) {}
 
     docker(args: string[], stdin?: string | Buffer): Promise<ProcResult> {
         const m = /^ssh:\/\/([^@]+)@([^:]+):(\d+)$/.exec(this.provider.host);
         if (!m) throw new Error(`applier: unsupported docker host ${this.provider.host}`);
         const sshArgs = [...this.provider.sshOpts, "-p", m[3]];
-        if (this.privateKey) {
-            const key = path.join(this.dir, "id");
-            fs.writeFileSync(key, this.privateKey.endsWith("\n") ? this.privateKey : `${this.privateKey}\n`, { mode: 0o600 });
-            sshArgs.push("-o", "IdentitiesOnly=yes", "-i", key);
-        }
+        // The provider authenticates with the user's ssh setup (agent); the
+        // applier hands ssh the stack's key file instead.
+        if (this.keyFile) sshArgs.push("-o", "IdentitiesOnly=yes", "-i", this.keyFile);
         return run("ssh", [...sshArgs, `${m[1]}@${m[2]}`, "--", ["docker", ...args].map(quote).join(" ")], stdin);
     }
 
@@ -273,7 +270,7 @@ export class Applier {
         const key = provider?.split("::")[3]?.split("::")[0] ?? provider ?? "";
         const found = [...this.dockerProviders.entries()].find(([n]) => provider?.includes(n)) ?? [...this.dockerProviders.entries()][0];
         if (!found) throw new Error(`applier: no docker provider registered (${key})`);
-        return new DockerHost(found[1], this.privateKey);
+        return new DockerHost(found[1], this.keyFile());
     }
 
     private providerOf = new Map<string, string | undefined>();
@@ -586,6 +583,7 @@ export class Applier {
                 }
             }
         }
+        this.cleanup();
         this.report.ok = errors.length === 0;
         this.report.error = errors.length ? errors.join("\n") : undefined;
         this.report.seconds = (Date.now() - t0) / 1000;
@@ -593,6 +591,21 @@ export class Applier {
     }
 
     private failed = new Set<string>();
+    private keyDir?: string;
+
+    /** The stack's SSH key in a 0600 file for the docker ssh helper, removed after each run. */
+    private keyFile(): string | undefined {
+        if (!this.privateKey) return undefined;
+        if (!this.keyDir) this.keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-applier-key-"));
+        const f = path.join(this.keyDir, "id");
+        if (!fs.existsSync(f)) fs.writeFileSync(f, this.privateKey.endsWith("\n") ? this.privateKey : `${this.privateKey}\n`, { mode: 0o600 });
+        return f;
+    }
+
+    private cleanup(): void {
+        if (this.keyDir) fs.rmSync(this.keyDir, { recursive: true, force: true });
+        this.keyDir = undefined;
+    }
 
     private componentDone(name: string, metas: Map<string, Meta>): Promise<void> {
         // A component in dependsOn means all of its children; berth passes
@@ -633,6 +646,7 @@ export class Applier {
         } catch (e) {
             this.report.error = (e as Error).message;
         }
+        this.cleanup();
         this.report.seconds = (Date.now() - t0) / 1000;
         return this.report;
     }

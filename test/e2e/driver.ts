@@ -3,8 +3,11 @@
  * real Pulumi engine through the Automation API when `pulumi` is on PATH
  * (and BERTH_E2E_DRIVER is not "applier").
  */
-import { spawnSync } from "node:child_process";
-import { Applier, CommandRun, UpReport } from "./applier";
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { CommandRun, StateFile, UpReport } from "./applier";
 import { StackConfig } from "../unit/harness";
 
 export interface Driver {
@@ -22,33 +25,55 @@ export interface Driver {
 
 class ApplierDriver implements Driver {
     readonly kind = "applier" as const;
-    private applier: Applier;
     private runs: CommandRun[] = [];
     private configSecrets = new Set<string>();
 
-    constructor(statePath: string, dnsApi: string) {
-        this.applier = new Applier({ statePath, dnsApi, log: (l) => process.stderr.write(`${l}\n`) });
+    constructor(private statePath: string, private dnsApi: string) {}
+
+    /** One applier operation in a child process (see apply-cli.ts). */
+    private async call(verb: string, cfg?: StackConfig): Promise<UpReport> {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-apply-"));
+        const configPath = path.join(dir, "config.json");
+        const reportPath = path.join(dir, "report.json");
+        fs.writeFileSync(configPath, JSON.stringify(cfg ?? {}), { mode: 0o600 });
+        try {
+            const code = await new Promise<number>((resolve, reject) => {
+                const p = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "apply-cli.ts"), verb, this.statePath, configPath, reportPath, this.dnsApi], {
+                    stdio: ["ignore", "inherit", "inherit"],
+                });
+                p.on("error", reject);
+                p.on("close", (c) => resolve(c ?? 1));
+            });
+            if (code !== 0) throw new Error(`applier ${verb} crashed (exit ${code})`);
+            const r = JSON.parse(fs.readFileSync(reportPath, "utf8")) as UpReport;
+            this.runs.push(...(r.commands ?? []));
+            return r;
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     }
 
-    async up(cfg: StackConfig): Promise<UpReport> {
+    up(cfg: StackConfig): Promise<UpReport> {
         cfg.secrets.forEach((s) => this.configSecrets.add(s));
-        const r = await this.applier.up(cfg);
-        this.runs.push(...r.commands);
-        return r;
+        return this.call("up", cfg);
     }
 
-    async destroy(cfg: StackConfig): Promise<UpReport> {
-        const r = await this.applier.destroy(cfg);
-        this.runs.push(...r.commands);
-        return r;
+    destroy(cfg: StackConfig): Promise<UpReport> {
+        return this.call("destroy", cfg);
     }
 
     unprotectAll(): void {
-        this.applier.unprotectAll();
+        const state = this.state();
+        for (const r of Object.values(state.resources)) r.protect = false;
+        fs.writeFileSync(this.statePath, JSON.stringify(state, null, 1), { mode: 0o600 });
+    }
+
+    private state(): StateFile {
+        return fs.existsSync(this.statePath) ? JSON.parse(fs.readFileSync(this.statePath, "utf8")) : { resources: {} };
     }
 
     secrets(): string[] {
-        const generated = Object.values(this.applier.stored.resources)
+        const generated = Object.values(this.state().resources)
             .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
             .map((r) => String(r.outputs.result));
         return [...this.configSecrets, ...generated].filter((s) => s.length >= 8);
@@ -60,7 +85,7 @@ class ApplierDriver implements Driver {
 
     containerPorts(): Record<string, number> {
         const out: Record<string, number> = {};
-        for (const r of Object.values(this.applier.stored.resources)) {
+        for (const r of Object.values(this.state().resources)) {
             if (r.type === "docker:index/container:Container") out[r.inputs.name] = r.inputs.ports?.[0]?.external;
         }
         return out;

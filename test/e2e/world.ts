@@ -70,7 +70,15 @@ export function onVps(world: World, command: string, input?: string): { code: nu
 
 export function makeWorld(name = "berth-e2e-vps"): World {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
-    const vpsInfo = JSON.parse(vps(["up", name])) as VpsInfo;
+    let vpsInfo: VpsInfo;
+    try {
+        vpsInfo = JSON.parse(vps(["up", name])) as VpsInfo;
+    } catch (e) {
+        // A container that did not boot (seen rarely right after a removal): start over once.
+        process.stderr.write(`${(e as Error).message}\nretrying with a new container\n`);
+        vps(["down", name]);
+        vpsInfo = JSON.parse(vps(["up", name])) as VpsInfo;
+    }
     fs.writeFileSync(path.join(work, "known_hosts"), `${vpsInfo.ip} ${vpsInfo.hostKey}\n`);
     const acme = JSON.parse(sh("acme.sh", ["up"])) as AcmeInfo;
     vps(["gitserver", "up"]);

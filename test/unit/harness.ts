@@ -15,6 +15,7 @@ import * as YAML from "yaml";
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import * as pulumi from "@pulumi/pulumi";
+import { BerthConfig, parseConfig } from "../../lib/config";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 /** Pulumi's wire markers for a secret value (sdk/nodejs/runtime/rpc.ts). */
@@ -40,6 +41,14 @@ export function testPrivateKey(label: string): string {
 function testSecretFor(key: string): string {
     if (key.endsWith("privateKey") || key.endsWith("deployKey")) return testPrivateKey(key);
     return `tsecret${crypto.createHash("sha256").update(key).digest("hex").slice(0, 24)}`;
+}
+
+/** A stack file (with overrides) parsed into the typed config, for pure builders. */
+export function configFor(stack: string, overrides: Record<string, unknown> = {}): BerthConfig {
+    const sc = stackConfig(stack, overrides);
+    const r = parseConfig(sc.values, { project: "berth", stack, secretKeys: new Set(sc.secretKeys) });
+    if (!r.ok) throw new Error(r.errors.join("\n"));
+    return r.config;
 }
 
 /** Pulumi.yaml `config:` defaults as Pulumi strings. */
@@ -140,6 +149,7 @@ export class LocalRemote {
     private work: string;
     constructor(readonly url: string) {
         const base = fs.mkdtempSync(path.join(os.tmpdir(), "berth-remote-"));
+        process.once("exit", () => fs.rmSync(base, { recursive: true, force: true }));
         this.dir = path.join(base, "repo.git");
         this.work = path.join(base, "work");
         const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8", env: GIT_ENV }).trim();

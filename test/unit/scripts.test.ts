@@ -4,7 +4,7 @@
  */
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { BerthConfig, parseConfig } from "../../lib/config";
+import { BerthConfig } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
 import * as host from "../../components/host";
 import * as role from "../../components/postgresRole";
@@ -12,14 +12,7 @@ import * as data from "../../components/dataServices";
 import * as release from "../../components/release";
 import * as sw from "../../components/switch";
 import { expectGolden, expectShellcheckClean } from "./golden";
-import { stackConfig } from "./harness";
-
-export function configFor(stack: string, overrides: Record<string, unknown> = {}): BerthConfig {
-    const sc = stackConfig(stack, overrides);
-    const r = parseConfig(sc.values, { project: "berth", stack, secretKeys: new Set(sc.secretKeys) });
-    if (!r.ok) throw new Error(r.errors.join("\n"));
-    return r.config;
-}
+import { configFor } from "./harness";
 
 const SCRIPTS: Record<string, (c: BerthConfig) => string> = {
     "host-packages.sh": host.packagesScript,

@@ -14,6 +14,7 @@ fi
 if [ "$active" = blue ]; then idle=green; else idle=blue; fi
 port=$(port_of "$idle")
 idle_unit=berth-shop-production-web@"$idle".service
+systemctl stop berth-shop-production-drain-"$idle".timer 2>/dev/null || true
 systemctl stop "$idle_unit" 2>/dev/null || true
 ln -sfn "$rel" /srv/berth/shop-production/slots/"$idle"
 printf '# Managed by berth (project %s, stack %s)\nPORT=%s\nREVISION=%s\n' berth production "$port" "$rev" > /srv/berth/shop-production/slots/"$idle.env"
@@ -77,7 +78,10 @@ systemctl enable --quiet "$idle_unit"
 if [ -n "$active" ] && [ "$active" != "$idle" ]; then
   old_unit=berth-shop-production-web@"$active".service
   systemctl disable --quiet "$old_unit" || true
-  systemd-run --quiet --collect --unit=berth-shop-production-drain-"$active"-"$(date +%s)" --on-active=5 systemctl stop "$old_unit"
+  drain=berth-shop-production-drain-"$active"
+  systemctl stop "$drain.timer" 2>/dev/null || true
+  systemctl reset-failed "$drain.timer" "$drain.service" 2>/dev/null || true
+  systemd-run --quiet --collect --unit="$drain" --on-active=5 systemctl stop "$old_unit"
 fi
 systemctl enable --quiet berth-shop-production-worker.service
 systemctl restart berth-shop-production-worker.service
