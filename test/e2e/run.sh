@@ -10,16 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bench=0
 if [ "${1:-}" = "--bench" ]; then bench=1; fi
 
-export DEBIAN_FRONTEND=noninteractive
-need=(docker.io debootstrap pebble jq openssh-client git curl iptables openssl ca-certificates)
-missing=()
-for p in "${need[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash scripts/apt-ensure.sh docker.io debootstrap pebble jq openssh-client git curl iptables openssl ca-certificates
 
 # The host scripts start dockerd when it is not running and build (or reuse)
 # the cached images.

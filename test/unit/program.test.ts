@@ -123,6 +123,18 @@ for (const stack of STACKS) {
     });
 }
 
+describe("dev stack (Pulumi.dev.yaml)", () => {
+    test("runs with its machine-specific deploy key supplied, on local images, without DNS", async () => {
+        // dev:up sets the deploy key per machine; the file itself holds no secrets.
+        const r = await runProgram(stackConfig("dev", { "berth:deployKey": { secure: "set-by-dev-up" } }));
+        assert.equal(r.error, undefined, r.error?.message);
+        assert.equal(byType(r, "berth:dns:Dns").length, 0);
+        const images = byType(r, "docker:index/remoteImage:RemoteImage").map((i) => unwrap(i.inputs.name)).sort();
+        assert.deepEqual(images, ["berth-local/postgres:15", "berth-local/redis:7"]);
+        for (const c of byType(r, CONTAINER)) for (const p of unwrap(c.inputs.ports)) assert.equal(p.ip, "127.0.0.1");
+    });
+});
+
 describe("production data is never destroyed by an accident in the program", () => {
     test("production volumes are protected and retained on delete", () => {
         const vols = byType(runs.production, VOLUME);

@@ -45,6 +45,21 @@ for (const stack of ["staging", "production"]) {
         }
         test("redis.conf", () => expectGolden(`${stack}/redis.conf`, data.redisConf(cfg)));
     });
+    describe(`${stack} scripts, generic preset`, () => {
+        const cfg = configFor(stack, {
+            "berth:preset": "generic",
+            "berth:webCommand": "/usr/local/bin/app serve --port $PORT",
+            "berth:buildCommand": "make release",
+            "berth:releaseCommand": "/usr/local/bin/app migrate",
+        });
+        for (const file of ["host-packages.sh", "release-checkout.sh", "release-command.sh", "switch.sh"]) {
+            test(file, () => {
+                const text = SCRIPTS[file](cfg);
+                expectGolden(`${stack}/generic/${file}`, text);
+                expectShellcheckClean(`${stack}/generic/${file}`, withShebang(text));
+            });
+        }
+    });
 }
 
 describe("script properties", () => {

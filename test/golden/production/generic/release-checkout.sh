@@ -1,0 +1,34 @@
+set -euo pipefail
+umask 022
+if [ -f /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/.berth-built ]; then echo 'berth: release 5f8008de1dd704ea09395bd87621f1d32eeac017 is already built; reusing it'; exit 0; fi
+export GIT_SSH_COMMAND='ssh -i /etc/berth/shop-production/deploy_key -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/etc/berth/shop-production/git_known_hosts -o GlobalKnownHostsFile=/dev/null'
+export GIT_TERMINAL_PROMPT=0
+if [ ! -d /srv/berth/shop-production/repo ]; then
+  git clone --quiet --mirror -- git@github.com:example-co/shop.git /srv/berth/shop-production/repo
+else
+  git --git-dir /srv/berth/shop-production/repo remote set-url origin git@github.com:example-co/shop.git
+fi
+if ! git --git-dir /srv/berth/shop-production/repo cat-file -e '5f8008de1dd704ea09395bd87621f1d32eeac017^{commit}' 2>/dev/null; then
+  git --git-dir /srv/berth/shop-production/repo fetch --quiet --prune origin '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*'
+fi
+git --git-dir /srv/berth/shop-production/repo cat-file -e '5f8008de1dd704ea09395bd87621f1d32eeac017^{commit}' || { echo 'berth: commit 5f8008de1dd704ea09395bd87621f1d32eeac017 is not in git@github.com:example-co/shop.git' >&2; exit 1; }
+rm -rf /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial
+install -d -m 0755 /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial
+git --git-dir /srv/berth/shop-production/repo archive --format=tar 5f8008de1dd704ea09395bd87621f1d32eeac017 | tar -x -C /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial
+printf '%s\n' 5f8008de1dd704ea09395bd87621f1d32eeac017 > /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/REVISION
+rm -rf /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log && ln -s /srv/berth/shop-production/shared/log /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log
+rm -rf /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp && ln -s /srv/berth/shop-production/shared/tmp /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp
+rm -rf /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage && ln -s /srv/berth/shop-production/shared/storage /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage
+chown -R shop-production:shop-production /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial
+echo 'berth: building release 5f8008de1dd704ea09395bd87621f1d32eeac017'
+systemd-run --quiet --wait --pipe --collect --service-type=exec --unit=berth-shop-production-build-"$$" -p User=shop-production -p Group=shop-production -p EnvironmentFile=/etc/berth/shop-production/app.env -p WorkingDirectory=/srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial -p Environment=HOME=/srv/berth/shop-production/shared -p UMask=0022 /bin/bash -c 'set -euo pipefail
+make release'
+chown -R root:root /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial
+[ ! -L /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log ] || chown -h shop-production:shop-production /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log
+[ ! -L /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp ] || chown -h shop-production:shop-production /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp
+[ ! -L /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage ] || chown -h shop-production:shop-production /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage
+[ ! -L /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/public/assets ] || chown -h shop-production:shop-production /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/public/assets
+find /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial -maxdepth 1 -name .bundle -exec chown -R shop-production:shop-production {} +
+mv -T /srv/berth/shop-production/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017
+touch /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/.berth-built
+echo 'berth: release 5f8008de1dd704ea09395bd87621f1d32eeac017 built in /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017'

@@ -1,0 +1,27 @@
+set -euo pipefail
+umask 022
+export DEBIAN_FRONTEND=noninteractive
+wanted=(apt-listchanges ca-certificates certbot curl git libvips42 nginx openssl rsync ufw unattended-upgrades)
+missing=()
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"
+  echo "installed: ${missing[*]}"
+fi
+changed=0
+tmp=$(mktemp /etc/apt/apt.conf.d/20auto-upgrades.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+// Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
+APT::Periodic::Update-Package-Lists "1";
+APT::Periodic::Unattended-Upgrade "1";
+APT::Periodic::AutocleanInterval "7";
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/apt/apt.conf.d/20auto-upgrades && [ "$(stat -c '%a %U:%G' /etc/apt/apt.conf.d/20auto-upgrades)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/apt/apt.conf.d/20auto-upgrades; changed=1; fi
+if [ "$changed" = 1 ]; then echo "updated /etc/apt/apt.conf.d/20auto-upgrades"; fi
+systemctl enable --quiet apt-daily.timer apt-daily-upgrade.timer || true
+systemctl enable --quiet unattended-upgrades.service || true
