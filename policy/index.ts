@@ -1,0 +1,159 @@
+/**
+ * berth's policy pack: guards the properties berth's own tests prove, so a
+ * change to the program (or a hand-edited stack) that breaks them fails
+ * `pulumi preview --policy-pack policy` before anything is applied.
+ *
+ * Each validation is exported on its own so the unit tests can call it with
+ * passing and failing resources (test/unit/policy.test.ts).
+ */
+import { EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+
+/** The subset of ResourceValidationArgs the validations read. */
+export type ResourceArgs = Pick<ResourceValidationArgs, "type" | "name" | "props" | "opts">;
+export type Validation = (args: ResourceArgs, report: ReportViolation) => void;
+
+const COMMAND = "command:remote:Command";
+const CONTAINER = "docker:index/container:Container";
+const VOLUME = "docker:index/volume:Volume";
+const IMAGE = "docker:index/remoteImage:RemoteImage";
+const DOCKER_PROVIDER = "pulumi:providers:docker";
+
+function label(props: Record<string, any>, name: string): string | undefined {
+    return (props.labels ?? []).find((l: { label: string }) => l.label === name)?.value;
+}
+
+function trigger(props: Record<string, any>, kind: string): Record<string, any> | undefined {
+    const t = Array.isArray(props.triggers) ? props.triggers[0] : undefined;
+    return t && typeof t === "object" && t.kind === kind ? t : undefined;
+}
+
+/** Database and cache containers publish ports only on loopback. */
+export const dataPortsOnLoopback: Validation = (args, report) => {
+    if (args.type !== CONTAINER) return;
+    const role = label(args.props, "berth.role");
+    if (role !== "database" && role !== "cache") return;
+    for (const p of args.props.ports ?? []) {
+        const ip = p.ip ?? "0.0.0.0";
+        if (ip !== "127.0.0.1" && ip !== "::1") {
+            report(`${args.name}: ${role} port ${p.external ?? "?"}->${p.internal} is published on ${ip}; publish data services on 127.0.0.1 only (Docker's published ports bypass the firewall)`);
+        }
+    }
+};
+
+/** Every remote connection pins a host key: commands and the Docker provider's ssh. */
+export const remoteConnectionsPinHostKey: Validation = (args, report) => {
+    if (args.type === COMMAND) {
+        const hostKey = args.props.connection?.hostKey;
+        if (typeof hostKey !== "string" || hostKey.trim() === "") {
+            report(`${args.name}: connection to ${args.props.connection?.host ?? "?"} has no hostKey; pin the host's SSH key (berth:hostKey)`);
+        }
+    }
+    if (args.type === DOCKER_PROVIDER && String(args.props.host ?? "").startsWith("ssh://")) {
+        const raw = args.props.sshOpts;
+        const opts: string[] = typeof raw === "string" ? JSON.parse(raw) : (raw ?? []);
+        const strict = opts.includes("StrictHostKeyChecking=yes");
+        const pinned = opts.some((o) => o.startsWith("KnownHostsCommand=") || (o.startsWith("UserKnownHostsFile=") && o !== "UserKnownHostsFile=/dev/null"));
+        if (!strict || !pinned) {
+            report(`${args.name}: the Docker provider's ssh connection to ${args.props.host} does not pin a host key (needs StrictHostKeyChecking=yes and KnownHostsCommand= or UserKnownHostsFile=)`);
+        }
+    }
+};
+
+/** Production data volumes are protected. */
+export const productionDataProtected: Validation = (args, report) => {
+    if (args.type !== VOLUME || label(args.props, "berth.data") !== "true") return;
+    if (label(args.props, "berth.production") === "true" && !args.opts.protect) {
+        report(`${args.name}: production data volume ${args.props.name} must be protected (protect: true, retainOnDelete: true)`);
+    }
+};
+
+/** Literal secrets in a command line: credentials in URLs, password assignments, private keys. */
+const SECRET_IN_ARGV: [RegExp, string][] = [
+    [/\b(postgres(?:ql)?|redis|rediss|mysql|amqp):\/\/[^\s:@/'"]*:[^\s@'"$]+@/, "a URL with a password"],
+    [/\b[A-Z_]*(PASSWORD|PASSWD|SECRET|TOKEN)[A-Z_]*=(?!["']?\$)[^\s'";]+/, "a password/secret assignment"],
+    [/--requirepass\b|\bAUTH\s+\S+/, "a Redis password"],
+    [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a private key"],
+];
+
+/** No remote command passes a secret through `environment` or argv; secret-bearing outputs are secret. */
+export const noSecretsInCommands: Validation = (args, report) => {
+    if (args.type !== COMMAND) return;
+    const env = args.props.environment;
+    if (env && Object.keys(env).length > 0) {
+        report(`${args.name}: uses the remote 'environment' (${Object.keys(env).join(", ")}); pass secrets on stdin (environment needs sshd AcceptEnv and is not secret-safe)`);
+    }
+    for (const k of ["create", "update", "delete"]) {
+        const v = args.props[k];
+        if (typeof v !== "string") continue;
+        for (const [re, what] of SECRET_IN_ARGV) {
+            if (re.test(v)) report(`${args.name}: '${k}' contains ${what}; pass secrets on stdin, never in the command line`);
+        }
+    }
+    if (args.props.stdin !== undefined && args.props.stdin !== "") {
+        const secretOutputs = args.opts.additionalSecretOutputs ?? [];
+        for (const out of ["stdout", "stderr"]) {
+            if (!secretOutputs.includes(out)) report(`${args.name}: reads stdin (secrets) but '${out}' is not in additionalSecretOutputs`);
+        }
+        if (args.props.logging !== "none") report(`${args.name}: reads stdin (secrets) but logging is '${args.props.logging ?? "stdoutAndStderr"}', not 'none'`);
+    }
+};
+
+/** A git ref that cannot move: a full commit sha or a tag. */
+export function isImmutableRef(ref: string): boolean {
+    return /^[0-9a-f]{40}$/.test(ref) || ref.startsWith("refs/tags/") || /^v?\d+(\.\d+)*([-.+][0-9A-Za-z.-]+)?$/.test(ref);
+}
+
+/** Production app revision is an immutable commit sha or tag. */
+export const productionRevisionImmutable: Validation = (args, report) => {
+    if (args.type !== COMMAND) return;
+    const t = trigger(args.props, "berth-release");
+    if (!t || t.production !== true) return;
+    if (typeof t.ref !== "string" || !isImmutableRef(t.ref)) {
+        report(`${args.name}: production releases ${JSON.stringify(t.ref)}, which can move; set berth:revision to a full commit sha or a tag`);
+    }
+    if (typeof t.revision !== "string" || !/^[0-9a-f]{40}$/.test(t.revision)) {
+        report(`${args.name}: release revision ${JSON.stringify(t.revision)} is not a resolved commit sha`);
+    }
+};
+
+/** Advisory: images pinned to a digest or an exact version tag. */
+export const imagesPinned: Validation = (args, report) => {
+    let ref: string | undefined;
+    if (args.type === IMAGE) ref = args.props.name;
+    if (args.type === CONTAINER && typeof args.props.image === "string" && !args.props.image.startsWith("sha256:")) ref = args.props.image;
+    if (!ref) return;
+    if (/@sha256:[0-9a-f]{64}$/.test(ref)) return;
+    const tag = /:([^/:@]+)$/.exec(ref)?.[1];
+    if (!tag || tag === "latest" || !/^v?\d+\.\d+(\.\d+)?([-.][0-9A-Za-z.-]+)?$/.test(tag)) {
+        report(`${args.name}: image ${ref} is not pinned; use a digest (@sha256:...) or an exact version tag (e.g. postgres:16.4)`);
+    }
+};
+
+/** Advisory: HSTS on production sites. */
+export const productionHsts: Validation = (args, report) => {
+    if (args.type !== COMMAND) return;
+    const t = trigger(args.props, "berth-nginx-site");
+    if (t && t.production === true && t.hsts !== true) {
+        report(`${args.name}: production site ${t.domain} is served without HSTS (berth:nginx.hsts)`);
+    }
+};
+
+function policy(name: string, description: string, enforcementLevel: EnforcementLevel, validate: Validation): ResourceValidationPolicy {
+    return { name, description, enforcementLevel, validateResource: (args, report) => validate(args, report) };
+}
+
+export const policies: ResourceValidationPolicy[] = [
+    policy("data-ports-loopback-only", "Database and cache containers publish ports only on 127.0.0.1/::1.", "mandatory", dataPortsOnLoopback),
+    policy("remote-connections-pin-host-key", "Every remote command and the Docker provider's ssh connection pin the host key.", "mandatory", remoteConnectionsPinHostKey),
+    policy("production-data-protected", "Production data volumes are protected.", "mandatory", productionDataProtected),
+    policy("no-secrets-in-commands", "No remote command passes a secret through environment or argv; stdin-bearing commands keep outputs secret.", "mandatory", noSecretsInCommands),
+    policy("production-revision-immutable", "The production app revision is an immutable commit sha or tag.", "mandatory", productionRevisionImmutable),
+    policy("images-pinned", "Images are pinned to a digest or an exact version tag.", "advisory", imagesPinned),
+    policy("production-hsts", "Production nginx sites send HSTS.", "advisory", productionHsts),
+];
+
+// `pulumi preview --policy-pack policy` runs this module and the pack starts
+// serving the engine. The unit tests import the validations only.
+if (process.env.BERTH_POLICY_UNIT_TEST !== "1") {
+    new PolicyPack("berth", { policies });
+}
