@@ -514,5 +514,8 @@ export function loadConfig(pulumi: typeof import("@pulumi/pulumi")): BerthConfig
     if (!result.ok) {
         throw new pulumi.RunError(configErrorMessage(stack, result.errors));
     }
+    if (!result.config.host.hostKey) {
+        pulumi.log.warn(`${NAMESPACE}:hostKey is not set: SSH connections to ${result.config.host.address} accept any host key. Pin it: pulumi config set hostKey "$(ssh-keyscan -t ed25519 ${result.config.host.address} | cut -d' ' -f2-)"`);
+    }
     return result.config;
 }

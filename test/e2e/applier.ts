@@ -61,6 +61,8 @@ export interface StoredResource {
     /** Names of resources this one waited for (for destroy order). */
     dependsOn: string[];
     order: number;
+    /** The provider reference the engine handed over (docker resources). */
+    provider?: string;
 }
 
 export interface StateFile {
@@ -266,10 +268,11 @@ export class Applier {
         replaces: (prev, next) => !equal(prev.triggers, next.triggers),
     };
 
-    private dockerFor(provider: string | undefined): DockerHost {
-        const key = provider?.split("::")[3]?.split("::")[0] ?? provider ?? "";
-        const found = [...this.dockerProviders.entries()].find(([n]) => provider?.includes(n)) ?? [...this.dockerProviders.entries()][0];
-        if (!found) throw new Error(`applier: no docker provider registered (${key})`);
+    /** The engine of the docker provider a resource names (its provider reference holds the provider's URN). */
+    private dockerFor(providerRef: string | undefined): DockerHost {
+        const all = [...this.dockerProviders.entries()];
+        const found = all.find(([n]) => providerRef?.includes(`::${n}::`)) ?? (all.length === 1 ? all[0] : undefined);
+        if (!found) throw new Error(`applier: no docker provider registered for ${providerRef ?? "a resource without provider"}`);
         return new DockerHost(found[1], this.keyFile());
     }
 
@@ -287,7 +290,7 @@ export class Applier {
                     return { ...i, id: await d.must(["network", "inspect", "-f", "{{.Id}}", i.name]) };
                 },
                 delete: async (name, prev) => {
-                    await this.dockerFor(this.providerOf.get(name) ?? prev.outputs.__provider).docker(["network", "rm", prev.inputs.name]);
+                    await this.dockerFor(this.providerOf.get(name) ?? prev.provider).docker(["network", "rm", prev.inputs.name]);
                     this.report.dockerChanges.push(`delete network ${prev.inputs.name}`);
                 },
                 replaces: () => true,
@@ -301,7 +304,7 @@ export class Applier {
                     return { ...i };
                 },
                 delete: async (name, prev) => {
-                    await this.dockerFor(this.providerOf.get(name) ?? prev.outputs.__provider).must(["volume", "rm", prev.inputs.name]);
+                    await this.dockerFor(this.providerOf.get(name) ?? prev.provider).must(["volume", "rm", prev.inputs.name]);
                     this.report.dockerChanges.push(`delete volume ${prev.inputs.name}`);
                 },
                 replaces: () => true,
@@ -364,7 +367,7 @@ export class Applier {
                     return { ...i, id };
                 },
                 delete: async (name, prev) => {
-                    await this.dockerFor(this.providerOf.get(name) ?? prev.outputs.__provider).docker(["rm", "-f", prev.inputs.name]);
+                    await this.dockerFor(this.providerOf.get(name) ?? prev.provider).docker(["rm", "-f", prev.inputs.name]);
                     this.report.dockerChanges.push(`delete container ${prev.inputs.name}`);
                 },
                 replaces: () => true,
@@ -440,6 +443,7 @@ export class Applier {
                 deleteBeforeReplace: meta.deleteBeforeReplace,
                 dependsOn: meta.dependsOn,
                 order,
+                provider: this.providerOf.get(name),
             };
             this.save();
         };

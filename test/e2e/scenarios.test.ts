@@ -114,6 +114,7 @@ describe("berth on a disposable VPS", () => {
         assert.equal((await get("/version")).body.trim(), world.shas.v1);
         const active = onVps(world, "systemctl is-active berth-sample-dev-web@blue.service berth-sample-dev-web@green.service");
         assert.match(active.stdout, /^active$/m);
+        assert.equal(workerRelease(), world.shas.v1, "the worker runs the current release");
         const pgPort = Number(r.outputs.postgresPort ?? 0) || portsFromState().postgres;
         const redisPort = portsFromState().redis;
         assert.ok(await tcpRefused(world.vps.ip, pgPort), `postgres ${pgPort} reachable from outside`);
@@ -143,6 +144,7 @@ describe("berth on a disposable VPS", () => {
         figures.releaseRequests = stats.sent;
         figures.releaseFailedRequests = stats.failed;
         assert.equal((await get("/version")).body.trim(), world.shas.v2);
+        assert.equal(workerRelease(), world.shas.v2, "the worker restarted on the new release");
         assert.ok(stats.sent > 10, `only ${stats.sent} requests sent`);
         assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
     });
@@ -222,6 +224,13 @@ describe("berth on a disposable VPS", () => {
         assert.match(vols, /^sample-production-redisdata$/m);
     });
 });
+
+/** The release the worker process runs in (its working directory, resolved). */
+function workerRelease(): string {
+    const r = onVps(world, "systemctl is-active --quiet berth-sample-dev-worker.service && readlink /proc/$(systemctl show -p MainPID --value berth-sample-dev-worker.service)/cwd");
+    assert.equal(r.code, 0, `worker not running: ${r.stdout}${r.stderr}`);
+    return path.basename(r.stdout.trim());
+}
 
 function portsFromState(): { postgres: number; redis: number } {
     const ports = driver.containerPorts();
