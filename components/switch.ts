@@ -151,7 +151,7 @@ export function switchScript(cfg: BerthConfig, inp: SwitchInputs): string {
 }
 
 /** Keeps the newest `keepReleases` releases plus whatever a slot or current points at. */
-function pruneLines(cfg: BerthConfig): string[] {
+export function pruneLines(cfg: BerthConfig): string[] {
     const n = cfg.names;
     return [
         `keep=$( { readlink -f ${quote(`${n.root}/current`)}; readlink -f ${quote(`${n.root}/slots/blue`)}; readlink -f ${quote(`${n.root}/slots/green`)}; } 2>/dev/null || true)`,

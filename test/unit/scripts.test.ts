@@ -92,3 +92,34 @@ describe("script properties", () => {
         assert.equal(data.knownHostsPattern("203.0.113.1", 2222), "[203.0.113.1]:2222");
     });
 });
+
+describe("release pruning (run for real in a temporary root)", () => {
+    test("keeps the newest keepReleases plus whatever current and the slots point at", () => {
+        const fs = require("node:fs") as typeof import("node:fs");
+        const os = require("node:os") as typeof import("node:os");
+        const path = require("node:path") as typeof import("node:path");
+        const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+        const cfg = configFor("staging", { "berth:keepReleases": 3 });
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-prune-"));
+        try {
+            const shas = Array.from({ length: 7 }, (_, i) => String(i).repeat(40).slice(0, 40).replace(/^./, "a"));
+            shas.forEach((sha, i) => {
+                const d = path.join(root, "releases", sha);
+                fs.mkdirSync(d, { recursive: true });
+                const t = new Date(Date.UTC(2026, 0, 1 + i));
+                fs.utimesSync(d, t, t);
+            });
+            fs.mkdirSync(path.join(root, "slots"));
+            fs.symlinkSync(path.join(root, "releases", shas[0]), path.join(root, "current")); // oldest is live (a rollback)
+            fs.symlinkSync(path.join(root, "releases", shas[1]), path.join(root, "slots", "green"));
+            const body = sw.pruneLines(cfg).join("\n").split(cfg.names.root).join(root);
+            const r = spawnSync("bash", ["-c", `set -euo pipefail\n${body}`], { encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            const left = fs.readdirSync(path.join(root, "releases")).sort();
+            assert.deepEqual(left, [shas[0], shas[1], shas[4], shas[5], shas[6]].sort());
+            assert.equal(r.stdout.match(/pruned/g)?.length, 2);
+        } finally {
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+});
