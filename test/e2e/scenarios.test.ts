@@ -82,7 +82,7 @@ async function up(overrides: Record<string, unknown> = {}) {
 }
 
 before(async () => {
-    world = makeWorld();
+    world = makeWorld(undefined, { fresh: true });
     // No registry is reachable: the locally built Postgres and Redis images
     // are staged on the fresh host and loaded when berth's docker step first
     // starts the engine (what a registry pull would have provided).

@@ -68,8 +68,16 @@ export function onVps(world: World, command: string, input?: string): { code: nu
     return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function makeWorld(name = "berth-e2e-vps"): World {
+/**
+ * Builds (or, with `fresh: false`, reuses) the world. The scenarios need
+ * `fresh: true`: a VPS left running by an interrupted earlier run still holds
+ * that run's certificates and ACME account, issued by a Pebble whose root no
+ * longer exists (Pebble makes a new root each start), so "fresh host" would
+ * be a lie and HTTPS would not chain to the current root.
+ */
+export function makeWorld(name = "berth-e2e-vps", opts: { fresh?: boolean } = {}): World {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
+    if (opts.fresh) vps(["down", name]);
     let vpsInfo: VpsInfo;
     try {
         vpsInfo = JSON.parse(vps(["up", name])) as VpsInfo;
