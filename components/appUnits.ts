@@ -56,10 +56,11 @@ export class AppUnits extends pulumi.ComponentResource {
                 connection,
                 sudo,
                 create: envFileScript(cfg),
-                delete: cfg.production ? undefined : envFileDeleteScript(cfg),
+                delete: envFileDeleteScript(cfg),
+                keep: cfg.production,
                 stdin: content,
             },
-            { parent: this, dependsOn: args.hostReady, retainOnDelete: cfg.production },
+            { parent: this, dependsOn: args.hostReady },
         );
         // A digest of the content, so the switch's script (and its stamp) can
         // change with the env file without the whole script becoming secret.
@@ -71,9 +72,10 @@ export class AppUnits extends pulumi.ComponentResource {
                 connection,
                 sudo,
                 create: unitsScript(cfg),
-                delete: cfg.production ? undefined : unitsDeleteScript(cfg),
+                delete: unitsDeleteScript(cfg),
+                keep: cfg.production,
             },
-            { parent: this, dependsOn: args.hostReady, retainOnDelete: cfg.production },
+            { parent: this, dependsOn: args.hostReady },
         );
         this.unitsHash = pulumi.output(unitsHash(cfg));
 

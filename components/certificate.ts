@@ -48,9 +48,10 @@ export class Certificate extends pulumi.ComponentResource {
                 connection: args.connection,
                 sudo: cfg.host.sudo,
                 create: certificateScript(cfg),
-                delete: cfg.production ? undefined : certificateDeleteScript(cfg),
+                delete: certificateDeleteScript(cfg),
+                keep: cfg.production,
             },
-            { parent: this, dependsOn: args.dependsOn, retainOnDelete: cfg.production },
+            { parent: this, dependsOn: args.dependsOn },
         );
         this.registerOutputs({ certPath: this.certPath, keyPath: this.keyPath, command: this.command.id });
     }

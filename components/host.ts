@@ -57,9 +57,10 @@ export class Host extends pulumi.ComponentResource {
                 connection,
                 sudo,
                 create: appUserScript(cfg),
-                delete: cfg.production ? undefined : appUserDeleteScript(cfg),
+                delete: appUserDeleteScript(cfg),
+                keep: cfg.production,
             },
-            { ...afterPackages, retainOnDelete: cfg.production },
+            afterPackages,
         );
         this.dockerEngine = remoteScript(
             `${name}-docker-engine`,

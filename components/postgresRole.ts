@@ -46,10 +46,11 @@ export class PostgresRole extends pulumi.ComponentResource {
                 connection: args.connection,
                 sudo: cfg.host.sudo,
                 create: roleScript(cfg),
-                delete: cfg.production ? undefined : roleDeleteScript(cfg),
+                delete: roleDeleteScript(cfg),
+                keep: cfg.production,
                 stdin: password.result.apply((pw) => secretsPayload([pw])),
             },
-            { parent: this, dependsOn: [args.container], retainOnDelete: cfg.production },
+            { parent: this, dependsOn: [args.container] },
         );
 
         this.databaseUrl = pulumi.secret(

@@ -42,6 +42,12 @@ export interface RemoteScriptArgs {
     update?: pulumi.Input<string>;
     /** Script undoing create, run on delete; undefined leaves the host as is. */
     delete?: pulumi.Input<string>;
+    /**
+     * Keep what create made when the resource goes away (production: the app
+     * user, env file, units, certificate, role): `delete` is not run and the
+     * resource is `retainOnDelete`, so `pulumi destroy` only forgets it.
+     */
+    keep?: boolean;
     /** Secret material for the script, read with shell.readSecrets. */
     stdin?: pulumi.Input<string>;
     /** Inputs whose change means replace (create a new one, delete the old). */
@@ -63,7 +69,7 @@ export function remoteScript(
             connection: args.connection,
             create: wrap(args.create),
             update: wrap(args.update),
-            delete: wrap(args.delete),
+            delete: args.keep ? undefined : wrap(args.delete),
             stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
             triggers: args.triggers,
             addPreviousOutputInEnv: false,
@@ -71,6 +77,7 @@ export function remoteScript(
         },
         {
             ...opts,
+            retainOnDelete: args.keep || opts.retainOnDelete,
             additionalSecretOutputs: secretBearing ? ["stdout", "stderr"] : opts.additionalSecretOutputs,
         },
     );
