@@ -1,14 +1,18 @@
 /**
  * berth: the whole target state of one stack (staging, production, dev).
- * Configuration is validated, and the revision resolved to a commit, before
- * any resource is registered.
+ * Configuration is validated, the SSH key for the Docker provider written
+ * (lib/sshIdentity.ts, when berth:privateKey is set), and the revision
+ * resolved to a commit (or taken from BERTH_REVISION_SHA) before any resource
+ * is registered.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Environment } from "./components/environment";
 import { loadConfig } from "./lib/config";
 import { resolveRevision } from "./lib/revision";
+import { writeSshIdentity } from "./lib/sshIdentity";
 
 const config = loadConfig(pulumi);
+writeSshIdentity(config);
 const resolved = resolveRevision(config);
 const env = new Environment(config.names.id, { config, revision: resolved });
 

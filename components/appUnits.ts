@@ -16,6 +16,7 @@ import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
 import { cmd, quote, script, writeFile } from "../lib/shell";
 
@@ -57,7 +58,7 @@ export class AppUnits extends pulumi.ComponentResource {
                 sudo,
                 create: envFileScript(cfg),
                 delete: envFileDeleteScript(cfg),
-                keep: cfg.production,
+                lifecycle: lifecycle(cfg, "command"),
                 stdin: content,
             },
             { parent: this, dependsOn: args.hostReady },
@@ -73,7 +74,7 @@ export class AppUnits extends pulumi.ComponentResource {
                 sudo,
                 create: unitsScript(cfg),
                 delete: unitsDeleteScript(cfg),
-                keep: cfg.production,
+                lifecycle: lifecycle(cfg, "command"),
             },
             { parent: this, dependsOn: args.hostReady },
         );

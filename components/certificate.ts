@@ -17,6 +17,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig, LETSENCRYPT } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
 import { cmd, quote, script, writeFile } from "../lib/shell";
 
@@ -49,7 +50,7 @@ export class Certificate extends pulumi.ComponentResource {
                 sudo: cfg.host.sudo,
                 create: certificateScript(cfg),
                 delete: certificateDeleteScript(cfg),
-                keep: cfg.production,
+                lifecycle: lifecycle(cfg, "command"),
             },
             { parent: this, dependsOn: args.dependsOn },
         );

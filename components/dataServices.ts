@@ -2,13 +2,23 @@
  * DataServices: Postgres and Redis as Docker containers on the host's engine,
  * driven by @pulumi/docker over SSH with the host key pinned. Ports are
  * published only on 127.0.0.1 (Docker's published ports bypass ufw), data
- * lives in named volumes, and production volumes survive any accident in the
- * program (`protect` + `retainOnDelete`).
+ * lives in named volumes. What destroy/replace may do to each resource comes
+ * from lib/lifecycle.ts (production: volumes `protect` + `retainOnDelete`,
+ * containers and network `protect` while `berth:protect`, passwords retained).
+ *
+ * Volume and network have fixed names (the volume's ID is its name) and the
+ * Docker provider replaces them when their labels change; a replacement would
+ * create "the new one" under the same name and then delete the old one, i.e.
+ * `docker volume rm` the live volume. Their labels are therefore
+ * `ignoreChanges`: set at creation, never a reason to replace (a flipped
+ * `berth.production` label on an existing volume stays as created).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
+import { sshIdentityFile } from "../lib/names";
 import { managedBy } from "../lib/remote";
 
 export interface DataServicesArgs {
@@ -48,27 +58,29 @@ export class DataServices extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.dependsOn },
         );
         const onEngine = { parent: this, provider: this.provider };
-        const keep = cfg.production ? { protect: true, retainOnDelete: true } : {};
+        const password = { ...child, ...lifecycle(cfg, "password") };
+        // Fixed names: labels never replace them (see the header).
+        const fixedName = { ignoreChanges: ["labels"] };
 
-        const superPassword = new random.RandomPassword(`${name}-postgres-superuser`, { length: 40, special: false }, child);
+        const superPassword = new random.RandomPassword(`${name}-postgres-superuser`, { length: 40, special: false }, password);
         const redisPassword = new random.RandomPassword(
             `${name}-redis-password`,
             { length: 40, special: false, keepers: { rotation: cfg.redis.passwordRotation } },
-            child,
+            password,
         );
         this.postgresSuperPassword = superPassword.result;
         this.redisPassword = redisPassword.result;
 
-        this.network = new docker.Network(`${name}-network`, { name: n.network, driver: "bridge", labels: labels(cfg, "network") }, onEngine);
+        this.network = new docker.Network(`${name}-network`, { name: n.network, driver: "bridge", labels: labels(cfg, "network") }, { ...onEngine, ...fixedName, ...lifecycle(cfg, "network") });
         this.postgresVolume = new docker.Volume(
             `${name}-postgres-volume`,
             { name: n.postgresVolume, labels: [...labels(cfg, "database"), { label: "berth.data", value: "true" }] },
-            { ...onEngine, ...keep },
+            { ...onEngine, ...fixedName, ...lifecycle(cfg, "volume") },
         );
         this.redisVolume = new docker.Volume(
             `${name}-redis-volume`,
             { name: n.redisVolume, labels: [...labels(cfg, "cache"), { label: "berth.data", value: "true" }] },
-            { ...onEngine, ...keep },
+            { ...onEngine, ...fixedName, ...lifecycle(cfg, "volume") },
         );
 
         const postgresImage = new docker.RemoteImage(`${name}-postgres-image`, { name: cfg.postgres.image, keepLocally: true }, onEngine);
@@ -102,7 +114,7 @@ export class DataServices extends pulumi.ComponentResource {
                 },
                 labels: labels(cfg, "database"),
             },
-            { ...onEngine, deleteBeforeReplace: true },
+            { ...onEngine, deleteBeforeReplace: true, ...lifecycle(cfg, "container") },
         );
 
         this.redis = new docker.Container(
@@ -125,7 +137,7 @@ export class DataServices extends pulumi.ComponentResource {
                 },
                 labels: labels(cfg, "cache"),
             },
-            { ...onEngine, deleteBeforeReplace: true },
+            { ...onEngine, deleteBeforeReplace: true, ...lifecycle(cfg, "container") },
         );
 
         this.redisUrl = pulumi.secret(pulumi.interpolate`redis://:${redisPassword.result}@127.0.0.1:${cfg.redis.port}/0`);
@@ -156,15 +168,25 @@ export function knownHostsPattern(address: string, port: number): string {
  * Options for the `ssh` binary the Docker provider runs. The pinned host key
  * reaches OpenSSH through KnownHostsCommand (split into argv by ssh itself,
  * no shell), so no known_hosts file is written and the inputs stay the same
- * on every machine that runs `pulumi`. Authentication uses the SSH agent.
+ * on every machine that runs `pulumi`. Authentication: with
+ * `berth:privateKey`, only the key file the program writes at start
+ * (lib/sshIdentity.ts), named with ssh's own `~/` so this text is identical
+ * on every machine (`IdentitiesOnly` keeps agent keys from using up the
+ * host's MaxAuthTries); otherwise the SSH agent (`berth:sshAgent`). The key
+ * itself never appears here.
  */
 export function dockerSshOpts(cfg: BerthConfig): string[] {
     const base = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15"];
+    const identity =
+        cfg.host.privateKey === undefined
+            ? []
+            : ["-o", "IdentitiesOnly=yes", "-o", `IdentityFile=${sshIdentityFile(cfg.project, cfg.stack, cfg.host.address).forSsh}`];
     if (!cfg.host.hostKey) {
-        return [...base, "-o", "StrictHostKeyChecking=accept-new"];
+        return [...base, ...identity, "-o", "StrictHostKeyChecking=accept-new"];
     }
     return [
         ...base,
+        ...identity,
         "-o",
         "StrictHostKeyChecking=yes",
         "-o",

@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as cloudflare from "@pulumi/cloudflare";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 
 export interface DnsArgs {
     /** Validated stack configuration (`dns.enabled` must be true). */
@@ -44,7 +45,7 @@ export class Dns extends pulumi.ComponentResource {
                         ttl: 1,
                         comment: `berth ${cfg.project}/${cfg.stack}`,
                     },
-                    { parent: this, deleteBeforeReplace: true },
+                    { parent: this, deleteBeforeReplace: true, ...lifecycle(cfg, "dnsRecord") },
                 ),
         );
         this.registerOutputs({ zoneId: this.zoneId, records: this.records.map((r) => r.name) });

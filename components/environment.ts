@@ -11,6 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { ResolvedRevision } from "../lib/revision";
 import { AppUnits } from "./appUnits";
 import { Certificate } from "./certificate";
@@ -60,7 +61,7 @@ export class Environment extends pulumi.ComponentResource {
             this.dns = new Dns(`${name}-dns`, { config: cfg }, child);
         }
 
-        const secretKeyBase = new random.RandomPassword(`${name}-secret-key-base`, { length: 96, special: false }, child);
+        const secretKeyBase = new random.RandomPassword(`${name}-secret-key-base`, { length: 96, special: false }, { ...child, ...lifecycle(cfg, "password") });
         this.units = new AppUnits(
             `${name}-units`,
             {

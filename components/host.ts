@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { Connection, connectionFor, managedBy, remoteScript } from "../lib/remote";
 import { cmd, quote, raw, script, writeFile } from "../lib/shell";
 
@@ -34,21 +35,22 @@ export class Host extends pulumi.ComponentResource {
         this.connection = connectionFor(cfg);
         const connection = this.connection;
         const child = { parent: this };
+        const keep = lifecycle(cfg, "command");
 
         this.packages = remoteScript(
             `${name}-packages`,
-            { connection, sudo, create: packagesScript(cfg) },
+            { connection, sudo, create: packagesScript(cfg), lifecycle: keep },
             child,
         );
         const afterPackages = { parent: this, dependsOn: [this.packages] };
         this.sshHardening = remoteScript(
             `${name}-ssh-hardening`,
-            { connection, sudo, create: sshHardeningScript(cfg), delete: sshHardeningDeleteScript(cfg) },
+            { connection, sudo, create: sshHardeningScript(cfg), delete: sshHardeningDeleteScript(cfg), lifecycle: keep },
             afterPackages,
         );
         this.firewall = remoteScript(
             `${name}-firewall`,
-            { connection, sudo, create: firewallScript(cfg) },
+            { connection, sudo, create: firewallScript(cfg), lifecycle: keep },
             afterPackages,
         );
         this.appUser = remoteScript(
@@ -58,13 +60,13 @@ export class Host extends pulumi.ComponentResource {
                 sudo,
                 create: appUserScript(cfg),
                 delete: appUserDeleteScript(cfg),
-                keep: cfg.production,
+                lifecycle: keep,
             },
             afterPackages,
         );
         this.dockerEngine = remoteScript(
             `${name}-docker-engine`,
-            { connection, sudo, create: dockerEngineScript(cfg) },
+            { connection, sudo, create: dockerEngineScript(cfg), lifecycle: keep },
             afterPackages,
         );
         this.ready = [this.packages, this.sshHardening, this.firewall, this.appUser, this.dockerEngine];

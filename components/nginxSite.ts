@@ -21,18 +21,18 @@
  * (previous file restored, or the new one removed) and the step fails with
  * nginx's message. create = update (no separate update script).
  *
- * Delete removes the phase's file(s) in every stack, production included: a
- * deleted site means the stack is destroyed, and nothing expensive is lost
- * (production keeps its data, app directory and certificate; the site is
- * recreated by the next `pulumi up`). The full phase carries a `triggers`
- * identity (production, hsts, domain) for the policy pack, so changing one of
- * those replaces it; the replacement is created before the old one is
+ * Delete removes the phase's file(s) outside production; on production the
+ * site is kept like every remote command (lib/lifecycle.ts: no delete script,
+ * retainOnDelete), so `pulumi destroy` leaves HTTPS answering. The full phase
+ * carries a `triggers` identity (production, hsts, domain) for the policy
+ * pack, so changing one of those replaces it; the replacement is created before the old one is
  * deleted, so the old one's delete removes the file only if it still holds
  * its own identity line.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
 import { Lines, cmd, quote, script, writeFile } from "../lib/shell";
 import { certificatePaths } from "./certificate";
@@ -68,6 +68,7 @@ export class NginxSite extends pulumi.ComponentResource {
                 create: siteScript(cfg, args.phase),
                 delete: siteDeleteScript(cfg, args.phase),
                 triggers: args.phase === "full" ? [siteTrigger(cfg)] : undefined,
+                lifecycle: lifecycle(cfg, "command"),
             },
             { parent: this, dependsOn: args.dependsOn },
         );

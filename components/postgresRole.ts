@@ -9,6 +9,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { Connection, remoteScript } from "../lib/remote";
 import { cmd, quote, readSecrets, retry, script, secretsPayload } from "../lib/shell";
 
@@ -36,7 +37,7 @@ export class PostgresRole extends pulumi.ComponentResource {
         const password = new random.RandomPassword(
             `${name}-password`,
             { length: 40, special: false, keepers: { rotation: cfg.postgres.passwordRotation } },
-            { parent: this },
+            { parent: this, ...lifecycle(cfg, "password") },
         );
         this.password = password.result;
 
@@ -47,7 +48,7 @@ export class PostgresRole extends pulumi.ComponentResource {
                 sudo: cfg.host.sudo,
                 create: roleScript(cfg),
                 delete: roleDeleteScript(cfg),
-                keep: cfg.production,
+                lifecycle: lifecycle(cfg, "command"),
                 stdin: password.result.apply((pw) => secretsPayload([pw])),
             },
             { parent: this, dependsOn: [args.container] },

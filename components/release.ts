@@ -16,6 +16,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
 import { gitKnownHostsLine, ResolvedRevision } from "../lib/revision";
 import { cmd, Lines, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../lib/shell";
@@ -60,7 +61,8 @@ export class Release extends pulumi.ComponentResource {
                     connection,
                     sudo,
                     create: deployKeyScript(cfg),
-                    delete: cfg.production ? undefined : script(cmd("rm", "-f", `${cfg.names.etc}/deploy_key`, `${cfg.names.etc}/git_known_hosts`)),
+                    delete: script(cmd("rm", "-f", `${cfg.names.etc}/deploy_key`, `${cfg.names.etc}/git_known_hosts`)),
+                    lifecycle: lifecycle(cfg, "command"),
                     stdin: pulumi.secret(secretsPayload([Buffer.from(key.endsWith("\n") ? key : `${key}\n`).toString("base64")])),
                 },
                 { parent: this, dependsOn: args.hostReady },
@@ -74,6 +76,7 @@ export class Release extends pulumi.ComponentResource {
                 sudo,
                 create: checkoutScript(cfg, this.sha),
                 triggers: [releaseTrigger(cfg, args.revision)],
+                lifecycle: lifecycle(cfg, "command"),
             },
             {
                 parent: this,
@@ -83,7 +86,7 @@ export class Release extends pulumi.ComponentResource {
 
         this.migrate = remoteScript(
             `${name}-release-command`,
-            { connection, sudo, create: releaseCommandScript(cfg, this.sha), triggers: [this.sha] },
+            { connection, sudo, create: releaseCommandScript(cfg, this.sha), triggers: [this.sha], lifecycle: lifecycle(cfg, "command") },
             { parent: this, dependsOn: [this.checkout, args.role, args.envFile] },
         );
 

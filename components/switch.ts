@@ -12,6 +12,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
+import { lifecycle } from "../lib/lifecycle";
 import { Connection, remoteScript } from "../lib/remote";
 import { cmd, quote, raw, script, writeFile } from "../lib/shell";
 import { upstreamFile } from "./nginxSite";
@@ -45,7 +46,8 @@ export class Switch extends pulumi.ComponentResource {
                 create: pulumi
                     .all([args.envHash, args.unitsHash])
                     .apply(([envHash, unitsHash]) => switchScript(cfg, { sha: args.sha, envHash, unitsHash })),
-                delete: cfg.production ? undefined : stopScript(cfg),
+                delete: stopScript(cfg),
+                lifecycle: lifecycle(cfg, "command"),
             },
             { parent: this, dependsOn: args.dependsOn },
         );

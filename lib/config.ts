@@ -34,7 +34,7 @@ const STRUCTURED_KEYS = new Set([
     "secretEnv",
 ]);
 const INTEGER_KEYS = new Set(["sshPort", "keepReleases", "healthTimeout", "drainSeconds", "portBase"]);
-const BOOLEAN_KEYS = new Set(["production", "sshAgent", "dns"]);
+const BOOLEAN_KEYS = new Set(["production", "protect", "sshAgent", "dns"]);
 
 // ---------------------------------------------------------------------------
 // Value checks (pure, reused by the schema and by tests)
@@ -54,7 +54,23 @@ const HOST_KEY_TYPES = [
     "ecdsa-sha2-nistp384",
     "ecdsa-sha2-nistp521",
     "ssh-rsa",
+    "ssh-dss",
 ];
+
+/**
+ * Host key types berth cannot pin for `berth:hostKey`: pulumi-command offers
+ * the server only the pinned key's own algorithm (HostKeyAlgorithms =
+ * [key.Type()]), so an `ssh-rsa` key negotiates SHA-1 RSA signatures, which
+ * OpenSSH >= 8.8 servers refuse; DSA is gone from OpenSSH altogether.
+ */
+export const UNPINNABLE_HOST_KEY_TYPES = ["ssh-rsa", "ssh-dss"];
+/** For `berth:repositoryHostKey` (git runs OpenSSH, which uses rsa-sha2-* with an ssh-rsa key): only DSA. */
+export const UNPINNABLE_GIT_HOST_KEY_TYPES = ["ssh-dss"];
+
+/** The key type of a host key line (`ssh-ed25519 AAAA...` -> `ssh-ed25519`). */
+export function hostKeyType(v: string): string {
+    return v.trim().split(/\s+/)[0] ?? "";
+}
 
 /**
  * An OpenSSH public host key line, `type base64 [comment]`, whose base64 blob
@@ -178,6 +194,7 @@ const RawSchema = z
     .object({
         app: str((v) => /^[a-z][a-z0-9-]{0,19}$/.test(v) && !v.endsWith("-"), "a valid app name (a-z, 0-9, -, at most 20 characters)"),
         production: z.boolean({ error: "must be true or false" }).optional(),
+        protect: z.boolean({ error: "must be true or false" }).optional(),
         host: str((v) => net.isIPv4(v), "a valid IPv4 address"),
         hostIpv6: str((v) => net.isIPv6(v), "a valid IPv6 address").optional(),
         sshUser: str((v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), "a valid user name").default("root"),
@@ -244,6 +261,12 @@ export interface BerthConfig {
     readonly stack: string;
     readonly app: string;
     readonly production: boolean;
+    /**
+     * `berth:protect` (default: `production`): Docker containers and network
+     * are `protect`ed (lib/lifecycle.ts). Set false for the one `pulumi up`
+     * that must replace a data container on production.
+     */
+    readonly protect: boolean;
     readonly names: Names;
     readonly ports: Ports;
     readonly host: HostConfig;
@@ -364,6 +387,17 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (production && !raw.hostKey) {
         errors.push(`${NAMESPACE}:hostKey: required on a production stack (pin the host key: ssh-keyscan -t ed25519 ${raw.host})`);
     }
+    if (raw.hostKey && UNPINNABLE_HOST_KEY_TYPES.includes(hostKeyType(raw.hostKey))) {
+        errors.push(
+            `${NAMESPACE}:hostKey: ${show(truncateKey(raw.hostKey))} is an ${hostKeyType(raw.hostKey)} key, which berth's SSH client would verify with SHA-1 signatures that OpenSSH >= 8.8 refuses; pin the host's ed25519 key (ssh-keyscan -t ed25519 ${raw.host})`,
+        );
+    }
+    if (raw.repositoryHostKey && UNPINNABLE_GIT_HOST_KEY_TYPES.includes(hostKeyType(raw.repositoryHostKey))) {
+        const ep = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)/.exec(raw.repository)?.[1] ?? /^[A-Za-z0-9._-]+@([A-Za-z0-9._-]+):/.exec(raw.repository)?.[1] ?? "<git host>";
+        errors.push(
+            `${NAMESPACE}:repositoryHostKey: ${show(truncateKey(raw.repositoryHostKey))} is an ssh-dss (DSA) key, which OpenSSH no longer accepts; pin the git server's ed25519 key (ssh-keyscan -t ed25519 ${ep})`,
+        );
+    }
     if (!raw.privateKey && !raw.sshAgent) {
         errors.push(`${NAMESPACE}:privateKey: required unless berth:sshAgent is true`);
     }
@@ -432,6 +466,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         stack: ctx.stack,
         app: raw.app,
         production,
+        protect: raw.protect ?? production,
         names,
         ports,
         host: {
@@ -484,6 +519,12 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             staging: acmeStaging,
         },
     };
+}
+
+/** `type AAAAC3Nz...` shortened for messages: enough to recognise the key. */
+function truncateKey(v: string): string {
+    const [type, blob = ""] = v.trim().split(/\s+/);
+    return blob.length > 24 ? `${type} ${blob.slice(0, 20)}...` : `${type} ${blob}`;
 }
 
 function deepFreeze<T>(o: T): T {

@@ -105,3 +105,22 @@ export function derivePorts(
         webGreen: base + 3,
     };
 }
+
+/**
+ * Where the program keeps `berth:privateKey` for the Docker provider's `ssh`
+ * (which authenticates only with the agent or key files), relative to the
+ * passwd home directory of the user running `pulumi`: `.berth/ssh/` (0700),
+ * one `<project>-<stack>-<host>.key` (0600) per stack and host (two
+ * checkouts with a stack of the same name, e.g. the local dev stack and the
+ * e2e suite, never share one). `forSsh` is the same file spelled with ssh's
+ * own `~/` (OpenSSH expands it from the passwd entry, like
+ * `os.userInfo().homedir`), so the provider's sshOpts text is identical on
+ * every machine and user. The one place this path lives.
+ */
+export function sshIdentityFile(project: string, stack: string, host: string): { readonly relative: string; readonly forSsh: string } {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(project) || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(stack) || !/^[A-Za-z0-9][A-Za-z0-9.:-]*$/.test(host)) {
+        throw new Error(`project ${JSON.stringify(project)}, stack ${JSON.stringify(stack)} and host ${JSON.stringify(host)} must be plain names to name the SSH key file`);
+    }
+    const relative = `.berth/ssh/${project}-${stack}-${host}.key`;
+    return { relative, forSsh: `~/${relative}` };
+}

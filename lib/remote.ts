@@ -7,11 +7,16 @@
  *   marks stdout/stderr as secret;
  * - no remote `environment` (it needs sshd AcceptEnv) and no previous output
  *   in the environment either;
- * - the connection pins the host key.
+ * - the connection pins the host key;
+ * - what a delete does comes from lib/lifecycle.ts (`lifecycle(cfg,
+ *   "command")`, a required argument): a retained command (production) has
+ *   no delete script at all and is `retainOnDelete`, so neither `pulumi
+ *   destroy` nor a replacement runs anything on the host for it.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "./config";
+import { Lifecycle } from "./lifecycle";
 import { remote } from "./shell";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
@@ -40,14 +45,17 @@ export interface RemoteScriptArgs {
     create: pulumi.Input<string>;
     /** Script for updates; defaults to create (which must then be idempotent). */
     update?: pulumi.Input<string>;
-    /** Script undoing create, run on delete; undefined leaves the host as is. */
+    /**
+     * Script undoing create, run on delete; undefined leaves the host as is.
+     * Dropped when `lifecycle.retainOnDelete` is set.
+     */
     delete?: pulumi.Input<string>;
     /**
-     * Keep what create made when the resource goes away (production: the app
-     * user, env file, units, certificate, role): `delete` is not run and the
-     * resource is `retainOnDelete`, so `pulumi destroy` only forgets it.
+     * `lifecycle(cfg, "command")`: on production `retainOnDelete`, which keeps
+     * what create made when the resource goes away (`delete` is not
+     * registered, `pulumi destroy` only forgets the resource).
      */
-    keep?: boolean;
+    lifecycle: Lifecycle;
     /** Secret material for the script, read with shell.readSecrets. */
     stdin?: pulumi.Input<string>;
     /** Inputs whose change means replace (create a new one, delete the old). */
@@ -63,13 +71,14 @@ export function remoteScript(
     const wrap = (s: pulumi.Input<string> | undefined) =>
         s === undefined ? undefined : pulumi.output(s).apply((body) => remote(body, { sudo: args.sudo }));
     const secretBearing = args.stdin !== undefined;
+    const keep = args.lifecycle.retainOnDelete === true;
     return new command.remote.Command(
         name,
         {
             connection: args.connection,
             create: wrap(args.create),
             update: wrap(args.update),
-            delete: args.keep ? undefined : wrap(args.delete),
+            delete: keep ? undefined : wrap(args.delete),
             stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
             triggers: args.triggers,
             addPreviousOutputInEnv: false,
@@ -77,7 +86,7 @@ export function remoteScript(
         },
         {
             ...opts,
-            retainOnDelete: args.keep || opts.retainOnDelete,
+            retainOnDelete: keep || opts.retainOnDelete,
             additionalSecretOutputs: secretBearing ? ["stdout", "stderr"] : opts.additionalSecretOutputs,
         },
     );

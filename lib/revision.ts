@@ -4,6 +4,13 @@
  * one as no change. A full sha resolves to itself without any network access;
  * branches and tags are looked up with `git ls-remote`, over SSH with the
  * deploy key and the pinned host key of the git server.
+ *
+ * `BERTH_REVISION_SHA` (40 hex) pins the answer for one run: when set, the
+ * configured ref is taken to point at that commit and nothing is looked up.
+ * Resolve once and hand the sha to every run that must agree (`pulumi
+ * preview` then `pulumi up`, which itself runs the program twice; a drift
+ * check against the commit the stack serves): a branch moving in between
+ * changes nothing. A configured full sha that differs from it is an error.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -63,14 +70,36 @@ export function pickSha(lsRemoteOutput: string, ref: string): string | undefined
     return undefined;
 }
 
-export function resolveRevision(cfg: BerthConfig, lsRemote: LsRemote = gitLsRemote): ResolvedRevision {
+/** Environment variable that fixes the commit for the configured ref. */
+export const REVISION_SHA_ENV = "BERTH_REVISION_SHA";
+
+/**
+ * The sha pinned by BERTH_REVISION_SHA for `ref`, or undefined when unset
+ * (or empty, so CI can pass an empty value for "resolve it yourself").
+ */
+export function pinnedSha(ref: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+    const raw = env[REVISION_SHA_ENV];
+    if (raw === undefined || raw.trim() === "") return undefined;
+    const sha = raw.trim();
+    if (!/^[0-9a-f]{40}$/.test(sha)) {
+        throw new Error(`${REVISION_SHA_ENV}: ${JSON.stringify(sha)} is not a full commit sha (40 lowercase hex characters)`);
+    }
+    if (/^[0-9a-f]{40}$/.test(ref) && ref !== sha) {
+        throw new Error(`berth:revision is the commit ${ref} but ${REVISION_SHA_ENV} is ${sha}; unset ${REVISION_SHA_ENV} or make them agree`);
+    }
+    return sha;
+}
+
+export function resolveRevision(cfg: BerthConfig, lsRemote: LsRemote = gitLsRemote, processEnv: NodeJS.ProcessEnv = process.env): ResolvedRevision {
     const ref = cfg.release.revision;
+    const pinned = pinnedSha(ref, processEnv);
+    if (pinned !== undefined) return { ref, sha: pinned };
     if (/^[0-9a-f]{40}$/.test(ref)) return { ref, sha: ref };
 
     const repo = cfg.release.repository;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-ls-remote-"));
     try {
-        const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0" };
+        const env: NodeJS.ProcessEnv = { ...processEnv, GIT_TERMINAL_PROMPT: "0" };
         const ep = sshEndpoint(repo);
         if (ep) {
             const known = path.join(tmp, "known_hosts");

@@ -15,6 +15,7 @@ export type Validation = (args: ResourceArgs, report: ReportViolation) => void;
 const COMMAND = "command:remote:Command";
 const CONTAINER = "docker:index/container:Container";
 const VOLUME = "docker:index/volume:Volume";
+const NETWORK = "docker:index/network:Network";
 const IMAGE = "docker:index/remoteImage:RemoteImage";
 const DOCKER_PROVIDER = "pulumi:providers:docker";
 
@@ -64,6 +65,19 @@ export const productionDataProtected: Validation = (args, report) => {
     if (args.type !== VOLUME || label(args.props, "berth.data") !== "true") return;
     if (label(args.props, "berth.production") === "true" && !args.opts.protect) {
         report(`${args.name}: production data volume ${args.props.name} must be protected (protect: true, retainOnDelete: true)`);
+    }
+};
+
+/**
+ * Advisory: production containers and network are protected (lib/lifecycle.ts),
+ * so `pulumi destroy` cannot stop the site. Advisory, not mandatory: the one
+ * `pulumi up` that replaces a data container sets `berth:protect` false on
+ * purpose; the warning reminds to set it back.
+ */
+export const productionServicesProtected: Validation = (args, report) => {
+    if (args.type !== CONTAINER && args.type !== NETWORK) return;
+    if (label(args.props, "berth.production") === "true" && !args.opts.protect) {
+        report(`${args.name}: production ${args.type === NETWORK ? "network" : "container"} ${args.props.name} is not protected; set berth:protect back to true (unset) after the up that needed it`);
     }
 };
 
@@ -146,6 +160,7 @@ export const policies: ResourceValidationPolicy[] = [
     policy("data-ports-loopback-only", "Database and cache containers publish ports only on 127.0.0.1/::1.", "mandatory", dataPortsOnLoopback),
     policy("remote-connections-pin-host-key", "Every remote command and the Docker provider's ssh connection pin the host key.", "mandatory", remoteConnectionsPinHostKey),
     policy("production-data-protected", "Production data volumes are protected.", "mandatory", productionDataProtected),
+    policy("production-services-protected", "Production containers and network are protected (berth:protect).", "advisory", productionServicesProtected),
     policy("no-secrets-in-commands", "No remote command passes a secret through environment or argv; stdin-bearing commands keep outputs secret.", "mandatory", noSecretsInCommands),
     policy("production-revision-immutable", "The production app revision is an immutable commit sha or tag.", "mandatory", productionRevisionImmutable),
     policy("images-pinned", "Images are pinned to a digest or an exact version tag.", "advisory", imagesPinned),

@@ -5,14 +5,24 @@
 # With the Pulumi CLI on PATH this runs `pulumi up -s dev` on a local file
 # backend (no account). Without it, the test applier applies the same program
 # (see test/e2e/README.md), so the command works on machines without Pulumi.
+#
+# The dev stack shares nothing with the e2e suite (npm run test:e2e) that
+# either could break for the other: its own VPS (berth-dev), its own Pebble +
+# challtestsrv and git server (BERTH_E2E_INSTANCE=dev: own ports, CA root, DNS
+# records, container berth-dev-git), its own domain (berth:domain of
+# Pulumi.dev.yaml; the suite uses e2e.berth.test) and state (.berth/). Both
+# may run at once; dev:down stops only the dev set.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 HOST=test/e2e/host
 NAME=berth-dev
 STATE_DIR="$PWD/.berth"
 node=node_modules/.bin/node
+export BERTH_E2E_INSTANCE=dev
+DOMAIN="$(awk '$1 == "berth:domain:" {print $2; exit}' Pulumi.dev.yaml)"
 
 up() {
+  bash scripts/ensure.sh dev
   mkdir -p "$STATE_DIR"
   bash "$HOST/image.sh" >&2
   vps_json="$(bash "$HOST/vps.sh" up "$NAME")"
@@ -38,24 +48,25 @@ up() {
     pulumi config set --path acme.server "$(jq -r .directoryUrl <<<"$acme_json")"
     jq -r .caBundlePem <<<"$acme_json" | pulumi config set --path acme.caBundle
     # dns is off in the dev stack: point the test DNS at the VPS ourselves.
-    curl -fsS -d "{\"host\":\"sample.berth.test.\",\"addresses\":[\"$ip\"]}" "$(jq -r .dnsApi <<<"$acme_json")/add-a" >/dev/null
+    curl -fsS -d "{\"host\":\"$DOMAIN.\",\"addresses\":[\"$ip\"]}" "$(jq -r .dnsApi <<<"$acme_json")/add-a" >/dev/null
     eval "$(ssh-agent -s)" >/dev/null
     ssh-add -q "$(jq -r .privateKeyPath <<<"$vps_json")"
     pulumi up --stack dev --yes --diff
   else
     echo "dev: no pulumi CLI on PATH; applying with the test applier" >&2
-    "$node" --import tsx test/e2e/dev-apply.ts up "$NAME" "$STATE_DIR/applier-state.json"
+    BERTH_REAL_HOME=1 "$node" --import tsx test/e2e/dev-apply.ts up "$NAME" "$STATE_DIR/applier-state.json"
   fi
-  echo "dev: https://sample.berth.test on $ip (curl --resolve sample.berth.test:443:$ip --cacert <(curl -sk $(jq -r .rootsUrl <<<"$acme_json")) https://sample.berth.test/)"
+  echo "dev: https://$DOMAIN on $ip (curl --resolve $DOMAIN:443:$ip --cacert <(curl -sk $(jq -r .rootsUrl <<<"$acme_json")) https://$DOMAIN/)"
 }
 
 down() {
+  bash scripts/ensure.sh dev
   if command -v pulumi >/dev/null 2>&1 && [ -d "$STATE_DIR/backend" ]; then
     export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$STATE_DIR/backend}"
     export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-berth-dev}"
     pulumi destroy --stack dev --yes || true
   elif [ -f "$STATE_DIR/applier-state.json" ]; then
-    "$node" --import tsx test/e2e/dev-apply.ts down "$NAME" "$STATE_DIR/applier-state.json" || true
+    BERTH_REAL_HOME=1 "$node" --import tsx test/e2e/dev-apply.ts down "$NAME" "$STATE_DIR/applier-state.json" || true
   fi
   bash "$HOST/vps.sh" down "$NAME" || true
   bash "$HOST/vps.sh" gitserver down || true

@@ -2,7 +2,8 @@
  * Runs one applier operation in its own process, so that Pulumi's runtime
  * state (global mocks, unhandled rejections of a failed resource) never
  * leaks between runs or into the test process:
- *   apply-cli.ts up|destroy|unprotect <state.json> <config.json> <report.json> [dnsApi]
+ *   apply-cli.ts up|preview|destroy <state.json> <config.json> <report.json> [dnsApi]
+ *   apply-cli.ts unprotect <state.json> - - <stack>
  * config.json holds the StackConfig (0600, deleted by the caller).
  */
 import * as fs from "node:fs";
@@ -11,15 +12,14 @@ import { StackConfig } from "../unit/harness";
 
 (async () => {
     const [verb, statePath, configPath, reportPath, dnsApi] = process.argv.slice(2);
-    const cfg = JSON.parse(fs.readFileSync(configPath, "utf8")) as StackConfig;
     const applier = new Applier({ statePath, dnsApi, log: (l) => process.stderr.write(`${l}\n`) });
     process.on("unhandledRejection", () => undefined); // recorded by the applier itself
     if (verb === "unprotect") {
-        applier.unprotectAll();
-        fs.writeFileSync(reportPath, "{}");
+        applier.unprotectAll(dnsApi);
         return;
     }
-    const report = verb === "destroy" ? await applier.destroy(cfg) : await applier.up(cfg);
+    const cfg = JSON.parse(fs.readFileSync(configPath, "utf8")) as StackConfig;
+    const report = verb === "destroy" ? await applier.destroy(cfg) : verb === "preview" ? await applier.preview(cfg) : await applier.up(cfg);
     fs.writeFileSync(reportPath, JSON.stringify(report), { mode: 0o600 });
     process.exit(0);
 })().catch((e) => {

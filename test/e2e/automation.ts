@@ -43,7 +43,7 @@ export class AutomationDriver implements Driver {
 
     private async report(op: () => Promise<{ outputs?: Record<string, { value: unknown }> }>, events: EngineEvent[]): Promise<UpReport> {
         const t0 = Date.now();
-        const r: UpReport = { ok: false, seconds: 0, commands: [], dockerChanges: [], actions: {}, outputs: {} };
+        const r: UpReport = { ok: false, seconds: 0, commands: [], dockerChanges: [], steps: {}, outputs: {} };
         try {
             const res = await op();
             r.ok = true;
@@ -52,6 +52,8 @@ export class AutomationDriver implements Driver {
             r.error = (e as Error).message;
         }
         for (const ev of events) {
+            const pre = ev.resourcePreEvent?.metadata;
+            if (pre) r.steps[pre.urn] = { op: stepOp(pre.op), keys: [...(pre.diffs ?? [])].sort() };
             const md = ev.resOutputsEvent?.metadata;
             if (!md || md.op === "same") continue;
             const name = md.urn.split("::").pop() ?? md.urn;
@@ -70,6 +72,12 @@ export class AutomationDriver implements Driver {
         const stack = await this.select(cfg);
         const events: EngineEvent[] = [];
         return this.report(() => stack.up({ onEvent: (e) => events.push(e) }), events);
+    }
+
+    async preview(cfg: StackConfig): Promise<UpReport> {
+        const stack = await this.select(cfg);
+        const events: EngineEvent[] = [];
+        return this.report(async () => (await stack.preview({ diff: true, onEvent: (e) => events.push(e) }), {}), events);
     }
 
     async destroy(cfg: StackConfig): Promise<UpReport> {
@@ -97,4 +105,11 @@ export class AutomationDriver implements Driver {
     containerPorts(): Record<string, number> {
         return {};
     }
+}
+
+/** The engine's step ops folded into the model's five (create-replacement etc. count as replace). */
+function stepOp(op: string): "create" | "update" | "replace" | "delete" | "same" {
+    if (op.includes("replace")) return "replace";
+    if (op === "create" || op === "update" || op === "delete" || op === "same") return op;
+    return "update";
 }

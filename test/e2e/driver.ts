@@ -7,12 +7,15 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CommandRun, StateFile, UpReport } from "./applier";
+import { CommandRun, readState, StateFile, UpReport } from "./applier";
 import { StackConfig } from "../unit/harness";
+import { unwrap } from "./engine";
 
 export interface Driver {
     readonly kind: "applier" | "automation";
     up(cfg: StackConfig): Promise<UpReport>;
+    /** `pulumi preview --diff`: planned steps, nothing applied. */
+    preview(cfg: StackConfig): Promise<UpReport>;
     destroy(cfg: StackConfig): Promise<UpReport>;
     unprotectAll(): void;
     /** Every secret value the driver has seen (config and generated). */
@@ -28,7 +31,7 @@ class ApplierDriver implements Driver {
     private runs: CommandRun[] = [];
     private configSecrets = new Set<string>();
 
-    constructor(private statePath: string, private dnsApi: string) {}
+    constructor(private statePath: string, private dnsApi: string, private stack: string) {}
 
     /** One applier operation in a child process (see apply-cli.ts). */
     private async call(verb: string, cfg?: StackConfig): Promise<UpReport> {
@@ -40,6 +43,7 @@ class ApplierDriver implements Driver {
             const code = await new Promise<number>((resolve, reject) => {
                 const p = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "apply-cli.ts"), verb, this.statePath, configPath, reportPath, this.dnsApi], {
                     stdio: ["ignore", "inherit", "inherit"],
+                    env: { ...process.env, BERTH_REAL_HOME: "1" },
                 });
                 p.on("error", reject);
                 p.on("close", (c) => resolve(c ?? 1));
@@ -58,24 +62,28 @@ class ApplierDriver implements Driver {
         return this.call("up", cfg);
     }
 
+    preview(cfg: StackConfig): Promise<UpReport> {
+        cfg.secrets.forEach((s) => this.configSecrets.add(s));
+        return this.call("preview", cfg);
+    }
+
     destroy(cfg: StackConfig): Promise<UpReport> {
         return this.call("destroy", cfg);
     }
 
     unprotectAll(): void {
-        const state = this.state();
-        for (const r of Object.values(state.resources)) r.protect = false;
-        fs.writeFileSync(this.statePath, JSON.stringify(state, null, 1), { mode: 0o600 });
+        const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "apply-cli.ts"), "unprotect", this.statePath, "/dev/null", "/dev/null", this.stack], { stdio: "inherit" });
+        if (r.status !== 0) throw new Error("applier unprotect failed");
     }
 
     private state(): StateFile {
-        return fs.existsSync(this.statePath) ? JSON.parse(fs.readFileSync(this.statePath, "utf8")) : { resources: {} };
+        return readState(this.statePath);
     }
 
     secrets(): string[] {
         const generated = Object.values(this.state().resources)
             .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
-            .map((r) => String(r.outputs.result));
+            .map((r) => String(unwrap(r.outputs).result));
         return [...this.configSecrets, ...generated].filter((s) => s.length >= 8);
     }
 
@@ -86,7 +94,7 @@ class ApplierDriver implements Driver {
     containerPorts(): Record<string, number> {
         const out: Record<string, number> = {};
         for (const r of Object.values(this.state().resources)) {
-            if (r.type === "docker:index/container:Container") out[r.inputs.name] = r.inputs.ports?.[0]?.external;
+            if (r.type === "docker:index/container:Container" && !r.pendingDelete) out[unwrap(r.inputs).name] = unwrap(r.inputs).ports?.[0]?.external;
         }
         return out;
     }
@@ -98,5 +106,5 @@ export async function makeDriver(statePath: string, dnsApi: string, stack: strin
         const { AutomationDriver } = await import("./automation");
         return new AutomationDriver(stack, statePath);
     }
-    return new ApplierDriver(statePath, dnsApi);
+    return new ApplierDriver(statePath, dnsApi, stack);
 }

@@ -10,14 +10,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bench=0
 if [ "${1:-}" = "--bench" ]; then bench=1; fi
 
-bash scripts/apt-ensure.sh docker.io debootstrap pebble jq openssh-client git curl iptables openssl ca-certificates
+# No ssh-agent: a stack with only berth:privateKey must work for the Docker
+# provider's ssh too (the program hands it a key file), so the suite proves
+# that instead of borrowing the developer's agent.
+unset SSH_AUTH_SOCK SSH_AGENT_PID
+
+# Debian packages (as root) and npm dependencies (npm ci when node_modules is
+# missing or stale): the same step as `npm test`'s pretest hook.
+bash scripts/ensure.sh e2e
 
 # The host scripts start dockerd when it is not running and build (or reuse)
 # the cached images.
 bash test/e2e/host/image.sh >&2
 
 node=node_modules/.bin/node
-[ -x "$node" ] || { echo "run npm ci first" >&2; exit 1; }
 
 if [ "$bench" = 1 ]; then
   mkdir -p bench

@@ -16,7 +16,6 @@ import { devConfig, makeWorld, onVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
 import { StackConfig } from "../unit/harness";
 
-const DOMAIN = "sample.berth.test";
 let world: World;
 let driver: Driver;
 let pebbleRoot = "";
@@ -26,11 +25,11 @@ function cfg(overrides: Record<string, unknown> = {}): StackConfig {
     return devConfig(world, { "berth:secretEnv": { SAMPLE_API_TOKEN: { secure: "x" } }, ...overrides });
 }
 
-/** GET https://DOMAIN<path> against the VPS, trusting only Pebble's root. */
-function get(p: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+/** GET https://<domain><path> against the VPS, trusting only Pebble's root (domain: the e2e world's own). */
+function get(p: string, timeoutMs = 5000, domain = world.domain): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
         const req = https.request(
-            { host: world.vps.ip, port: 443, path: p, servername: DOMAIN, headers: { host: DOMAIN }, ca: pebbleRoot, timeout: timeoutMs, agent: false },
+            { host: world.vps.ip, port: 443, path: p, servername: domain, headers: { host: domain }, ca: pebbleRoot, timeout: timeoutMs, agent: false },
             (res) => {
                 let body = "";
                 res.on("data", (d) => (body += d));
@@ -76,9 +75,37 @@ function tcpRefused(host: string, port: number): Promise<boolean> {
     });
 }
 
+/**
+ * `pulumi preview --diff` then `pulumi up` with the same configuration: what
+ * the preview announced is what the up did. A step planned on unknown inputs
+ * (e.g. "update" of a command whose input waits on a replaced resource) may
+ * turn out "same"; every other step must match, and the up may take no step
+ * the preview did not announce.
+ */
 async function up(overrides: Record<string, unknown> = {}) {
-    const r = await driver.up(cfg(overrides));
+    const c = cfg(overrides);
+    const planned = await driver.preview(c);
+    assert.ok(planned.ok || planned.error, "preview ran");
+    assert.deepEqual(planned.commands, [], "a preview runs no remote command");
+    const r = await driver.up(c);
+    if (planned.ok) assertPreviewMatches(planned.steps, r.steps, r.ok);
     return r;
+}
+
+function assertPreviewMatches(planned: Record<string, { op: string }>, done: Record<string, { op: string }>, finished: boolean): void {
+    const problems: string[] = [];
+    for (const [urn, s] of Object.entries(done)) {
+        const p = planned[urn]?.op;
+        if (p === s.op) continue;
+        if (p === "update" && s.op === "same") continue; // planned on unknown inputs
+        problems.push(`${urn}: preview said ${p ?? "nothing"}, up did ${s.op}`);
+    }
+    if (finished) {
+        for (const [urn, p] of Object.entries(planned)) {
+            if (p.op !== "same" && !done[urn]) problems.push(`${urn}: preview said ${p.op}, up did nothing`);
+        }
+    }
+    assert.deepEqual(problems, [], problems.join("\n"));
 }
 
 before(async () => {
@@ -203,19 +230,29 @@ describe("berth on a disposable VPS", () => {
         }
     });
 
-    test("7. destroy: dev removes everything; production keeps protected data", async () => {
+    test("7. destroy: dev removes everything; production destroy is refused and production keeps serving", async () => {
         const r = await driver.destroy(cfg());
         assert.ok(r.ok, r.error);
         const left = onVps(world, "ls /etc/systemd/system | grep -c berth-sample-dev; ls /etc/nginx/sites-enabled | grep -c berth-sample-dev; docker ps -a --format '{{.Names}}' | grep -c sample-dev; ls /srv/berth | grep -c sample-dev; true");
         assert.deepEqual(left.stdout.trim().split("\n"), ["0", "0", "0", "0"], left.stdout);
 
         const prodDriver = await makeDriver(path.join(world.work, "state-production.json"), world.acme.dnsApi, "production");
-        const prod = devConfig(world, { "berth:revision": "v1", "berth:domain": "prod.berth.test", "berth:env": { APP_HOST: "prod.berth.test" } }, "production");
+        const prod = devConfig(world, { "berth:revision": world.shas.v1, "berth:domain": world.prodDomain, "berth:env": { APP_HOST: world.prodDomain } }, "production");
         const upProd = await prodDriver.up(prod);
         assert.ok(upProd.ok, upProd.error);
+        const rows = () => onVps(world, "docker exec sample-production-postgres psql -U postgres -d sample_production -Atc 'select count(*) from visits'");
+        assert.equal((await get("/up", 5000, world.prodDomain)).status, 200);
+        await get("/", 5000, world.prodDomain); // a visit row
+        const rowsBefore = rows().stdout.trim();
+        // The real destroy semantics: every unprotected resource is deleted, protected ones fail on their own.
         const refused = await prodDriver.destroy(prod);
-        assert.equal(refused.ok, false);
-        assert.match(refused.error ?? "", /protected/);
+        assert.equal(refused.ok, false, "a production destroy is refused");
+        assert.match(refused.error ?? "", /cannot be deleted\nbecause it is protected/);
+        for (const p of ["/up", "/health/db", "/health/redis"]) {
+            const res = await get(p, 5000, world.prodDomain);
+            assert.equal(res.status, 200, `production after the refused destroy: ${p}: ${res.body}`);
+        }
+        assert.equal(rows().stdout.trim(), rowsBefore, "production rows intact");
         prodDriver.unprotectAll();
         const destroyed = await prodDriver.destroy(prod);
         assert.ok(destroyed.ok, destroyed.error);

@@ -2,6 +2,13 @@
  * The e2e world: a disposable VPS, a git server holding the sample app, and
  * a local ACME CA (Pebble + challtestsrv), all made by test/e2e/host/*.sh on
  * the local Docker engine, plus the dev stack configuration pointed at them.
+ *
+ * The e2e suite and a running dev stack (`npm run dev:up`, which builds its
+ * world with this module too, through dev-apply.ts) must not interfere, so a
+ * world names everything it shares a machine with: its VPS container, its
+ * set of services (`services`: own Pebble + challtestsrv ports, CA root, DNS
+ * records and git server container, see BERTH_E2E_INSTANCE in host/lib.sh),
+ * its domain(s) and its repository name. The defaults are the e2e suite's.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -42,10 +49,38 @@ export interface World {
     repoUrl: string;
     shas: { v1: string; v2: string; broken: string };
     work: string;
+    /** Which set of host services (ACME CA + DNS, git server) this world uses: BERTH_E2E_INSTANCE. */
+    services: string;
+    /** The primary name of the dev stack in this world (`berth:domain`, APP_HOST), served over HTTPS. */
+    domain: string;
+    /** A name for a second, production stack on the same VPS (never the dev stack's). */
+    prodDomain: string;
+    /** The repository's name on the git server (`/home/git/<repo>.git`). */
+    repo: string;
 }
 
-function sh(script: string, args: string[], opts: { input?: string } = {}): string {
-    const r = spawnSync("bash", [path.join(HOST_DIR, script), ...args], { encoding: "utf8", input: opts.input, maxBuffer: 64 << 20 });
+/** The e2e suite's names: none of them is used by the dev stack of `npm run dev:up`. */
+export const E2E_WORLD = {
+    vpsName: "berth-e2e-vps",
+    services: "e2e",
+    domain: "e2e.berth.test",
+    prodDomain: "prod.e2e.berth.test",
+    repo: "e2e-sample",
+} as const;
+
+export interface WorldOptions {
+    /** Remove the VPS first (see makeWorld). */
+    fresh?: boolean;
+    /** Set of host services (BERTH_E2E_INSTANCE): "e2e" (default) or "dev" (scripts/dev.sh). */
+    services?: string;
+    domain?: string;
+    prodDomain?: string;
+    repo?: string;
+}
+
+function sh(script: string, args: string[], opts: { input?: string; services?: string } = {}): string {
+    const env = opts.services ? { ...process.env, BERTH_E2E_INSTANCE: opts.services } : process.env;
+    const r = spawnSync("bash", [path.join(HOST_DIR, script), ...args], { encoding: "utf8", input: opts.input, env, maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new Error(`${script} ${args.join(" ")} failed (${r.status}):\n${r.stderr}`);
     return r.stdout;
 }
@@ -75,7 +110,12 @@ export function onVps(world: World, command: string, input?: string): { code: nu
  * longer exists (Pebble makes a new root each start), so "fresh host" would
  * be a lie and HTTPS would not chain to the current root.
  */
-export function makeWorld(name = "berth-e2e-vps", opts: { fresh?: boolean } = {}): World {
+export function makeWorld(name: string = E2E_WORLD.vpsName, opts: WorldOptions = {}): World {
+    const services = opts.services ?? E2E_WORLD.services;
+    const domain = opts.domain ?? E2E_WORLD.domain;
+    const prodDomain = opts.prodDomain ?? E2E_WORLD.prodDomain;
+    const repo = opts.repo ?? E2E_WORLD.repo;
+    if (domain === prodDomain) throw new Error(`makeWorld: domain and prodDomain are both ${domain}`);
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
     if (opts.fresh) vps(["down", name]);
     let vpsInfo: VpsInfo;
@@ -88,21 +128,32 @@ export function makeWorld(name = "berth-e2e-vps", opts: { fresh?: boolean } = {}
         vpsInfo = JSON.parse(vps(["up", name])) as VpsInfo;
     }
     fs.writeFileSync(path.join(work, "known_hosts"), `${vpsInfo.ip} ${vpsInfo.hostKey}\n`);
-    const acme = JSON.parse(sh("acme.sh", ["up"])) as AcmeInfo;
-    vps(["gitserver", "up"]);
+    const acme = JSON.parse(sh("acme.sh", ["up"], { services })) as AcmeInfo;
+    sh("vps.sh", ["gitserver", "up"], { services });
     const repoDir = path.join(work, "sample");
     const shas = JSON.parse(execFileSync("bash", [path.join(ROOT, "test", "e2e", "sample-repo.sh"), repoDir], { encoding: "utf8" }));
-    const repoUrl = vps(["gitserver", "push", repoDir, "sample"]).trim();
-    const git = JSON.parse(vps(["gitserver", "info"])) as GitInfo;
-    return { vps: vpsInfo, git, acme, repoUrl, shas, work };
+    const repoUrl = sh("vps.sh", ["gitserver", "push", repoDir, repo], { services }).trim();
+    const git = JSON.parse(sh("vps.sh", ["gitserver", "info"], { services })) as GitInfo;
+    return { vps: vpsInfo, git, acme, repoUrl, shas, work, services, domain, prodDomain, repo };
 }
 
-/** The dev stack file, pointed at this world, as the engine would hand it to the program. */
+/** The `config:` map of Pulumi.dev.yaml. */
+export function devStackFile(): Record<string, unknown> {
+    return YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")).config as Record<string, unknown>;
+}
+
+/**
+ * The dev stack file, pointed at this world, as the engine would hand it to
+ * the program: `berth:domain` and `berth:env.APP_HOST` are `world.domain`
+ * (an override of `berth:domain` or `berth:env` replaces them).
+ */
 export function devConfig(world: World, overrides: Record<string, unknown> = {}, stack = "dev"): StackConfig {
-    const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")).config as Record<string, unknown>;
+    const doc = devStackFile();
     const acme = { ...(doc["berth:acme"] as object), server: world.acme.directoryUrl, caBundle: world.acme.caBundlePem };
     const raw: Record<string, unknown> = {
         ...doc,
+        "berth:domain": world.domain,
+        "berth:env": { ...((doc["berth:env"] as object | undefined) ?? {}), APP_HOST: world.domain },
         "berth:host": world.vps.ip,
         "berth:hostKey": world.vps.hostKey,
         "berth:sshAgent": false,

@@ -41,6 +41,27 @@ const CASES: Case[] = [
         errors: ['berth:hostKey: "ssh-ed25519 AAAAnotakey" is not an SSH public host key (e.g. "ssh-ed25519 AAAA...")'],
     },
     {
+        name: "an ssh-rsa host key (pulumi-command would offer only SHA-1 RSA signatures)",
+        stack: "staging",
+        set: { "berth:hostKey": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAACaurq6urq6urqw== root@vps" },
+        errors: ['berth:hostKey: "ssh-rsa AAAAB3NzaC1yc2EAAAAD..." is an ssh-rsa key, which berth\'s SSH client would verify with SHA-1 signatures that OpenSSH >= 8.8 refuses; pin the host\'s ed25519 key (ssh-keyscan -t ed25519 203.0.113.10)'],
+    },
+    {
+        name: "ssh-dss host keys, for the host and the git server",
+        stack: "production",
+        set: { "berth:hostKey": "ssh-dss AAAAB3NzaC1kc3MAAAADAQABAAAACaurq6urq6urqw==", "berth:repositoryHostKey": "ssh-dss AAAAB3NzaC1kc3MAAAADAQABAAAACaurq6urq6urqw==" },
+        errors: [
+            'berth:hostKey: "ssh-dss AAAAB3NzaC1kc3MAAAAD..." is an ssh-dss key, which berth\'s SSH client would verify with SHA-1 signatures that OpenSSH >= 8.8 refuses; pin the host\'s ed25519 key (ssh-keyscan -t ed25519 203.0.113.20)',
+            'berth:repositoryHostKey: "ssh-dss AAAAB3NzaC1kc3MAAAAD..." is an ssh-dss (DSA) key, which OpenSSH no longer accepts; pin the git server\'s ed25519 key (ssh-keyscan -t ed25519 github.com)',
+        ],
+    },
+    {
+        name: "berth:protect must be a boolean",
+        stack: "production",
+        set: { "berth:protect": "sometimes" },
+        errors: ["berth:protect: must be true or false"],
+    },
+    {
         name: "ports out of range",
         stack: "staging",
         set: { "berth:sshPort": 70000, "berth:postgres": { image: "postgres:16.4", port: 0 } },
@@ -122,6 +143,11 @@ describe("invalid configuration", () => {
         assert.ok(r.error);
         assert.match(r.error.message, /berth:privateKey: is not a PEM\/OpenSSH private key/);
         assert.doesNotMatch(r.error.message, /secret value 12345/);
+    });
+
+    test("an ssh-rsa key for the git server is fine (git runs OpenSSH, which signs with rsa-sha2-*)", async () => {
+        const r = await runProgram(stackConfig("staging", { "berth:repositoryHostKey": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAACaurq6urq6urqw==" }));
+        assert.equal(r.error, undefined, r.error?.message);
     });
 
     test("the valid stack files register resources (the cases above fail for their reason only)", async () => {

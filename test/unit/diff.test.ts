@@ -8,6 +8,7 @@ import { before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { configFor, isSecretWrapped, localRemote, Recorded, RunResult, runProgram, stackConfig, unwrap } from "./harness";
 import { switchScript } from "../../components/switch";
+import { pinnedSha, resolveRevision, REVISION_SHA_ENV } from "../../lib/revision";
 
 function changed(a: RunResult, b: RunResult): string[] {
     const before = new Map(a.resources.map((r) => [`${r.type}::${r.name}`, r]));
@@ -75,6 +76,61 @@ describe("preview --diff: only what really changes", () => {
         sc.values["berth:secretEnv"] = JSON.stringify({ STRIPE_API_KEY: "tsecret-rotated-value-123" });
         const after = await runProgram(sc);
         assert.deepEqual(changed(base, after), ["shop-staging-switch-switch", "shop-staging-units-env-file"]);
+    });
+});
+
+describe("BERTH_REVISION_SHA: preview and up deploy the same commit", () => {
+    const checkoutSha = (r: RunResult) => unwrap(r.resources.find((x) => x.name === "shop-staging-release-checkout")!.inputs.triggers)[0].revision;
+    async function withPinned<T>(sha: string | undefined, f: () => Promise<T>): Promise<T> {
+        const saved = process.env[REVISION_SHA_ENV];
+        if (sha === undefined) delete process.env[REVISION_SHA_ENV];
+        else process.env[REVISION_SHA_ENV] = sha;
+        try {
+            return await f();
+        } finally {
+            if (saved === undefined) delete process.env[REVISION_SHA_ENV];
+            else process.env[REVISION_SHA_ENV] = saved;
+        }
+    }
+
+    test("a branch moving between preview and up changes nothing when the sha was resolved once", async () => {
+        const remote = localRemote(stackConfig("staging").values["berth:repository"]);
+        const resolved = remote.sha();
+        const preview = await withPinned(resolved, () => runProgram(stackConfig("staging"), { preview: true }));
+        assert.equal(preview.error, undefined, preview.error?.message);
+        const moved = remote.commit("pushed between preview and up");
+        const up = await withPinned(resolved, () => run("staging"));
+        assert.equal(checkoutSha(preview), resolved);
+        assert.equal(checkoutSha(up), resolved, "the up deploys what the preview showed, not the moved branch");
+        assert.deepEqual(changed(preview, up), []);
+        assert.equal(up.outputs.revision, resolved);
+        // Without the override the program follows the branch (what a new resolution would do).
+        const unpinned = await withPinned(undefined, () => run("staging"));
+        assert.equal(checkoutSha(unpinned), moved);
+    });
+
+    test("no network: the configured ref is not looked up", () => {
+        const sha = "b".repeat(40);
+        const r = resolveRevision(configFor("staging"), () => assert.fail("ls-remote must not run"), { [REVISION_SHA_ENV]: sha });
+        assert.deepEqual(r, { ref: "main", sha });
+    });
+
+    test("empty means unset; a malformed value or one contradicting a configured sha fails clearly", async () => {
+        assert.equal(pinnedSha("main", { [REVISION_SHA_ENV]: "" }), undefined);
+        assert.equal(pinnedSha("main", {}), undefined);
+        for (const bad of ["abc123", "A".repeat(40), "g".repeat(40), `${"a".repeat(40)}0`]) {
+            assert.throws(() => pinnedSha("main", { [REVISION_SHA_ENV]: bad }), /BERTH_REVISION_SHA: ".*" is not a full commit sha \(40 lowercase hex characters\)/, bad);
+        }
+        const configured = "aa2102cc0f6c7b17e487e8eae46342420d6eb1d8";
+        assert.equal(pinnedSha(configured, { [REVISION_SHA_ENV]: configured }), configured);
+        assert.throws(
+            () => pinnedSha(configured, { [REVISION_SHA_ENV]: "c".repeat(40) }),
+            new RegExp(`berth:revision is the commit ${configured} but BERTH_REVISION_SHA is ${"c".repeat(40)}`),
+        );
+        // Through the program: production's configured sha against a different pinned one.
+        const r = await withPinned("c".repeat(40), () => runProgram(stackConfig("production")));
+        assert.match(r.error?.message ?? "", /berth:revision is the commit aa2102cc.* but BERTH_REVISION_SHA is c{40}/);
+        assert.equal(r.resources.length, 0, "nothing registered");
     });
 });
 

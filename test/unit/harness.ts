@@ -190,8 +190,18 @@ export function localRemote(url: string): LocalRemote {
     return LocalRemote.all.get(url) ?? new LocalRemote(url);
 }
 
+export interface RunOptions {
+    preview?: boolean;
+    /**
+     * Sees every resource the program constructs (not the root Stack), with
+     * the resource object and its options as given (e.g. `aliases`), in
+     * construction order: parents before their children.
+     */
+    onResource?: (a: pulumi.ResourceTransformationArgs) => void;
+}
+
 /** Runs index.ts with `cfg` under mocks; never throws (the error is returned). */
-export async function runProgram(cfg: StackConfig, opts: { preview?: boolean } = {}): Promise<RunResult> {
+export async function runProgram(cfg: StackConfig, opts: RunOptions = {}): Promise<RunResult> {
     for (const k of Object.keys(require.cache)) {
         if (k.startsWith(ROOT) && !k.includes(`${path.sep}node_modules${path.sep}`)) delete require.cache[k];
     }
@@ -264,6 +274,7 @@ export async function runProgram(cfg: StackConfig, opts: { preview?: boolean } =
                         additionalSecretOutputs: [...((a.opts as pulumi.CustomResourceOptions).additionalSecretOutputs ?? [])],
                         dependsOn: ([] as any[]).concat(a.opts.dependsOn ?? []).map((d) => resourceName(d) ?? "?"),
                     });
+                    opts.onResource?.(a);
                     return undefined;
                 });
                 let mod: Record<string, unknown>;
@@ -321,3 +332,21 @@ export function named(r: RunResult, name: string): Recorded {
     if (!found) throw new Error(`no resource named ${name}; have: ${r.resources.map((x) => x.name).join(", ")}`);
     return found;
 }
+
+/**
+ * The program writes berth:privateKey to a key file under the passwd home
+ * directory (`os.userInfo().homedir`, lib/sshIdentity.ts). Every test process
+ * that loads this harness sees a temporary home instead, so `npm test` never
+ * touches the real ~/.berth (whose stack names it shares). The applier's
+ * processes (apply-cli.ts, dev-apply.ts) set BERTH_REAL_HOME=1: the Docker
+ * provider's real `ssh` reads the key from the real home.
+ */
+export const TEST_HOME: string = (() => {
+    if (process.env.BERTH_REAL_HOME === "1") return os.userInfo().homedir;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-home-"));
+    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    const realOs = require("node:os") as typeof os;
+    const realUserInfo = realOs.userInfo.bind(realOs);
+    realOs.userInfo = ((o?: any) => ({ ...realUserInfo(o), homedir: dir })) as typeof os.userInfo;
+    return dir;
+})();

@@ -49,6 +49,21 @@ describe("production-data-protected", () => {
     test("staging volumes may be unprotected", () => assert.deepEqual(violations(P.productionDataProtected, V, vol("false")), []));
 });
 
+describe("production-services-protected (advisory)", () => {
+    const C = "docker:index/container:Container";
+    const N = "docker:index/network:Network";
+    const svc = (prod: string) => ({ name: "x-redis", labels: [{ label: "berth.production", value: prod }] });
+    test("protected production container and network pass", () => {
+        assert.deepEqual(violations(P.productionServicesProtected, C, svc("true"), { protect: true }), []);
+        assert.deepEqual(violations(P.productionServicesProtected, N, svc("true"), { protect: true }), []);
+    });
+    test("an unprotected production container warns, naming berth:protect", () =>
+        assert.match(violations(P.productionServicesProtected, C, svc("true"))[0], /container x-redis is not protected; set berth:protect back/));
+    test("staging is not judged", () => assert.deepEqual(violations(P.productionServicesProtected, C, svc("false")), []));
+    test("it is advisory (berth:protect false must not block the up that needs it)", () =>
+        assert.equal(P.policies.find((p) => p.name === "production-services-protected")?.enforcementLevel, "advisory"));
+});
+
 describe("no-secrets-in-commands", () => {
     const CMD = "command:remote:Command";
     const ok = { create: "bash -c 'IFS= read -r PW'", stdin: "secret", logging: "none" };
@@ -96,9 +111,10 @@ describe("advisory policies", () => {
     });
     test("the pack declares every policy once with its enforcement level", () => {
         const levels = Object.fromEntries(P.policies.map((p) => [p.name, p.enforcementLevel]));
-        assert.equal(P.policies.length, 7);
+        assert.equal(P.policies.length, 8);
         assert.equal(levels["images-pinned"], "advisory");
         assert.equal(levels["production-hsts"], "advisory");
+        assert.equal(levels["production-services-protected"], "advisory");
         assert.equal(Object.values(levels).filter((l) => l === "mandatory").length, 5);
     });
 });
@@ -113,6 +129,18 @@ describe("berth's own stacks pass the pack", () => {
             const found: string[] = [];
             for (const r of runs[stack].resources) {
                 for (const p of P.policies.filter((x) => x.enforcementLevel === "mandatory")) {
+                    (p.validateResource as any)(
+                        { type: r.type, name: r.name, urn: r.name, props: unwrap(r.inputs), opts: { protect: r.protect, additionalSecretOutputs: r.additionalSecretOutputs } },
+                        (m: string) => found.push(`${p.name}: ${m}`),
+                    );
+                }
+            }
+            assert.deepEqual(found, []);
+        });
+        test(`${stack}: no advisory violation either (production containers and network are protected)`, () => {
+            const found: string[] = [];
+            for (const r of runs[stack].resources) {
+                for (const p of P.policies.filter((x) => x.enforcementLevel === "advisory")) {
                     (p.validateResource as any)(
                         { type: r.type, name: r.name, urn: r.name, props: unwrap(r.inputs), opts: { protect: r.protect, additionalSecretOutputs: r.additionalSecretOutputs } },
                         (m: string) => found.push(`${p.name}: ${m}`),

@@ -46,7 +46,7 @@ describe("workflow properties", () => {
         const preview = w.jobs.preview;
         assert.equal(preview.needs, "test");
         assert.deepEqual(preview.strategy.matrix.stack, ["staging", "production"]);
-        const step = preview.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@"));
+        const step = preview.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@") && s.with?.command);
         assert.equal(step.with.command, "preview");
         assert.equal(step.with["comment-on-pr"], true);
         assert.equal(step.with.diff, true);
@@ -75,10 +75,44 @@ describe("workflow properties", () => {
     test("drift: scheduled, per stack, refresh + expect-no-changes", () => {
         const w = wf("drift.yml");
         assert.ok(w.on.schedule?.[0]?.cron);
-        const step = w.jobs.drift.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@"));
+        const step = w.jobs.drift.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@") && s.with?.command);
         assert.equal(step.with["expect-no-changes"], true);
         assert.equal(step.with.refresh, true);
         assert.deepEqual(w.jobs.drift.strategy.matrix.stack, ["staging", "production"]);
+    });
+    test("one revision per run: resolved once (lib/cli.ts prepare) and handed to preview/up as BERTH_REVISION_SHA", () => {
+        for (const [file, job, command] of [
+            ["pr.yml", "preview", "preview"],
+            ["deploy-staging.yml", "up", "up"],
+            ["deploy-production.yml", "up", "up"],
+            ["drift.yml", "drift", "preview"],
+        ] as const) {
+            const steps: any[] = wf(file).jobs[job].steps;
+            const rev = steps.findIndex((s) => s.id === "rev");
+            assert.ok(rev >= 0, `${file}: a step with id rev`);
+            assert.match(String(steps[rev].run), /^node --import tsx lib\/cli\.ts prepare \S+ >> "\$GITHUB_OUTPUT"$/, file);
+            const cli = steps.findIndex((s) => s.name === "Install the Pulumi CLI");
+            assert.ok(cli >= 0 && cli < rev, `${file}: the Pulumi CLI is installed before prepare`);
+            const pulumiStep = steps.findIndex((s) => s.with?.command === command);
+            assert.ok(pulumiStep > rev, `${file}: ${command} after prepare`);
+            assert.equal(steps[pulumiStep].env?.BERTH_REVISION_SHA, "${{ steps.rev.outputs.sha }}", file);
+        }
+        const drift: any[] = wf("drift.yml").jobs.drift.steps;
+        const served = drift.find((s) => s.id === "served");
+        assert.match(served.run, /pulumi stack output revision --stack "\$STACK"/);
+        assert.equal(drift.find((s) => s.id === "rev").env.BERTH_REVISION_SHA, "${{ steps.served.outputs.sha }}", "drift compares against the commit the stack serves");
+        assert.equal(wf("deploy-production.yml").jobs.up.steps.find((s: any) => s.id === "rev").env.BERTH_REVISION_SHA, "${{ inputs.revision }}");
+    });
+    test("lib/cli.ts reads `pulumi config --json --show-secrets` like the engine hands config to the program", () => {
+        const { fromConfigJson } = require("../../lib/cli") as typeof import("../../lib/cli");
+        const r = fromConfigJson({
+            "berth:app": { value: "shop", secret: false },
+            "berth:privateKey": { value: "k", secret: true },
+            "berth:env": { value: '{"A":"1"}', objectValue: { A: "1" }, secret: false },
+            "cloudflare:apiToken": { value: "t", secret: true },
+        });
+        assert.deepEqual(r.values, { "berth:app": "shop", "berth:privateKey": "k", "berth:env": '{"A":"1"}' });
+        assert.deepEqual([...r.secretKeys], ["berth:privateKey"]);
     });
     test("every workflow: least privilege, Node from .nvmrc, no secret echoed", () => {
         for (const f of files) {

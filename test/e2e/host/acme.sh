@@ -5,7 +5,8 @@
 #   acme.sh up      start (or reuse) both; prints `info` JSON
 #   acme.sh info    {"directoryUrl","caBundlePem","caBundlePath","rootsUrl",
 #                    "dnsApi","gateway",...}
-#   acme.sh down    stop both (only the processes this script started)
+#   acme.sh down    stop both (only the processes this script started for
+#                   this BERTH_E2E_INSTANCE; see below)
 #   acme.sh prove <vps-name>
 #                   end-to-end check: nginx + certbot on the VPS get a
 #                   certificate for app.example.test over HTTP-01
@@ -21,11 +22,25 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ACME_DIR="$E2E_CACHE/acme"
-PEBBLE_PORT=14000
-PEBBLE_MGMT_PORT=15000
-DNS_PORT=8053
-DNS_API_PORT=8055
+# One pebble + challtestsrv pair per BERTH_E2E_INSTANCE (lib.sh), each with
+# its own ports, state directory, issuing root and DNS records: the e2e suite
+# (e2e: 14000/15000/8053/8055), the dev stack (dev: each port +10) and the
+# self-test (selftest: +20) never stop, restart or answer for one another.
+case "$E2E_INSTANCE" in
+    e2e) ACME_SLOT=0 ;;
+    dev) ACME_SLOT=1 ;;
+    selftest) ACME_SLOT=2 ;;
+    *) ACME_SLOT=$(($(printf '%s' "$E2E_INSTANCE" | cksum | cut -d' ' -f1) % 90 + 10)) ;;
+esac
+if [ "$E2E_INSTANCE" = e2e ]; then
+    ACME_DIR="$E2E_CACHE/acme"
+else
+    ACME_DIR="$E2E_CACHE/acme-$E2E_INSTANCE"
+fi
+PEBBLE_PORT=$((14000 + 10 * ACME_SLOT))
+PEBBLE_MGMT_PORT=$((15000 + 10 * ACME_SLOT))
+DNS_PORT=$((8053 + 10 * ACME_SLOT))
+DNS_API_PORT=$((8055 + 10 * ACME_SLOT))
 
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 
@@ -198,7 +213,7 @@ acme_info() {
     gw="$(cat "$ACME_DIR/running.gw")"
     jq -n --arg gw "$gw" --arg ca "$ACME_DIR/ca.pem" --rawfile pem "$ACME_DIR/ca.pem" \
         --argjson p "$PEBBLE_PORT" --argjson m "$PEBBLE_MGMT_PORT" \
-        --argjson d "$DNS_PORT" --argjson a "$DNS_API_PORT" '{
+        --argjson d "$DNS_PORT" --argjson a "$DNS_API_PORT" --arg inst "$E2E_INSTANCE" '{
         directoryUrl: ("https://" + $gw + ":" + ($p|tostring) + "/dir"),
         caBundlePem: $pem,
         caBundlePath: $ca,
@@ -206,7 +221,8 @@ acme_info() {
         intermediatesUrl: ("https://" + $gw + ":" + ($m|tostring) + "/intermediates/0"),
         dnsApi: ("http://" + $gw + ":" + ($a|tostring)),
         dnsServer: ($gw + ":" + ($d|tostring)),
-        gateway: $gw
+        gateway: $gw,
+        instance: $inst
     }'
 }
 

@@ -11,6 +11,18 @@ E2E_CACHE="${BERTH_E2E_CACHE:-/var/cache/berth-e2e}"
 E2E_KEYS="$E2E_CACHE/keys"
 E2E_NET="${BERTH_E2E_NETWORK:-berth-e2e}"
 E2E_SUITE=bookworm
+
+# Which set of services (ACME CA + its DNS, git server) a caller gets: "e2e"
+# (the default: the e2e suite), "dev" (scripts/dev.sh), "selftest"
+# (selftest.sh). Each set is its own (own ports, state directory, container),
+# so one set being started, reused or stopped never touches another: a
+# running dev stack and the e2e suite do not share a CA root, DNS records or
+# git repositories.
+E2E_INSTANCE="${BERTH_E2E_INSTANCE:-e2e}"
+if ! [[ "$E2E_INSTANCE" =~ ^[a-z0-9][a-z0-9-]{0,20}$ ]]; then
+    printf 'berth-e2e: invalid BERTH_E2E_INSTANCE %q (a-z, 0-9, -)\n' "$E2E_INSTANCE" >&2
+    exit 2
+fi
 E2E_MIRROR="${BERTH_E2E_MIRROR:-}"
 
 IMG_BASE="berth-local/debian:bookworm"

@@ -5,6 +5,9 @@
 #
 # usage: selftest.sh [--keep]
 set -euo pipefail
+# Its own ACME CA and git server (lib.sh): its cleanup must not stop the e2e
+# suite's or the dev stack's.
+export BERTH_E2E_INSTANCE=selftest
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -110,8 +113,9 @@ check "ufw: container-to-container on a user bridge still works" vssh 'set -e
 # ACME ---------------------------------------------------------------------------
 timed "acme.sh up" "$H/acme.sh" up >"$TMPD/acme.json"
 GW="$(jq -r .gateway "$TMPD/acme.json")"
+PEBBLE_PORT="$(jq -r .directoryUrl "$TMPD/acme.json" | sed -E 's#^https://[^/]*:([0-9]+)/.*#\1#')"
 check "ufw: nested container egress to the outer gateway (pebble)" vssh \
-    "docker run --rm berth-local/redis:7 bash -c 'echo >/dev/tcp/$GW/14000'"
+    "docker run --rm berth-local/redis:7 bash -c 'echo >/dev/tcp/$GW/$PEBBLE_PORT'"
 timed "acme.sh prove (certbot HTTP-01 through ufw)" check "certbot gets a pebble certificate that chains to rootsUrl" \
     "$H/acme.sh" prove "$VPS"
 

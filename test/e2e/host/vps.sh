@@ -11,10 +11,11 @@
 #                               (images present within a single `pulumi up`)
 #   vps.sh ssh <name> [cmd...]  ssh root@<name> with the pinned host key
 #   vps.sh down <name>          remove the container and its volumes
-#   vps.sh down-all             remove every VPS and the git server
+#   vps.sh down-all             remove every VPS and every git server
 #   vps.sh list                 names of all VPS containers (running or not)
 #
-#   vps.sh gitserver up                       start (or reuse) berth-e2e-git
+#   vps.sh gitserver up                       start (or reuse) berth-$BERTH_E2E_INSTANCE-git
+#                                             (berth-e2e-git by default; dev: berth-dev-git)
 #   vps.sh gitserver push <repo-dir> <name>   mirror all branches and tags of a local
 #                                             repo to /home/git/<name>.git; prints its URL
 #   vps.sh gitserver info                     {"ip","host","url","urlTemplate",
@@ -28,7 +29,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CLIENT_KEY="$E2E_KEYS/id_ed25519"
 DEPLOY_KEY="$E2E_KEYS/deploy"
-GIT_CTR="berth-e2e-git"
+# One git server per BERTH_E2E_INSTANCE (lib.sh): berth-e2e-git for the e2e
+# suite, berth-dev-git for the dev stack, so `gitserver down` of one leaves
+# the other's repositories serving.
+GIT_CTR="berth-$E2E_INSTANCE-git"
 STATE="$E2E_CACHE/hosts"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
@@ -354,7 +358,9 @@ main() {
         down-all)
             local n
             for n in $(vps_list); do vps_down "$n"; done
-            git_down
+            for n in $(docker ps -a --filter label=berth.e2e.role=gitserver --format '{{.Names}}'); do
+                GIT_CTR="$n" git_down
+            done
             ;;
         list) vps_list ;;
         gitserver)

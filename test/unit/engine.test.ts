@@ -1,0 +1,360 @@
+/**
+ * The engine model (test/e2e/engine.ts) and the provider argv builders
+ * (test/e2e/providers.ts) on small synthetic programs with recording fake
+ * providers: each test pins one behaviour of the real engine and fails if the
+ * model loses it. The citations are in the two files' headers.
+ */
+import { describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { diffBy, Engine, EngineReport, Models, PartialFailure, readState, ResourceModel, UNKNOWN } from "../e2e/engine";
+import { commandSshArgs, connhelperArgs, CONTAINER_IN_PLACE, HostModels } from "../e2e/providers";
+
+process.env.BERTH_APPLIER_KEY_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "berth-engine-key-"));
+
+const T = "test:index:Thing";
+const C = "test:index:Group";
+
+class Group extends pulumi.ComponentResource {
+    constructor(name: string, opts?: pulumi.ComponentResourceOptions, type = C) {
+        super(type, name, {}, opts);
+        this.registerOutputs({});
+    }
+}
+
+class Thing extends pulumi.CustomResource {
+    declare public readonly out: pulumi.Output<string>;
+    constructor(name: string, props: Record<string, pulumi.Input<unknown>>, opts?: pulumi.CustomResourceOptions) {
+        super(T, name, { ...props, out: undefined }, opts);
+    }
+}
+
+function thing(name: string, props: Record<string, pulumi.Input<unknown>>, opts?: pulumi.CustomResourceOptions): Thing {
+    return new Thing(name, props, opts);
+}
+
+/** A fake provider: `key` changes replace, everything else updates; every call is logged. */
+function fakeModels(log: string[], behaviour: { failCreate?: string; failDelete?: string; partial?: string; bridged?: boolean } = {}): Models {
+    const m: ResourceModel = {
+        diff: diffBy((k) => k === "key"),
+        computed: ["out"],
+        secretOutputs: [],
+        create: async (ctx, i) => {
+            log.push(`create ${ctx.name}`);
+            if (behaviour.failCreate === ctx.name) throw new Error(`create of ${ctx.name} failed`);
+            if (behaviour.partial === ctx.name) throw new PartialFailure(`${ctx.name} did not get healthy`, { ...i, out: `${ctx.name}-out` });
+            return { ...i, out: `${ctx.name}-${i.key ?? ""}-out` };
+        },
+        update: async (ctx, _old, i) => {
+            log.push(`update ${ctx.name}`);
+            return { ...i, out: `${ctx.name}-${i.key ?? ""}-out` };
+        },
+        delete: async (ctx) => {
+            log.push(`delete ${ctx.name}`);
+            if (behaviour.failDelete === ctx.name) throw new Error(`delete of ${ctx.name} failed`);
+        },
+        bridged: behaviour.bridged,
+    };
+    return { [T]: m };
+}
+
+function engine(statePath: string, models: Models): Engine {
+    return new Engine({ statePath, project: "proj", stack: "dev", models });
+}
+
+/**
+ * One `pulumi up` of a synthetic program. A failed registration rejects the
+ * resource's outputs inside the SDK, which nobody awaits: those rejections
+ * belong to the run (the applier's child process ignores them), so the test
+ * runner's own unhandledRejection listener is set aside meanwhile.
+ */
+async function up(statePath: string, models: Models, program: () => unknown, preview = false): Promise<EngineReport> {
+    const listeners = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", () => undefined);
+    try {
+        return await engine(statePath, models).up({ config: {}, secretKeys: [], program: async () => ((await program()) as Record<string, unknown>) ?? {} }, preview);
+    } finally {
+        await new Promise((r) => setTimeout(r, 50));
+        process.removeAllListeners("unhandledRejection");
+        for (const l of listeners) process.on("unhandledRejection", l);
+    }
+}
+
+function tmpState(): string {
+    return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "berth-engine-")), "state.json");
+}
+
+const urn = (qt: string, name: string) => `urn:pulumi:dev::proj::${qt}::${name}`;
+
+describe("engine model: 1. identity is the URN", () => {
+    test("URNs carry the whole parent type chain, without the Stack", async () => {
+        const st = tmpState();
+        const r = await up(st, fakeModels([]), () => {
+            const outer = new Group("outer");
+            const inner = new Group("inner", { parent: outer }, "test:index:Inner");
+            thing("a", { key: "1" }, { parent: inner });
+        });
+        assert.ok(r.ok, r.error);
+        assert.ok(r.steps[urn(`${C}$test:index:Inner$${T}`, "a")], Object.keys(r.steps).join("\n"));
+        assert.ok(readState(st).resources.some((x) => x.urn === urn(`${C}$test:index:Inner$${T}`, "a")));
+    });
+
+    test("re-parenting without an alias creates the new resource and deletes the old one at the end", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("a", { key: "1" }, { parent: new Group("one") }));
+        log.length = 0;
+        // Another parent type: the URN changes (a parent of the same type would keep it, URNs hold types, not parent names).
+        const r = await up(st, fakeModels(log), () => {
+            thing("a", { key: "1" }, { parent: new Group("two", {}, "test:index:Other") });
+            thing("b", { key: "1" });
+        });
+        assert.ok(r.ok, r.error);
+        assert.deepEqual([...log.slice(0, 2)].sort(), ["create a", "create b"]);
+        assert.equal(log[2], "delete a", "the old one goes last");
+        assert.equal(r.steps[urn(`${C}$${T}`, "a")].op, "delete");
+    });
+
+    test("an alias (or one inherited from a renamed parent) moves the old resource instead", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("app-a", { key: "1" }, { parent: new Group("app") }));
+        log.length = 0;
+        // Parent renamed app -> web with an alias; the child named after it follows (inheritedChildAlias).
+        const r = await up(st, fakeModels(log), () => thing("web-a", { key: "1" }, { parent: new Group("web", { aliases: [{ name: "app" }] }) }));
+        assert.ok(r.ok, r.error);
+        assert.deepEqual(log, []);
+        const r2 = await up(st, fakeModels(log), () => thing("moved", { key: "1" }, { aliases: [{ name: "web-a", parent: undefined as unknown as pulumi.Resource }, urn(`${C}$${T}`, "web-a")] }));
+        assert.ok(r2.ok, r2.error);
+        assert.deepEqual(log, []);
+        assert.deepEqual(readState(st).resources.filter((x) => x.type === T).map((x) => x.urn), [urn(T, "moved")]);
+    });
+
+    test("protect is inherited from the parent component; retainOnDelete too (engine inheritFromParent)", async () => {
+        const st = tmpState();
+        await up(st, fakeModels([]), () => {
+            thing("p", { key: "1" }, { parent: new Group("g", { protect: true }) });
+            thing("r", { key: "1" }, { parent: new Group("h", { retainOnDelete: true }) });
+        });
+        const s = readState(st).resources;
+        assert.equal(s.find((x) => x.name === "p")!.protect, true);
+        assert.equal(s.find((x) => x.name === "r")!.retainOnDelete, true);
+    });
+});
+
+describe("engine model: 2. destroy", () => {
+    test("deletes in reverse order, forgets retainOnDelete, fails on protected ones but carries on", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => {
+            const early = thing("early", { key: "1" });
+            const g = new Group("g", { dependsOn: [early] });
+            const base = thing("base", { key: "1" }, { dependsOn: [early] });
+            thing("kept", { key: "1" }, { protect: true, parent: g, dependsOn: [base] });
+            thing("retained", { key: "1" }, { retainOnDelete: true });
+            thing("plain", { key: "1" }, { dependsOn: [base] });
+        });
+        log.length = 0;
+        const r = await engine(st, fakeModels(log)).destroy();
+        assert.equal(r.ok, false);
+        assert.match(r.error ?? "", /cannot be deleted\nbecause it is protected/);
+        assert.deepEqual(log, ["delete plain"], "retained is forgotten without its delete; kept's dependencies (base, g, early) stay");
+        const left = readState(st).resources.map((x) => x.name).sort();
+        assert.deepEqual(left, ["base", "early", "g", "kept", "proj-dev"]);
+        // An independent resource deleted after the protected one's failure: the engine carries on.
+        const st2 = tmpState();
+        await up(st2, fakeModels([]), () => {
+            thing("other", { key: "1" });
+            thing("kept", { key: "1" }, { protect: true });
+        });
+        log.length = 0;
+        const r2 = await engine(st2, fakeModels(log)).destroy();
+        assert.equal(r2.ok, false);
+        assert.deepEqual(log, ["delete other"]);
+    });
+});
+
+describe("engine model: 3. replace", () => {
+    test("create-before-delete: the old one is deleted after every create and update", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => {
+            thing("a", { key: "1" });
+            thing("b", { v: "1" });
+        });
+        log.length = 0;
+        const r = await up(st, fakeModels(log), () => {
+            thing("a", { key: "2" });
+            thing("b", { v: "2" });
+        });
+        assert.ok(r.ok, r.error);
+        assert.deepEqual(log, ["create a", "update b", "delete a"]);
+        assert.deepEqual(r.steps[urn(T, "a")], { op: "replace", keys: ["key"], replaceKeys: ["key"] });
+    });
+
+    test("deleteBeforeReplace deletes first", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("a", { key: "1" }, { deleteBeforeReplace: true }));
+        log.length = 0;
+        await up(st, fakeModels(log), () => thing("a", { key: "2" }, { deleteBeforeReplace: true }));
+        assert.deepEqual(log, ["delete a", "create a"]);
+    });
+
+    test("a failed delete of the replaced resource stays pending and is retried by the next run (at its end)", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("a", { key: "1" }));
+        const r = await up(st, fakeModels(log, { failDelete: "a" }), () => thing("a", { key: "2" }));
+        assert.equal(r.ok, false);
+        const pending = readState(st).resources.filter((x) => x.name === "a");
+        assert.deepEqual(pending.map((x) => !!x.pendingDelete).sort(), [false, true]);
+        log.length = 0;
+        const r2 = await up(st, fakeModels(log), () => {
+            thing("a", { key: "2" });
+            thing("b", { key: "1" });
+        });
+        assert.ok(r2.ok, r2.error);
+        assert.deepEqual(log, ["create b", "delete a"]);
+        assert.equal(readState(st).resources.filter((x) => x.name === "a").length, 1);
+    });
+
+    test("replacing a protected resource stops the update; unprotect + replace in one update is allowed", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("a", { key: "1" }, { protect: true }));
+        log.length = 0;
+        const r = await up(st, fakeModels(log), () => thing("a", { key: "2" }, { protect: true }));
+        assert.equal(r.ok, false);
+        assert.match(r.error ?? "", /unable to replace resource .* marked for protection/s);
+        assert.deepEqual(log, []);
+        const r2 = await up(st, fakeModels(log), () => thing("a", { key: "2" }, { protect: false }));
+        assert.ok(r2.ok, r2.error);
+        assert.deepEqual(log, ["create a", "delete a"]);
+    });
+
+    test("ignoreChanges keeps the old value, so no replacement", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("a", { key: "1" }, { ignoreChanges: ["key"] }));
+        log.length = 0;
+        const r = await up(st, fakeModels(log), () => thing("a", { key: "2" }, { ignoreChanges: ["key"] }));
+        assert.ok(r.ok, r.error);
+        assert.deepEqual(log, []);
+        assert.equal(r.steps[urn(T, "a")].op, "same");
+    });
+});
+
+describe("engine model: 4. a failure cancels the deployment", () => {
+    test("no step starts after a failed one; removed resources are not deleted", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("gone", { key: "1" }));
+        log.length = 0;
+        const r = await up(st, fakeModels(log, { failCreate: "first" }), () => {
+            const first = thing("first", { key: "1" });
+            thing("after", { key: "1" }, { dependsOn: [first] });
+            // Independent, but registered once the failure is known.
+            return new Promise((res) => setTimeout(() => (thing("later", { key: "1" }), res({})), 200));
+        });
+        assert.equal(r.ok, false);
+        assert.match(r.error ?? "", /create of first failed/);
+        assert.deepEqual(log, ["create first"]);
+        assert.ok(readState(st).resources.some((x) => x.name === "gone"), "removed resource kept after a failed run");
+    });
+});
+
+describe("engine model: 6. partial creates (initErrors)", () => {
+    test("state is kept with initErrors; the next run forces an update, which a bridged provider answers without calling Terraform", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        const r = await up(st, fakeModels(log, { partial: "c", bridged: true }), () => thing("c", { key: "1" }));
+        assert.equal(r.ok, false);
+        assert.deepEqual(readState(st).resources.find((x) => x.name === "c")!.initErrors, ["c did not get healthy"]);
+        log.length = 0;
+        const r2 = await up(st, fakeModels(log, { bridged: true }), () => thing("c", { key: "1" }));
+        assert.ok(r2.ok, r2.error);
+        assert.equal(r2.steps[urn(T, "c")].op, "update");
+        assert.deepEqual(log, [], "bridge Update with no diff returns the old state");
+        assert.equal(readState(st).resources.find((x) => x.name === "c")!.initErrors, undefined);
+    });
+
+    test("container fields: healthcheck and restart update in place, image and uploads replace", () => {
+        const models = new HostModels({ commands: [], dockerChanges: [] }).models();
+        const d = models["docker:index/container:Container"].diff;
+        const base = { name: "x", image: "i1", restart: "no", healthcheck: { tests: ["CMD-SHELL", "true"] }, uploads: [] };
+        assert.deepEqual(d(base, { ...base, healthcheck: { tests: ["CMD-SHELL", "false"] }, restart: "always" }).replaceKeys, []);
+        assert.deepEqual(d(base, { ...base, image: "i2", uploads: [{ file: "/f", content: "x" }] }).replaceKeys, ["image", "uploads"]);
+        assert.ok(!CONTAINER_IN_PLACE.has("labels") && CONTAINER_IN_PLACE.has("wait"));
+        const v = models["docker:index/volume:Volume"].diff;
+        assert.deepEqual(v({ name: "v", labels: [1] }, { name: "v", labels: [2] }).replaceKeys, ["labels"], "volume labels are ForceNew");
+    });
+});
+
+describe("providers: 5. docker over SSH and 7. host keys", () => {
+    test("docker's connhelper argv: -l/-p, sshOpts verbatim, ConnectTimeout, -T, one remote command; no key of its own", () => {
+        const opts = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"];
+        assert.deepEqual(connhelperArgs("ssh://deploy@10.0.0.5:2222", opts), [
+            "-l", "deploy", "-p", "2222", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o ConnectTimeout=30", "-T", "--", "10.0.0.5", "docker system dial-stdio",
+        ]);
+        assert.deepEqual(connhelperArgs("ssh://root@h", ["-o", "ConnectTimeout=5"]), ["-l", "root", "-o", "ConnectTimeout=5", "-T", "--", "h", "docker system dial-stdio"]);
+    });
+
+    test("pulumi-command's dial: no ssh_config, the key then the agent, only the pinned key's algorithm", () => {
+        const conn = { host: "h", port: 22, user: "root", hostKey: "ssh-ed25519 AAAAC3Nza key", privateKey: "k" };
+        const a = commandSshArgs(conn, { keyFile: "/k", knownHosts: "/kh" }, {});
+        const opt = (name: string) => a[a.indexOf(a.find((x) => x.startsWith(`${name}=`))!)]?.split("=")[1];
+        assert.deepEqual(a.slice(0, 2), ["-F", "/dev/null"]);
+        assert.equal(opt("HostKeyAlgorithms"), "ssh-ed25519");
+        assert.equal(opt("IdentityFile"), "/k");
+        assert.equal(opt("IdentityAgent"), "none");
+        assert.equal(opt("StrictHostKeyChecking"), "yes");
+        const withAgent = commandSshArgs(conn, { keyFile: "/k", knownHosts: "/kh" }, { SSH_AUTH_SOCK: "/run/agent" });
+        assert.ok(withAgent.includes("IdentityAgent=/run/agent"));
+        const rsa = commandSshArgs({ ...conn, hostKey: "ssh-rsa AAAAB3" }, { knownHosts: "/kh" }, {});
+        assert.ok(rsa.includes("HostKeyAlgorithms=ssh-rsa"), "a pinned RSA key asks for ssh-rsa (SHA-1) only");
+    });
+});
+
+describe("engine model: 8. preview", () => {
+    test("reports each step and changed keys without calling providers; unknowns flow to dependents; up then does that", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        const program = (k: string) => () => {
+            const a = thing("a", { key: k });
+            thing("b", { v: a.out });
+            thing("c", { v: "fixed" });
+        };
+        await up(st, fakeModels(log), () => (program("1")(), thing("removed", { key: "1" })));
+        log.length = 0;
+        const p = await up(st, fakeModels(log), program("2"), true);
+        assert.ok(p.ok, p.error);
+        assert.deepEqual(log, [], "a preview calls no provider");
+        assert.deepEqual(p.steps[urn(T, "a")], { op: "replace", keys: ["key"], replaceKeys: ["key"] });
+        assert.equal(p.steps[urn(T, "b")].op, "update", "b's input is unknown until a is replaced");
+        assert.equal(p.steps[urn(T, "c")].op, "same");
+        assert.equal(p.steps[urn(T, "removed")].op, "delete");
+        assert.ok(readState(st).resources.some((x) => x.name === "removed"), "a preview changes no state");
+        const u = await up(st, fakeModels(log), program("2"));
+        for (const [k, s] of Object.entries(u.steps)) assert.equal(s.op, p.steps[k].op, k);
+        assert.equal(UNKNOWN.length, 36);
+    });
+});
+
+describe("engine model: secrets in state", () => {
+    test("secret inputs and outputs are encrypted in the state file", async () => {
+        const st = tmpState();
+        const r = await up(st, fakeModels([]), () => thing("s", { key: "1", password: pulumi.secret("hunter2-very-secret") }));
+        assert.ok(r.ok, r.error);
+        const text = fs.readFileSync(st, "utf8");
+        assert.ok(!text.includes("hunter2-very-secret"), "plaintext secret in state");
+        assert.match(text, /ciphertext/);
+        assert.equal((fs.statSync(st).mode & 0o777).toString(8), "600");
+        const back = readState(st).resources.find((x) => x.name === "s")!;
+        assert.equal(back.inputs.password.value, "hunter2-very-secret");
+    });
+});

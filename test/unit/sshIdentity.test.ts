@@ -1,0 +1,129 @@
+/**
+ * Docker over SSH with only berth:privateKey: the program writes the key to
+ * `~/.berth/ssh/<project>-<stack>-<host>.key` under the passwd home (the harness
+ * points `os.userInfo().homedir` at a temporary TEST_HOME), and the Docker
+ * provider's ssh options name that file with ssh's own `~/`, the same text
+ * on every machine, never the key.
+ */
+import { describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { dockerSshOpts } from "../../components/dataServices";
+import { sshIdentityFile } from "../../lib/names";
+import { writeSshIdentity } from "../../lib/sshIdentity";
+import { byType, configFor, runProgram, stackConfig, TEST_HOME, testPrivateKey, unwrap } from "./harness";
+
+const KEY_FILE = "~/.berth/ssh/berth-staging-203.0.113.10.key";
+
+function providerOpts(r: Awaited<ReturnType<typeof runProgram>>): string[] {
+    const [p] = byType(r, "pulumi:providers:docker");
+    const raw = unwrap(p.inputs.sshOpts);
+    return typeof raw === "string" ? JSON.parse(raw) : raw;
+}
+
+describe("the key file path is one fact", () => {
+    test("names: relative to the home directory, and ssh's ~/ form", () => {
+        assert.deepEqual(sshIdentityFile("berth", "staging", "203.0.113.10"), { relative: ".berth/ssh/berth-staging-203.0.113.10.key", forSsh: KEY_FILE });
+        assert.throws(() => sshIdentityFile("berth", "../x", "h"), /plain names/);
+        assert.throws(() => sshIdentityFile("berth", "x", "../h"), /plain names/);
+        assert.notEqual(sshIdentityFile("berth", "dev", "10.0.0.1").relative, sshIdentityFile("berth", "dev", "10.0.0.2").relative, "one file per host");
+    });
+});
+
+describe("dockerSshOpts", () => {
+    test("with berth:privateKey: IdentitiesOnly and the ~/ key file, host key still pinned, no key text", () => {
+        const cfg = configFor("staging");
+        const opts = dockerSshOpts(cfg);
+        const i = opts.indexOf("IdentitiesOnly=yes");
+        assert.ok(i > 0 && opts[i - 1] === "-o");
+        assert.equal(opts[opts.indexOf(`IdentityFile=${KEY_FILE}`) - 1], "-o");
+        assert.ok(opts.includes("StrictHostKeyChecking=yes"));
+        assert.ok(opts.some((o) => o.startsWith("KnownHostsCommand=/bin/echo 203.0.113.10 ssh-ed25519 ")), opts.join(" "));
+        const text = opts.join(" ");
+        assert.ok(!text.includes(cfg.host.privateKey!.split("\n")[1]), "the key never appears in sshOpts");
+        assert.doesNotMatch(text, /PRIVATE KEY|\/root|\/home\//, "no machine-specific path");
+    });
+    test("with the agent only: as before, no identity options", () => {
+        const cfg = configFor("staging", { "berth:privateKey": undefined, "berth:sshAgent": true });
+        const opts = dockerSshOpts(cfg);
+        assert.ok(!opts.some((o) => o.startsWith("Identit")), opts.join(" "));
+        assert.ok(opts.includes("StrictHostKeyChecking=yes"));
+    });
+    test("real ssh accepts the options as given (ssh -G resolves the configuration without connecting)", () => {
+        const r = spawnSync("ssh", ["-G", ...dockerSshOpts(configFor("staging")), "-p", "22", "root@203.0.113.10"], { encoding: "utf8" });
+        if (r.error) return; // no OpenSSH client here
+        assert.equal(r.status, 0, r.stderr);
+        // ssh expands ~ itself when it loads the file, from the passwd entry
+        // (tilde_expand_filename), which is os.userInfo().homedir.
+        assert.match(r.stdout, /^identityfile ~\/\.berth\/ssh\/berth-staging-203\.0\.113\.10\.key$/m);
+        assert.match(r.stdout, /^identitiesonly yes$/m);
+        assert.match(r.stdout, /^stricthostkeychecking true$/m);
+    });
+});
+
+describe("writeSshIdentity", () => {
+    const cfg = (key: string | undefined, stack = "t1") => ({ project: "berth", stack, host: { privateKey: key, address: "192.0.2.1" } as any });
+    const home = () => fs.mkdtempSync(path.join(os.tmpdir(), "berth-idhome-"));
+
+    test("writes the key 0600 in a 0700 directory, with a final newline, atomically", () => {
+        const h = home();
+        const key = testPrivateKey("w1").trimEnd();
+        const file = writeSshIdentity(cfg(key), h)!;
+        assert.equal(file, path.join(h, ".berth/ssh/berth-t1-192.0.2.1.key"));
+        assert.equal(fs.readFileSync(file, "utf8"), `${key}\n`);
+        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        assert.equal(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
+        assert.deepEqual(fs.readdirSync(path.dirname(file)), ["berth-t1-192.0.2.1.key"], "no temporary file left");
+    });
+    test("once per run, and only when the content (or mode) differs", () => {
+        const h = home();
+        const dir = path.join(h, ".berth/ssh");
+        fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+        const file = path.join(dir, "berth-t2-192.0.2.1.key");
+        fs.writeFileSync(file, testPrivateKey("t2"), { mode: 0o600 });
+        const ino = fs.statSync(file).ino;
+        writeSshIdentity(cfg(testPrivateKey("t2"), "t2"), h);
+        assert.equal(fs.statSync(file).ino, ino, "same content: not rewritten");
+        assert.equal(fs.statSync(dir).mode & 0o777, 0o700, "directory tightened");
+        // A different key on another stack name in the same process.
+        const other = path.join(dir, "berth-t3-192.0.2.1.key");
+        fs.writeFileSync(other, "old\n", { mode: 0o644 });
+        writeSshIdentity(cfg(testPrivateKey("t3"), "t3"), h);
+        assert.equal(fs.readFileSync(other, "utf8"), testPrivateKey("t3"));
+        assert.equal(fs.statSync(other).mode & 0o777, 0o600);
+        // Already written in this run: a second call does nothing.
+        fs.writeFileSync(other, "changed behind our back\n");
+        writeSshIdentity(cfg(testPrivateKey("t3"), "t3"), h);
+        assert.equal(fs.readFileSync(other, "utf8"), "changed behind our back\n");
+    });
+    test("no berth:privateKey (agent): nothing written", () => {
+        const h = home();
+        assert.equal(writeSshIdentity(cfg(undefined, "t4"), h), undefined);
+        assert.ok(!fs.existsSync(path.join(h, ".berth")));
+    });
+});
+
+describe("the program writes the key file at start (also in preview)", () => {
+    for (const preview of [false, true]) {
+        test(`staging${preview ? " (preview)" : ""}: ~/.berth/ssh/berth-staging-<host>.key holds berth:privateKey, the provider points at it`, async () => {
+            const file = path.join(TEST_HOME, ".berth/ssh/berth-staging-203.0.113.10.key");
+            fs.rmSync(file, { force: true });
+            const sc = stackConfig("staging");
+            const r = await runProgram(sc, { preview });
+            assert.equal(r.error, undefined, r.error?.message);
+            assert.equal(fs.readFileSync(file, "utf8"), sc.values["berth:privateKey"]);
+            assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+            assert.ok(providerOpts(r).includes(`IdentityFile=${KEY_FILE}`));
+        });
+    }
+    test("dev (agent only): no key file, no identity options", async () => {
+        const r = await runProgram(stackConfig("dev", { "berth:deployKey": { secure: "set-by-dev-up" } }));
+        assert.equal(r.error, undefined, r.error?.message);
+        const dir = path.join(TEST_HOME, ".berth/ssh");
+        assert.ok(!fs.existsSync(dir) || !fs.readdirSync(dir).some((f) => f.startsWith("berth-dev-")));
+        assert.ok(!providerOpts(r).some((o) => o.startsWith("Identit")));
+    });
+});
