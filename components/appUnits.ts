@@ -18,6 +18,7 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
+import { NGINX_USER } from "../lib/names";
 import { cmd, quote, script, writeFile } from "../lib/shell";
 
 export interface AppUnitsArgs {
@@ -194,28 +195,63 @@ export function workerUnitPath(cfg: BerthConfig): string {
     return `/etc/systemd/system/${cfg.names.workerUnit}.service`;
 }
 
+/**
+ * The sandbox every berth unit and nginx's drop-in share (systemd.exec(5)):
+ * no home directories, private /tmp and /dev, kernel and cgroup settings
+ * read-only, no clock/hostname changes, no SUID/SGID, namespaces or realtime
+ * scheduling, one personality.
+ */
+export const PROTECT = [
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "RestrictSUIDSGID=yes",
+    "RestrictNamespaces=yes",
+    "RestrictRealtime=yes",
+    "LockPersonality=yes",
+];
+
 /** Sandboxing shared by the web and worker units (systemd.exec(5)). */
 function hardening(cfg: BerthConfig): string[] {
     return [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         `ReadWritePaths=${cfg.names.root}/shared`,
-        "ProtectHome=yes",
-        "PrivateTmp=yes",
-        "PrivateDevices=yes",
-        "ProtectKernelTunables=yes",
-        "ProtectKernelModules=yes",
-        "ProtectKernelLogs=yes",
-        "ProtectControlGroups=yes",
-        "ProtectClock=yes",
-        "ProtectHostname=yes",
-        "RestrictSUIDSGID=yes",
-        "RestrictNamespaces=yes",
-        "RestrictRealtime=yes",
-        "LockPersonality=yes",
+        ...PROTECT,
         "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
         "SystemCallArchitectures=native",
         "UMask=0027",
+        ...sandboxTightening(),
+    ];
+}
+
+/**
+ * What brings a unit to `systemd-analyze security` ≤ 2.0 without getting in
+ * an app's way: no view of other processes, only the IP and unix socket
+ * families (outbound HTTPS to third-party APIs still works), the
+ * `@system-service` syscall set minus privileged/obsolete calls, no device
+ * nodes, private IPC, no W+X memory only where the process is not a Ruby/JIT
+ * runtime (see proxyUnitFile).
+ */
+function sandboxTightening(): string[] {
+    return [
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
+        "PrivateUsers=yes",
+        "PrivateIPC=yes",
+        "RemoveIPC=yes",
+        "DevicePolicy=closed",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "SystemCallFilter=@system-service",
+        "SystemCallFilter=~@privileged @resources @obsolete @debug @mount @cpu-emulation @clock @module @raw-io @reboot @swap",
+        "SystemCallErrorNumber=EPERM",
     ];
 }
 
@@ -274,6 +310,76 @@ export function webUnitFile(cfg: BerthConfig): string {
     });
 }
 
+export function proxySocketPath(cfg: BerthConfig): string {
+    return `/etc/systemd/system/${cfg.names.proxyUnit}.socket`;
+}
+
+export function proxyServicePath(cfg: BerthConfig): string {
+    return `/etc/systemd/system/${cfg.names.proxyUnit}.service`;
+}
+
+/**
+ * The socket of an instance (template, `%i` = blue/green): nginx reaches the
+ * serving instance through the symlink `names.webSocket`, which the switch
+ * points at one of these. Only root and nginx's user may connect.
+ */
+export function proxySocketFile(cfg: BerthConfig): string {
+    const n = cfg.names;
+    return [
+        managedBy(cfg),
+        "[Unit]",
+        `Description=berth ${n.id} web socket (%i)`,
+        "",
+        "[Socket]",
+        `ListenStream=${n.runDir}/%i.sock`,
+        `SocketGroup=${NGINX_USER}`,
+        "SocketMode=0660",
+        "DirectoryMode=0755",
+        "RemoveOnStop=yes",
+        "Backlog=1024",
+        "",
+        "[Install]",
+        "WantedBy=sockets.target",
+        "",
+    ].join("\n");
+}
+
+/**
+ * systemd-socket-proxyd (systemd's own, a well-kept tool: no code of ours
+ * in the request path) from the instance's socket to its loopback port, so
+ * any app that listens on 127.0.0.1:$PORT can be switched by a symlink. Bound
+ * to the web instance: it stops with it.
+ */
+export function proxyServiceFile(cfg: BerthConfig): string {
+    const n = cfg.names;
+    return [
+        managedBy(cfg),
+        "[Unit]",
+        `Description=berth ${n.id} web proxy (%i)`,
+        `BindsTo=${n.webUnit}%i.service`,
+        `After=${n.webUnit}%i.service`,
+        "",
+        "[Service]",
+        `EnvironmentFile=${n.root}/slots/%i.env`,
+        `ExecStart=${PROXYD} --connections-max=1024 127.0.0.1:\${PORT}`,
+        "DynamicUser=yes",
+        "PrivateNetwork=no",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        ...PROTECT,
+        "MemoryDenyWriteExecute=yes",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+        "SystemCallArchitectures=native",
+        "UMask=0077",
+        ...sandboxTightening(),
+        "",
+    ].join("\n");
+}
+
+/** systemd's socket proxy (Debian package systemd). */
+const PROXYD = "/usr/lib/systemd/systemd-socket-proxyd";
+
 /** The worker unit (only with `berth:workerCommand`); runs the current release. */
 export function workerUnitFile(cfg: BerthConfig): string {
     const n = cfg.names;
@@ -292,7 +398,7 @@ export function workerUnitFile(cfg: BerthConfig): string {
 
 /** sha256 over the unit files berth manages for this config. */
 export function unitsHash(cfg: BerthConfig): string {
-    return sha256([webUnitFile(cfg), cfg.release.workerCommand ? workerUnitFile(cfg) : ""].join("\0"));
+    return sha256([webUnitFile(cfg), cfg.release.workerCommand ? workerUnitFile(cfg) : "", proxySocketFile(cfg), proxyServiceFile(cfg)].join("\0"));
 }
 
 /**
@@ -306,6 +412,8 @@ export function unitsScript(cfg: BerthConfig): string {
     return script(
         "changed=0",
         writeFile(webUnitPath(cfg), webUnitFile(cfg), { mode: "0644" }),
+        writeFile(proxySocketPath(cfg), proxySocketFile(cfg), { mode: "0644" }),
+        writeFile(proxyServicePath(cfg), proxyServiceFile(cfg), { mode: "0644" }),
         cfg.release.workerCommand
             ? writeFile(worker, workerUnitFile(cfg), { mode: "0644" })
             : [
@@ -327,11 +435,11 @@ export function unitsScript(cfg: BerthConfig): string {
 /** Destroy (non-production): stop and disable every instance and the worker, remove the files. */
 export function unitsDeleteScript(cfg: BerthConfig): string {
     const n = cfg.names;
-    const units = [`${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
+    const units = [`${n.proxyUnit}blue.socket`, `${n.proxyUnit}green.socket`, `${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
     return script(
         // One at a time: systemctl refuses the whole list when one unit file is missing.
         `for unit in ${units.map(quote).join(" ")}; do systemctl disable --now --quiet "$unit" 2>/dev/null || true; done`,
-        cmd("rm", "-f", webUnitPath(cfg), workerUnitPath(cfg)),
+        cmd("rm", "-f", webUnitPath(cfg), workerUnitPath(cfg), proxySocketPath(cfg), proxyServicePath(cfg)),
         "systemctl daemon-reload",
     );
 }

@@ -14,6 +14,7 @@ import { BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { ResolvedRevision } from "../lib/revision";
 import { AppUnits } from "./appUnits";
+import { Backup } from "./backup";
 import { Certificate } from "./certificate";
 import { DataServices } from "./dataServices";
 import { Dns } from "./dns";
@@ -34,6 +35,8 @@ export class Environment extends pulumi.ComponentResource {
     public readonly host: Host;
     public readonly data: DataServices;
     public readonly role: PostgresRole;
+    /** With `berth:backup`: restic backups, restore script, restore test. */
+    public readonly backup?: Backup;
     public readonly dns?: Dns;
     public readonly units: AppUnits;
     public readonly release: Release;
@@ -77,6 +80,10 @@ export class Environment extends pulumi.ComponentResource {
             child,
         );
 
+        if (cfg.backup) {
+            this.backup = new Backup(`${name}-backup`, { config: cfg, connection, hostReady: [...this.host.ready, this.data.postgres] }, child);
+        }
+
         this.release = new Release(
             `${name}-release`,
             {
@@ -86,6 +93,7 @@ export class Environment extends pulumi.ComponentResource {
                 hostReady: this.host.ready,
                 envFile: this.units.envFile,
                 role: this.role.command,
+                backup: this.backup?.ready,
             },
             child,
         );

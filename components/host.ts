@@ -8,7 +8,9 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { Connection, connectionFor, managedBy, remoteScript } from "../lib/remote";
-import { cmd, quote, raw, script, writeFile } from "../lib/shell";
+import { PROTECT } from "./appUnits";
+import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN } from "../lib/names";
+import { cmd, hostLock, quote, raw, script, writeFile } from "../lib/shell";
 
 export interface HostArgs {
     /** Validated stack configuration. */
@@ -25,6 +27,8 @@ export class Host extends pulumi.ComponentResource {
     /** Unprivileged app user and the app's directories. */
     public readonly appUser: command.remote.Command;
     public readonly dockerEngine: command.remote.Command;
+    /** nginx's systemd sandbox drop-in and `server_tokens off` (host-wide, the same from every stack). */
+    public readonly nginxHardening: command.remote.Command;
     /** Resources that must exist before anything runs on the host. */
     public readonly ready: pulumi.Resource[];
 
@@ -69,7 +73,12 @@ export class Host extends pulumi.ComponentResource {
             { connection, sudo, create: dockerEngineScript(cfg), lifecycle: keep },
             afterPackages,
         );
-        this.ready = [this.packages, this.sshHardening, this.firewall, this.appUser, this.dockerEngine];
+        this.nginxHardening = remoteScript(
+            `${name}-nginx-hardening`,
+            { connection, sudo, create: nginxHardeningScript(cfg), lifecycle: keep },
+            afterPackages,
+        );
+        this.ready = [this.packages, this.sshHardening, this.firewall, this.appUser, this.dockerEngine, this.nginxHardening];
 
         this.registerOutputs({
             address: cfg.host.address,
@@ -108,6 +117,7 @@ export function hostPackages(cfg: BerthConfig): string[] {
 export function packagesScript(cfg: BerthConfig): string {
     const pkgs = hostPackages(cfg);
     return script(
+        hostLock(HOST_LOCK, "packages"),
         "export DEBIAN_FRONTEND=noninteractive",
         `wanted=(${pkgs.map(quote).join(" ")})`,
         "missing=()",
@@ -115,8 +125,8 @@ export function packagesScript(cfg: BerthConfig): string {
         `  dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")`,
         "done",
         `if [ "\${#missing[@]}" -gt 0 ]; then`,
-        "  apt-get update -q",
-        `  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "\${missing[@]}"`,
+        `  apt-get update -q -o ${APT_LOCK_WAIT}`,
+        `  apt-get install -y -q --no-install-recommends -o ${APT_LOCK_WAIT} -o Dpkg::Options::=--force-confold "\${missing[@]}"`,
         `  echo "installed: \${missing[*]}"`,
         "fi",
         "changed=0",
@@ -135,6 +145,29 @@ export function packagesScript(cfg: BerthConfig): string {
         "systemctl enable --quiet apt-daily.timer apt-daily-upgrade.timer || true",
         "systemctl enable --quiet unattended-upgrades.service || true",
     );
+}
+
+/** apt waits for dpkg's own lock (unattended-upgrades) instead of failing at once. */
+const APT_LOCK_WAIT = "DPkg::Lock::Timeout=600";
+
+/**
+ * Modern SSH crypto only (what `ssh-audit` reports without a `fail`): post-
+ * quantum/curve25519 and large-group DH key exchange, AEAD or CTR ciphers,
+ * encrypt-then-MAC SHA-2 MACs; host keys offered as ed25519 or RSA with
+ * SHA-2 signatures (no ECDSA, no ssh-rsa/SHA-1). OpenSSH ≥ 8.5, Go's
+ * x/crypto (pulumi-command) and Docker's ssh all speak these. A pinned ECDSA
+ * host key keeps its algorithm so berth can still connect.
+ */
+export function sshCryptoLines(cfg: BerthConfig): string[] {
+    const pinned = cfg.host.hostKey?.split(" ")[0];
+    const hostKeyAlgorithms = ["ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com", "rsa-sha2-512", "rsa-sha2-256"];
+    if (pinned && !hostKeyAlgorithms.includes(pinned)) hostKeyAlgorithms.push(pinned);
+    return [
+        "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512",
+        "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr",
+        "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com",
+        `HostKeyAlgorithms ${hostKeyAlgorithms.join(",")}`,
+    ];
 }
 
 function sshDropIn(cfg: BerthConfig): string {
@@ -156,6 +189,7 @@ export function sshHardeningScript(cfg: BerthConfig): string {
                 "PermitRootLogin prohibit-password",
                 "X11Forwarding no",
                 "MaxAuthTries 4",
+                ...sshCryptoLines(cfg),
                 "",
             ].join("\n"),
             { mode: "0644" },
@@ -216,14 +250,72 @@ export function appUserDeleteScript(cfg: BerthConfig): string {
 
 export function dockerEngineScript(cfg: BerthConfig): string {
     return script(
+        hostLock(HOST_LOCK, "docker engine"),
         "export DEBIAN_FRONTEND=noninteractive",
         "if ! command -v docker >/dev/null 2>&1; then",
-        "  apt-get update -q",
-        "  apt-get install -y -q --no-install-recommends docker.io",
+        `  apt-get update -q -o ${APT_LOCK_WAIT}`,
+        `  apt-get install -y -q --no-install-recommends -o ${APT_LOCK_WAIT} docker.io`,
         "fi",
         "systemctl enable --now --quiet docker",
         cfg.host.sudo ? cmd("usermod", "-aG", "docker", cfg.host.sshUser) : false,
         "for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done",
         "docker version --format 'docker {{.Server.Version}}'",
+    );
+}
+
+/**
+ * nginx's systemd sandbox (drop-in over Debian's nginx.service): read-only
+ * system except its logs, state and /run; no home directories, devices,
+ * kernel tunables or namespaces; the syscall set of a system service; only
+ * the capabilities a root master that binds 80/443, opens its logs and runs
+ * www-data workers needs. Reloads (certbot's deploy hook included) work as
+ * before: `nginx -s reload` runs inside the same sandbox.
+ */
+export function nginxHardeningDropIn(): string {
+    return [
+        HOST_WIDE,
+        "[Service]",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/log/nginx /var/lib/nginx /run",
+        ...PROTECT,
+        "ProtectProc=invisible",
+        "SystemCallArchitectures=native",
+        "SystemCallFilter=@system-service",
+        "SystemCallErrorNumber=EPERM",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_KILL",
+        "",
+    ].join("\n");
+}
+
+/** nginx does not print its version (Server header, error pages), for every site on the host. */
+export function nginxHardeningConf(): string {
+    return [HOST_WIDE, "server_tokens off;", ""].join("\n");
+}
+
+/** Header of host-wide files: every stack on the host writes the same text, so they never flip between stacks. */
+const HOST_WIDE = "# Managed by berth for every stack on this host. Changes are overwritten by pulumi up.";
+
+export function nginxHardeningScript(_cfg: BerthConfig): string {
+    return script(
+        hostLock(HOST_LOCK, "nginx hardening"),
+        cmd("install", "-d", "-m", "0755", "/etc/systemd/system/nginx.service.d", "/etc/nginx/conf.d"),
+        "changed=0",
+        writeFile(NGINX_HARDENING_DROPIN, nginxHardeningDropIn(), { mode: "0644" }),
+        "unit_changed=$changed",
+        "changed=0",
+        writeFile(NGINX_HARDENING_CONF, nginxHardeningConf(), { mode: "0644" }),
+        'if [ "$unit_changed" = 1 ]; then systemctl daemon-reload; fi',
+        'if [ "$unit_changed" = 1 ] || [ "$changed" = 1 ]; then',
+        "  if ! out=$(nginx -t 2>&1); then",
+        `    ${cmd("rm", "-f", NGINX_HARDENING_CONF)}`,
+        `    printf '%s\\n' "$out" >&2; echo 'berth: nginx -t rejected the hardening; removed server_tokens' >&2; exit 1`,
+        "  fi",
+        // A new sandbox needs a restart (once, when it first appears or changes); a config change a reload.
+        '  if [ "$unit_changed" = 1 ]; then systemctl restart nginx; elif systemctl is-active --quiet nginx; then systemctl reload nginx; fi',
+        "  echo 'berth: nginx hardening updated'",
+        "fi",
+        "systemctl is-active --quiet nginx || systemctl start nginx",
     );
 }

@@ -11,7 +11,8 @@
  *   (TLS with the certbot lineage, HSTS, security headers, static files from
  *   `current/public`, everything else proxied to the upstream). It needs the
  *   certificate. It writes the upstream file `names.nginxUpstream` only when
- *   missing (pointing at the blue port); the switch owns it afterwards.
+ *   missing (the socket symlink `names.webSocket`); the switch owns it
+ *   afterwards.
  *
  * Adding a host name therefore updates the port-80 server first (so the new
  * name's challenge can be answered), the certificate is expanded, then the
@@ -34,7 +35,8 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
-import { Lines, cmd, quote, script, writeFile } from "../lib/shell";
+import { HOST_LOCK } from "../lib/names";
+import { Lines, cmd, hostLock, quote, script, writeFile } from "../lib/shell";
 import { certificatePaths } from "./certificate";
 
 export type SitePhase = "challenge" | "full";
@@ -102,13 +104,20 @@ function siteFileName(cfg: BerthConfig, phase: SitePhase): string {
     return `${cfg.names.nginxSite}${phase === "full" ? "-https" : ""}.conf`;
 }
 
-/** The upstream file (owned by the switch once it exists). */
-export function upstreamFile(cfg: BerthConfig, port: number): string {
+/**
+ * The upstream file (owned by the switch once it exists): one stable
+ * address, the symlink `names.webSocket` that the switch points at the
+ * serving instance's socket. nginx resolves the path at every connect, so a
+ * switch moves new requests without a reload (a reload closes client
+ * connections mid-request). No upstream `keepalive`: a cached connection
+ * would keep sending requests to the old instance after a switch; a unix
+ * socket connect costs next to nothing.
+ */
+export function upstreamFile(cfg: BerthConfig): string {
     return [
         managedBy(cfg),
         `upstream ${nginxIdent(cfg)} {`,
-        `    server 127.0.0.1:${port} max_fails=0;`,
-        "    keepalive 16;",
+        `    server unix:${cfg.names.webSocket} max_fails=0;`,
         "}",
         "",
     ].join("\n");
@@ -227,6 +236,7 @@ function httpsFile(cfg: BerthConfig): string[] {
         "",
         `    root ${n.root}/current/public;`,
         "",
+        ...maintenanceLines(cfg),
         "    # Fingerprinted assets: cached forever. add_header here replaces the",
         "    # server's, so the security headers are repeated.",
         "    location ^~ /assets/ {",
@@ -257,6 +267,41 @@ function httpsFile(cfg: BerthConfig): string[] {
         "        proxy_next_upstream error timeout;",
         "    }",
         "}",
+    ];
+}
+
+/** The page served in maintenance mode when the release has no `public/maintenance.html`. */
+export const DEFAULT_MAINTENANCE_PAGE =
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Down for maintenance</title></head><body><h1>Down for maintenance</h1><p>We will be back shortly.</p></body></html>";
+
+/**
+ * `berth:maintenance`: a server-level `return 503` (before any location, so
+ * every path of the HTTPS server answers 503; ACME challenges are served by
+ * the port-80 site, which does not change), and the 503 page from the named
+ * location: the release's `public/maintenance.html` if present, else the
+ * default. An internal redirect to a named location skips the server-level
+ * return, so the page itself is served (with status 503).
+ */
+function maintenanceLines(cfg: BerthConfig): string[] {
+    if (!cfg.maintenance) return [];
+    return [
+        "    # berth:maintenance is on: every request answers 503 with the maintenance page.",
+        "    error_page 503 @berth_maintenance;",
+        "    return 503;",
+        "",
+        "    location @berth_maintenance {",
+        '        add_header Retry-After 300 always;',
+        '        add_header Cache-Control "no-store" always;',
+        "        try_files /maintenance.html @berth_maintenance_default;",
+        "    }",
+        "",
+        "    location @berth_maintenance_default {",
+        '        add_header Retry-After 300 always;',
+        '        add_header Cache-Control "no-store" always;',
+        "        default_type text/html;",
+        `        return 503 '${DEFAULT_MAINTENANCE_PAGE}';`,
+        "    }",
+        "",
     ];
 }
 
@@ -320,6 +365,7 @@ export function siteScript(cfg: BerthConfig, phase: SitePhase): string {
     const n = cfg.names;
     if (phase === "challenge") {
         return script(
+            hostLock(HOST_LOCK, `nginx site of ${n.id}`),
             cmd("install", "-d", "-m", "0755", "/var/www/berth-acme", n.webroot),
             "changed=0",
             installSite(cfg, phase),
@@ -329,6 +375,7 @@ export function siteScript(cfg: BerthConfig, phase: SitePhase): string {
     }
     const cert = certificatePaths(cfg);
     return script(
+        hostLock(HOST_LOCK, `nginx site of ${n.id}`),
         `for f in ${quote(cert.fullchain)} ${quote(cert.privkey)}; do`,
         `  if [ ! -e "$f" ]; then echo "berth: $f is missing; the certificate step must succeed before the HTTPS site" >&2; exit 1; fi`,
         "done",
@@ -336,7 +383,7 @@ export function siteScript(cfg: BerthConfig, phase: SitePhase): string {
         "changed=0",
         "new_upstream=0",
         `if [ ! -e ${quote(n.nginxUpstream)} ]; then`,
-        writeFile(n.nginxUpstream, upstreamFile(cfg, cfg.ports.webBlue), { mode: "0644" }),
+        writeFile(n.nginxUpstream, upstreamFile(cfg), { mode: "0644" }),
         "  new_upstream=1",
         "fi",
         installSite(cfg, phase),
@@ -385,14 +432,17 @@ function reloadAfterRemoval(cfg: BerthConfig): string[] {
 
 export function siteDeleteScript(cfg: BerthConfig, phase: SitePhase): string {
     const site = sitePath(cfg, phase);
+    const lock = hostLock(HOST_LOCK, `nginx site of ${cfg.names.id}`);
     if (phase === "challenge") {
         return script(
+            lock,
             cmd("rm", "-f", siteLink(cfg, phase), site, `${site}.berth-prev`),
             cmd("rm", "-rf", "--one-file-system", cfg.names.webroot),
             reloadAfterRemoval(cfg),
         );
     }
     return script(
+        lock,
         `if [ -f ${quote(site)} ] && ! grep -qxF ${quote(identityLine(cfg))} ${quote(site)}; then`,
         `  echo ${quote(`berth: ${site} belongs to a newer site resource; leaving it`)}`,
         "  exit 0",

@@ -20,6 +20,7 @@ import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
 import { gitKnownHostsLine, ResolvedRevision } from "../lib/revision";
 import { cmd, Lines, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../lib/shell";
+import { releaseBackupLines } from "./backup";
 
 export interface ReleaseArgs {
     /** Validated stack configuration. */
@@ -33,6 +34,8 @@ export interface ReleaseArgs {
     envFile: pulumi.Input<pulumi.Resource>;
     /** The Postgres role: the release command (db:prepare) logs in with it. */
     role: pulumi.Input<pulumi.Resource>;
+    /** With `berth:backup`: the installed backup (components/backup.ts) the release command runs before migrating. */
+    backup?: pulumi.Input<pulumi.Resource>[];
 }
 
 export class Release extends pulumi.ComponentResource {
@@ -87,7 +90,7 @@ export class Release extends pulumi.ComponentResource {
         this.migrate = remoteScript(
             `${name}-release-command`,
             { connection, sudo, create: releaseCommandScript(cfg, this.sha), triggers: [this.sha], lifecycle: lifecycle(cfg, "command") },
-            { parent: this, dependsOn: [this.checkout, args.role, args.envFile] },
+            { parent: this, dependsOn: [this.checkout, args.role, args.envFile, ...(args.backup ?? [])] },
         );
 
         this.registerOutputs({ sha: this.sha, path: this.path, checkout: this.checkout.id, migrate: this.migrate.id });
@@ -267,6 +270,8 @@ export function releaseCommandScript(cfg: BerthConfig, sha: string): string {
     return script(
         `if [ ! -f ${quote(`${rel}/${BUILT_MARKER}`)} ]; then echo ${quote(`berth: release ${sha} is not built`)} >&2; exit 1; fi`,
         `if [ -f ${quote(`${rel}/${RELEASED_MARKER}`)} ]; then echo ${quote(`berth: release command of ${sha} already ran`)}; exit 0; fi`,
+        // A snapshot named after the release before anything migrates; a failed backup fails the release.
+        steps.length > 0 && cfg.backup !== undefined && releaseBackupLines(cfg, sha),
         steps.length > 0 && [`echo ${quote(`berth: running the release command of ${sha}`)}`, runAsApp(cfg, "release", rel, steps.join("\n"))],
         cmd("touch", `${rel}/${RELEASED_MARKER}`),
     );

@@ -1,52 +1,45 @@
 /**
- * `node --import tsx lib/cli.ts prepare <stack>`: what a CI job (or a fresh
- * machine) runs once before `pulumi preview` / `pulumi up` for a stack:
+ * berth's one command line (`npx berth <op>`, scripts/berth; or
+ * `node --import tsx lib/cli.ts <op>`):
  *
- * 1. validates the stack's configuration (`pulumi config --json
- *    --show-secrets`, the same parser as the program);
- * 2. writes `berth:privateKey` to the Docker provider's key file
- *    (lib/sshIdentity.ts), so steps that use the provider before the program
- *    runs (the refresh of `preview --refresh`, `pulumi refresh`/`destroy`)
- *    can authenticate;
- * 3. resolves `berth:revision` exactly like the program (or takes
- *    BERTH_REVISION_SHA when set, e.g. the stack output `revision` in the
- *    drift check) and prints `sha=<40 hex>` for `$GITHUB_OUTPUT`. Hand it to
- *    every later run as BERTH_REVISION_SHA so they all deploy that commit.
+ *   prepare <stack>        what CI runs once before `pulumi preview` / `pulumi up`:
+ *                          1. validates the stack's configuration (`pulumi config
+ *                             --json --show-secrets`, the same parser as the program);
+ *                          2. writes `berth:privateKey` to the Docker provider's key
+ *                             file (lib/sshIdentity.ts), so steps that use the
+ *                             provider before the program runs (the refresh of
+ *                             `preview --refresh`, `pulumi refresh`/`destroy`) can
+ *                             authenticate;
+ *                          3. resolves `berth:revision` exactly like the program (or
+ *                             takes BERTH_REVISION_SHA when set, e.g. the stack
+ *                             output `revision` in the drift check) and prints
+ *                             `sha=<40 hex>` for `$GITHUB_OUTPUT`. Hand it to every
+ *                             later run as BERTH_REVISION_SHA so they all deploy
+ *                             that commit. Only `sha=...` goes to stdout.
+ *   status | releases | verify | repair
+ *   logs [-f] [-n N] [web|worker|nginx|postgres|redis]
+ *   console [--shell]
+ *   exec [--] <command...>
+ *   rollback [sha] [--dry-run] [--yes]
+ *   maintenance on|off [--dry-run] [--yes]
+ *   pulumi-cli             exit 0 when a working Pulumi CLI is on PATH
  *
- * Only `sha=...` goes to stdout; no secret is ever printed.
+ * Operations take the stack with `-s <stack>` (read with the Pulumi CLI, or
+ * the local dev stack without it) or `--config <file>` [`--state <file>`
+ * `--dns-api <url>`]: see lib/ops/source.ts. `--json` prints data for
+ * scripts. No secret is ever printed: output passes through a redactor of
+ * every secret value the operation knows.
  */
-import { execFileSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { configErrorMessage, parseConfig } from "./config";
+import type { OpOptions, OpOutput } from "./ops/ops";
+import { fromConfigJson, projectName, pulumiWorks, ROOT } from "./ops/source";
 import { resolveRevision } from "./revision";
 import { writeSshIdentity } from "./sshIdentity";
+import { execFileSync } from "node:child_process";
 
-interface ConfigJsonValue {
-    value?: string;
-    objectValue?: unknown;
-    secret?: boolean;
-}
+export { fromConfigJson };
 
-/** `pulumi config --json --show-secrets` output -> the raw berth:* strings and secret keys. */
-export function fromConfigJson(json: Record<string, ConfigJsonValue>): { values: Record<string, string>; secretKeys: Set<string> } {
-    const values: Record<string, string> = {};
-    const secretKeys = new Set<string>();
-    for (const [key, v] of Object.entries(json)) {
-        if (!key.startsWith("berth:")) continue;
-        values[key] = typeof v.value === "string" ? v.value : JSON.stringify(v.objectValue ?? "");
-        if (v.secret) secretKeys.add(key);
-    }
-    return { values, secretKeys };
-}
-
-function projectName(root: string): string {
-    const m = /^name:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
-    if (!m) throw new Error("Pulumi.yaml has no name");
-    return m[1];
-}
-
-export function prepare(stack: string, root = path.resolve(__dirname, "..")): string {
+export function prepare(stack: string, root = ROOT): string {
     const json = JSON.parse(
         execFileSync("pulumi", ["config", "--json", "--show-secrets", "--stack", stack], {
             cwd: root,
@@ -54,7 +47,7 @@ export function prepare(stack: string, root = path.resolve(__dirname, "..")): st
             stdio: ["ignore", "pipe", "inherit"],
             maxBuffer: 16 * 1024 * 1024,
         }),
-    ) as Record<string, ConfigJsonValue>;
+    );
     const { values, secretKeys } = fromConfigJson(json);
     const r = parseConfig(values, { project: projectName(root), stack, secretKeys });
     if (!r.ok) throw new Error(configErrorMessage(stack, r.errors));
@@ -62,16 +55,127 @@ export function prepare(stack: string, root = path.resolve(__dirname, "..")): st
     return resolveRevision(r.config).sha;
 }
 
-if (require.main === module) {
-    const [verb, stack] = process.argv.slice(2);
-    if (verb !== "prepare" || !stack) {
-        process.stderr.write("usage: node --import tsx lib/cli.ts prepare <stack>\n");
-        process.exit(64);
+export const USAGE = `usage: berth <op> -s <stack> [--config <file> [--state <file>] [--dns-api <url>]] [--json]
+  status                      serving revision and slot, kept releases, units, containers, certificates
+  releases                    kept releases with dates
+  logs [-f] [-n N] [web|worker|nginx|postgres|redis]
+  console [--shell]           Rails console (or a shell) as the app user with the app's environment
+  exec [--] <command...>      a command as the app user with the app's environment
+  rollback [sha] [--dry-run] [--yes]   set berth:revision to a kept release and converge
+  maintenance on|off [--dry-run] [--yes]   set berth:maintenance and converge (no release)
+  verify                      drift: one line per difference, exit 1 when any
+  repair [--dry-run]          re-run every host script (idempotent) without a release
+  prepare <stack>             CI: validate config, write the SSH key file, print sha=<resolved revision>`;
+
+export interface Parsed {
+    op: string;
+    args: string[];
+    opts: OpOptions;
+}
+
+export function parseArgs(argv: string[]): Parsed {
+    const opts: OpOptions = {};
+    const args: string[] = [];
+    let op = "";
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const value = () => {
+            const v = argv[++i];
+            if (v === undefined) throw new UsageError(`${a} needs a value`);
+            return v;
+        };
+        if (a === "--") {
+            args.push(...argv.slice(i + 1));
+            break;
+        } else if (a === "-s" || a === "--stack") opts.stack = value();
+        else if (a === "--config") opts.configFile = value();
+        else if (a === "--state") opts.stateFile = value();
+        else if (a === "--dns-api") opts.dnsApi = value();
+        else if (a === "--json") opts.json = true;
+        else if (a === "--yes" || a === "-y") opts.yes = true;
+        else if (a === "-f" || a === "--follow") opts.follow = true;
+        else if (a === "-n" || a === "--lines") {
+            const n = Number(value());
+            if (!Number.isInteger(n) || n < 1) throw new UsageError("-n needs a positive integer");
+            opts.lines = n;
+        } else if (a === "--shell") opts.shell = true;
+        else if (a === "--dry-run") opts.dryRun = true;
+        else if (a.startsWith("-") && !(op === "exec" && args.length > 0)) throw new UsageError(`unknown option ${a}`);
+        else if (!op) op = a;
+        else {
+            args.push(a);
+            if (op === "exec") {
+                args.push(...argv.slice(i + 1));
+                break;
+            }
+        }
     }
-    try {
+    return { op, args, opts };
+}
+
+export class UsageError extends Error {}
+
+function print(out: OpOutput, opts: OpOptions, redact: (t: string) => string): number {
+    process.stdout.write(redact(opts.json ? `${JSON.stringify(out.data, null, 2)}\n` : `${out.text.join("\n")}\n`));
+    return out.code;
+}
+
+export async function main(argv: string[]): Promise<number> {
+    const { op, args, opts } = parseArgs(argv);
+    if (op === "prepare") {
+        const stack = args[0] ?? opts.stack;
+        if (!stack) throw new UsageError("prepare <stack>");
         process.stdout.write(`sha=${prepare(stack)}\n`);
-    } catch (e) {
-        process.stderr.write(`${(e as Error).message}\n`);
-        process.exit(1);
+        return 0;
     }
+    if (op === "pulumi-cli") return pulumiWorks() ? 0 : 1;
+    if (!op || op === "help" || op === "--help") {
+        process.stdout.write(`${USAGE}\n`);
+        return op ? 0 : 64;
+    }
+    const known = ["status", "releases", "logs", "console", "exec", "rollback", "maintenance", "verify", "repair"];
+    if (!known.includes(op)) throw new UsageError(`unknown operation ${JSON.stringify(op)}`);
+    // Loaded here, not at the top: prepare, help and pulumi-cli stay fast.
+    const { Stack, consoleScript, execScript, logs, maintenance, releases, repair, rollback, status, verify } = require("./ops/ops") as typeof import("./ops/ops");
+    const s = new Stack(opts);
+    // Output of the app (logs, console, exec) may hold generated secrets: know them to redact them.
+    if (["logs", "console", "exec"].includes(op)) s.randoms();
+    const redact = (t: string) => s.redact(t);
+    switch (op) {
+        case "status":
+            return print(status(s), opts, redact);
+        case "releases":
+            return print(releases(s), opts, redact);
+        case "verify":
+            return print(await verify(s), opts, redact);
+        case "repair":
+            return print(await repair(s, opts), opts, redact);
+        case "rollback":
+            return print(await rollback(s, args[0], opts), opts, redact);
+        case "maintenance":
+            return print(await maintenance(s, args[0], opts), opts, redact);
+        case "logs":
+            return logs(s, args[0], opts);
+        case "console": {
+            const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+            return s.host.stream(consoleScript(s.cfg, { shell: opts.shell, tty }), { tty });
+        }
+        case "exec":
+            return s.host.stream(execScript(s.cfg, args));
+    }
+    return 64;
+}
+
+if (require.main === module) {
+    // The dev and --state sources load the test applier's modules; the SSH
+    // key file must be the one in the real home (test/unit/harness.ts TEST_HOME).
+    process.env.BERTH_REAL_HOME ??= "1";
+    main(process.argv.slice(2)).then(
+        (code) => process.exit(code),
+        (e) => {
+            process.stderr.write(`${(e as Error).message}\n`);
+            if (e instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+            process.exit(e instanceof UsageError ? 64 : 1);
+        },
+    );
 }

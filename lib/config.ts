@@ -19,7 +19,7 @@ import { deriveNames, derivePorts, Names, Ports } from "./names";
 export const NAMESPACE = "berth";
 
 /** Keys whose values must be Pulumi secrets (`pulumi config set --secret`). */
-export const SECRET_KEYS = ["privateKey", "deployKey", "secretEnv"] as const;
+export const SECRET_KEYS = ["privateKey", "deployKey", "secretEnv", "backup"] as const;
 
 /** Keys that hold JSON objects or arrays in the stack file. */
 const STRUCTURED_KEYS = new Set([
@@ -32,9 +32,10 @@ const STRUCTURED_KEYS = new Set([
     "acme",
     "env",
     "secretEnv",
+    "backup",
 ]);
-const INTEGER_KEYS = new Set(["sshPort", "keepReleases", "healthTimeout", "drainSeconds", "portBase"]);
-const BOOLEAN_KEYS = new Set(["production", "protect", "sshAgent", "dns"]);
+const INTEGER_KEYS = new Set(["sshPort", "keepReleases", "healthTimeout", "drainSeconds", "rollbackWindow", "portBase"]);
+const BOOLEAN_KEYS = new Set(["production", "protect", "sshAgent", "dns", "maintenance"]);
 
 // ---------------------------------------------------------------------------
 // Value checks (pure, reused by the schema and by tests)
@@ -190,6 +191,52 @@ const AcmeSchema = z
     }, { error: "must be an object" })
     .strict();
 
+/**
+ * A restic SFTP repository URL, `sftp:user@host:/path` or
+ * `sftp://user@host[:port]//path` (restic's two spellings), split into its
+ * parts; undefined when it is neither.
+ */
+export function parseSftpRepository(v: string): { user: string; host: string; port: number; path: string } | undefined {
+    const short = /^sftp:([a-z_][a-z0-9_.-]{0,31})@([A-Za-z0-9.-]+):(\/[A-Za-z0-9._\/-]*)$/.exec(v);
+    if (short) return { user: short[1], host: short[2], port: 22, path: short[3] };
+    const long = /^sftp:\/\/([a-z_][a-z0-9_.-]{0,31})@([A-Za-z0-9.-]+)(?::(\d{1,5}))?\/(\/?[A-Za-z0-9._\/-]+)$/.exec(v);
+    if (!long) return undefined;
+    const port = long[3] === undefined ? 22 : Number(long[3]);
+    if (port < 1 || port > 65535) return undefined;
+    return { user: long[1], host: long[2], port, path: long[4] };
+}
+
+/** A systemd calendar expression (OnCalendar=, systemd.time(7)) of the plain characters it uses. */
+export function isCalendarSpec(v: string): boolean {
+    return /^[A-Za-z0-9*:,.\/~ +-]{1,100}$/.test(v) && v.trim() === v;
+}
+
+const keep = (max: number, def: number) =>
+    z
+        .number({ error: "must be an integer" })
+        .int({ error: "must be an integer" })
+        .min(0, { error: "must be 0 or more" })
+        .max(max, { error: `must be at most ${max}` })
+        .default(def);
+
+const BackupSchema = z
+    .object({
+        repository: str((v) => parseSftpRepository(v) !== undefined, "a restic SFTP repository (sftp:user@host:/path or sftp://user@host:port//path)"),
+        hostKey: str(isHostKey, "the SFTP server's SSH public host key (e.g. \"ssh-ed25519 AAAA...\")"),
+        privateKey: z.string({ error: "must be a string" }).refine(isPrivateKey, { error: "is not a PEM/OpenSSH private key" }),
+        password: z
+            .string({ error: "must be a string" })
+            .refine((v) => v.length >= 16 && !/[\n\r]/.test(v), { error: "must be a single line of at least 16 characters" }),
+        schedule: str(isCalendarSpec, "a systemd calendar expression (e.g. \"*-*-* 03:15:00\")").default("*-*-* 03:15:00"),
+        restoreTestSchedule: str(isCalendarSpec, "a systemd calendar expression (e.g. \"Sun *-*-* 04:30:00\")").default("Sun *-*-* 04:30:00"),
+        retention: z
+            .object({ daily: keep(3650, 7), weekly: keep(520, 4), monthly: keep(240, 6) }, { error: "must be an object" })
+            .strict()
+            .default({ daily: 7, weekly: 4, monthly: 6 }),
+        redis: z.boolean({ error: "must be true or false" }).default(false),
+    }, { error: "must be an object" })
+    .strict();
+
 const RawSchema = z
     .object({
         app: str((v) => /^[a-z][a-z0-9-]{0,19}$/.test(v) && !v.endsWith("-"), "a valid app name (a-z, 0-9, -, at most 20 characters)"),
@@ -229,9 +276,12 @@ const RawSchema = z
         keepReleases: positiveInt(50).default(5),
         healthPath: str((v) => /^\/[A-Za-z0-9._~\/-]*$/.test(v), "a URL path starting with /").default("/up"),
         healthTimeout: positiveInt(3600).default(60),
-        drainSeconds: z.number({ error: "must be an integer" }).int({ error: "must be an integer" }).min(0, { error: "must be 0 or more" }).max(600, { error: "must be at most 600" }).default(5),
+        drainSeconds: z.number({ error: "must be an integer" }).int({ error: "must be an integer" }).min(0, { error: "must be 0 or more" }).max(3600, { error: "must be at most 3600" }).default(0),
+        rollbackWindow: z.number({ error: "must be an integer" }).int({ error: "must be an integer" }).min(0, { error: "must be 0 or more" }).max(86400, { error: "must be at most 86400" }).default(300),
         nginx: NginxSchema.default({ clientMaxBodySize: "10m", proxyTimeout: 60 }),
         acme: AcmeSchema.default({}),
+        backup: BackupSchema.optional(),
+        maintenance: z.boolean({ error: "must be true or false" }).default(false),
     }, { error: "must be an object" })
     .strict();
 
@@ -297,10 +347,42 @@ export interface BerthConfig {
         readonly keepReleases: number;
         readonly healthPath: string;
         readonly healthTimeout: number;
+        /**
+         * Longest request the app may serve (s): after a switch the old
+         * instance keeps its in-flight requests at least this long.
+         * `berth:drainSeconds`, 0 (default) = `berth:nginx.proxyTimeout`, the
+         * longest nginx waits for the app.
+         */
         readonly drainSeconds: number;
+        /** `berth:rollbackWindow` (s): the previous instance stays up, idle, this long after a switch, so a rollback only moves traffic. */
+        readonly rollbackWindow: number;
     };
     readonly nginx: { readonly clientMaxBodySize: string; readonly proxyTimeout: number; readonly hsts: boolean };
     readonly acme: { readonly email?: string; readonly server: string; readonly caBundle?: string; readonly staging: boolean };
+    /** `berth:backup` (secret object): encrypted off-host backups with restic; undefined = no backups. */
+    readonly backup?: BackupConfig;
+    /** `berth:maintenance`: nginx answers 503 with the maintenance page (every path but ACME challenges). */
+    readonly maintenance: boolean;
+}
+
+export interface BackupConfig {
+    /** restic repository URL (`sftp:...`); never deleted by berth. */
+    readonly repository: string;
+    readonly sftp: { readonly user: string; readonly host: string; readonly port: number; readonly path: string };
+    /** The SFTP server's pinned host key (`type base64`). */
+    readonly hostKey: string;
+    /** SSH private key for the SFTP server (secret). */
+    readonly privateKey: string;
+    /** restic repository password (secret). */
+    readonly password: string;
+    /** OnCalendar= of the backup timer. */
+    readonly schedule: string;
+    /** OnCalendar= of the restore-test timer. */
+    readonly restoreTestSchedule: string;
+    /** restic forget --keep-daily/--keep-weekly/--keep-monthly. */
+    readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
+    /** Also back up the Redis volume. */
+    readonly redis: boolean;
 }
 
 export const LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
@@ -432,6 +514,9 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (raw.preset === "generic" && !raw.webCommand) {
         errors.push(`${NAMESPACE}:webCommand: required with the generic preset`);
     }
+    if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
+        errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
+    }
     for (const k of Object.keys(raw.secretEnv)) {
         if (k in raw.env) errors.push(`${NAMESPACE}:secretEnv.${k}: also set in berth:env; set it in one place`);
     }
@@ -509,7 +594,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             keepReleases: raw.keepReleases,
             healthPath: raw.healthPath,
             healthTimeout: raw.healthTimeout,
-            drainSeconds: raw.drainSeconds,
+            drainSeconds: raw.drainSeconds || raw.nginx.proxyTimeout,
+            rollbackWindow: raw.rollbackWindow,
         },
         nginx: { clientMaxBodySize: raw.nginx.clientMaxBodySize, proxyTimeout: raw.nginx.proxyTimeout, hsts: raw.nginx.hsts ?? production },
         acme: {
@@ -518,6 +604,13 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             caBundle: raw.acme.caBundle,
             staging: acmeStaging,
         },
+        backup: raw.backup && {
+            ...raw.backup,
+            sftp: parseSftpRepository(raw.backup.repository)!,
+            hostKey: raw.backup.hostKey.trim().split(/\s+/).slice(0, 2).join(" "),
+            retention: { ...raw.backup.retention },
+        },
+        maintenance: raw.maintenance,
     };
 }
 

@@ -31,6 +31,25 @@ export interface Names {
     readonly certName: string;
     /** Prefix for host-level drop-in files owned by this stack. */
     readonly dropIn: string;
+    /** Root-only directory (0700) of the backup credentials: restic password, SFTP key, pinned known_hosts. */
+    readonly backupEtc: string;
+    /** restic's cache (root only). */
+    readonly backupCache: string;
+    /** Installed scripts: back up now, restore a snapshot, test-restore the latest snapshot. */
+    readonly backupScript: string;
+    readonly restoreScript: string;
+    readonly restoreTestScript: string;
+    /** Service + timer names (without suffix) of the scheduled backup and the scheduled restore test. */
+    readonly backupUnit: string;
+    readonly restoreTestUnit: string;
+    /** flock file serialising this stack's backups and restores. */
+    readonly backupLock: string;
+    /** Template socket + service (instances `blue`/`green`): systemd-socket-proxyd from the instance's unix socket to its loopback port. */
+    readonly proxyUnit: string;
+    /** Directory of the instances' unix sockets (`<runDir>/blue.sock`, `green.sock`; made by systemd at each boot). */
+    readonly runDir: string;
+    /** The stable address nginx proxies to: a symlink to the serving instance's socket, swapped with `mv -T` on a switch. */
+    readonly webSocket: string;
 }
 
 const ID = /^[a-z][a-z0-9-]*[a-z0-9]$/;
@@ -63,6 +82,17 @@ export function deriveNames(app: string, stack: string): Names {
         webroot: `/var/www/berth-acme/${id}`,
         certName: `berth-${id}`,
         dropIn: `berth-${id}`,
+        backupEtc: `/etc/berth/${id}/backup`,
+        backupCache: `/var/cache/berth/${id}/restic`,
+        backupScript: `/usr/local/sbin/berth-${id}-backup`,
+        restoreScript: `/usr/local/sbin/berth-${id}-restore`,
+        restoreTestScript: `/usr/local/sbin/berth-${id}-restore-test`,
+        backupUnit: `berth-${id}-backup`,
+        restoreTestUnit: `berth-${id}-restore-test`,
+        backupLock: `/run/lock/berth-${id}-backup.lock`,
+        proxyUnit: `berth-${id}-proxy@`,
+        runDir: `/run/berth-${id}`,
+        webSocket: `/srv/berth/${id}/web.sock`,
     };
 }
 
@@ -124,3 +154,19 @@ export function sshIdentityFile(project: string, stack: string, host: string): {
     const relative = `.berth/ssh/${project}-${stack}-${host}.key`;
     return { relative, forSsh: `~/${relative}` };
 }
+
+/**
+ * Host-wide lock file (flock) that serialises host-level steps of concurrent
+ * operations on one host, whatever their stack: the switch, nginx reloads and
+ * apt. Lives in /run/lock (tmpfs): a reboot never leaves it held.
+ */
+export const HOST_LOCK = "/run/lock/berth-host.lock";
+
+/** nginx hardening drop-in (one per host, the same text from every stack). */
+export const NGINX_HARDENING_DROPIN = "/etc/systemd/system/nginx.service.d/50-berth-hardening.conf";
+
+/** `server_tokens off` for every site on the host. */
+export const NGINX_HARDENING_CONF = "/etc/nginx/conf.d/50-berth-hardening.conf";
+
+/** The user nginx's workers run as (Debian's default); it must reach the instances' sockets. */
+export const NGINX_USER = "www-data";

@@ -142,3 +142,20 @@ function heredocMarker(content: string): string {
 export function retry(attempts: number, delaySeconds: number, body: string): string {
     return `for attempt in $(seq 1 ${attempts}); do if ${body}; then break; fi; if [ "$attempt" -eq ${attempts} ]; then exit 1; fi; sleep ${delaySeconds}; done`;
 }
+
+/**
+ * Lines that take an exclusive `flock` on `file` (fd 9) for the rest of the
+ * script, waiting at most `waitSeconds` for another operation on the host:
+ * host-level steps of concurrent operations (switch, nginx reload, apt)
+ * never interleave. The kernel drops the lock when the script exits, however
+ * it ends (a killed connection included). Exits 75 when the wait times out.
+ */
+export function hostLock(file: string, what: string, waitSeconds = 900): string[] {
+    return [
+        `exec 9>>${quote(file)}`,
+        "if ! flock -n 9; then",
+        `  echo ${quote(`berth: ${what}: waiting for another berth operation on this host (${file})`)} >&2`,
+        `  flock -w ${waitSeconds} 9 || { echo ${quote(`berth: ${what}: ${file} still held after ${waitSeconds}s`)} >&2; exit 75; }`,
+        "fi",
+    ];
+}

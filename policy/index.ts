@@ -6,7 +6,7 @@
  * Each validation is exported on its own so the unit tests can call it with
  * passing and failing resources (test/unit/policy.test.ts).
  */
-import { EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { EnforcementLevel, Policies, PolicyPack, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 
 /** The subset of ResourceValidationArgs the validations read. */
 export type ResourceArgs = Pick<ResourceValidationArgs, "type" | "name" | "props" | "opts">;
@@ -152,11 +152,49 @@ export const productionHsts: Validation = (args, report) => {
     }
 };
 
+/** The subset of StackValidationArgs the stack validations read. */
+export interface StackArgs {
+    resources: Pick<ResourceValidationArgs, "type" | "name" | "props">[];
+}
+export type StackValidation = (args: StackArgs, report: ReportViolation) => void;
+
+/**
+ * Production stacks take backups: a production release (trigger
+ * `berth-release`, production) needs the backup's repository command
+ * (trigger `berth-backup`) in the same stack.
+ */
+export const productionHasBackups: StackValidation = (args, report) => {
+    const releases = args.resources.filter((r) => r.type === COMMAND && trigger(r.props, "berth-release")?.production === true);
+    if (releases.length === 0) return;
+    if (args.resources.some((r) => r.type === COMMAND && trigger(r.props, "berth-backup") !== undefined)) return;
+    const t = trigger(releases[0].props, "berth-release")!;
+    report(`production stack ${t.app ?? "?"}-${t.stack ?? "?"} has no backups; set berth:backup (repository, hostKey, privateKey, password) so its database is backed up off host`);
+};
+
+/**
+ * Advisory: backup retention reaches back at least 7 days (the longest of
+ * keep-daily days, keep-weekly weeks and keep-monthly months).
+ */
+export const backupRetentionAWeek: Validation = (args, report) => {
+    if (args.type !== COMMAND) return;
+    const t = trigger(args.props, "berth-backup");
+    if (!t) return;
+    const r = t.retention ?? {};
+    const days = Math.max(Number(r.daily ?? 0), 7 * Number(r.weekly ?? 0), 30 * Number(r.monthly ?? 0));
+    if (!(days >= 7)) {
+        report(`${args.name}: backups of ${t.app ?? "?"}-${t.stack ?? "?"} are kept for ${days} day(s); keep at least 7 days (berth:backup.retention)`);
+    }
+};
+
 function policy(name: string, description: string, enforcementLevel: EnforcementLevel, validate: Validation): ResourceValidationPolicy {
     return { name, description, enforcementLevel, validateResource: (args, report) => validate(args, report) };
 }
 
-export const policies: ResourceValidationPolicy[] = [
+function stackPolicy(name: string, description: string, enforcementLevel: EnforcementLevel, validate: StackValidation): StackValidationPolicy {
+    return { name, description, enforcementLevel, validateStack: (args, report) => validate(args, report) };
+}
+
+export const policies: Policies = [
     policy("data-ports-loopback-only", "Database and cache containers publish ports only on 127.0.0.1/::1.", "mandatory", dataPortsOnLoopback),
     policy("remote-connections-pin-host-key", "Every remote command and the Docker provider's ssh connection pin the host key.", "mandatory", remoteConnectionsPinHostKey),
     policy("production-data-protected", "Production data volumes are protected.", "mandatory", productionDataProtected),
@@ -165,6 +203,8 @@ export const policies: ResourceValidationPolicy[] = [
     policy("production-revision-immutable", "The production app revision is an immutable commit sha or tag.", "mandatory", productionRevisionImmutable),
     policy("images-pinned", "Images are pinned to a digest or an exact version tag.", "advisory", imagesPinned),
     policy("production-hsts", "Production nginx sites send HSTS.", "advisory", productionHsts),
+    stackPolicy("production-has-backups", "Production stacks back up their database off host (berth:backup).", "mandatory", productionHasBackups),
+    policy("backup-retention-a-week", "Backups are kept for at least 7 days.", "advisory", backupRetentionAWeek),
 ];
 
 // `pulumi preview --policy-pack policy` runs this module and the pack starts

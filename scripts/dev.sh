@@ -19,6 +19,9 @@ NAME=berth-dev
 STATE_DIR="$PWD/.berth"
 node=node_modules/.bin/node
 export BERTH_E2E_INSTANCE=dev
+# A working Pulumi CLI (`pulumi version` succeeds), not just one on PATH: the
+# `pulumi` npm package's launcher is on PATH but fails without get.pulumi.com.
+has_pulumi() { "$node" --import tsx lib/cli.ts pulumi-cli; }
 DOMAIN="$(awk '$1 == "berth:domain:" {print $2; exit}' Pulumi.dev.yaml)"
 
 up() {
@@ -35,7 +38,7 @@ up() {
   git_json="$(bash "$HOST/vps.sh" gitserver info)"
   ip="$(jq -r .ip <<<"$vps_json")"
 
-  if command -v pulumi >/dev/null 2>&1; then
+  if has_pulumi; then
     export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$STATE_DIR/backend}"
     export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-berth-dev}"
     mkdir -p "$STATE_DIR/backend"
@@ -61,7 +64,7 @@ up() {
 
 down() {
   bash scripts/ensure.sh dev
-  if command -v pulumi >/dev/null 2>&1 && [ -d "$STATE_DIR/backend" ]; then
+  if has_pulumi && [ -d "$STATE_DIR/backend" ]; then
     export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$STATE_DIR/backend}"
     export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-berth-dev}"
     pulumi destroy --stack dev --yes || true

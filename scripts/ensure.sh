@@ -41,7 +41,7 @@ case "$mode" in
     tools=(docker:docker.io dockerd:docker.io debootstrap:debootstrap pebble:pebble
       pebble-challtestsrv:pebble jq:jq ssh:openssh-client ssh-keygen:openssh-client
       ssh-keyscan:openssh-client git:git curl:curl iptables:iptables openssl:openssl
-      update-ca-certificates:ca-certificates setsid:util-linux)
+      update-ca-certificates:ca-certificates setsid:util-linux ssh-audit:ssh-audit)
     ;;
 esac
 

@@ -7,4 +7,5 @@ Rails.application.routes.draw do
   get "health/db", to: "health#db"
   get "health/redis", to: "health#redis"
   get "version", to: "health#version"
+  get "slow", to: "health#slow"
 end

@@ -6,14 +6,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-const [input, outDir] = process.argv.slice(2);
+const [input, outDir, faultsInput] = process.argv.slice(2);
 const f = JSON.parse(fs.readFileSync(input, "utf8")) as Record<string, number>;
+/** Figures of test/e2e/faults.test.ts (hardening scores, switch and rollback under keep-alive load), when given. */
+const faults = (faultsInput ? JSON.parse(fs.readFileSync(faultsInput, "utf8")) : {}) as Record<string, any>;
 const results = {
     measuredAt: new Date().toISOString(),
     machine: { cpus: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release() },
     driver: process.env.BERTH_E2E_DRIVER ?? "applier",
     ...f,
-    targets: { releaseFailedRequests: 0, noopCommands: 0, rollbackSecondsBelow: 10 },
+    faults,
+    targets: { releaseFailedRequests: 0, noopCommands: 0, rollbackSecondsBelow: 10, keepAliveFailed: 0, rollbackWindowTrafficMovedSecondsBelow: 1, unitSecurityScoreAtMost: 2.0 },
 };
 fs.writeFileSync(path.join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 const row = (k: string, v: unknown, target = "") => `| ${k} | ${v ?? "n/a"} | ${target} |`;
@@ -33,7 +36,29 @@ const md = [
     row("release: requests sent / failed", `${f.releaseRequests} / ${f.releaseFailedRequests}`, "0 failed"),
     row("broken release: requests sent / failed", `${f.brokenRequests} / ${f.brokenFailedRequests}`, "0 failed"),
     row("rollback (s)", s(f.rollbackSeconds), "< 10"),
+    ...faultRows(),
     "",
 ];
+
+function faultRows(): string[] {
+    if (!faultsInput) return [];
+    const scores = (faults.securityScores ?? {}) as Record<string, number>;
+    return [
+        "",
+        "Faults and hardening (test/e2e/faults.test.ts, scenarios 1-4; 16 keep-alive HTTPS connections plus a 3 s request started every second):",
+        "",
+        "| figure | value | target |",
+        "| --- | --- | --- |",
+        row("release under keep-alive load: up (s) / switch command (s)", `${s(faults.releaseUnderKeepAliveSeconds)} / ${s(faults.releaseSwitchSeconds)}`),
+        row("release: requests / failed (incl. connection errors) / slow requests", `${faults.releaseKeepAliveRequests} / ${faults.releaseKeepAliveFailed} / ${faults.releaseSlowRequests}`, "0 failed"),
+        row("release: traffic moved, seconds after the switch started (health check included)", faults.releaseTrafficMovedSeconds?.toFixed(2)),
+        row("rollback inside the window: up (s) / switch command (s)", `${s(faults.rollbackWindowUpSeconds)} / ${s(faults.rollbackWindowSwitchSeconds)}`),
+        row("rollback inside the window: traffic moved, seconds after the switch started", faults.rollbackWindowTrafficMovedSeconds?.toFixed(2), "< 1"),
+        row("rollback: requests / failed", `${faults.rollbackKeepAliveRequests} / ${faults.rollbackKeepAliveFailed}`, "0 failed"),
+        row("reboot (docker restart) to HTTPS 200 (s)", s(faults.rebootTo200Seconds), "<= 60"),
+        row("ssh-audit: fail findings", faults.sshAuditFails, "0"),
+        ...Object.entries(scores).map(([u, v]) => row(`systemd-analyze security ${u}`, v.toFixed(1), u === "nginx.service" ? "well below 9.6" : "<= 2.0")),
+    ];
+}
 fs.writeFileSync(path.join(outDir, "README.md"), md.join("\n"));
 console.log(md.join("\n"));

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { CommandRun, readState, StateFile, UpReport } from "./applier";
 import { StackConfig } from "../unit/harness";
 import { unwrap } from "./engine";
+import { pulumiWorks } from "../../lib/ops/source";
 
 export interface Driver {
     readonly kind: "applier" | "automation";
@@ -101,7 +102,8 @@ class ApplierDriver implements Driver {
 }
 
 export async function makeDriver(statePath: string, dnsApi: string, stack: string): Promise<Driver> {
-    const hasPulumi = spawnSync("bash", ["-c", "command -v pulumi"]).status === 0;
+    // A working CLI, not just a `pulumi` on PATH (the npm package's launcher fails offline).
+    const hasPulumi = pulumiWorks();
     if (hasPulumi && process.env.BERTH_E2E_DRIVER !== "applier") {
         const { AutomationDriver } = await import("./automation");
         return new AutomationDriver(stack, statePath);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end suite: berth against a disposable local VPS (see test/e2e/README.md).
-#   bash test/e2e/run.sh           scenarios 1-8 (npm run test:e2e)
-#   bash test/e2e/run.sh --bench   scenarios 1-5 with figures -> bench/ (npm run bench)
+#   bash test/e2e/run.sh           scenarios 1-8, then faults 1-9, then the day-2 operations, then backups (npm run test:e2e)
+#   bash test/e2e/run.sh --bench   scenarios 1-5 and faults 1-4 with figures -> bench/ (npm run bench)
 # Installs what it needs (docker.io, debootstrap, pebble, jq, ...) and starts
 # its own dockerd. Traffic stays on this machine and the containers it makes.
 set -euo pipefail
@@ -28,10 +28,18 @@ node=node_modules/.bin/node
 if [ "$bench" = 1 ]; then
   mkdir -p bench
   out="$(mktemp)"
+  faults="$(mktemp)"
   BERTH_BENCH_OUT="$out" "$node" --import tsx --test --test-concurrency=1 \
     --test-name-pattern='^[1-5]\. ' test/e2e/scenarios.test.ts
-  "$node" --import tsx test/e2e/bench-report.ts "$out" bench
-  rm -f "$out"
+  # Hardening scores and switch/rollback figures under 16 keep-alive connections.
+  BERTH_BENCH_OUT="$faults" "$node" --import tsx --test --test-concurrency=1 \
+    --test-name-pattern='^[1-4]\. ' test/e2e/faults.test.ts
+  "$node" --import tsx test/e2e/bench-report.ts "$out" bench "$faults"
+  rm -f "$out" "$faults"
+  # Backup and restore of a >= 200 MB database (all of test/e2e/backup.test.ts, its
+  # scenario 7 included): bench/backup.json and the "Backups" section of bench/README.md.
+  BERTH_BACKUP_BENCH_OUT=bench/backup.json "$node" --import tsx --test --test-concurrency=1 test/e2e/backup.test.ts
 else
-  "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec test/e2e/scenarios.test.ts
+  "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec \
+    test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
 fi

@@ -9,104 +9,15 @@
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as https from "node:https";
-import * as net from "node:net";
 import * as path from "node:path";
 import { devConfig, makeWorld, onVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { StackConfig } from "../unit/harness";
+import { Stage, tcpRefused } from "./kit";
 
 let world: World;
 let driver: Driver;
-let pebbleRoot = "";
+let stage: Stage;
 const figures: Record<string, unknown> = {};
-
-function cfg(overrides: Record<string, unknown> = {}): StackConfig {
-    return devConfig(world, { "berth:secretEnv": { SAMPLE_API_TOKEN: { secure: "x" } }, ...overrides });
-}
-
-/** GET https://<domain><path> against the VPS, trusting only Pebble's root (domain: the e2e world's own). */
-function get(p: string, timeoutMs = 5000, domain = world.domain): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-        const req = https.request(
-            { host: world.vps.ip, port: 443, path: p, servername: domain, headers: { host: domain }, ca: pebbleRoot, timeout: timeoutMs, agent: false },
-            (res) => {
-                let body = "";
-                res.on("data", (d) => (body += d));
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-            },
-        );
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", reject);
-        req.end();
-    });
-}
-
-/** Bounded load loop (loopback/test network only): requests until stopped or the cap. */
-function loadLoop(maxRequests = 20000, maxMs = 10 * 60_000) {
-    let stop = false;
-    const stats = { sent: 0, failed: 0, failures: [] as string[] };
-    const t0 = Date.now();
-    const done = (async () => {
-        while (!stop && stats.sent < maxRequests && Date.now() - t0 < maxMs) {
-            stats.sent++;
-            try {
-                const r = await get("/up", 10_000);
-                if (r.status !== 200) {
-                    stats.failed++;
-                    stats.failures.push(`HTTP ${r.status}`);
-                }
-            } catch (e) {
-                stats.failed++;
-                stats.failures.push((e as Error).message);
-            }
-            await new Promise((r) => setTimeout(r, 20));
-        }
-    })();
-    return { stats, stop: async () => ((stop = true), await done, stats) };
-}
-
-function tcpRefused(host: string, port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const s = net.connect({ host, port, timeout: 3000 });
-        s.on("connect", () => (s.destroy(), resolve(false)));
-        s.on("timeout", () => (s.destroy(), resolve(true)));
-        s.on("error", () => resolve(true));
-    });
-}
-
-/**
- * `pulumi preview --diff` then `pulumi up` with the same configuration: what
- * the preview announced is what the up did. A step planned on unknown inputs
- * (e.g. "update" of a command whose input waits on a replaced resource) may
- * turn out "same"; every other step must match, and the up may take no step
- * the preview did not announce.
- */
-async function up(overrides: Record<string, unknown> = {}) {
-    const c = cfg(overrides);
-    const planned = await driver.preview(c);
-    assert.ok(planned.ok || planned.error, "preview ran");
-    assert.deepEqual(planned.commands, [], "a preview runs no remote command");
-    const r = await driver.up(c);
-    if (planned.ok) assertPreviewMatches(planned.steps, r.steps, r.ok);
-    return r;
-}
-
-function assertPreviewMatches(planned: Record<string, { op: string }>, done: Record<string, { op: string }>, finished: boolean): void {
-    const problems: string[] = [];
-    for (const [urn, s] of Object.entries(done)) {
-        const p = planned[urn]?.op;
-        if (p === s.op) continue;
-        if (p === "update" && s.op === "same") continue; // planned on unknown inputs
-        problems.push(`${urn}: preview said ${p ?? "nothing"}, up did ${s.op}`);
-    }
-    if (finished) {
-        for (const [urn, p] of Object.entries(planned)) {
-            if (p.op !== "same" && !done[urn]) problems.push(`${urn}: preview said ${p.op}, up did nothing`);
-        }
-    }
-    assert.deepEqual(problems, [], problems.join("\n"));
-}
 
 before(async () => {
     world = makeWorld(undefined, { fresh: true });
@@ -115,6 +26,7 @@ before(async () => {
     // starts the engine (what a registry pull would have provided).
     vps(["stage-images", world.vps.name]);
     driver = await makeDriver(path.join(world.work, "state.json"), world.acme.dnsApi, "dev");
+    stage = new Stage(world, driver, { "berth:secretEnv": { SAMPLE_API_TOKEN: { secure: "x" } } });
 });
 
 after(() => {
@@ -130,15 +42,15 @@ after(() => {
 
 describe("berth on a disposable VPS", () => {
     test("1. fresh host -> up: HTTPS, health, units, closed data ports, hardened SSH, firewall", async () => {
-        const r = await up({ "berth:revision": "v1" });
+        const r = await stage.up({ "berth:revision": "v1" });
         assert.ok(r.ok, r.error);
         figures.freshProvisionSeconds = r.seconds;
-        pebbleRoot = await fetchPebbleRoot();
+        await stage.fetchPebbleRoot();
         for (const p of ["/up", "/health/db", "/health/redis"]) {
-            const res = await get(p);
+            const res = await stage.get(p);
             assert.equal(res.status, 200, `${p}: ${res.body}`);
         }
-        assert.equal((await get("/version")).body.trim(), world.shas.v1);
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.v1);
         const active = onVps(world, "systemctl is-active berth-sample-dev-web@blue.service berth-sample-dev-web@green.service");
         assert.match(active.stdout, /^active$/m);
         assert.equal(workerRelease(), world.shas.v1, "the worker runs the current release");
@@ -148,13 +60,13 @@ describe("berth on a disposable VPS", () => {
         assert.ok(await tcpRefused(world.vps.ip, redisPort), `redis ${redisPort} reachable from outside`);
         const inside = onVps(world, `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${pgPort}' && echo open`);
         assert.match(inside.stdout, /open/, "postgres answers on the host's loopback");
-        const methods = spawnSsh(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=0", `tester@${world.vps.ip}`, "true"]);
+        const methods = stage.ssh(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=0", `tester@${world.vps.ip}`, "true"]);
         assert.match(methods, /Permission denied \(publickey\)/, methods);
         assert.match(onVps(world, "ufw status").stdout, /Status: active/);
     });
 
     test("2. second up with no change: nothing runs", async () => {
-        const r = await up({ "berth:revision": "v1" });
+        const r = await stage.up({ "berth:revision": "v1" });
         assert.ok(r.ok, r.error);
         figures.noopSeconds = r.seconds;
         figures.noopCommands = r.commands.length;
@@ -163,37 +75,37 @@ describe("berth on a disposable VPS", () => {
     });
 
     test("3. new revision under load: zero failed requests", async () => {
-        const load = loadLoop();
-        const r = await up({ "berth:revision": "v2" });
+        const load = stage.loadLoop();
+        const r = await stage.up({ "berth:revision": "v2" });
         const stats = await load.stop();
         assert.ok(r.ok, r.error);
         figures.releaseSeconds = r.seconds;
         figures.releaseRequests = stats.sent;
         figures.releaseFailedRequests = stats.failed;
-        assert.equal((await get("/version")).body.trim(), world.shas.v2);
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.v2);
         assert.equal(workerRelease(), world.shas.v2, "the worker restarted on the new release");
         assert.ok(stats.sent > 10, `only ${stats.sent} requests sent`);
         assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
     });
 
     test("4. broken revision: up fails clearly, the old release keeps serving", async () => {
-        const load = loadLoop();
-        const r = await up({ "berth:revision": "broken" });
+        const load = stage.loadLoop();
+        const r = await stage.up({ "berth:revision": "broken" });
         const stats = await load.stop();
         figures.brokenRequests = stats.sent;
         figures.brokenFailedRequests = stats.failed;
         assert.equal(r.ok, false, "the broken release must fail the up");
         assert.match(r.error ?? "", new RegExp(`release ${world.shas.broken} is unhealthy`));
         assert.match(r.error ?? "", /Last log lines/);
-        assert.equal((await get("/version")).body.trim(), world.shas.v2);
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.v2);
         assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
     });
 
     test("5. rollback to the previous revision: fast, no rebuild", async () => {
-        const r = await up({ "berth:revision": "v1" });
+        const r = await stage.up({ "berth:revision": "v1" });
         assert.ok(r.ok, r.error);
         figures.rollbackSeconds = r.seconds;
-        assert.equal((await get("/version")).body.trim(), world.shas.v1);
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.v1);
         const checkout = r.commands.find((c) => c.resource.endsWith("-checkout"));
         assert.ok(checkout, "the checkout ran for the new revision");
         assert.match(checkout.stdout, /already built; reusing it/);
@@ -202,17 +114,17 @@ describe("berth on a disposable VPS", () => {
 
     test("6. secret rotation (Redis password and role password): the app keeps working", async () => {
         const before = onVps(world, "cat /etc/berth/sample-dev/app.env").stdout;
-        const r = await up({ "berth:revision": "v1", "berth:redis": { image: "berth-local/redis:7", passwordRotation: "2" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } });
+        const r = await stage.up({ "berth:revision": "v1", "berth:redis": { image: "berth-local/redis:7", passwordRotation: "2" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } });
         assert.ok(r.ok, r.error);
         const after = onVps(world, "cat /etc/berth/sample-dev/app.env").stdout;
         assert.notEqual(after, before, "the env file changed");
-        for (const p of ["/up", "/health/db", "/health/redis"]) assert.equal((await get(p)).status, 200, p);
+        for (const p of ["/up", "/health/db", "/health/redis"]) assert.equal((await stage.get(p)).status, 200, p);
     });
 
     test("8. secret hygiene: no secret in ps, journal, unit files, nginx files or recorded outputs", async () => {
         // Watch the process list during a deploy that restarts the app.
-        const watcher = onVpsBackground("for i in $(seq 1 600); do ps -eo args; sleep 0.1; done > /root/ps.log");
-        const r = await up({ "berth:revision": "v2", "berth:redis": { image: "berth-local/redis:7", passwordRotation: "3" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } });
+        const watcher = stage.onVpsBackground("for i in $(seq 1 600); do ps -eo args; sleep 0.1; done > /root/ps.log");
+        const r = await stage.up({ "berth:revision": "v2", "berth:redis": { image: "berth-local/redis:7", passwordRotation: "3" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } });
         watcher.kill();
         assert.ok(r.ok, r.error);
         const secrets = driver.secrets();
@@ -231,7 +143,7 @@ describe("berth on a disposable VPS", () => {
     });
 
     test("7. destroy: dev removes everything; production destroy is refused and production keeps serving", async () => {
-        const r = await driver.destroy(cfg());
+        const r = await driver.destroy(stage.cfg());
         assert.ok(r.ok, r.error);
         const left = onVps(world, "ls /etc/systemd/system | grep -c berth-sample-dev; ls /etc/nginx/sites-enabled | grep -c berth-sample-dev; docker ps -a --format '{{.Names}}' | grep -c sample-dev; ls /srv/berth | grep -c sample-dev; true");
         assert.deepEqual(left.stdout.trim().split("\n"), ["0", "0", "0", "0"], left.stdout);
@@ -241,15 +153,15 @@ describe("berth on a disposable VPS", () => {
         const upProd = await prodDriver.up(prod);
         assert.ok(upProd.ok, upProd.error);
         const rows = () => onVps(world, "docker exec sample-production-postgres psql -U postgres -d sample_production -Atc 'select count(*) from visits'");
-        assert.equal((await get("/up", 5000, world.prodDomain)).status, 200);
-        await get("/", 5000, world.prodDomain); // a visit row
+        assert.equal((await stage.get("/up", 5000, world.prodDomain)).status, 200);
+        await stage.get("/", 5000, world.prodDomain); // a visit row
         const rowsBefore = rows().stdout.trim();
         // The real destroy semantics: every unprotected resource is deleted, protected ones fail on their own.
         const refused = await prodDriver.destroy(prod);
         assert.equal(refused.ok, false, "a production destroy is refused");
         assert.match(refused.error ?? "", /cannot be deleted\nbecause it is protected/);
         for (const p of ["/up", "/health/db", "/health/redis"]) {
-            const res = await get(p, 5000, world.prodDomain);
+            const res = await stage.get(p, 5000, world.prodDomain);
             assert.equal(res.status, 200, `production after the refused destroy: ${p}: ${res.body}`);
         }
         assert.equal(rows().stdout.trim(), rowsBefore, "production rows intact");
@@ -274,26 +186,5 @@ function portsFromState(): { postgres: number; redis: number } {
     return { postgres: ports["sample-dev-postgres"], redis: ports["sample-dev-redis"] };
 }
 
-async function fetchPebbleRoot(): Promise<string> {
-    return new Promise((resolve, reject) => {
-        https
-            .get(world.acme.rootsUrl, { ca: world.acme.caBundlePem }, (res) => {
-                let body = "";
-                res.on("data", (d) => (body += d));
-                res.on("end", () => resolve(body));
-            })
-            .on("error", reject);
-    });
-}
 
-function spawnSsh(args: string[]): string {
-    const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
-    const r = spawnSync("ssh", ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${path.join(world.work, "known_hosts")}`, ...args], { encoding: "utf8" });
-    return `${r.stdout}${r.stderr}`;
-}
 
-function onVpsBackground(command: string): { kill(): void } {
-    const { spawn } = require("node:child_process") as typeof import("node:child_process");
-    const p = spawn("ssh", ["-i", world.vps.privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${path.join(world.work, "known_hosts")}`, `root@${world.vps.ip}`, "--", command], { stdio: "ignore" });
-    return { kill: () => p.kill() };
-}

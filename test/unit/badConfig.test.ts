@@ -17,6 +17,18 @@ interface Case {
 
 const CASES: Case[] = [
     {
+        name: "drain and rollback window out of range",
+        stack: "staging",
+        set: { "berth:drainSeconds": -1, "berth:rollbackWindow": 86401 },
+        errors: ["berth:drainSeconds: must be 0 or more", "berth:rollbackWindow: must be at most 86400"],
+    },
+    {
+        name: "a rollback window that is not an integer",
+        stack: "production",
+        set: { "berth:rollbackWindow": "5m" },
+        errors: ['berth:rollbackWindow: must be an integer'],
+    },
+    {
         name: "missing required keys",
         stack: "staging",
         set: { "berth:app": undefined, "berth:host": undefined, "berth:domain": undefined },
@@ -84,6 +96,55 @@ const CASES: Case[] = [
         stack: "staging",
         set: { "berth:postgres": { image: "postgres:16.4", prot: 5432 }, "berth:cloudflare": { zone: "shop.example.com", proxy: true }, "berth:domian": "x.example.com" },
         errors: ["berth:domian: unknown key", "berth:postgres.prot: unknown key", "berth:cloudflare.proxy: unknown key"],
+    },
+    {
+        name: "berth:backup: every bad field at once",
+        stack: "production",
+        set: {
+            "berth:backup": {
+                repository: "s3:s3.amazonaws.com/bucket",
+                hostKey: "ssh-ed25519 AAAAnotakey",
+                schedule: "daily; rm -rf /",
+                retention: { daily: -1, weekly: "4", hourly: 24 },
+                redis: "yes",
+                privateKey: { secure: "x" },
+                password: { secure: "x" },
+                target: "x",
+            },
+        },
+        errors: [
+            'berth:backup.repository: "s3:s3.amazonaws.com/bucket" is not a restic SFTP repository (sftp:user@host:/path or sftp://user@host:port//path)',
+            'berth:backup.hostKey: "ssh-ed25519 AAAAnotakey" is not the SFTP server\'s SSH public host key (e.g. "ssh-ed25519 AAAA...")',
+            'berth:backup.schedule: "daily; rm -rf /" is not a systemd calendar expression (e.g. "*-*-* 03:15:00")',
+            "berth:backup.retention.daily: must be 0 or more",
+            "berth:backup.retention.weekly: must be an integer",
+            "berth:backup.retention.hourly: unknown key",
+            "berth:backup.redis: must be true or false",
+            "berth:backup.target: unknown key",
+        ],
+    },
+    {
+        name: "berth:backup: missing repository and secrets, a retention that keeps nothing",
+        stack: "production",
+        set: { "berth:backup": { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILg2U62y1ZMM03OoNhpsk9opMEKvZ4gzf4BICAs+jPTr", retention: { daily: 0, weekly: 0, monthly: 0 }, schedule: "*-*-* 03:15:00" } },
+        errors: [
+            "berth:backup: must be a secret (pulumi config set --secret backup ...)",
+            "berth:backup.repository: required",
+            "berth:backup.privateKey: required",
+            "berth:backup.password: required",
+        ],
+    },
+    {
+        name: "berth:backup: a password too short for the repository",
+        stack: "production",
+        set: { "berth:backup": { repository: "sftp:shop@backup.example.net:/srv/restic/shop", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILg2U62y1ZMM03OoNhpsk9opMEKvZ4gzf4BICAs+jPTr", privateKey: { secure: "x" }, password: "short", retention: { daily: 0, weekly: 0, monthly: 0 } } },
+        errors: ["berth:backup.password: must be a single line of at least 16 characters"],
+    },
+    {
+        name: "berth:backup: a retention that keeps nothing",
+        stack: "production",
+        set: { "berth:backup": { repository: "sftp:shop@backup.example.net:/srv/restic/shop", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILg2U62y1ZMM03OoNhpsk9opMEKvZ4gzf4BICAs+jPTr", privateKey: { secure: "x" }, password: { secure: "x" }, retention: { daily: 0, weekly: 0, monthly: 0 } } },
+        errors: ["berth:backup.retention: keeps nothing; set at least one of daily, weekly, monthly"],
     },
     {
         name: "wrong types",

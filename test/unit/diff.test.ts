@@ -176,9 +176,17 @@ describe("dependency order", () => {
         const s = switchScript(configFor("staging"), { sha: "a".repeat(40), envHash: "e".repeat(64), unitsHash: "u".repeat(64) });
         const health = s.indexOf('if [ "$healthy" != 1 ]; then');
         assert.ok(health > 0);
-        for (const later of ["nginx -t", "systemctl reload nginx", "/current.berth-new", "systemctl enable --quiet \"$idle_unit\""]) {
+        // Traffic moves by renaming the socket symlink nginx connects through (no reload on a switch).
+        for (const later of ["mv -T /srv/berth/shop-staging/web.sock.berth-new", "/current.berth-new", "systemctl enable --quiet --no-reload \"$idle_unit\""]) {
             assert.ok(s.indexOf(later) > health, `${later} after the health check`);
         }
+        // nginx is reloaded only once, when the upstream file itself changed (a host switched by an
+        // older berth), and only after the socket symlink is in place.
+        const reloads = s.split("systemctl reload nginx").length - 1;
+        assert.equal(reloads, 1);
+        const reload = s.indexOf("systemctl reload nginx");
+        assert.ok(reload > s.indexOf("mv -T /srv/berth/shop-staging/web.sock.berth-new"), "the migration reload comes after the swap");
+        assert.match(s.slice(s.lastIndexOf('if [ "$changed" = 1 ]; then', reload), reload), /nginx -t/);
         assert.ok(s.indexOf("systemctl start \"$idle_unit\"") < health);
     });
 });

@@ -96,6 +96,24 @@ describe("production-revision-immutable", () => {
     test("staging may follow a branch", () => assert.deepEqual(violations(P.productionRevisionImmutable, CMD, rel("main", false)), []));
 });
 
+describe("backups", () => {
+    const CMD = "command:remote:Command";
+    const repo = (retention: Record<string, number>) => ({ triggers: [{ kind: "berth-backup", app: "shop", stack: "production", production: true, retention }] });
+    const release = (production: boolean) => ({ triggers: [{ kind: "berth-release", app: "shop", stack: production ? "production" : "staging", production, ref: "v1", revision: "a".repeat(40) }] });
+    const stack = (...props: Record<string, any>[]) => {
+        const out: string[] = [];
+        P.productionHasBackups({ resources: props.map((p, i) => ({ type: CMD, name: `c${i}`, props: p })) }, (m) => out.push(m));
+        return out;
+    };
+    test("a production stack with a backup passes", () => assert.deepEqual(stack(release(true), repo({ daily: 7 })), []));
+    test("a production stack without one fails", () => assert.match(stack(release(true))[0], /shop-production has no backups/));
+    test("staging may go without backups", () => assert.deepEqual(stack(release(false)), []));
+    test("retention of a week or more passes; shorter warns", () => {
+        for (const ok of [{ daily: 7, weekly: 0, monthly: 0 }, { daily: 1, weekly: 1, monthly: 0 }, { daily: 0, weekly: 0, monthly: 1 }]) assert.deepEqual(violations(P.backupRetentionAWeek, CMD, repo(ok)), [], JSON.stringify(ok));
+        assert.match(violations(P.backupRetentionAWeek, CMD, repo({ daily: 3, weekly: 0, monthly: 0 }))[0], /kept for 3 day\(s\); keep at least 7 days/);
+    });
+});
+
 describe("advisory policies", () => {
     test("images: digests and exact versions pass; latest, no tag and major-only fail", () => {
         const I = "docker:index/remoteImage:RemoteImage";
@@ -111,11 +129,13 @@ describe("advisory policies", () => {
     });
     test("the pack declares every policy once with its enforcement level", () => {
         const levels = Object.fromEntries(P.policies.map((p) => [p.name, p.enforcementLevel]));
-        assert.equal(P.policies.length, 8);
+        assert.equal(P.policies.length, 10);
         assert.equal(levels["images-pinned"], "advisory");
         assert.equal(levels["production-hsts"], "advisory");
         assert.equal(levels["production-services-protected"], "advisory");
-        assert.equal(Object.values(levels).filter((l) => l === "mandatory").length, 5);
+        assert.equal(levels["backup-retention-a-week"], "advisory");
+        assert.equal(levels["production-has-backups"], "mandatory");
+        assert.equal(Object.values(levels).filter((l) => l === "mandatory").length, 6);
     });
 });
 
@@ -128,8 +148,8 @@ describe("berth's own stacks pass the pack", () => {
         test(`${stack}: no mandatory violation`, () => {
             const found: string[] = [];
             for (const r of runs[stack].resources) {
-                for (const p of P.policies.filter((x) => x.enforcementLevel === "mandatory")) {
-                    (p.validateResource as any)(
+                for (const p of P.policies.filter((x) => x.enforcementLevel === "mandatory" && "validateResource" in x)) {
+                    (p as any).validateResource(
                         { type: r.type, name: r.name, urn: r.name, props: unwrap(r.inputs), opts: { protect: r.protect, additionalSecretOutputs: r.additionalSecretOutputs } },
                         (m: string) => found.push(`${p.name}: ${m}`),
                     );
@@ -140,8 +160,8 @@ describe("berth's own stacks pass the pack", () => {
         test(`${stack}: no advisory violation either (production containers and network are protected)`, () => {
             const found: string[] = [];
             for (const r of runs[stack].resources) {
-                for (const p of P.policies.filter((x) => x.enforcementLevel === "advisory")) {
-                    (p.validateResource as any)(
+                for (const p of P.policies.filter((x) => x.enforcementLevel === "advisory" && "validateResource" in x)) {
+                    (p as any).validateResource(
                         { type: r.type, name: r.name, urn: r.name, props: unwrap(r.inputs), opts: { protect: r.protect, additionalSecretOutputs: r.additionalSecretOutputs } },
                         (m: string) => found.push(`${p.name}: ${m}`),
                     );
@@ -150,6 +170,23 @@ describe("berth's own stacks pass the pack", () => {
             assert.deepEqual(found, []);
         });
     }
+    test("stack policies: production has backups, staging passes too", () => {
+        for (const stack of ["staging", "production"]) {
+            const found: string[] = [];
+            for (const p of P.policies.filter((x) => "validateStack" in x)) {
+                (p as any).validateStack({ resources: runs[stack].resources.map((r) => ({ type: r.type, name: r.name, props: unwrap(r.inputs) })) }, (m: string) => found.push(`${p.name}: ${m}`));
+            }
+            assert.deepEqual(found, [], stack);
+        }
+    });
+    test("the pack catches a production stack without berth:backup", async () => {
+        const r = await runProgram(stackConfig("production", { "berth:backup": undefined }));
+        assert.ifError(r.error);
+        const v: string[] = [];
+        P.productionHasBackups({ resources: r.resources.map((x) => ({ type: x.type, name: x.name, props: unwrap(x.inputs) })) }, (m) => v.push(m));
+        assert.equal(v.length, 1);
+        assert.match(v[0], /production stack shop-production has no backups; set berth:backup/);
+    });
     test("the pack catches a broken program: production with unprotected volumes and a branch", async () => {
         const r = runs.production;
         const vol = r.resources.find((x) => x.type === "docker:index/volume:Volume")!;

@@ -36,7 +36,7 @@ for (const stack of STACKS) {
                 if (res !== env[0]) assert.ok(res.parent, `${res.type} ${res.name} has a parent`);
             }
             const hostCmds = r.resources.filter((x) => x.type === CMD && x.parent?.endsWith("-host")).map((x) => x.name.replace(/^.*-host-/, ""));
-            assert.deepEqual(hostCmds.sort(), ["app-user", "docker-engine", "firewall", "packages", "ssh-hardening"]);
+            assert.deepEqual(hostCmds.sort(), ["app-user", "docker-engine", "firewall", "nginx-hardening", "packages", "ssh-hardening"]);
         });
 
         test("Postgres and Redis publish only on 127.0.0.1", () => {
@@ -201,6 +201,10 @@ describe("staging and production on one shared VPS", () => {
             /^path \/var\/www\/berth-acme$/, // parents of per-stack directories
             /^path \/etc\/nginx\/berth$/,
             /^path \/etc\/berth-(postgres-password|redis\.conf)$/, // inside each container
+            // Host-wide nginx hardening: the same text from every stack (no stack in it).
+            /^path \/etc\/systemd\/system\/nginx\.service\.d(\/50-berth-hardening\.conf(\.berth\.XXXXXX)?)?$/,
+            /^path \/etc\/nginx\/conf\.d(\/50-berth-hardening\.conf(\.berth\.XXXXXX)?)?$/,
+            /^path \/var\/(log|lib)\/nginx$/,
         ];
         const collisions = [...a.keys()].filter((k) => b.has(k) && !SHARED_HOST_FILES.some((re) => re.test(k)));
         assert.deepEqual(collisions, []);

@@ -22,6 +22,7 @@ const SCRIPTS: Record<string, (c: BerthConfig) => string> = {
     "host-app-user.sh": host.appUserScript,
     "host-app-user-delete.sh": host.appUserDeleteScript,
     "host-docker-engine.sh": host.dockerEngineScript,
+    "host-nginx-hardening.sh": host.nginxHardeningScript,
     "postgres-role.sh": role.roleScript,
     "postgres-role-delete.sh": role.roleDeleteScript,
     "release-deploy-key.sh": release.deployKeyScript,

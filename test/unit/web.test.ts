@@ -15,6 +15,8 @@ import { BerthConfig, parseConfig } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
 import * as units from "../../components/appUnits";
 import * as site from "../../components/nginxSite";
+import * as host from "../../components/host";
+import { NGINX_HARDENING_DROPIN } from "../../lib/names";
 import * as cert from "../../components/certificate";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { stackConfig } from "./harness";
@@ -79,7 +81,9 @@ function textsOf(cfg: BerthConfig): Record<string, string> {
         "web.service": units.webUnitFile(cfg),
         "nginx-site-challenge.conf": site.nginxSiteFile(cfg, "challenge"),
         "nginx-site-full.conf": site.nginxSiteFile(cfg, "full"),
-        "nginx-upstream.conf": site.upstreamFile(cfg, cfg.ports.webBlue),
+        "nginx-upstream.conf": site.upstreamFile(cfg),
+        "proxy.socket": units.proxySocketFile(cfg),
+        "proxy.service": units.proxyServiceFile(cfg),
         "app.env": units.envFileContent(cfg, SAMPLE_ENV),
     };
     if (cfg.release.workerCommand) out["worker.service"] = units.workerUnitFile(cfg);
@@ -132,7 +136,7 @@ function nginxTest(sites: { cfg: BerthConfig; text: string }[]): ToolResult {
         fs.copyFileSync(selfSigned.cert, path.join(live, "fullchain.pem"));
         fs.copyFileSync(selfSigned.key, path.join(live, "privkey.pem"));
         const upstream = path.join(d, `${cfg.names.id}-upstream.conf`);
-        fs.writeFileSync(upstream, site.upstreamFile(cfg, cfg.ports.webBlue));
+        fs.writeFileSync(upstream, site.upstreamFile(cfg));
         const rewritten = text
             .replaceAll("/etc/letsencrypt/live/", `${d}/live/`)
             .replaceAll(cfg.names.nginxUpstream, upstream)
@@ -176,14 +180,29 @@ function systemdVerify(files: Record<string, string>, target: string): ToolResul
     return { ok: r.status === 0 && output.trim() === "", status: r.status, output };
 }
 
+/** `systemd-analyze security --offline=yes` exposure of a unit (a template through its file, as systemd scores it). */
+function securityScore(files: Record<string, string>, target: string): number {
+    const d = tmpDir("security");
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(d, name), text);
+    const file = path.join(d, target.replace(/@[^.]+\./, "@."));
+    const r = spawnSync("systemd-analyze", ["security", "--offline=yes", "--no-pager", file], { encoding: "utf8" });
+    const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(`${r.stdout}${r.stderr}`);
+    if (!m) throw new Error(`systemd-analyze security printed no score for ${target}:\n${r.stdout}${r.stderr}`);
+    return Number(m[1]);
+}
+
 function expectOk(label: string, r: ToolResult): void {
     assert.ok(r.ok, `${label} (exit ${r.status}):\n${r.output}`);
 }
 
 /** Unit files of a config, named as installed; the web template is checked as instance blue. */
 function unitFiles(cfg: BerthConfig): { files: Record<string, string>; targets: string[] } {
-    const files: Record<string, string> = { [`${cfg.names.webUnit}.service`]: units.webUnitFile(cfg) };
-    const targets = [`${cfg.names.webUnit}blue.service`];
+    const files: Record<string, string> = {
+        [`${cfg.names.webUnit}.service`]: units.webUnitFile(cfg),
+        [`${cfg.names.proxyUnit}.socket`]: units.proxySocketFile(cfg),
+        [`${cfg.names.proxyUnit}.service`]: units.proxyServiceFile(cfg),
+    };
+    const targets = [`${cfg.names.webUnit}blue.service`, `${cfg.names.proxyUnit}blue.socket`, `${cfg.names.proxyUnit}blue.service`];
     if (cfg.release.workerCommand) {
         files[`${cfg.names.workerUnit}.service`] = units.workerUnitFile(cfg);
         targets.push(`${cfg.names.workerUnit}.service`);
@@ -222,6 +241,13 @@ for (const { dir, cfg } of VARIANTS) {
             const { files, targets } = unitFiles(cfg);
             for (const t of targets) expectOk(`systemd-analyze verify ${t}`, systemdVerify(files, t));
         });
+        test("systemd-analyze security scores every service unit at most 2.0", () => {
+            const { files, targets } = unitFiles(cfg);
+            for (const t of targets.filter((x) => x.endsWith(".service"))) {
+                const score = securityScore(files, t);
+                assert.ok(score <= 2.0, `${t}: exposure ${score} > 2.0`);
+            }
+        });
         if (cfg.acme.caBundle) {
             test("systemd-analyze verify prints nothing for certbot.service with the drop-in", () => {
                 const files = {
@@ -233,6 +259,34 @@ for (const { dir, cfg } of VARIANTS) {
         }
     });
 }
+
+describe("nginx hardening drop-in", () => {
+    // Debian's own nginx.service (installed with nginx by scripts/ensure.sh test), scored offline.
+    const debianUnit = "/lib/systemd/system/nginx.service";
+    const score = (withDropIn: boolean) => {
+        const root = tmpDir("nginx-root");
+        fs.mkdirSync(path.join(root, "usr/lib/systemd/system"), { recursive: true });
+        fs.copyFileSync(debianUnit, path.join(root, "usr/lib/systemd/system/nginx.service"));
+        if (withDropIn) {
+            fs.mkdirSync(path.join(root, path.dirname(NGINX_HARDENING_DROPIN)), { recursive: true });
+            fs.writeFileSync(path.join(root, NGINX_HARDENING_DROPIN), host.nginxHardeningDropIn());
+        }
+        const r = spawnSync("systemd-analyze", ["security", "--offline=yes", `--root=${root}`, "--no-pager", "nginx.service"], { encoding: "utf8" });
+        const m = /Overall exposure level for nginx\.service: (\d+\.\d+)/.exec(`${r.stdout}${r.stderr}`);
+        assert.ok(m, `${r.stdout}${r.stderr}`);
+        return Number(m[1]);
+    };
+    test("brings systemd-analyze security of Debian's nginx.service well below its 9.6", { skip: !fs.existsSync(debianUnit) && "nginx is not installed" }, () => {
+        const before = score(false);
+        const after = score(true);
+        assert.ok(before >= 9, `without the drop-in: ${before}`);
+        assert.ok(after <= 3.5, `with the drop-in: ${after}`);
+    });
+    test("the drop-in and server_tokens file carry no stack name (every stack writes the same text)", () => {
+        assert.doesNotMatch(host.nginxHardeningDropIn() + host.nginxHardeningConf(), /staging|production|project/);
+        assert.match(host.nginxHardeningConf(), /^server_tokens off;$/m);
+    });
+});
 
 describe("both stacks on one host", () => {
     const [staging, production] = VARIANTS.map((v) => v.cfg);
@@ -587,10 +641,10 @@ describe("site properties", () => {
         assert.deepEqual(headers(assets), headers(server));
         assert.equal(headers(server).length, 4);
     });
-    test("the upstream file matches the switch's expectations", () => {
+    test("the upstream file is the stable socket the switch moves (no upstream keepalive to a previous instance)", () => {
         assert.equal(
-            site.upstreamFile(staging, 20002).split("\n").slice(1).join("\n"),
-            "upstream berth_shop_staging {\n    server 127.0.0.1:20002 max_fails=0;\n    keepalive 16;\n}\n",
+            site.upstreamFile(staging).split("\n").slice(1).join("\n"),
+            "upstream berth_shop_staging {\n    server unix:/srv/berth/shop-staging/web.sock max_fails=0;\n}\n",
         );
     });
     test("only the full phase carries the policy trigger, and its delete checks the identity", () => {
@@ -598,11 +652,11 @@ describe("site properties", () => {
         assert.ok(site.nginxSiteFile(production, "full").includes(site.identityLine(production)));
         assert.ok(site.siteDeleteScript(production, "full").includes("grep -qxF"));
     });
-    test("the full site writes the upstream only when missing, pointing at blue", () => {
+    test("the full site writes the upstream only when missing, pointing at the socket symlink", () => {
         const s = site.siteScript(staging, "full");
         assert.match(s, /if \[ ! -e \/etc\/nginx\/berth\/shop-staging-upstream.conf \]; then/);
-        assert.ok(s.includes(`server 127.0.0.1:${staging.ports.webBlue} max_fails=0;`));
-        assert.ok(!s.includes(`server 127.0.0.1:${staging.ports.webGreen}`));
+        assert.ok(s.includes(`server unix:${staging.names.webSocket} max_fails=0;`));
+        assert.ok(!s.includes("server 127.0.0.1:"));
     });
 });
 

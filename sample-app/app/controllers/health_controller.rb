@@ -40,6 +40,15 @@ class HealthController < ApplicationController
     render plain: "#{release_revision}\n"
   end
 
+  # A request that takes a while (seconds=N, at most 30): the e2e suite keeps
+  # some in flight while traffic moves to another release. Answers with the
+  # revision that served it.
+  def slow
+    seconds = params.fetch(:seconds, "3").to_f.clamp(0.0, 30.0)
+    sleep(seconds)
+    render plain: "slept #{seconds} #{release_revision}\n"
+  end
+
   private
 
   def unavailable(what, error)

@@ -126,8 +126,15 @@ vps_up() {
         install -m 0600 -o tester -g tester /root/.ssh/authorized_keys /home/tester/.ssh/authorized_keys
     ' <"$CLIENT_KEY.pub"
 
-    local state
-    state="$(timeout 180 docker exec "$name" systemctl is-system-running --wait 2>/dev/null || true)"
+    # Right after the container starts, systemd's bus may not exist yet:
+    # is-system-running then prints nothing ("Failed to connect to bus").
+    # Ask again until it answers (bounded: 180 s in all).
+    local state="" deadline=$((SECONDS + 180))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        state="$(timeout $((deadline - SECONDS)) docker exec "$name" systemctl is-system-running --wait 2>/dev/null || true)"
+        [ -n "$state" ] && break
+        sleep 1
+    done
     case "$state" in
         running) log "systemd in $name: running" ;;
         degraded)

@@ -1,5 +1,10 @@
 set -euo pipefail
 umask 022
+exec 9>>/run/lock/berth-host.lock
+if ! flock -n 9; then
+  echo 'berth: nginx site of shop-production: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
+  flock -w 900 9 || { echo 'berth: nginx site of shop-production: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
+fi
 rm -f /etc/nginx/sites-enabled/berth-shop-production.conf /etc/nginx/sites-available/berth-shop-production.conf /etc/nginx/sites-available/berth-shop-production.conf.berth-prev
 rm -rf --one-file-system /var/www/berth-acme/shop-production
 if command -v nginx >/dev/null 2>&1; then

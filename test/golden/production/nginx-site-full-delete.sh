@@ -1,5 +1,10 @@
 set -euo pipefail
 umask 022
+exec 9>>/run/lock/berth-host.lock
+if ! flock -n 9; then
+  echo 'berth: nginx site of shop-production: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
+  flock -w 900 9 || { echo 'berth: nginx site of shop-production: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
+fi
 if [ -f /etc/nginx/sites-available/berth-shop-production-https.conf ] && ! grep -qxF '# berth site identity: {"kind":"berth-nginx-site","production":true,"hsts":true,"domain":"shop.example.com"}' /etc/nginx/sites-available/berth-shop-production-https.conf; then
   echo 'berth: /etc/nginx/sites-available/berth-shop-production-https.conf belongs to a newer site resource; leaving it'
   exit 0

@@ -1,5 +1,10 @@
 set -euo pipefail
 umask 022
+exec 9>>/run/lock/berth-host.lock
+if ! flock -n 9; then
+  echo 'berth: nginx site of shop-production: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
+  flock -w 900 9 || { echo 'berth: nginx site of shop-production: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
+fi
 for f in /etc/letsencrypt/live/berth-shop-production/fullchain.pem /etc/letsencrypt/live/berth-shop-production/privkey.pem; do
   if [ ! -e "$f" ]; then echo "berth: $f is missing; the certificate step must succeed before the HTTPS site" >&2; exit 1; fi
 done
@@ -11,8 +16,7 @@ tmp=$(mktemp /etc/nginx/berth/shop-production-upstream.conf.berth.XXXXXX)
 cat > "$tmp" <<'BERTH_EOF'
 # Managed by berth (project berth, stack production). Changes are overwritten by pulumi up.
 upstream berth_shop_production {
-    server 127.0.0.1:21142 max_fails=0;
-    keepalive 16;
+    server unix:/srv/berth/shop-production/web.sock max_fails=0;
 }
 BERTH_EOF
 chmod 0644 "$tmp"

@@ -1,5 +1,10 @@
 set -euo pipefail
 umask 022
+exec 9>>/run/lock/berth-host.lock
+if ! flock -n 9; then
+  echo 'berth: packages: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
+  flock -w 900 9 || { echo 'berth: packages: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
+fi
 export DEBIAN_FRONTEND=noninteractive
 wanted=(apt-listchanges ca-certificates certbot curl git libvips42 nginx openssl rsync ufw unattended-upgrades)
 missing=()
@@ -7,8 +12,8 @@ for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"
+  apt-get update -q -o DPkg::Lock::Timeout=600
+  apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold "${missing[@]}"
   echo "installed: ${missing[*]}"
 fi
 changed=0

@@ -1,5 +1,10 @@
 set -euo pipefail
 umask 022
+exec 9>>/run/lock/berth-host.lock
+if ! flock -n 9; then
+  echo 'berth: nginx site of shop-staging: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
+  flock -w 900 9 || { echo 'berth: nginx site of shop-staging: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
+fi
 install -d -m 0755 /var/www/berth-acme /var/www/berth-acme/shop-staging
 changed=0
 site=/etc/nginx/sites-available/berth-shop-staging.conf

@@ -41,8 +41,19 @@ RestrictNamespaces=yes
 RestrictRealtime=yes
 LockPersonality=yes
 CapabilityBoundingSet=
+AmbientCapabilities=
 SystemCallArchitectures=native
 UMask=0027
+ProtectProc=invisible
+ProcSubset=pid
+PrivateUsers=yes
+PrivateIPC=yes
+RemoveIPC=yes
+DevicePolicy=closed
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources @obsolete @debug @mount @cpu-emulation @clock @module @raw-io @reboot @swap
+SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
@@ -50,6 +61,73 @@ BERTH_EOF
 chmod 0644 "$tmp"
 chown root:root "$tmp"
 if cmp -s "$tmp" /etc/systemd/system/berth-shop-staging-web@.service && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-staging-web@.service)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-staging-web@.service; changed=1; fi
+tmp=$(mktemp /etc/systemd/system/berth-shop-staging-proxy@.socket.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
+[Unit]
+Description=berth shop-staging web socket (%i)
+
+[Socket]
+ListenStream=/run/berth-shop-staging/%i.sock
+SocketGroup=www-data
+SocketMode=0660
+DirectoryMode=0755
+RemoveOnStop=yes
+Backlog=1024
+
+[Install]
+WantedBy=sockets.target
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/systemd/system/berth-shop-staging-proxy@.socket && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-staging-proxy@.socket)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-staging-proxy@.socket; changed=1; fi
+tmp=$(mktemp /etc/systemd/system/berth-shop-staging-proxy@.service.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
+[Unit]
+Description=berth shop-staging web proxy (%i)
+BindsTo=berth-shop-staging-web@%i.service
+After=berth-shop-staging-web@%i.service
+
+[Service]
+EnvironmentFile=/srv/berth/shop-staging/slots/%i.env
+ExecStart=/usr/lib/systemd/systemd-socket-proxyd --connections-max=1024 127.0.0.1:${PORT}
+DynamicUser=yes
+PrivateNetwork=no
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+SystemCallArchitectures=native
+UMask=0077
+ProtectProc=invisible
+ProcSubset=pid
+PrivateUsers=yes
+PrivateIPC=yes
+RemoveIPC=yes
+DevicePolicy=closed
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources @obsolete @debug @mount @cpu-emulation @clock @module @raw-io @reboot @swap
+SystemCallErrorNumber=EPERM
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/systemd/system/berth-shop-staging-proxy@.service && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-staging-proxy@.service)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-staging-proxy@.service; changed=1; fi
 tmp=$(mktemp /etc/systemd/system/berth-shop-staging-worker.service.berth.XXXXXX)
 cat > "$tmp" <<'BERTH_EOF'
 # Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
@@ -89,8 +167,19 @@ RestrictNamespaces=yes
 RestrictRealtime=yes
 LockPersonality=yes
 CapabilityBoundingSet=
+AmbientCapabilities=
 SystemCallArchitectures=native
 UMask=0027
+ProtectProc=invisible
+ProcSubset=pid
+PrivateUsers=yes
+PrivateIPC=yes
+RemoveIPC=yes
+DevicePolicy=closed
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources @obsolete @debug @mount @cpu-emulation @clock @module @raw-io @reboot @swap
+SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target

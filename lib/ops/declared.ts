@@ -1,0 +1,234 @@
+/**
+ * What the program declares for a stack, read off the program itself:
+ * index.ts runs under Pulumi's mock runtime (no engine, no provider, nothing
+ * touches a host) with the stack's configuration, the generated passwords
+ * from the stack's state, and the revision the host serves
+ * (BERTH_REVISION_SHA, as the drift workflow does). Every
+ * `command:remote:Command` is recorded with its create script and stdin, in
+ * the order the program constructs them (dependencies first), and every
+ * Docker container with its name and image.
+ *
+ * The files: each script writes files through lib/shell.ts `writeFile`, whose
+ * text has one fixed shape (`tmp=$(mktemp <path>.berth.XXXXXX)`, a quoted
+ * heredoc, `chmod`, `chown`); `filesOf` reads path, content, mode and owner
+ * back from it, so every file any component writes is found without a list
+ * to keep up to date. Files whose content arrives on stdin (the env file:
+ * `cat > "$tmp"`; the deploy key: `base64 -d > "$tmp"`) get their content
+ * from the recorded stdin: the comparison uses sha256 digests only, and no
+ * secret leaves this machine.
+ */
+import * as crypto from "node:crypto";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { BerthConfig } from "../config";
+import { REVISION_SHA_ENV } from "../revision";
+import { ROOT, unwrapSecret } from "./source";
+
+export interface DeclaredCommand {
+    /** Resource name (e.g. `sample-dev-host-packages`). */
+    name: string;
+    /** The bash script body (unwrapped from `bash -c` / `sudo -n bash -c`). */
+    script: string;
+    /** stdin payload (secret) or undefined. */
+    stdin?: string;
+}
+
+export interface FileVariant {
+    sha256: string;
+    /** `644 root:root`, as `stat -c '%a %U:%G'` prints it. */
+    modeOwner: string;
+    /** The text (undefined for secret-bearing files). */
+    content?: string;
+}
+
+export interface DeclaredFile {
+    path: string;
+    /** A script may write one of several contents (the switch: one per slot). */
+    variants: FileVariant[];
+    /** Written from a secret (stdin): compared by digest only. */
+    secret: boolean;
+    /** Which command writes it. */
+    by: string;
+}
+
+export interface DeclaredContainer {
+    name: string;
+    image: string;
+}
+
+export interface Declared {
+    commands: DeclaredCommand[];
+    files: DeclaredFile[];
+    containers: DeclaredContainer[];
+    /** False when the generated passwords were not available (secret-bearing files cannot be compared). */
+    secretsKnown: boolean;
+}
+
+export function sha256(text: string | Buffer): string {
+    return crypto.createHash("sha256").update(text).digest("hex");
+}
+
+/** Inverse of lib/shell.ts `quote` for one word. */
+export function unquoteWord(word: string): string {
+    let out = "";
+    let i = 0;
+    while (i < word.length) {
+        const c = word[i];
+        if (c === "'") {
+            const end = word.indexOf("'", i + 1);
+            if (end < 0) throw new Error(`unterminated quote in ${word.slice(0, 40)}`);
+            out += word.slice(i + 1, end);
+            i = end + 1;
+        } else if (c === "\\") {
+            out += word[i + 1] ?? "";
+            i += 2;
+        } else {
+            out += c;
+            i++;
+        }
+    }
+    return out;
+}
+
+/** The script inside a `remote()` command string. */
+export function scriptOf(commandLine: string): string {
+    const m = /^(?:sudo -n )?bash -c ([\s\S]*)$/.exec(commandLine);
+    if (!m) throw new Error(`not a berth remote command: ${commandLine.slice(0, 60)}`);
+    return unquoteWord(m[1]);
+}
+
+/** The files a script writes (see the header), with stdin for secret-bearing ones. */
+export function filesOf(cmd: DeclaredCommand): DeclaredFile[] {
+    const lines = cmd.script.split("\n");
+    const found = new Map<string, DeclaredFile>();
+    for (let i = 0; i < lines.length; i++) {
+        const m = /^tmp=\$\(mktemp (\S+)\)$/.exec(lines[i]);
+        if (!m) continue;
+        const tmpl = unquoteWord(m[1]);
+        if (!tmpl.endsWith(".berth.XXXXXX")) continue;
+        const file = tmpl.slice(0, -".berth.XXXXXX".length);
+        let content: string | undefined;
+        let secret = false;
+        let j = i + 1;
+        const heredoc = /^cat > "\$tmp" <<'(BERTH_EOF(?:_\d+)?)'$/.exec(lines[j] ?? "");
+        if (heredoc) {
+            const body: string[] = [];
+            for (j = j + 1; j < lines.length && lines[j] !== heredoc[1]; j++) body.push(lines[j]);
+            content = `${body.join("\n")}\n`;
+        } else {
+            // Secret-bearing: the payload arrives on stdin.
+            secret = true;
+            for (; j < Math.min(lines.length, i + 8); j++) {
+                if (lines[j] === 'cat > "$tmp"') content = cmd.stdin;
+                else if (/base64 -d > "\$tmp"$/.test(lines[j])) content = cmd.stdin === undefined ? undefined : Buffer.from(cmd.stdin.split("\n")[0], "base64").toString("utf8");
+                if (content !== undefined) break;
+            }
+        }
+        let mode: string | undefined;
+        let owner: string | undefined;
+        for (let k = j; k < Math.min(lines.length, j + 8); k++) {
+            const c = /^chmod (\S+) "\$tmp"$/.exec(lines[k]);
+            if (c) mode = unquoteWord(c[1]).replace(/^0/, "");
+            const o = /^chown (\S+) "\$tmp"$/.exec(lines[k]);
+            if (o) owner = unquoteWord(o[1]);
+            if (mode && owner) break;
+        }
+        if (!mode) continue;
+        // No chown: the file stays root's (scripts run as root; mktemp makes it).
+        owner ??= "root:root";
+        const variant: FileVariant = { sha256: content === undefined ? "" : sha256(content), modeOwner: `${mode} ${owner}`, content: secret ? undefined : content };
+        const f = found.get(file) ?? { path: file, variants: [], secret, by: cmd.name };
+        if (!f.variants.some((v) => v.sha256 === variant.sha256 && v.modeOwner === variant.modeOwner)) f.variants.push(variant);
+        found.set(file, f);
+    }
+    return [...found.values()];
+}
+
+/** A placeholder for a generated password the state did not give (never compared). */
+const UNKNOWN = "berth-unknown-generated-secret";
+
+/**
+ * Runs index.ts under mocks with `values`; `randoms` are the generated
+ * passwords by resource name, `sha` the revision to declare (the one
+ * served).
+ */
+export async function declared(
+    cfg: BerthConfig,
+    values: Readonly<Record<string, string>>,
+    secretKeys: ReadonlySet<string>,
+    randoms: Record<string, string> | undefined,
+    sha: string | undefined,
+): Promise<Declared> {
+    const order: string[] = [];
+    const seen = new Map<string, { type: string; name: string; inputs: any }>();
+    let secretsKnown = randoms !== undefined;
+    pulumi.runtime.setAllConfig({ ...values }, [...secretKeys]);
+    await pulumi.runtime.setMocks(
+        {
+            newResource(a) {
+                const state: Record<string, any> = { ...a.inputs };
+                if (a.type === "random:index/randomPassword:RandomPassword") {
+                    const known = randoms?.[a.name];
+                    if (known === undefined) secretsKnown = false;
+                    state.result = known ?? UNKNOWN;
+                }
+                if (a.type === "docker:index/remoteImage:RemoteImage") state.imageId = a.inputs.name;
+                if (a.type === "command:remote:Command") Object.assign(state, { stdout: "", stderr: "" });
+                seen.set(`${a.type}::${a.name}`, { type: a.type, name: a.name, inputs: unwrapSecret(a.inputs) });
+                return { id: `${a.name}-id`, state };
+            },
+            call(a) {
+                if (a.token === "cloudflare:index/getZone:getZone") return { id: "0".repeat(32), zoneId: "0".repeat(32) };
+                return a.inputs;
+            },
+        },
+        cfg.project,
+        cfg.stack,
+        false,
+    );
+    const before = process.env[REVISION_SHA_ENV];
+    const pinned = sha && (!/^[0-9a-f]{40}$/.test(cfg.release.revision) || cfg.release.revision === sha) ? sha : undefined;
+    if (pinned) process.env[REVISION_SHA_ENV] = pinned;
+    let failure: Error | undefined;
+    try {
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((a) => {
+                order.push(`${a.type}::${a.name}`);
+                return undefined;
+            });
+            // A fresh copy of the program's modules (config is read at load).
+            for (const k of Object.keys(require.cache)) {
+                if (k.startsWith(ROOT) && ![`${path.sep}node_modules${path.sep}`, `${path.sep}test${path.sep}`, `${path.sep}ops${path.sep}`].some((d) => k.includes(d))) delete require.cache[k];
+            }
+            try {
+                require(path.join(ROOT, "index.ts"));
+            } catch (e) {
+                failure = e as Error;
+            }
+            return {};
+        });
+        await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    } finally {
+        if (pinned) {
+            if (before === undefined) delete process.env[REVISION_SHA_ENV];
+            else process.env[REVISION_SHA_ENV] = before;
+        }
+    }
+    if (failure) throw failure;
+    const resources = order.map((k) => seen.get(k)).filter((r): r is { type: string; name: string; inputs: any } => r !== undefined);
+    const commands: DeclaredCommand[] = resources
+        .filter((r) => r.type === "command:remote:Command" && typeof r.inputs.create === "string")
+        .map((r) => ({ name: r.name, script: scriptOf(r.inputs.create), stdin: typeof r.inputs.stdin === "string" ? r.inputs.stdin : undefined }));
+    const files = new Map<string, DeclaredFile>();
+    for (const c of commands) {
+        for (const f of filesOf(c)) {
+            const had = files.get(f.path);
+            if (had) f.variants.forEach((v) => had.variants.some((w) => w.sha256 === v.sha256) || had.variants.push(v));
+            else files.set(f.path, f);
+        }
+    }
+    const containers = resources
+        .filter((r) => r.type === "docker:index/container:Container")
+        .map((r) => ({ name: String(r.inputs.name), image: String(r.inputs.image) }));
+    return { commands, files: [...files.values()], containers, secretsKnown };
+}

@@ -1,0 +1,332 @@
+/**
+ * Where `berth <op>` gets a stack from: its configuration exactly as the
+ * engine hands it to the program, the secrets the stack's state holds (the
+ * generated passwords), and how to converge it after a config change.
+ *
+ * Three sources, chosen in this order:
+ *
+ * 1. `--config <file>`: a JSON file holding either the test applier's
+ *    StackConfig (`{stack, values: {"berth:key": "string"}, secretKeys}`, the
+ *    format test/e2e/apply-cli.ts reads) or the output of `pulumi config
+ *    --json --show-secrets`. With `--state <file>` (the applier's state) the
+ *    generated secrets are read from it and a converge runs the test applier
+ *    (test/e2e/apply-cli.ts up, DNS through `--dns-api`); the new value is
+ *    written back into the file, which stays the stack's configuration.
+ * 2. A working Pulumi CLI (`pulumi version` succeeds, see `pulumiWorks`):
+ *    `pulumi config --json --show-secrets`, generated secrets from `pulumi
+ *    stack export --show-secrets`, converge = `pulumi config set <key> <value>`
+ *    then `pulumi up` (Pulumi's own preview and confirmation unless --yes).
+ * 3. The local dev stack of `npm run dev:up` without the Pulumi CLI (`-s dev`):
+ *    the configuration test/e2e/dev-apply.ts applied, rebuilt from the
+ *    running world with the host scripts' read-only `info` commands, and the
+ *    applier state `.berth/applier-state.json`.
+ *
+ * Nothing here prints a secret; the files written for the applier are 0600
+ * in a private temp directory and removed afterwards.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { BerthConfig, configErrorMessage, parseConfig } from "../config";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+
+/** `pulumi config --json` entry. */
+interface ConfigJsonValue {
+    value?: string;
+    objectValue?: unknown;
+    secret?: boolean;
+}
+
+/** `pulumi config --json --show-secrets` output -> the raw berth:* strings and secret keys. */
+export function fromConfigJson(json: Record<string, ConfigJsonValue>): { values: Record<string, string>; secretKeys: Set<string> } {
+    const values: Record<string, string> = {};
+    const secretKeys = new Set<string>();
+    for (const [key, v] of Object.entries(json)) {
+        if (!key.startsWith("berth:")) continue;
+        values[key] = typeof v.value === "string" ? v.value : JSON.stringify(v.objectValue ?? "");
+        if (v.secret) secretKeys.add(key);
+    }
+    return { values, secretKeys };
+}
+
+export function projectName(root = ROOT): string {
+    const m = /^name:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
+    if (!m) throw new Error("Pulumi.yaml has no name");
+    return m[1];
+}
+
+/**
+ * True when a Pulumi CLI on PATH really works: `pulumi version` exits 0 and
+ * prints a version. `command -v pulumi` is not enough: the `pulumi` npm
+ * package installs a launcher that downloads the CLI on first use, which
+ * fails on a machine without access to get.pulumi.com.
+ */
+export function pulumiWorks(env: NodeJS.ProcessEnv = process.env): boolean {
+    const r = spawnSync("pulumi", ["version"], { encoding: "utf8", env, timeout: 120_000, stdio: ["ignore", "pipe", "pipe"] });
+    return r.status === 0 && /^v?\d+\.\d+\.\d+/m.test(r.stdout ?? "");
+}
+
+/** How to apply a configuration change. */
+export interface Converger {
+    /** The commands a person would run, for the explanation. */
+    describe(changes: Record<string, string>): string[];
+    /** Applies the change (sets the values and runs the converge). */
+    apply(changes: Record<string, string>, opts: { yes: boolean }): Promise<{ ok: boolean; error?: string }>;
+}
+
+export interface StackSource {
+    readonly kind: "pulumi" | "file" | "dev";
+    readonly stack: string;
+    readonly project: string;
+    /** The raw `berth:*` values (Pulumi strings) and which are secret. */
+    readonly values: Readonly<Record<string, string>>;
+    readonly secretKeys: ReadonlySet<string>;
+    readonly config: BerthConfig;
+    /** RandomPassword results by resource name, or undefined when no state is available. */
+    randoms(): Record<string, string> | undefined;
+    /** Undefined when the source cannot converge (a --config file without --state). */
+    readonly converger?: Converger;
+}
+
+export interface SourceOptions {
+    stack?: string;
+    configFile?: string;
+    stateFile?: string;
+    dnsApi?: string;
+}
+
+function parsed(stack: string, values: Record<string, string>, secretKeys: Set<string>, project: string): BerthConfig {
+    const r = parseConfig(values, { project, stack, secretKeys });
+    if (!r.ok) throw new Error(configErrorMessage(stack, r.errors));
+    return r.config;
+}
+
+/** Picks the source for the options (see the header). */
+export function openSource(opts: SourceOptions): StackSource {
+    const project = projectName();
+    if (opts.configFile) return fileSource(opts.configFile, opts, project);
+    if (!opts.stack) throw new Error("berth: name the stack with -s <stack> (or pass --config <file>)");
+    if (pulumiWorks()) return pulumiSource(opts.stack, project);
+    if (opts.stack === "dev") return devSource(project, opts);
+    throw new Error(`berth: no working Pulumi CLI (\`pulumi version\` failed) to read stack ${JSON.stringify(opts.stack)}; install it or pass --config <file> (pulumi config --json --show-secrets output)`);
+}
+
+// ---------------------------------------------------------------------------
+// --config <file>
+// ---------------------------------------------------------------------------
+
+interface StackConfigFile {
+    stack: string;
+    values: Record<string, string>;
+    secretKeys: string[];
+    secrets?: string[];
+}
+
+function readConfigFile(file: string, stackHint?: string): { stack: string; values: Record<string, string>; secretKeys: Set<string>; write(values: Record<string, string>): void } {
+    const raw = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+    if (raw && typeof raw.values === "object" && raw.values !== null) {
+        const sc = raw as unknown as StackConfigFile;
+        const stack = stackHint ?? sc.stack;
+        return {
+            stack,
+            values: { ...sc.values },
+            secretKeys: new Set(sc.secretKeys ?? []),
+            write(values) {
+                fs.writeFileSync(file, JSON.stringify({ ...sc, values }), { mode: 0o600 });
+            },
+        };
+    }
+    if (!stackHint) throw new Error(`berth: ${file} is \`pulumi config --json\` output; name its stack with -s <stack>`);
+    const { values, secretKeys } = fromConfigJson(raw as Record<string, ConfigJsonValue>);
+    return {
+        stack: stackHint,
+        values,
+        secretKeys,
+        write(next) {
+            const out = { ...(raw as Record<string, ConfigJsonValue>) };
+            for (const [k, v] of Object.entries(next)) out[k] = { ...(out[k] ?? {}), value: v, secret: secretKeys.has(k) };
+            fs.writeFileSync(file, JSON.stringify(out, null, 2), { mode: 0o600 });
+        },
+    };
+}
+
+function fileSource(file: string, opts: SourceOptions, project: string): StackSource {
+    const f = readConfigFile(file, opts.stack);
+    const config = parsed(f.stack, f.values, f.secretKeys, project);
+    let values = f.values;
+    return {
+        kind: "file",
+        stack: f.stack,
+        project,
+        values,
+        secretKeys: f.secretKeys,
+        config,
+        randoms: () => (opts.stateFile ? applierRandoms(opts.stateFile) : undefined),
+        converger: opts.stateFile
+            ? applierConverger(f.stack, () => values, f.secretKeys, opts.stateFile, opts.dnsApi, (next) => {
+                  values = next;
+                  f.write(next);
+              })
+            : undefined,
+    };
+}
+
+// ---------------------------------------------------------------------------
+// The test applier (--state, and the dev stack without the Pulumi CLI)
+// ---------------------------------------------------------------------------
+
+/** RandomPassword results from the applier's (encrypted) state file. */
+export function applierRandoms(stateFile: string): Record<string, string> {
+    // The applier is test infrastructure; load it only for this source.
+    const { readState } = require("../../test/e2e/engine") as typeof import("../../test/e2e/engine");
+    const out: Record<string, string> = {};
+    for (const r of readState(stateFile).resources) {
+        if (r.type !== "random:index/randomPassword:RandomPassword" || r.pendingDelete) continue;
+        const result = unwrapSecret(r.outputs)?.result;
+        if (typeof result === "string") out[r.name] = result;
+    }
+    return out;
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Removes Pulumi's secret markers (`{<sig>: ..., value}`) from a value. */
+export function unwrapSecret(v: any): any {
+    if (v && typeof v === "object" && v[SECRET_SIG] !== undefined) return unwrapSecret(v.value);
+    if (Array.isArray(v)) return v.map(unwrapSecret);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecret(x)]));
+    return v;
+}
+
+function applierConverger(
+    stack: string,
+    current: () => Record<string, string>,
+    secretKeys: ReadonlySet<string>,
+    stateFile: string,
+    dnsApi: string | undefined,
+    persist?: (values: Record<string, string>) => void,
+): Converger {
+    return {
+        describe: (changes) => [
+            `test applier: up of stack ${stack} with ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(" ")} (state ${stateFile})`,
+        ],
+        async apply(changes) {
+            const values = { ...current(), ...Object.fromEntries(Object.entries(changes).map(([k, v]) => [`berth:${k}`, v])) };
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-ops-"));
+            try {
+                const configPath = path.join(dir, "config.json");
+                const reportPath = path.join(dir, "report.json");
+                fs.writeFileSync(configPath, JSON.stringify({ stack, values, secretKeys: [...secretKeys], secrets: [] }), { mode: 0o600 });
+                const args = ["--import", "tsx", path.join(ROOT, "test", "e2e", "apply-cli.ts"), "up", stateFile, configPath, reportPath, ...(dnsApi ? [dnsApi] : [])];
+                const code = await new Promise<number>((resolve, reject) => {
+                    const p = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, BERTH_REAL_HOME: "1" } });
+                    p.on("error", reject);
+                    p.on("close", (c) => resolve(c ?? 1));
+                });
+                if (code !== 0) return { ok: false, error: `the applier crashed (exit ${code})` };
+                const report = JSON.parse(fs.readFileSync(reportPath, "utf8")) as { ok: boolean; error?: string };
+                if (report.ok) persist?.(values);
+                return { ok: report.ok, error: report.error };
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        },
+    };
+}
+
+// ---------------------------------------------------------------------------
+// Pulumi CLI
+// ---------------------------------------------------------------------------
+
+function pulumiJson(args: string[]): any {
+    const r = spawnSync("pulumi", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`berth: pulumi ${args.slice(0, 2).join(" ")} failed: ${(r.stderr ?? "").trim()}`);
+    return JSON.parse(r.stdout);
+}
+
+function pulumiSource(stack: string, project: string): StackSource {
+    const { values, secretKeys } = fromConfigJson(pulumiJson(["config", "--json", "--show-secrets", "--stack", stack]));
+    const config = parsed(stack, values, secretKeys, project);
+    return {
+        kind: "pulumi",
+        stack,
+        project,
+        values,
+        secretKeys,
+        config,
+        randoms() {
+            const exported = pulumiJson(["stack", "export", "--show-secrets", "--stack", stack]);
+            const out: Record<string, string> = {};
+            for (const r of exported?.deployment?.resources ?? []) {
+                if (r.type !== "random:index/randomPassword:RandomPassword" || r.delete) continue;
+                const result = unwrapSecret(r.outputs)?.result;
+                if (typeof result === "string") out[String(r.urn).split("::").pop()!] = result;
+            }
+            return out;
+        },
+        converger: {
+            describe: (changes) => [
+                ...Object.entries(changes).map(([k, v]) => `pulumi config set ${k} ${v} --stack ${stack}`),
+                `pulumi up --stack ${stack}`,
+            ],
+            async apply(changes, opts) {
+                for (const [k, v] of Object.entries(changes)) {
+                    const r = spawnSync("pulumi", ["config", "set", k, v, "--stack", stack], { cwd: ROOT, stdio: "inherit" });
+                    if (r.status !== 0) return { ok: false, error: `pulumi config set ${k} failed` };
+                }
+                const up = spawnSync("pulumi", ["up", "--stack", stack, ...(opts.yes ? ["--yes"] : [])], { cwd: ROOT, stdio: "inherit" });
+                return up.status === 0 ? { ok: true } : { ok: false, error: `pulumi up failed (exit ${up.status})` };
+            },
+        },
+    };
+}
+
+// ---------------------------------------------------------------------------
+// The dev stack of `npm run dev:up` without the Pulumi CLI
+// ---------------------------------------------------------------------------
+
+/** scripts/dev.sh's names: VPS container, services set, applier state. */
+export const DEV = { vpsName: "berth-dev", services: "dev", repo: "sample", state: path.join(ROOT, ".berth", "applier-state.json") } as const;
+
+function devSource(project: string, opts: SourceOptions): StackSource {
+    const world = require("../../test/e2e/world") as typeof import("../../test/e2e/world");
+    const host = path.join(ROOT, "test", "e2e", "host");
+    const info = (script: string, args: string[]) => {
+        const r = spawnSync("bash", [path.join(host, script), ...args], { encoding: "utf8", env: { ...process.env, BERTH_E2E_INSTANCE: DEV.services } });
+        if (r.status !== 0) throw new Error(`berth: the dev stack is not running (${script} ${args.join(" ")}: ${(r.stderr ?? "").trim().split("\n").pop()}); start it with npm run dev:up`);
+        return JSON.parse(r.stdout);
+    };
+    const vps = info("vps.sh", ["info", DEV.vpsName]);
+    const git = info("vps.sh", ["gitserver", "info"]);
+    const acme = info("acme.sh", ["info"]);
+    const domain = String(world.devStackFile()["berth:domain"]);
+    const w = {
+        vps,
+        git,
+        acme,
+        repoUrl: String(git.urlTemplate).replace("{name}", DEV.repo),
+        shas: { v1: "", v2: "", broken: "" },
+        work: os.tmpdir(),
+        services: DEV.services,
+        domain,
+        prodDomain: `prod.${domain}`,
+        repo: DEV.repo,
+    };
+    const sc = world.devConfig(w);
+    const secretKeys = new Set(sc.secretKeys);
+    const config = parsed("dev", sc.values, secretKeys, project);
+    const stateFile = opts.stateFile ?? DEV.state;
+    let values = sc.values;
+    return {
+        kind: "dev",
+        stack: "dev",
+        project,
+        values,
+        secretKeys,
+        config,
+        randoms: () => (fs.existsSync(stateFile) ? applierRandoms(stateFile) : undefined),
+        converger: applierConverger("dev", () => values, secretKeys, stateFile, opts.dnsApi ?? acme.dnsApi, (next) => (values = next)),
+    };
+}

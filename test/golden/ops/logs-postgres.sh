@@ -1,0 +1,3 @@
+set -euo pipefail
+umask 022
+docker logs --timestamps --tail 20 shop-staging-postgres

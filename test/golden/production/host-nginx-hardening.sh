@@ -1,0 +1,59 @@
+set -euo pipefail
+umask 022
+exec 9>>/run/lock/berth-host.lock
+if ! flock -n 9; then
+  echo 'berth: nginx hardening: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
+  flock -w 900 9 || { echo 'berth: nginx hardening: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
+fi
+install -d -m 0755 /etc/systemd/system/nginx.service.d /etc/nginx/conf.d
+changed=0
+tmp=$(mktemp /etc/systemd/system/nginx.service.d/50-berth-hardening.conf.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth for every stack on this host. Changes are overwritten by pulumi up.
+[Service]
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/var/log/nginx /var/lib/nginx /run
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+ProtectProc=invisible
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_KILL
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/systemd/system/nginx.service.d/50-berth-hardening.conf && [ "$(stat -c '%a %U:%G' /etc/systemd/system/nginx.service.d/50-berth-hardening.conf)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/nginx.service.d/50-berth-hardening.conf; changed=1; fi
+unit_changed=$changed
+changed=0
+tmp=$(mktemp /etc/nginx/conf.d/50-berth-hardening.conf.berth.XXXXXX)
+cat > "$tmp" <<'BERTH_EOF'
+# Managed by berth for every stack on this host. Changes are overwritten by pulumi up.
+server_tokens off;
+BERTH_EOF
+chmod 0644 "$tmp"
+chown root:root "$tmp"
+if cmp -s "$tmp" /etc/nginx/conf.d/50-berth-hardening.conf && [ "$(stat -c '%a %U:%G' /etc/nginx/conf.d/50-berth-hardening.conf)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/nginx/conf.d/50-berth-hardening.conf; changed=1; fi
+if [ "$unit_changed" = 1 ]; then systemctl daemon-reload; fi
+if [ "$unit_changed" = 1 ] || [ "$changed" = 1 ]; then
+  if ! out=$(nginx -t 2>&1); then
+    rm -f /etc/nginx/conf.d/50-berth-hardening.conf
+    printf '%s\n' "$out" >&2; echo 'berth: nginx -t rejected the hardening; removed server_tokens' >&2; exit 1
+  fi
+  if [ "$unit_changed" = 1 ]; then systemctl restart nginx; elif systemctl is-active --quiet nginx; then systemctl reload nginx; fi
+  echo 'berth: nginx hardening updated'
+fi
+systemctl is-active --quiet nginx || systemctl start nginx

@@ -1,0 +1,409 @@
+/**
+ * Day-2 operations (lib/cli.ts, lib/ops/*): the declared state read off the
+ * program under mocks, the drift comparison (each kind of difference can be
+ * produced, a clean host gives none), the scripts they run on a host (golden
+ * + shellcheck), the command line, the redactor, Pulumi CLI detection, the
+ * drift workflow, and maintenance mode on a real nginx (503 with the page,
+ * ACME challenges still served, and back).
+ */
+import { after, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { configFor, ROOT, stackConfig, mockPassword } from "./harness";
+import { expectGolden, expectShellcheckClean } from "./golden";
+import { parseConfig } from "../../lib/config";
+import { remote, script, withShebang, writeFile } from "../../lib/shell";
+import { webUnitFile, workerUnitFile } from "../../components/appUnits";
+import * as site from "../../components/nginxSite";
+import { Declared, declared, filesOf, scriptOf } from "../../lib/ops/declared";
+import { compare, consoleScript, declaredUnits, execScript, logsScript, releaseRunAs } from "../../lib/ops/ops";
+import { Probe, parseProbe, probeScript } from "../../lib/ops/probe";
+import { redactor } from "../../lib/ops/host";
+import { pulumiWorks } from "../../lib/ops/source";
+import { parseArgs } from "../../lib/cli";
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "berth-ops-test-"));
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+const staging = configFor("staging");
+const sc = stackConfig("staging");
+const SHA = "a".repeat(40);
+
+/** The generated passwords the harness's mocks would give (a stand-in for the stack's state). */
+const RANDOMS = Object.fromEntries(
+    ["shop-staging-secret-key-base", "shop-staging-data-postgres-superuser", "shop-staging-data-redis-password", "shop-staging-postgres-role-password"].map((n) => [n, mockPassword(n)]),
+);
+
+let declaredCache: Declared | undefined;
+async function stagingDeclared(): Promise<Declared> {
+    declaredCache ??= await declared(staging, sc.values, new Set(sc.secretKeys), RANDOMS, SHA);
+    return declaredCache;
+}
+
+describe("the declared state, read off the program", () => {
+    test("a writeFile block round-trips through remote(): path, content, mode, owner", () => {
+        const tricky = "line with 'quotes' and $VARS\nBERTH_EOF\nlast line without newline";
+        for (const sudo of [false, true]) {
+            const body = script("changed=0", writeFile("/etc/x/it's.conf", tricky, { mode: "0640", owner: "root:www-data" }));
+            const files = filesOf({ name: "t", script: scriptOf(remote(body, { sudo })) });
+            assert.equal(files.length, 1);
+            assert.equal(files[0].path, "/etc/x/it's.conf");
+            assert.equal(files[0].variants[0].content, `${tricky}\n`);
+            assert.equal(files[0].variants[0].modeOwner, "640 root:www-data");
+        }
+    });
+
+    test("every file berth writes is found, with the builders' exact text", async () => {
+        const d = await stagingDeclared();
+        const byPath = new Map(d.files.map((f) => [f.path, f]));
+        const web = byPath.get(`/etc/systemd/system/${staging.names.webUnit}.service`);
+        assert.ok(web, [...byPath.keys()].join("\n"));
+        assert.equal(web.variants[0].content, webUnitFile(staging));
+        assert.equal(web.variants[0].modeOwner, "644 root:root");
+        if (staging.release.workerCommand) assert.equal(byPath.get(`/etc/systemd/system/${staging.names.workerUnit}.service`)?.variants[0].content, workerUnitFile(staging));
+        assert.equal(byPath.get(site.sitePath(staging, "full"))?.variants[0].content, site.nginxSiteFile(staging, "full"));
+        assert.equal(byPath.get(site.sitePath(staging, "challenge"))?.variants[0].content, site.nginxSiteFile(staging, "challenge"));
+        assert.ok(byPath.has(`/etc/ssh/sshd_config.d/10-${staging.names.dropIn}.conf`));
+        assert.ok(byPath.has("/etc/apt/apt.conf.d/20auto-upgrades"));
+        const env = byPath.get(staging.names.envFile);
+        assert.ok(env?.secret && env.variants[0].content === undefined, "the env file is compared by digest only");
+        assert.equal(env.variants[0].modeOwner, "600 root:root");
+        assert.ok(d.secretsKnown);
+        assert.deepEqual(d.containers.map((c) => [c.name, c.image]), [
+            [staging.names.postgresContainer, staging.postgres.image],
+            [staging.names.redisContainer, staging.redis.image],
+        ]);
+        const names = d.commands.map((c) => c.name);
+        assert.ok(names.indexOf("shop-staging-host-packages") < names.indexOf("shop-staging-units-units"), "the program's order");
+        assert.equal(names[names.length - 1], "shop-staging-switch-switch", "the switch runs last");
+    });
+
+    test("the env file's digest follows the generated secrets; without them it is marked unknown", async () => {
+        const d = await stagingDeclared();
+        const rotated = await declared(staging, sc.values, new Set(sc.secretKeys), { ...RANDOMS, "shop-staging-data-redis-password": "rotatedrotatedrotated" }, SHA);
+        const digest = (x: Declared) => x.files.find((f) => f.path === staging.names.envFile)!.variants[0].sha256;
+        assert.notEqual(digest(rotated), digest(d));
+        const unknown = await declared(staging, sc.values, new Set(sc.secretKeys), undefined, SHA);
+        assert.equal(unknown.secretsKnown, false);
+    });
+});
+
+/** A probe of a host that runs exactly what `d` declares. */
+function cleanProbe(d: Declared, color = "green"): Probe {
+    const cfg = staging;
+    const rel = `${cfg.names.root}/releases/${SHA}`;
+    const files = Object.fromEntries(d.files.map((f) => [f.path, { exists: true, modeOwner: f.variants[0].modeOwner, sha256: f.variants[0].sha256 }]));
+    const links = Object.fromEntries(d.files.filter((f) => f.path.startsWith("/etc/nginx/sites-available/")).map((f) => [f.path.replace("/sites-available/", "/sites-enabled/"), f.path]));
+    const units = Object.fromEntries(declaredUnits(cfg, d.files, color).map(([u]) => [u, { active: "active", enabled: "enabled" }]));
+    const containers = Object.fromEntries(d.containers.map((c) => [c.name, { status: "running", health: "healthy", imageId: "sha256:1", tags: [c.image] }]));
+    const notAfter = new Date(Date.now() + 60 * 86_400_000).toUTCString();
+    const sshd: Record<string, string> = {};
+    for (const line of d.files.find((f) => f.path.startsWith("/etc/ssh/sshd_config.d/"))!.variants[0].content!.split("\n")) {
+        const m = /^(\w+) (\S+)$/.exec(line);
+        if (m) sshd[m[1].toLowerCase()] = m[2] === "prohibit-password" ? "without-password" : m[2];
+    }
+    return {
+        color,
+        revision: SHA,
+        current: rel,
+        slots: { [color]: rel },
+        releases: [],
+        units,
+        containers,
+        certs: Object.fromEntries(cfg.hostnames.map((h) => [h, { notAfter, names: [...cfg.hostnames] }])),
+        files,
+        links,
+        nginxTest: { ok: true, output: "" },
+        upstream: { server: `unix:${cfg.names.webSocket}`, target: `${cfg.names.runDir}/${color}.sock` },
+        ufw: ["Status: active", "Default: deny (incoming), allow (outgoing), disabled (routed)", "22/tcp                     ALLOW IN    Anywhere", "80/tcp                     ALLOW IN    Anywhere", "443/tcp                    ALLOW IN    Anywhere"],
+        sshd,
+        maintenance: false,
+    };
+}
+
+describe("verify: one difference per drifted thing, none on a clean host", () => {
+    test("a clean host has no difference", async () => {
+        const d = await stagingDeclared();
+        assert.deepEqual(compare(staging, d, cleanProbe(d)), []);
+    });
+    const cases: [string, (p: Probe, d: Declared) => void, RegExp][] = [
+        ["hand-edited site", (p) => (p.files[site.sitePath(staging, "full")].sha256 = "0".repeat(64)), /^file \/etc\/nginx\/sites-available\/berth-shop-staging-https\.conf: content differs/],
+        ["deleted env file", (p) => (p.files[staging.names.envFile] = { exists: false }), /^file \/etc\/berth\/shop-staging\/app\.env: missing$/],
+        ["env file readable by others", (p) => (p.files[staging.names.envFile].modeOwner = "644 root:root"), /app\.env: mode\/owner 644 root:root, declared 600 root:root/],
+        ["stopped web instance", (p) => (p.units[`${staging.names.webUnit}green.service`].active = "inactive"), /^unit berth-shop-staging-web@green\.service: inactive, declared active$/],
+        ["disabled web instance", (p) => (p.units[`${staging.names.webUnit}green.service`].enabled = "disabled"), /web@green\.service: disabled, declared enabled/],
+        ["stopped postgres", (p) => (p.containers[staging.names.postgresContainer].status = "exited"), /^container shop-staging-postgres: exited, declared running$/],
+        ["unhealthy redis", (p) => (p.containers[staging.names.redisContainer].health = "unhealthy"), /redis: health unhealthy/],
+        ["other image", (p) => (p.containers[staging.names.redisContainer].tags = ["redis:6"]), /redis: image redis:6, declared redis:7\.4\.1/],
+        ["nginx -t fails", (p) => (p.nginxTest = { ok: false, output: "emerg" }), /^nginx nginx -t: emerg$/],
+        ["upstream on the idle slot", (p) => (p.upstream!.target = `${staging.names.runDir}/blue.sock`), /^nginx upstream: .* not the serving slot green/],
+        ["site not enabled", (p) => delete p.links[site.siteLink(staging, "full")], /^nginx \/etc\/nginx\/sites-enabled\/berth-shop-staging-https\.conf: links to nothing/],
+        ["current elsewhere", (p) => (p.current = "/tmp/x"), /^serving current: points at \/tmp\/x/],
+        ["certificate expiring", (p) => (p.certs[staging.domain].notAfter = new Date(Date.now() + 10 * 86_400_000).toUTCString()), /^certificate staging\.shop\.example\.com: expires .* \(\d+ days; needs more than 21\)/],
+        ["certificate without the name", (p) => (p.certs[staging.domain].names = ["other.example.com"]), /not among the served certificate's names/],
+        ["firewall off", (p) => (p.ufw[0] = "Status: inactive"), /^firewall ufw: not active/],
+        ["https not allowed", (p) => (p.ufw = p.ufw.filter((l) => !l.startsWith("443/tcp"))), /^firewall 443\/tcp: declared allowed/],
+        ["password logins on", (p) => (p.sshd.passwordauthentication = "yes"), /^ssh passwordauthentication: sshd runs with yes, declared no$/],
+    ];
+    for (const [name, mutate, expected] of cases) {
+        test(name, async () => {
+            const d = await stagingDeclared();
+            const p = cleanProbe(d);
+            mutate(p, d);
+            const diffs = compare(staging, d, p).map((x) => `${x.kind} ${x.subject}: ${x.message}`);
+            assert.equal(diffs.length, 1, diffs.join("\n"));
+            assert.match(diffs[0], expected);
+        });
+    }
+    test("without the generated secrets the env file is held against the serving release's stamp", async () => {
+        const d = await declared(staging, sc.values, new Set(sc.secretKeys), undefined, SHA);
+        const p = cleanProbe(d);
+        p.files[staging.names.envFile].sha256 = "b".repeat(64);
+        p.stamp = `${SHA} env:${"b".repeat(16)} units:${"c".repeat(16)}`;
+        assert.deepEqual(compare(staging, d, p), []);
+        p.stamp = `${SHA} env:${"d".repeat(16)} units:${"c".repeat(16)}`;
+        assert.match(compare(staging, d, p).map((x) => x.message).join(), /differs from the one the serving release started with/);
+    });
+    test("the probe's records parse back", () => {
+        const p = parseProbe(["S\tcolor\tblue", `S\trevision\t${SHA}`, "S\tmaintenance\ton", `L\t/srv/x/slots/blue\t/srv/x/releases/${SHA}`, `R\t${SHA}\t1700000000\t1\t0`, "U\tnginx.service\tactive\tenabled", "C\tpg\trunning\thealthy\tsha256:1\tpostgres:16.4 pg:latest", "X\ta.example.com\tJan  1 00:00:00 2030 GMT\tDNS:a.example.com,DNS:b.example.com", "F\t/etc/a\t644 root:root\tabc", "F\t/etc/b\tmissing", "N\tupstream\tunix:/srv/x/web.sock\t/run/x/blue.sock", "H\tpermitrootlogin without-password"].join("\n"));
+        assert.equal(p.color, "blue");
+        assert.equal(p.maintenance, true);
+        assert.equal(p.slots.blue, `/srv/x/releases/${SHA}`);
+        assert.deepEqual(p.releases, [{ sha: SHA, builtAt: 1700000000, built: true, released: false }]);
+        assert.deepEqual(p.containers.pg.tags, ["postgres:16.4", "pg:latest"]);
+        assert.deepEqual(p.certs["a.example.com"].names, ["a.example.com", "b.example.com"]);
+        assert.deepEqual(p.files["/etc/b"], { exists: false });
+        assert.equal(p.sshd.permitrootlogin, "without-password");
+    });
+});
+
+describe("the scripts operations run on a host", () => {
+    const texts: Record<string, string> = {
+        "probe.sh": probeScript(staging, { files: ["/etc/a b"], links: ["/etc/nginx/sites-enabled/x"], units: ["nginx.service"], containers: ["c"], hostSettings: true }),
+        "logs-web.sh": logsScript(staging, "web", 100, true),
+        "logs-nginx.sh": logsScript(staging, "nginx", 50, false),
+        "logs-postgres.sh": logsScript(staging, "postgres", 20, false),
+        "console.sh": consoleScript(staging, { tty: false }),
+        "console-tty.sh": consoleScript(staging, { tty: true }),
+        "exec.sh": execScript(staging, ["bin/rails", "runner", "puts 1"]),
+    };
+    for (const [file, text] of Object.entries(texts)) {
+        test(file, () => {
+            expectGolden(`ops/${file}`, text);
+            expectShellcheckClean(`ops/${file}`, withShebang(text));
+        });
+    }
+    test("console and exec run as the app user with the env file, in the current release", () => {
+        const line = releaseRunAs(staging, "exec", "true", false);
+        assert.match(line, /-p User=berth-shop-staging|User=shop-staging/);
+        assert.ok(line.includes(`EnvironmentFile=${staging.names.envFile}`));
+        assert.ok(line.includes(`WorkingDirectory=${staging.names.root}/current`));
+        assert.ok(releaseRunAs(staging, "console", "true", true).includes(" --pipe --pty "));
+    });
+    test("logs of a worker the stack does not have is an error", () => {
+        const noWorker = configFor("staging", { "berth:workerCommand": "" });
+        assert.throws(() => logsScript(noWorker, "worker", 10, false), /no worker/);
+    });
+});
+
+describe("the command line", () => {
+    test("options anywhere, the command of exec kept whole", () => {
+        assert.deepEqual(parseArgs(["logs", "-f", "nginx", "-s", "dev", "-n", "5"]), { op: "logs", args: ["nginx"], opts: { follow: true, stack: "dev", lines: 5 } });
+        assert.deepEqual(parseArgs(["-s", "dev", "exec", "--", "ls", "-la", "--json"]).args, ["ls", "-la", "--json"]);
+        assert.deepEqual(parseArgs(["--config", "c.json", "exec", "echo $HOME", "-x"]).args, ["echo $HOME", "-x"]);
+        assert.throws(() => parseArgs(["status", "--bogus"]), /unknown option --bogus/);
+        assert.throws(() => parseArgs(["logs", "-n", "zero"]), /positive integer/);
+    });
+    test("npx berth runs the one CLI through scripts/berth", () => {
+        const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+        assert.equal(pkg.bin.berth, "scripts/berth");
+        const r = spawnSync(path.join(ROOT, "scripts", "berth"), ["help"], { cwd: os.tmpdir(), encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^usage: berth <op>/);
+        const bad = spawnSync(path.join(ROOT, "scripts", "berth"), ["frobnicate", "-s", "dev"], { encoding: "utf8" });
+        assert.equal(bad.status, 64);
+        assert.match(bad.stderr, /unknown operation "frobnicate"/);
+    });
+    test("redaction: every secret value and each long line of a key", () => {
+        const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAbbbbCCCCddddEEEE1234\n-----END OPENSSH PRIVATE KEY-----";
+        const r = redactor(["s3cretvalue99", key, "short"]);
+        assert.equal(r("a s3cretvalue99 b"), "a [secret] b");
+        assert.equal(r("x AAAAbbbbCCCCddddEEEE1234 y"), "x [secret] y");
+        assert.equal(r("short stays"), "short stays", "too short to be a secret worth redacting");
+    });
+    test("a Pulumi CLI counts only when `pulumi version` works", () => {
+        const bin = path.join(scratch, "bin");
+        fs.mkdirSync(bin, { recursive: true });
+        const env = (body: string) => {
+            fs.writeFileSync(path.join(bin, "pulumi"), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+            return { ...process.env, PATH: `${bin}:/usr/bin:/bin` };
+        };
+        assert.equal(pulumiWorks(env("echo 'pulumi: getaddrinfo ENOTFOUND get.pulumi.com' >&2; exit 1")), false, "the npm launcher offline");
+        assert.equal(pulumiWorks(env("exit 0")), false, "no version printed");
+        assert.equal(pulumiWorks(env("echo v3.265.0")), true);
+    });
+});
+
+describe("real stacks: the Pulumi CLI as the source", () => {
+    test("config from `pulumi config --json --show-secrets`, generated secrets from `pulumi stack export`, converge = config set + up", async () => {
+        const bin = path.join(scratch, "fake-pulumi");
+        fs.mkdirSync(bin, { recursive: true });
+        const log = path.join(bin, "calls.log");
+        const configJson = Object.fromEntries(Object.entries(sc.values).map(([k, v]) => [k, { value: v, secret: sc.secretKeys.includes(k) }]));
+        fs.writeFileSync(path.join(bin, "config.json"), JSON.stringify(configJson));
+        fs.writeFileSync(
+            path.join(bin, "export.json"),
+            JSON.stringify({ deployment: { resources: [{ urn: "urn:pulumi:staging::berth::berth:env:Environment$random:index/randomPassword:RandomPassword::shop-staging-secret-key-base", type: "random:index/randomPassword:RandomPassword", outputs: { result: "skb-from-the-state-0123456789" } }] } }),
+        );
+        fs.writeFileSync(
+            path.join(bin, "pulumi"),
+            [
+                "#!/bin/sh",
+                `echo "$*" >> ${log}`,
+                'case "$1 $2" in',
+                '  "version ") echo v3.265.0 ;;',
+                `  "config --json") cat ${path.join(bin, "config.json")} ;;`,
+                `  "stack export") cat ${path.join(bin, "export.json")} ;;`,
+                "  *) exit 0 ;;",
+                "esac",
+                "",
+            ].join("\n"),
+            { mode: 0o755 },
+        );
+        const oldPath = process.env.PATH;
+        process.env.PATH = `${bin}:${oldPath}`;
+        try {
+            const { openSource } = require("../../lib/ops/source") as typeof import("../../lib/ops/source");
+            const src = openSource({ stack: "staging" });
+            assert.equal(src.kind, "pulumi");
+            assert.equal(src.config.names.id, "shop-staging");
+            assert.equal(src.randoms()?.["shop-staging-secret-key-base"], "skb-from-the-state-0123456789");
+            assert.deepEqual(src.converger!.describe({ revision: SHA }), [`pulumi config set revision ${SHA} --stack staging`, "pulumi up --stack staging"]);
+            const r = await src.converger!.apply({ revision: SHA }, { yes: true });
+            assert.ok(r.ok);
+            const calls = fs.readFileSync(log, "utf8").trim().split("\n");
+            assert.deepEqual(calls.slice(-2), [`config set revision ${SHA} --stack staging`, "up --stack staging --yes"]);
+            assert.ok(calls.includes("config --json --show-secrets --stack staging"));
+        } finally {
+            process.env.PATH = oldPath;
+        }
+    });
+});
+
+describe("configuration and workflows", () => {
+    test("berth:maintenance is a declared boolean, default false; anything else is an error", () => {
+        const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+        assert.deepEqual({ type: project.config["berth:maintenance"].type, default: project.config["berth:maintenance"].default }, { type: "boolean", default: false });
+        assert.equal(staging.maintenance, false);
+        assert.equal(configFor("staging", { "berth:maintenance": true }).maintenance, true);
+        const bad = parseConfig({ ...sc.values, "berth:maintenance": "yes" }, { project: "berth", stack: "staging", secretKeys: new Set(sc.secretKeys) });
+        assert.equal(bad.ok, false);
+        assert.match((bad as { errors: string[] }).errors.join("\n"), /berth:maintenance: /);
+    });
+    test("the drift workflow runs verify for each stack after the preview", () => {
+        const w = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "drift.yml"), "utf8"));
+        const steps: any[] = w.jobs.drift.steps;
+        const v = steps.findIndex((s) => /lib\/cli\.ts verify -s "\$STACK"/.test(String(s.run)));
+        assert.ok(v > steps.findIndex((s) => s.with?.command === "preview"), "verify after the preview");
+        assert.equal(steps[v].env.STACK, "${{ matrix.stack }}");
+        assert.match(String(steps[v].if), /!cancelled\(\)/, "verify runs even when the preview found drift");
+    });
+});
+
+// ---------------------------------------------------------------------------
+// Maintenance mode on a real nginx (loopback ports, throwaway paths)
+// ---------------------------------------------------------------------------
+
+describe("maintenance mode on a real nginx", () => {
+    const on = configFor("staging", { "berth:maintenance": true });
+    test("golden: the HTTPS site with maintenance on", () => expectGolden("ops/nginx-site-full-maintenance.conf", site.nginxSiteFile(on, "full")));
+    test("the site without maintenance has none of it", () => assert.doesNotMatch(site.nginxSiteFile(staging, "full"), /maintenance/));
+
+    test("503 with the default page, then the release's own page, ACME still served; off: the app again", async () => {
+        const d = fs.mkdtempSync(path.join(scratch, "nginx-"));
+        const key = path.join(d, "privkey.pem");
+        const crt = path.join(d, "fullchain.pem");
+        execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=berth-test", "-days", "2", "-keyout", key, "-out", crt], { stdio: "pipe" });
+        const pub = path.join(d, "current", "public");
+        const webroot = path.join(d, "webroot");
+        fs.mkdirSync(pub, { recursive: true });
+        fs.mkdirSync(path.join(webroot, ".well-known", "acme-challenge"), { recursive: true });
+        fs.writeFileSync(path.join(webroot, ".well-known", "acme-challenge", "probe"), "probe-token");
+        const sock = path.join(d, "web.sock");
+        const app = http.createServer((_req, res) => res.end("from the app")).listen(sock);
+        const [p80, p443] = [18000 + (process.pid % 1000) * 2, 18001 + (process.pid % 1000) * 2];
+        const rewrite = (cfg: typeof staging, text: string) =>
+            text
+                .replaceAll("listen [::]:80;", "")
+                .replaceAll("listen [::]:443 ssl http2;", "")
+                .replaceAll("listen 80;", `listen 127.0.0.1:${p80};`)
+                .replaceAll("listen 443 ssl http2;", `listen 127.0.0.1:${p443} ssl;`)
+                .replaceAll(`/etc/letsencrypt/live/${cfg.names.certName}/`, `${d}/`)
+                .replaceAll(cfg.names.nginxUpstream, path.join(d, "upstream.conf"))
+                .replaceAll(`${cfg.names.root}/current/public`, pub)
+                .replaceAll(cfg.names.webroot, webroot)
+                .replaceAll("/var/log/nginx/", `${d}/`);
+        fs.writeFileSync(path.join(d, "upstream.conf"), site.upstreamFile(staging).replace(staging.names.webSocket, sock));
+        const start = (cfg: typeof staging) => {
+            fs.writeFileSync(path.join(d, "sites.conf"), `${rewrite(cfg, site.nginxSiteFile(cfg, "challenge"))}\n${rewrite(cfg, site.nginxSiteFile(cfg, "full"))}`);
+            fs.writeFileSync(
+                path.join(d, "nginx.conf"),
+                [...(process.getuid?.() === 0 ? ["user root;"] : []), `pid ${d}/nginx.pid;`, "error_log stderr;", "daemon off;", "events {}", "http {", "    include /etc/nginx/mime.types;", `    include ${d}/sites.conf;`, "}", ""].join("\n"),
+            );
+            const t = spawnSync("nginx", ["-t", "-p", d, "-c", path.join(d, "nginx.conf"), "-e", "stderr"], { encoding: "utf8" });
+            const unexpected = `${t.stdout}${t.stderr}`.split("\n").filter((l) => l.trim() && !/syntax is ok|test is successful/.test(l));
+            assert.deepEqual(unexpected, [], "nginx -t prints only its two success lines");
+            const p = spawn("nginx", ["-p", d, "-c", path.join(d, "nginx.conf"), "-e", "stderr"], { stdio: "ignore" });
+            return p;
+        };
+        const get = (port: number, p: string, tls: boolean) =>
+            new Promise<{ status: number; body: string }>((resolve, reject) => {
+                const mod = tls ? https : http;
+                const req = mod.request({ host: "127.0.0.1", port, path: p, headers: { host: staging.domain }, servername: staging.domain, rejectUnauthorized: false, timeout: 3000, agent: false } as https.RequestOptions, (res) => {
+                    let body = "";
+                    res.on("data", (c) => (body += c));
+                    res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+                });
+                req.on("error", reject);
+                req.end();
+            });
+        const ready = async () => {
+            for (let i = 0; i < 50; i++) {
+                try {
+                    return await get(p443, "/", true);
+                } catch {
+                    await new Promise((r) => setTimeout(r, 100));
+                }
+            }
+            throw new Error("nginx did not start");
+        };
+        let nginx = start(on);
+        try {
+            await ready();
+            for (const p of ["/", "/up", "/assets/app.css", "/.well-known/acme-challenge/probe"]) {
+                const r = await get(p443, p, true);
+                assert.equal(r.status, 503, p);
+                assert.equal(r.body, site.DEFAULT_MAINTENANCE_PAGE, p);
+            }
+            fs.writeFileSync(path.join(pub, "maintenance.html"), "<p>our own page</p>\n");
+            assert.deepEqual(await get(p443, "/anything", true), { status: 503, body: "<p>our own page</p>\n" });
+            assert.deepEqual(await get(p80, "/.well-known/acme-challenge/probe", false), { status: 200, body: "probe-token" }, "ACME challenges are served");
+            assert.equal((await get(p80, "/", false)).status, 301);
+            nginx.kill("SIGQUIT");
+            await new Promise((r) => nginx.once("close", r));
+            nginx = start(staging);
+            await ready();
+            assert.deepEqual(await get(p443, "/up", true), { status: 200, body: "from the app" });
+        } finally {
+            nginx.kill("SIGQUIT");
+            await new Promise((r) => nginx.once("close", r));
+            app.close();
+        }
+    });
+});
