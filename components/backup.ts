@@ -39,7 +39,7 @@ import { BackupConfig, BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { HOST_LOCK } from "../lib/names";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
-import { cmd, Lines, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../lib/shell";
+import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../lib/shell";
 import { knownHostsPattern } from "./dataServices";
 
 export interface BackupArgs {
@@ -134,21 +134,7 @@ export function sftpCommand(cfg: BerthConfig): string {
     const b = requireBackup(cfg);
     const etc = cfg.names.backupEtc;
     return [
-        "ssh",
-        "-F",
-        "/dev/null",
-        "-i",
-        `${etc}/ssh_key`,
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${etc}/known_hosts`,
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
+        ...pinnedSshWords(`${etc}/ssh_key`, `${etc}/known_hosts`, { noConfig: true }),
         "-o",
         "ConnectTimeout=15",
         "-o",

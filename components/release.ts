@@ -19,7 +19,7 @@ import { BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../lib/remote";
 import { gitKnownHostsLine, ResolvedRevision } from "../lib/revision";
-import { cmd, Lines, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../lib/shell";
+import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../lib/shell";
 import { releaseBackupLines } from "./backup";
 
 export interface ReleaseArgs {
@@ -206,21 +206,7 @@ export function deployKeyScript(cfg: BerthConfig): string {
 
 function gitSshCommand(cfg: BerthConfig): string {
     const etc = cfg.names.etc;
-    return [
-        "ssh",
-        "-i",
-        `${etc}/deploy_key`,
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${etc}/git_known_hosts`,
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-    ].join(" ");
+    return pinnedSshWords(`${etc}/deploy_key`, `${etc}/git_known_hosts`).join(" ");
 }
 
 export function checkoutScript(cfg: BerthConfig, sha: string): string {

@@ -159,3 +159,28 @@ export function hostLock(file: string, what: string, waitSeconds = 900): string[
         "fi",
     ];
 }
+
+/**
+ * The words of an `ssh` command (for GIT_SSH_COMMAND, restic's sftp.command)
+ * that logs in only with `keyFile` and only to a host whose key is pinned in
+ * `knownHosts`; `extra` follows (e.g. `-F /dev/null` first is the caller's).
+ */
+export function pinnedSshWords(keyFile: string, knownHosts: string, opts: { noConfig?: boolean; extra?: string[] } = {}): string[] {
+    return [
+        "ssh",
+        ...(opts.noConfig ? ["-F", "/dev/null"] : []),
+        "-i",
+        keyFile,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${knownHosts}`,
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        ...(opts.extra ?? []),
+    ];
+}

@@ -19,7 +19,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { makeWorld, onVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { Stage } from "./kit";
+import { clearWorldDns, Stage } from "./kit";
 import { UpReport } from "./applier";
 
 const VPS = "berth-faults-vps";
@@ -45,10 +45,7 @@ before(async () => {
         world = makeWorld(VPS, opts);
     }
     vps(["stage-images", world.vps.name]);
-    // The world's DNS server outlives a VPS: drop A records an earlier run left for these names.
-    for (const host of [world.domain, world.prodDomain]) {
-        await fetch(`${world.acme.dnsApi}/clear-a`, { method: "POST", body: JSON.stringify({ host: `${host}.` }) });
-    }
+    await clearWorldDns(world);
     driver = await makeDriver(path.join(world.work, "state.json"), world.acme.dnsApi, "dev");
     stage = new Stage(world, driver, BASE);
 });
@@ -341,17 +338,7 @@ function keepAliveLoad() {
     let stop = false;
     const t0 = Date.now();
     const bounded = () => !stop && stats.sent < 200_000 && Date.now() - t0 < 10 * 60_000;
-    const get = (p: string, a: https.Agent | false) =>
-        new Promise<{ status: number; body: string }>((resolve, reject) => {
-            const req = https.request({ host: world.vps.ip, port: 443, path: p, servername: world.domain, headers: { host: world.domain }, ca: stage.pebbleRoot, agent: a, timeout: 30_000 }, (res) => {
-                let body = "";
-                res.on("data", (d) => (body += d));
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-            });
-            req.on("timeout", () => req.destroy(new Error("timeout")));
-            req.on("error", reject);
-            req.end();
-        });
+    const get = (p: string, a: https.Agent | false) => stage.get(p, 30_000, world.domain, a);
     const record = (e: unknown) => {
         stats.failed++;
         stats.failures.push((e as Error).message);

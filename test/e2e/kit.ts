@@ -45,11 +45,14 @@ export class Stage {
         return this.pebbleRoot;
     }
 
-    /** GET https://<domain><path> against the VPS, trusting only Pebble's root (domain: the world's own). */
-    get(p: string, timeoutMs = 5000, domain = this.world.domain): Promise<{ status: number; body: string }> {
+    /**
+     * GET https://<domain><path> against the VPS, trusting only Pebble's root
+     * (domain: the world's own; agent: false opens a connection per request).
+     */
+    get(p: string, timeoutMs = 5000, domain = this.world.domain, agent: https.Agent | false = false): Promise<{ status: number; body: string }> {
         return new Promise((resolve, reject) => {
             const req = https.request(
-                { host: this.world.vps.ip, port: 443, path: p, servername: domain, headers: { host: domain }, ca: this.pebbleRoot, timeout: timeoutMs, agent: false },
+                { host: this.world.vps.ip, port: 443, path: p, servername: domain, headers: { host: domain }, ca: this.pebbleRoot, timeout: timeoutMs, agent },
                 (res) => {
                     let body = "";
                     res.on("data", (d) => (body += d));
@@ -144,4 +147,15 @@ export function tcpRefused(host: string, port: number): Promise<boolean> {
         s.on("timeout", () => (s.destroy(), resolve(true)));
         s.on("error", () => resolve(true));
     });
+}
+
+/**
+ * Removes the world's names from the test DNS: challtestsrv appends A
+ * records, so a record left by an earlier run (a dead VPS's address) would
+ * send Pebble's HTTP-01 challenge to the wrong host.
+ */
+export async function clearWorldDns(world: World): Promise<void> {
+    for (const host of [world.domain, world.prodDomain]) {
+        await fetch(`${world.acme.dnsApi}/clear-a`, { method: "POST", body: JSON.stringify({ host: `${host}.` }) });
+    }
 }
