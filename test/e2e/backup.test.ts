@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { makeWorld, onVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { clearWorldDns, Stage } from "./kit";
+import { Stage } from "./kit";
 import { StackConfig } from "../unit/harness";
 
 const VPS = "berth-backup-vps";
@@ -155,8 +155,6 @@ before(async () => {
     }
     world = makeWorld(VPS, { fresh: false, services: "backup", domain: "backup.berth.test", prodDomain: "prod.backup.berth.test", repo: "backup-sample" });
     vps(["stage-images", world.vps.name]);
-    // A record left by an earlier run may name another address (a new VPS can get a new IP).
-    await clearWorldDns(world);
     sftp(["down", SFTP]);
     target = JSON.parse(sftp(["up", SFTP])) as SftpInfo;
     driver = await makeDriver(path.join(world.work, "state.json"), world.acme.dnsApi, "dev");

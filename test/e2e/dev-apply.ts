@@ -16,7 +16,7 @@ import { devConfig, devStackFile, E2E_WORLD, makeWorld } from "./world";
     if (services === E2E_WORLD.services || domain === E2E_WORLD.domain || name === E2E_WORLD.vpsName) {
         throw new Error(`dev-apply: ${services}/${domain}/${name} would share the e2e suite's world`);
     }
-    const world = makeWorld(name, { services, domain, prodDomain: `prod.${domain}`, repo: "sample" });
+    const world = makeWorld(name, { services, domain, prodDomain: `prod.${domain}`, repo: "sample", keepDns: true });
     const applier = new Applier({ statePath, dnsApi: world.acme.dnsApi, log: (l) => process.stderr.write(`${l}\n`) });
     const cfg = devConfig(world);
     const r = verb === "down" ? await applier.destroy(cfg) : await applier.up(cfg);

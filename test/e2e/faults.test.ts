@@ -19,7 +19,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { makeWorld, onVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { clearWorldDns, Stage } from "./kit";
+import { Stage } from "./kit";
 import { UpReport } from "./applier";
 
 const VPS = "berth-faults-vps";
@@ -45,7 +45,6 @@ before(async () => {
         world = makeWorld(VPS, opts);
     }
     vps(["stage-images", world.vps.name]);
-    await clearWorldDns(world);
     driver = await makeDriver(path.join(world.work, "state.json"), world.acme.dnsApi, "dev");
     stage = new Stage(world, driver, BASE);
 });

@@ -148,14 +148,3 @@ export function tcpRefused(host: string, port: number): Promise<boolean> {
         s.on("error", () => resolve(true));
     });
 }
-
-/**
- * Removes the world's names from the test DNS: challtestsrv appends A
- * records, so a record left by an earlier run (a dead VPS's address) would
- * send Pebble's HTTP-01 challenge to the wrong host.
- */
-export async function clearWorldDns(world: World): Promise<void> {
-    for (const host of [world.domain, world.prodDomain]) {
-        await fetch(`${world.acme.dnsApi}/clear-a`, { method: "POST", body: JSON.stringify({ host: `${host}.` }) });
-    }
-}

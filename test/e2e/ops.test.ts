@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { makeWorld, onVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { clearWorldDns, Stage } from "./kit";
+import { Stage } from "./kit";
 import { ROOT } from "../unit/harness";
 
 let world: World;
@@ -29,8 +29,6 @@ const ID = "sample-dev";
 before(async () => {
     world = makeWorld("berth-ops-vps", { fresh: true, services: "ops", domain: "ops.berth.test", prodDomain: "prod.ops.berth.test", repo: "ops-sample" });
     vps(["stage-images", world.vps.name]);
-    // The test DNS keeps (and adds to) the records of an earlier run, whose VPS had another address.
-    await clearWorldDns(world);
     statePath = path.join(world.work, "state.json");
     configPath = path.join(world.work, "stack-config.json");
     driver = await makeDriver(statePath, world.acme.dnsApi, "dev");

@@ -76,6 +76,12 @@ export interface WorldOptions {
     domain?: string;
     prodDomain?: string;
     repo?: string;
+    /**
+     * Keep the test DNS's records for the world's names. Only the dev stack
+     * (whose state outlives a run and already holds its record) sets this; a
+     * test starts from an empty state, so any record is an earlier run's.
+     */
+    keepDns?: boolean;
 }
 
 function sh(script: string, args: string[], opts: { input?: string; services?: string } = {}): string {
@@ -110,6 +116,22 @@ export function onVps(world: World, command: string, input?: string): { code: nu
  * longer exists (Pebble makes a new root each start), so "fresh host" would
  * be a lie and HTTPS would not chain to the current root.
  */
+/**
+ * Removes names from the test DNS. challtestsrv appends A records and keeps
+ * them while it runs (it outlives e2e runs), so a record left by an earlier
+ * run — a production destroy is refused and keeps its record — names an old
+ * VPS address that docker may since have given to another container (the dev
+ * stack's VPS): Pebble's HTTP-01 request then reaches that host's nginx and
+ * gets a 404 (seen: scenario 7 failed while a dev stack was up).
+ */
+function clearDns(dnsApi: string, names: string[]): void {
+    for (const name of names) {
+        for (const kind of ["clear-a", "clear-aaaa"]) {
+            execFileSync("curl", ["-fsS", "-o", "/dev/null", "-d", JSON.stringify({ host: `${name}.` }), `${dnsApi}/${kind}`]);
+        }
+    }
+}
+
 export function makeWorld(name: string = E2E_WORLD.vpsName, opts: WorldOptions = {}): World {
     const services = opts.services ?? E2E_WORLD.services;
     const domain = opts.domain ?? E2E_WORLD.domain;
@@ -117,24 +139,42 @@ export function makeWorld(name: string = E2E_WORLD.vpsName, opts: WorldOptions =
     const repo = opts.repo ?? E2E_WORLD.repo;
     if (domain === prodDomain) throw new Error(`makeWorld: domain and prodDomain are both ${domain}`);
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
-    if (opts.fresh) vps(["down", name]);
-    let vpsInfo: VpsInfo;
+    const vpsInfo = startVps(name, opts.fresh);
+    fs.writeFileSync(path.join(work, "known_hosts"), `${vpsInfo.ip} ${vpsInfo.hostKey}\n`);
+    const { git, acme, repoUrl, shas } = startServices(work, { services, domain, prodDomain, repo, keepDns: opts.keepDns });
+    return { vps: vpsInfo, git, acme, repoUrl, shas, work, services, domain, prodDomain, repo };
+}
+
+/** Starts (or reuses) VPS `name`; `fresh` removes it first (see makeWorld). */
+function startVps(name: string, fresh?: boolean): VpsInfo {
+    if (fresh) vps(["down", name]);
     try {
-        vpsInfo = JSON.parse(vps(["up", name])) as VpsInfo;
+        return JSON.parse(vps(["up", name])) as VpsInfo;
     } catch (e) {
         // A container that did not boot (seen rarely right after a removal): start over once.
         process.stderr.write(`${(e as Error).message}\nretrying with a new container\n`);
         vps(["down", name]);
-        vpsInfo = JSON.parse(vps(["up", name])) as VpsInfo;
+        return JSON.parse(vps(["up", name])) as VpsInfo;
     }
-    fs.writeFileSync(path.join(work, "known_hosts"), `${vpsInfo.ip} ${vpsInfo.hostKey}\n`);
-    const acme = JSON.parse(sh("acme.sh", ["up"], { services })) as AcmeInfo;
-    sh("vps.sh", ["gitserver", "up"], { services });
+}
+
+/**
+ * A world's set of services: its ACME CA + test DNS (with the world's names
+ * cleared unless `keepDns`), its git server, and the sample repository
+ * (built in `work/sample`) pushed there as `repo`.
+ */
+function startServices(
+    work: string,
+    o: { services: string; domain: string; prodDomain: string; repo: string; keepDns?: boolean },
+): Pick<World, "git" | "acme" | "repoUrl" | "shas"> {
+    const acme = JSON.parse(sh("acme.sh", ["up"], { services: o.services })) as AcmeInfo;
+    if (!o.keepDns) clearDns(acme.dnsApi, [o.domain, o.prodDomain]);
+    sh("vps.sh", ["gitserver", "up"], { services: o.services });
     const repoDir = path.join(work, "sample");
     const shas = JSON.parse(execFileSync("bash", [path.join(ROOT, "test", "e2e", "sample-repo.sh"), repoDir], { encoding: "utf8" }));
-    const repoUrl = sh("vps.sh", ["gitserver", "push", repoDir, repo], { services }).trim();
-    const git = JSON.parse(sh("vps.sh", ["gitserver", "info"], { services })) as GitInfo;
-    return { vps: vpsInfo, git, acme, repoUrl, shas, work, services, domain, prodDomain, repo };
+    const repoUrl = sh("vps.sh", ["gitserver", "push", repoDir, o.repo], { services: o.services }).trim();
+    const git = JSON.parse(sh("vps.sh", ["gitserver", "info"], { services: o.services })) as GitInfo;
+    return { git, acme, repoUrl, shas };
 }
 
 /** The `config:` map of Pulumi.dev.yaml. */
@@ -148,14 +188,23 @@ export function devStackFile(): Record<string, unknown> {
  * (an override of `berth:domain` or `berth:env` replaces them).
  */
 export function devConfig(world: World, overrides: Record<string, unknown> = {}, stack = "dev"): StackConfig {
+    return worldStackConfig(world, { "berth:host": world.vps.ip, "berth:hostKey": world.vps.hostKey }, {}, overrides, stack);
+}
+
+/**
+ * What devConfig and fleetConfig share: the dev stack file pointed at the
+ * world's names, repository, ACME CA (`acme` adds keys to `berth:acme`) and
+ * test DNS, with `hostKeys` saying where the stack runs; the SSH and deploy
+ * keys are the world's real ones (secrets).
+ */
+function worldStackConfig(world: World, hostKeys: Record<string, unknown>, acmeExtra: Record<string, unknown>, overrides: Record<string, unknown>, stack: string): StackConfig {
     const doc = devStackFile();
-    const acme = { ...(doc["berth:acme"] as object), server: world.acme.directoryUrl, caBundle: world.acme.caBundlePem };
+    const acme = { ...(doc["berth:acme"] as object), ...acmeExtra, server: world.acme.directoryUrl, caBundle: world.acme.caBundlePem };
     const raw: Record<string, unknown> = {
         ...doc,
         "berth:domain": world.domain,
         "berth:env": { ...((doc["berth:env"] as object | undefined) ?? {}), APP_HOST: world.domain },
-        "berth:host": world.vps.ip,
-        "berth:hostKey": world.vps.hostKey,
+        ...hostKeys,
         "berth:sshAgent": false,
         "berth:privateKey": { secure: "x" },
         "berth:repository": world.repoUrl,
