@@ -10,13 +10,17 @@ import { Environment } from "./components/environment";
 import { loadConfig } from "./lib/config";
 import { resolveRevision } from "./lib/revision";
 import { writeSshIdentity } from "./lib/sshIdentity";
+import { forHost } from "./lib/topology";
 
 const config = loadConfig(pulumi);
-writeSshIdentity(config);
+// One key file per host (the Docker provider's ssh names the data host's).
+for (const h of config.hosts) writeSshIdentity(forHost(config, h));
 const resolved = resolveRevision(config);
 const env = new Environment(config.names.id, { config, revision: resolved });
 
 export const host = config.host.address;
+/** Every host of the stack: name, address and roles. */
+export const hosts = config.hosts.map((h) => ({ name: h.name, address: h.address, roles: [...h.roles] }));
 export const urls = env.urls;
 export const url = env.urls[0];
 /** The configured ref (branch, tag or sha). */

@@ -10,19 +10,23 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BerthConfig } from "../lib/config";
+import { BerthConfig, HostConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { ResolvedRevision } from "../lib/revision";
-import { AppUnits } from "./appUnits";
-import { Backup } from "./backup";
-import { Certificate } from "./certificate";
-import { DataServices } from "./dataServices";
-import { Dns } from "./dns";
-import { Host } from "./host";
-import { NginxSite } from "./nginxSite";
-import { PostgresRole } from "./postgresRole";
-import { Release } from "./release";
-import { Switch } from "./switch";
+import { AppUnits } from "./app/appUnits";
+import { Backup } from "./data/backup";
+import { Certificate } from "./web/certificate";
+import { DataServices } from "./data/dataServices";
+import { Dns } from "./web/dns";
+import { Host } from "./host/host";
+import { NginxSite } from "./web/nginxSite";
+import { PostgresRole } from "./data/postgresRole";
+import { Release } from "./app/release";
+import { Switch } from "./app/switch";
+import { DataFirewall } from "./data/dataFirewall";
+import { Mesh } from "./host/mesh";
+import { meshNames } from "../lib/mesh";
+import { appHosts, dataHost, dataIsRemote, forHost, perHostAliases, perHostName, releaseHost, webHosts } from "../lib/topology";
 
 export interface EnvironmentArgs {
     /** Validated stack configuration (lib/config.ts). */
@@ -31,13 +35,35 @@ export interface EnvironmentArgs {
     revision: ResolvedRevision;
 }
 
+/** What one app (web/worker) host runs. */
+export interface AppHost {
+    readonly host: Host;
+    readonly units: AppUnits;
+    readonly release: Release;
+    readonly switch: Switch;
+    /** Web hosts only. */
+    readonly httpSite?: NginxSite;
+    readonly certificate?: Certificate;
+    readonly httpsSite?: NginxSite;
+}
+
 export class Environment extends pulumi.ComponentResource {
+    /** The first web host's Host (the only host of a `berth:host` stack). */
     public readonly host: Host;
-    public readonly data: DataServices;
-    public readonly role: PostgresRole;
+    /** Every host's Host, by host name. */
+    public readonly hosts: Record<string, Host>;
+    /** Multi-host stacks without private addresses: the WireGuard mesh. */
+    public readonly mesh?: Mesh;
+    /** The data host's containers (undefined with external data). */
+    public readonly data?: DataServices;
+    public readonly dataFirewall?: DataFirewall;
+    public readonly role?: PostgresRole;
     /** With `berth:backup`: restic backups, restore script, restore test. */
     public readonly backup?: Backup;
     public readonly dns?: Dns;
+    /** Every app host's components, by host name. */
+    public readonly apps: Record<string, AppHost>;
+    /** The first web host's components (what a `berth:host` stack has). */
     public readonly units: AppUnits;
     public readonly release: Release;
     public readonly httpSite: NginxSite;
@@ -55,73 +81,194 @@ export class Environment extends pulumi.ComponentResource {
         super("berth:env:Environment", name, {}, opts);
         const cfg = args.config;
         const child = { parent: this };
+        /** A per-host component's name and options (lib/topology.ts: same URNs on a single host). */
+        const per = <T>(base: string, h: HostConfig, make: (name: string, opts: pulumi.ComponentResourceOptions) => T): T =>
+            make(perHostName(cfg, `${name}-${base}`, h), { ...child, aliases: perHostAliases(cfg, `${name}-${base}`, h) });
 
-        this.host = new Host(`${name}-host`, { config: cfg }, child);
-        const connection = this.host.connection;
-        this.data = new DataServices(`${name}-data`, { config: cfg, dependsOn: [this.host.dockerEngine] }, child);
-        this.role = new PostgresRole(`${name}-postgres-role`, { config: cfg, connection, container: this.data.postgres }, child);
+        this.hosts = {};
+        for (const h of cfg.hosts) {
+            this.hosts[h.name] = per("host", h, (n, o) => new Host(n, { config: forHost(cfg, h) }, o));
+        }
+        this.host = this.hosts[cfg.host.name];
+        if (cfg.mesh.enabled) {
+            this.mesh = new Mesh(
+                `${name}-mesh`,
+                { members: cfg.hosts.map((h) => ({ cfg: forHost(cfg, h), connection: this.hosts[h.name].connection, dependsOn: this.hosts[h.name].ready })) },
+                child,
+            );
+        }
+        /** Everything that must be up on a host before the stack's services use it (mesh included). */
+        const ready = (h: HostConfig): pulumi.Resource[] => [...this.hosts[h.name].ready, ...(this.mesh?.ready[h.name] ?? [])];
+
+        // Data: containers on the data host, or external services by URL.
+        const d = dataHost(cfg);
+        let databaseUrl: pulumi.Output<string>;
+        let redisUrl: pulumi.Output<string>;
+        let roleReady: pulumi.Input<pulumi.Resource>[] = [];
+        if (d) {
+            const dc = forHost(cfg, d);
+            const dHost = this.hosts[d.name];
+            // Several hosts: the data ports open on the private address only after the
+            // firewall admits exactly the app hosts (mesh: only through the mesh interface).
+            if (dataIsRemote(cfg)) {
+                this.dataFirewall = new DataFirewall(
+                    `${name}-data-firewall`,
+                    {
+                        cfg: dc,
+                        connection: dHost.connection,
+                        allowed: appHosts(cfg).filter((h) => h.name !== d.name).map((h) => h.privateAddress!),
+                        ports: [cfg.postgres.port, cfg.redis.port],
+                        inInterface: cfg.mesh.enabled ? meshNames(cfg).iface : undefined,
+                        dependsOn: ready(d),
+                    },
+                    child,
+                );
+            }
+            const dataAfter = [dHost.dockerEngine!, ...(this.mesh?.ready[d.name] ?? []), ...(this.dataFirewall?.ready ?? [])];
+            const data = per("data", d, (n, o) => new DataServices(n, { config: dc, dependsOn: dataAfter }, o));
+            this.data = data;
+            this.role = per("postgres-role", d, (n, o) => new PostgresRole(n, { config: dc, connection: dHost.connection, container: data.postgres }, o));
+            databaseUrl = this.role.databaseUrl;
+            redisUrl = this.data.redisUrl;
+            roleReady = [this.role.command];
+        } else {
+            const rh = releaseHost(cfg);
+            if (cfg.external.postgresAdminUrl) {
+                this.role = new PostgresRole(`${name}-postgres-role`, {
+                    config: forHost(cfg, rh),
+                    connection: this.hosts[rh.name].connection,
+                    external: { adminUrl: cfg.external.postgresAdminUrl },
+                    dependsOn: ready(rh),
+                }, child);
+                databaseUrl = this.role.databaseUrl;
+                roleReady = [this.role.command];
+            } else {
+                databaseUrl = pulumi.secret(cfg.external.postgresUrl!);
+            }
+            redisUrl = pulumi.secret(cfg.external.redisUrl!);
+        }
         if (cfg.dns.enabled) {
             this.dns = new Dns(`${name}-dns`, { config: cfg }, child);
         }
 
         const secretKeyBase = new random.RandomPassword(`${name}-secret-key-base`, { length: 96, special: false }, { ...child, ...lifecycle(cfg, "password") });
-        this.units = new AppUnits(
-            `${name}-units`,
-            {
-                config: cfg,
-                connection,
-                env: pulumi.secret(
-                    pulumi
-                        .all([this.role.databaseUrl, this.data.redisUrl, secretKeyBase.result])
-                        .apply(([databaseUrl, redisUrl, skb]) => appEnv(cfg, { databaseUrl, redisUrl, secretKeyBase: skb })),
-                ),
-                hostReady: this.host.ready,
-            },
-            child,
+        const env = pulumi.secret(
+            pulumi.all([databaseUrl, redisUrl, secretKeyBase.result]).apply(([databaseUrl, redisUrl, skb]) => appEnv(cfg, { databaseUrl, redisUrl, secretKeyBase: skb })),
         );
 
-        if (cfg.backup) {
-            this.backup = new Backup(`${name}-backup`, { config: cfg, connection, hostReady: [...this.host.ready, this.data.postgres] }, child);
+        const apps = appHosts(cfg);
+        const rh = releaseHost(cfg);
+        // Several app hosts: builds everywhere first, then the release command once, then
+        // every host prepares before any host switches. One app host: the single-host order.
+        const fleet = apps.length > 1;
+        // The backup named after the release runs where the database is; inside the
+        // release command when that is the same host.
+        const backupApart = d !== undefined && d.name !== rh.name;
+        if (cfg.backup && d) {
+            const dc = forHost(cfg, d);
+            this.backup = per("backup", d, (n, o) => new Backup(n, { config: dc, connection: this.hosts[d.name].connection, hostReady: [...ready(d), this.data!.postgres] }, o));
         }
 
-        this.release = new Release(
-            `${name}-release`,
-            {
-                config: cfg,
-                connection,
-                revision: args.revision,
-                hostReady: this.host.ready,
-                envFile: this.units.envFile,
-                role: this.role.command,
-                backup: this.backup?.ready,
-            },
-            child,
-        );
+        // Per app host: env file and units, then the release (built on every host).
+        const units: Record<string, AppUnits> = {};
+        const releases: Record<string, Release> = {};
+        for (const h of apps) {
+            const hc = forHost(cfg, h);
+            const connection = this.hosts[h.name].connection;
+            units[h.name] = per("units", h, (n, o) => new AppUnits(n, { config: hc, connection, env, hostReady: ready(h) }, o));
+        }
+        for (const h of apps) {
+            const hc = forHost(cfg, h);
+            const connection = this.hosts[h.name].connection;
+            const here = h.name === rh.name;
+            releases[h.name] = per("release", h, (n, o) =>
+                new Release(
+                    n,
+                    {
+                        config: hc,
+                        connection,
+                        revision: args.revision,
+                        hostReady: ready(h),
+                        envFile: units[h.name].envFile,
+                        role: roleReady[0] ?? units[h.name].envFile,
+                        backup: backupApart ? undefined : this.backup?.ready,
+                        runReleaseCommand: !fleet && !backupApart && here,
+                    },
+                    o,
+                ),
+            );
+        }
+        // Multi-host: the release command waits for every host's build (and the data host's backup).
+        const rel = releases[rh.name];
+        if (!rel.migrate) {
+            const builds = apps.filter((h) => h.name !== rh.name).map((h) => releases[h.name].checkout);
+            const backup = backupApart ? this.backup?.addReleaseBackup(rel.sha, [...builds, rel.checkout]) : undefined;
+            rel.addReleaseCommand([...builds, ...roleReady.slice(1), ...(backup ? [backup] : [])], { backup: !backupApart });
+        }
 
-        this.httpSite = new NginxSite(`${name}-site-http`, { config: cfg, connection, phase: "challenge", dependsOn: this.host.ready }, child);
-        this.certificate = new Certificate(
-            `${name}-certificate`,
-            { config: cfg, connection, dependsOn: [this.httpSite.command, ...(this.dns?.records ?? [])] },
-            child,
-        );
-        this.httpsSite = new NginxSite(`${name}-site-https`, { config: cfg, connection, phase: "full", dependsOn: [this.certificate.command] }, child);
+        // Web hosts: challenge site, certificate, HTTPS site. With several web hosts
+        // (dns-01) the certificates are requested one host after the other, so one
+        // host's clean-up never removes a TXT record another host is validating.
+        const sites: Record<string, { http: NginxSite; cert: Certificate; https: NginxSite }> = {};
+        let previousCert: Certificate | undefined;
+        for (const h of webHosts(cfg)) {
+            const hc = forHost(cfg, h);
+            const connection = this.hosts[h.name].connection;
+            const http = per("site-http", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "challenge", dependsOn: ready(h) }, o));
+            const after = previousCert;
+            const cert = per("certificate", h, (n, o) =>
+                new Certificate(n, { config: hc, connection, dependsOn: [http.command, ...(this.dns?.records ?? []), ...(after ? [after.command] : [])] }, o),
+            );
+            previousCert = cert;
+            const https = per("site-https", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "full", dependsOn: [cert.command] }, o));
+            sites[h.name] = { http, cert, https };
+        }
 
-        this.switch = new Switch(
-            `${name}-switch`,
-            {
-                config: cfg,
-                connection,
-                sha: this.release.sha,
-                envHash: this.units.envHash,
-                unitsHash: this.units.unitsHash,
-                dependsOn: [this.release.migrate, this.units.units, this.units.envFile, this.httpsSite.command],
-            },
-            child,
+        // Switch: single host, one command; several, every host prepares (starts and
+        // checks the release) before any host moves traffic.
+        const migrate = rel.migrate!;
+        const switches: Record<string, Switch> = {};
+        for (const h of apps) {
+            const hc = forHost(cfg, h);
+            const site = sites[h.name];
+            switches[h.name] = per("switch", h, (n, o) =>
+                new Switch(
+                    n,
+                    {
+                        config: hc,
+                        connection: this.hosts[h.name].connection,
+                        sha: rel.sha,
+                        envHash: units[h.name].envHash,
+                        unitsHash: units[h.name].unitsHash,
+                        // The single host's list is the one it always had (URNs and step order unchanged).
+                        dependsOn: fleet
+                            ? [migrate, releases[h.name].checkout, units[h.name].units, units[h.name].envFile, ...(site ? [site.https.command] : [])]
+                            : [migrate, units[h.name].units, units[h.name].envFile, site!.https.command],
+                        prepare: fleet,
+                    },
+                    o,
+                ),
+            );
+        }
+        if (fleet) {
+            const prepared = apps.map((h) => switches[h.name].prepare!);
+            for (const h of apps) switches[h.name].switchAfter(prepared);
+        }
+
+        this.apps = Object.fromEntries(
+            apps.map((h) => [h.name, { host: this.hosts[h.name], units: units[h.name], release: releases[h.name], switch: switches[h.name], httpSite: sites[h.name]?.http, certificate: sites[h.name]?.cert, httpsSite: sites[h.name]?.https }]),
         );
+        const first = this.apps[cfg.host.name];
+        this.units = first.units;
+        this.release = first.release;
+        this.switch = first.switch;
+        this.httpSite = first.httpSite!;
+        this.certificate = first.certificate!;
+        this.httpsSite = first.httpsSite!;
 
         this.urls = cfg.hostnames.map((h) => `https://${h}`);
-        this.databaseUrl = this.role.databaseUrl;
-        this.redisUrl = this.data.redisUrl;
+        this.databaseUrl = databaseUrl;
+        this.redisUrl = redisUrl;
         this.registerOutputs({ urls: this.urls, revision: this.release.sha, databaseUrl: this.databaseUrl, redisUrl: this.redisUrl });
     }
 }

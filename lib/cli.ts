@@ -55,7 +55,7 @@ export function prepare(stack: string, root = ROOT): string {
     return resolveRevision(r.config).sha;
 }
 
-export const USAGE = `usage: berth <op> -s <stack> [--config <file> [--state <file>] [--dns-api <url>]] [--json]
+export const USAGE = `usage: berth <op> -s <stack> [--host <name>] [--config <file> [--state <file>] [--dns-api <url>]] [--json]
   status                      serving revision and slot, kept releases, units, containers, certificates
   releases                    kept releases with dates
   logs [-f] [-n N] [web|worker|nginx|postgres|redis]
@@ -91,6 +91,7 @@ export function parseArgs(argv: string[]): Parsed {
         else if (a === "--config") opts.configFile = value();
         else if (a === "--state") opts.stateFile = value();
         else if (a === "--dns-api") opts.dnsApi = value();
+        else if (a === "--host") opts.host = value();
         else if (a === "--json") opts.json = true;
         else if (a === "--yes" || a === "-y") opts.yes = true;
         else if (a === "-f" || a === "--follow") opts.follow = true;

@@ -13,29 +13,14 @@
  */
 import * as net from "node:net";
 import { z } from "zod";
-import { deriveNames, derivePorts, Names, Ports } from "./names";
+import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
 
 /** Namespace of every berth key (the Pulumi project name). */
 export const NAMESPACE = "berth";
 
 /** Keys whose values must be Pulumi secrets (`pulumi config set --secret`). */
-export const SECRET_KEYS = ["privateKey", "deployKey", "secretEnv", "backup"] as const;
+export const SECRET_KEYS = ["privateKey", "deployKey", "secretEnv", "backup", "externalData", "dns01"] as const;
 
-/** Keys that hold JSON objects or arrays in the stack file. */
-const STRUCTURED_KEYS = new Set([
-    "extraHostnames",
-    "packages",
-    "postgres",
-    "redis",
-    "cloudflare",
-    "nginx",
-    "acme",
-    "env",
-    "secretEnv",
-    "backup",
-]);
-const INTEGER_KEYS = new Set(["sshPort", "keepReleases", "healthTimeout", "drainSeconds", "rollbackWindow", "portBase"]);
-const BOOLEAN_KEYS = new Set(["production", "protect", "sshAgent", "dns", "maintenance"]);
 
 // ---------------------------------------------------------------------------
 // Value checks (pure, reused by the schema and by tests)
@@ -185,6 +170,7 @@ const NginxSchema = z
 
 const AcmeSchema = z
     .object({
+        challenge: z.enum(["http-01", "dns-01"], { error: (iss) => `${show(iss.input)} is not a challenge type (http-01 or dns-01)` }).optional(),
         email: str((v) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v), "an e-mail address").optional(),
         server: str((v) => /^https:\/\/[^\s'"]+$/.test(v), "an https:// ACME directory URL").optional(),
         caBundle: str((v) => /-----BEGIN CERTIFICATE-----/.test(v), "a PEM certificate bundle").optional(),
@@ -237,12 +223,58 @@ const BackupSchema = z
     }, { error: "must be an object" })
     .strict();
 
-const RawSchema = z
+export const ROLES = ["web", "worker", "data"] as const;
+export type Role = (typeof ROLES)[number];
+
+const HostSchema = z
+    .object({
+        name: str((v) => /^[a-z][a-z0-9-]{0,14}$/.test(v) && !v.endsWith("-"), "a host name for berth (a-z, 0-9, -, at most 15 characters)"),
+        address: str((v) => net.isIPv4(v), "a valid IPv4 address"),
+        ipv6: str((v) => net.isIPv6(v), "a valid IPv6 address").optional(),
+        hostKey: str(isHostKey, "an SSH public host key (e.g. \"ssh-ed25519 AAAA...\")").optional(),
+        roles: z
+            .array(z.enum(ROLES, { error: (iss) => `${show(iss.input)} is not a role (web, worker or data)` }), { error: "must be a list of roles" })
+            .min(1, { error: "must name at least one role (web, worker, data)" }),
+        privateAddress: str((v) => net.isIPv4(v), "a valid IPv4 address").optional(),
+    }, { error: "must be an object" })
+    .strict();
+
+const MeshSchema = z
+    .object({
+        cidr: str((v) => /^10\.(\d{1,3})\.(\d{1,3})\.0\/24$/.test(v) && v.split(/[./]/).slice(1, 3).every((o) => Number(o) <= 255), "a 10.x.y.0/24 network").optional(),
+        port: port().optional(),
+    }, { error: "must be an object" })
+    .strict();
+
+const dbUrl = (scheme: string) =>
+    z.string({ error: "must be a string" }).refine((v) => new RegExp(`^${scheme}s?://[^\\s'"]+$`).test(v), { error: `is not a ${scheme}:// URL` });
+
+const ExternalDataSchema = z
+    .object({
+        postgresUrl: dbUrl("postgres").optional(),
+        postgresAdminUrl: dbUrl("postgres").optional(),
+        redisUrl: dbUrl("redis").optional(),
+    }, { error: "must be an object" })
+    .strict();
+
+const Dns01Schema = z
+    .object({
+        cloudflareApiToken: z.string({ error: "must be a string" }).refine((v) => /^[A-Za-z0-9_-]{20,}$/.test(v), { error: "is not a Cloudflare API token" }).optional(),
+        authHook: z.string({ error: "must be a string" }).refine((v) => v.trim() !== "" && !v.includes("\n"), { error: "must be one line of shell" }).optional(),
+        cleanupHook: z.string({ error: "must be a string" }).refine((v) => v.trim() !== "" && !v.includes("\n"), { error: "must be one line of shell" }).optional(),
+    }, { error: "must be an object" })
+    .strict();
+
+export const RawSchema = z
     .object({
         app: str((v) => /^[a-z][a-z0-9-]{0,19}$/.test(v) && !v.endsWith("-"), "a valid app name (a-z, 0-9, -, at most 20 characters)"),
         production: z.boolean({ error: "must be true or false" }).optional(),
         protect: z.boolean({ error: "must be true or false" }).optional(),
-        host: str((v) => net.isIPv4(v), "a valid IPv4 address"),
+        host: str((v) => net.isIPv4(v), "a valid IPv4 address").optional(),
+        hosts: z.array(HostSchema, { error: "must be a list of hosts" }).min(1, { error: "must list at least one host" }).optional(),
+        mesh: MeshSchema.default({}),
+        externalData: ExternalDataSchema.optional(),
+        dns01: Dns01Schema.optional(),
         hostIpv6: str((v) => net.isIPv6(v), "a valid IPv6 address").optional(),
         sshUser: str((v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), "a valid user name").default("root"),
         sshPort: port().default(22),
@@ -292,6 +324,16 @@ type Raw = z.infer<typeof RawSchema>;
 // ---------------------------------------------------------------------------
 
 export interface HostConfig {
+    /** The host's name in `berth:hosts` ("main" for a stack with `berth:host`); part of its resources' names. */
+    readonly name: string;
+    /** What runs on it: web (nginx, web instances), worker, data (Postgres and Redis containers). */
+    readonly roles: readonly Role[];
+    /**
+     * Address the stack's hosts reach it on: `privateAddress` (the provider's
+     * private network) or its WireGuard mesh address (lib/topology.ts).
+     * Undefined on a single-host stack (data stays on loopback).
+     */
+    readonly privateAddress?: string;
     /** IPv4 address berth connects to and points DNS A records at. */
     readonly address: string;
     readonly ipv6?: string;
@@ -319,7 +361,25 @@ export interface BerthConfig {
     readonly protect: boolean;
     readonly names: Names;
     readonly ports: Ports;
+    /**
+     * The host this (view of the) configuration is for: the only host of a
+     * `berth:host` stack; on a `berth:hosts` stack the first web host at the
+     * top level, and each host in the view `forHost` (lib/topology.ts) gives
+     * its components.
+     */
     readonly host: HostConfig;
+    /** Every host of the stack, in `berth:hosts` order (one, "main", for `berth:host`). */
+    readonly hosts: readonly HostConfig[];
+    /** True when the stack lists `berth:hosts` (resources are named per host). */
+    readonly multiHost: boolean;
+    /** WireGuard mesh between the hosts (multi-host stacks whose hosts have no privateAddress). */
+    readonly mesh: { readonly enabled: boolean; readonly cidr: string; readonly port: number };
+    /**
+     * `berth:externalData` (secret): managed Postgres/Redis by URL. When set,
+     * berth runs no container; `postgresUrl` is the app's own URL, or
+     * `postgresAdminUrl` lets berth manage the app role on the managed server.
+     */
+    readonly external: { readonly postgresUrl?: string; readonly postgresAdminUrl?: string; readonly redisUrl?: string };
     readonly domain: string;
     readonly extraHostnames: readonly string[];
     /** Domain first, then the extra names. */
@@ -358,7 +418,16 @@ export interface BerthConfig {
         readonly rollbackWindow: number;
     };
     readonly nginx: { readonly clientMaxBodySize: string; readonly proxyTimeout: number; readonly hsts: boolean };
-    readonly acme: { readonly email?: string; readonly server: string; readonly caBundle?: string; readonly staging: boolean };
+    readonly acme: {
+        readonly email?: string;
+        readonly server: string;
+        readonly caBundle?: string;
+        readonly staging: boolean;
+        /** http-01 (default with one web host) or dns-01 (default, and required, with several). */
+        readonly challenge: "http-01" | "dns-01";
+        /** `berth:dns01` (secret): how certbot sets the TXT record: Cloudflare's plugin, or the user's own hooks. */
+        readonly dns01?: { readonly cloudflareApiToken?: string; readonly authHook?: string; readonly cleanupHook?: string };
+    };
     /** `berth:backup` (secret object): encrypted off-host backups with restic; undefined = no backups. */
     readonly backup?: BackupConfig;
     /** `berth:maintenance`: nginx answers 503 with the maintenance page (every path but ACME challenges). */
@@ -407,17 +476,38 @@ export function keyPath(path: ReadonlyArray<PropertyKey>): string {
     return out;
 }
 
+/**
+ * How Pulumi hands a key's value to the program (always a string) is
+ * decoded by the kind of the key's schema: objects, lists and records are
+ * JSON, numbers and booleans are parsed; read from RawSchema itself, so a
+ * new key is declared in one place.
+ */
+export function keyKind(key: string): string | undefined {
+    const t = (RawSchema.shape as Record<string, z.ZodType | undefined>)[key];
+    if (!t) return undefined;
+    const unwrap = (x: any): string => {
+        const d = x._zod.def;
+        if (d.type === "optional" || d.type === "default" || d.type === "nullable") return unwrap(d.innerType);
+        if (d.type === "pipe") return unwrap(d.in);
+        return d.type;
+    };
+    return unwrap(t);
+}
+
+const STRUCTURED = new Set(["object", "array", "record"]);
+
 /** Decodes Pulumi's string config values by the key's declared kind. */
 function decode(key: string, value: string): unknown {
-    if (STRUCTURED_KEYS.has(key)) {
+    const kind = keyKind(key);
+    if (kind !== undefined && STRUCTURED.has(kind)) {
         try {
             return JSON.parse(value);
         } catch {
             return value;
         }
     }
-    if (INTEGER_KEYS.has(key)) return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
-    if (BOOLEAN_KEYS.has(key)) return value === "true" ? true : value === "false" ? false : value;
+    if (kind === "number") return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+    if (kind === "boolean") return value === "true" ? true : value === "false" ? false : value;
     return value;
 }
 
@@ -440,6 +530,9 @@ export function parseConfig(rawConfig: Readonly<Record<string, string>>, ctx: Pa
         }
     }
 
+    if (input.host === undefined && input.hosts === undefined) {
+        errors.push(`${NAMESPACE}:host: required (or list the stack's hosts in berth:hosts)`);
+    }
     const parsed = RawSchema.safeParse(input, { reportInput: true });
     if (!parsed.success) {
         for (const issue of parsed.error.issues) {
@@ -466,14 +559,8 @@ export function parseConfig(rawConfig: Readonly<Record<string, string>>, ctx: Pa
 
 function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     const production = raw.production === true || ctx.stack === "production";
-    if (production && !raw.hostKey) {
-        errors.push(`${NAMESPACE}:hostKey: required on a production stack (pin the host key: ssh-keyscan -t ed25519 ${raw.host})`);
-    }
-    if (raw.hostKey && UNPINNABLE_HOST_KEY_TYPES.includes(hostKeyType(raw.hostKey))) {
-        errors.push(
-            `${NAMESPACE}:hostKey: ${show(truncateKey(raw.hostKey))} is an ${hostKeyType(raw.hostKey)} key, which berth's SSH client would verify with SHA-1 signatures that OpenSSH >= 8.8 refuses; pin the host's ed25519 key (ssh-keyscan -t ed25519 ${raw.host})`,
-        );
-    }
+    const hosts = buildHosts(raw, production, ctx.stack, errors);
+    const multiHost = raw.hosts !== undefined;
     if (raw.repositoryHostKey && UNPINNABLE_GIT_HOST_KEY_TYPES.includes(hostKeyType(raw.repositoryHostKey))) {
         const ep = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)/.exec(raw.repository)?.[1] ?? /^[A-Za-z0-9._-]+@([A-Za-z0-9._-]+):/.exec(raw.repository)?.[1] ?? "<git host>";
         errors.push(
@@ -545,6 +632,39 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         if (p === raw.sshPort || p === 80 || p === 443) errors.push(`${NAMESPACE}:${what}: ${p} is reserved for SSH/HTTP/HTTPS`);
     }
 
+    const webCount = hosts.filter((h) => h.roles.includes("web")).length;
+    const challenge = raw.acme.challenge ?? (webCount > 1 ? "dns-01" : "http-01");
+    if (challenge === "http-01" && webCount > 1) {
+        errors.push(`${NAMESPACE}:acme.challenge: http-01 cannot work with ${webCount} web hosts (the CA's request lands on one of them); use dns-01`);
+    }
+    if (challenge === "dns-01") {
+        const d = raw.dns01;
+        if (!d || (!d.cloudflareApiToken && !d.authHook)) {
+            errors.push(`${NAMESPACE}:dns01: required for the dns-01 challenge: set --secret --path dns01.cloudflareApiToken (a token with Zone.DNS:Edit), or dns01.authHook and dns01.cleanupHook`);
+        } else if (d.cloudflareApiToken && (d.authHook || d.cleanupHook)) {
+            errors.push(`${NAMESPACE}:dns01: set either cloudflareApiToken or authHook/cleanupHook, not both`);
+        } else if (d.authHook && !d.cleanupHook) {
+            errors.push(`${NAMESPACE}:dns01.cleanupHook: required with dns01.authHook`);
+        }
+    }
+    const ext = raw.externalData ?? {};
+    const dataHosts = hosts.filter((h) => h.roles.includes("data"));
+    if (dataHosts.length > 1) errors.push(`${NAMESPACE}:hosts: ${dataHosts.map((h) => h.name).join(", ")} all have the data role; one host runs the data services`);
+    if (dataHosts.length === 0) {
+        if (!ext.postgresUrl && !ext.postgresAdminUrl) {
+            errors.push(`${NAMESPACE}:externalData.postgresUrl: required when no host has the data role (or postgresAdminUrl, for berth to manage the app's role)`);
+        }
+        if (!ext.redisUrl) errors.push(`${NAMESPACE}:externalData.redisUrl: required when no host has the data role`);
+    } else if (raw.externalData !== undefined) {
+        errors.push(`${NAMESPACE}:externalData: set, but ${dataHosts[0].name} has the data role; use one or the other`);
+    }
+    if (ext.postgresAdminUrl && ext.postgresUrl) {
+        errors.push(`${NAMESPACE}:externalData: set postgresUrl (the app's own role) or postgresAdminUrl (berth manages the role), not both`);
+    }
+    if (raw.backup && dataHosts.length === 0) {
+        errors.push(`${NAMESPACE}:backup: backups of an external database are not supported yet (use the provider's backups), or give a host the data role`);
+    }
+
     const acmeStaging = raw.acme.server ? false : !production;
     return {
         project: ctx.project,
@@ -554,16 +674,11 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         protect: raw.protect ?? production,
         names,
         ports,
-        host: {
-            address: raw.host,
-            ipv6: raw.hostIpv6,
-            sshUser: raw.sshUser,
-            sshPort: raw.sshPort,
-            hostKey: raw.hostKey?.trim().split(" ").slice(0, 2).join(" "),
-            privateKey: raw.privateKey,
-            sshAgent: raw.sshAgent,
-            sudo: raw.sshUser !== "root",
-        },
+        host: hosts.find((h) => h.roles.includes("web")) ?? hosts[0],
+        hosts,
+        multiHost,
+        mesh: { enabled: multiHost && hosts.length > 1 && raw.hosts!.every((h) => h.privateAddress === undefined), ...meshDefaults(raw, ctx.stack) },
+        external: { ...ext },
         domain: raw.domain,
         extraHostnames: raw.extraHostnames,
         hostnames,
@@ -603,6 +718,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             server: raw.acme.server ?? (production ? LETSENCRYPT : LETSENCRYPT_STAGING),
             caBundle: raw.acme.caBundle,
             staging: acmeStaging,
+            challenge,
+            dns01: raw.dns01 && { ...raw.dns01 },
         },
         backup: raw.backup && {
             ...raw.backup,
@@ -612,6 +729,78 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         },
         maintenance: raw.maintenance,
     };
+}
+
+/**
+ * The stack's hosts: `berth:host` (one host, "main", every role) or
+ * `berth:hosts`, with every per-host problem named by its key.
+ */
+function buildHosts(raw: Raw, production: boolean, stack: string, errors: string[]): HostConfig[] {
+    const common = { sshUser: raw.sshUser, sshPort: raw.sshPort, privateKey: raw.privateKey, sshAgent: raw.sshAgent, sudo: raw.sshUser !== "root" };
+    const pin = (v: string | undefined) => v?.trim().split(/\s+/).slice(0, 2).join(" ");
+    const checkKey = (key: string, hostKey: string | undefined, address: string) => {
+        if (production && !hostKey) errors.push(`${key}: required on a production stack (pin the host key: ssh-keyscan -t ed25519 ${address})`);
+        if (hostKey && UNPINNABLE_HOST_KEY_TYPES.includes(hostKeyType(hostKey))) {
+            errors.push(
+                `${key}: ${show(truncateKey(hostKey))} is an ${hostKeyType(hostKey)} key, which berth's SSH client would verify with SHA-1 signatures that OpenSSH >= 8.8 refuses; pin the host's ed25519 key (ssh-keyscan -t ed25519 ${address})`,
+            );
+        }
+    };
+    if (raw.hosts === undefined) {
+        if (raw.host === undefined) return [{ name: "main", roles: [...ROLES], address: "0.0.0.0", ...common }]; // reported by parseConfig
+        checkKey(`${NAMESPACE}:hostKey`, raw.hostKey, raw.host);
+        return [{ name: "main", roles: [...ROLES], address: raw.host, ipv6: raw.hostIpv6, hostKey: pin(raw.hostKey), ...common }];
+    }
+    for (const k of ["host", "hostIpv6", "hostKey"] as const) {
+        if (raw[k] !== undefined) errors.push(`${NAMESPACE}:${k}: set together with berth:hosts; give each host its ${k === "host" ? "address" : k === "hostIpv6" ? "ipv6" : "hostKey"} in berth:hosts`);
+    }
+    const names = new Set<string>();
+    const addresses = new Set<string>();
+    const list = raw.hosts.map((h, i): HostConfig => {
+        const key = (f: string) => keyPath(["hosts", i, f]);
+        if (names.has(h.name)) errors.push(`${key("name")}: ${show(h.name)} is listed twice`);
+        names.add(h.name);
+        if (addresses.has(h.address)) errors.push(`${key("address")}: ${h.address} is listed twice`);
+        addresses.add(h.address);
+        const roles = [...new Set(h.roles)];
+        if (roles.length !== h.roles.length) errors.push(`${key("roles")}: lists a role twice`);
+        checkKey(key("hostKey"), h.hostKey, h.address);
+        return { name: h.name, roles, address: h.address, ipv6: h.ipv6, hostKey: pin(h.hostKey), privateAddress: h.privateAddress, ...common };
+    });
+    if (!list.some((h) => h.roles.includes("web"))) errors.push(`${NAMESPACE}:hosts: no host has the web role`);
+    if (raw.workerCommand && !list.some((h) => h.roles.includes("worker"))) errors.push(`${NAMESPACE}:hosts: berth:workerCommand is set but no host has the worker role`);
+    const given = list.filter((h) => h.privateAddress !== undefined).length;
+    if (given > 0 && given < list.length) {
+        errors.push(`${NAMESPACE}:hosts: privateAddress is set on ${given} of ${list.length} hosts; set it on every host (the provider's private network) or on none (berth's WireGuard mesh)`);
+    }
+    if (given === 0 && list.length > 1) {
+        // Mesh addresses come from each host's name (stable when hosts are added or reordered).
+        const seen = new Map<string, string>();
+        for (const [i, h] of list.entries()) {
+            const a = meshAddress(meshDefaults(raw, stack).cidr, h.name);
+            if (seen.has(a)) errors.push(`${keyPath(["hosts", i, "name"])}: ${show(h.name)} gets the mesh address ${a} of ${show(seen.get(a))}; rename one of them`);
+            seen.set(a, h.name);
+            list[i] = { ...h, privateAddress: a };
+        }
+    }
+    return list;
+}
+
+/**
+ * The mesh's network and UDP port: as configured, else derived from app and
+ * stack (10.200-249.x.0/24, port 51820-52819), so two stacks whose hosts
+ * overlap (staging and production on the same machines) get meshes of their
+ * own.
+ */
+export function meshDefaults(raw: Pick<Raw, "app" | "mesh">, stack: string): { cidr: string; port: number } {
+    const h = fnv1a(`mesh:${raw.app}-${stack}`);
+    return { cidr: raw.mesh.cidr ?? `10.${200 + (h % 50)}.${(h >>> 8) % 256}.0/24`, port: raw.mesh.port ?? 51820 + ((h >>> 16) % 1000) };
+}
+
+/** A host's WireGuard mesh address: `cidr`'s network, last octet 2-251 from the host's name. */
+export function meshAddress(cidr: string, hostName: string): string {
+    const [a, b, c] = cidr.split("/")[0].split(".");
+    return `${a}.${b}.${c}.${(fnv1a(`mesh:${hostName}`) % 250) + 2}`;
 }
 
 /** `type AAAAC3Nz...` shortened for messages: enough to recognise the key. */
@@ -648,8 +837,11 @@ export function loadConfig(pulumi: typeof import("@pulumi/pulumi")): BerthConfig
     if (!result.ok) {
         throw new pulumi.RunError(configErrorMessage(stack, result.errors));
     }
-    if (!result.config.host.hostKey) {
-        pulumi.log.warn(`${NAMESPACE}:hostKey is not set: SSH connections to ${result.config.host.address} accept any host key. Pin it: pulumi config set hostKey "$(ssh-keyscan -t ed25519 ${result.config.host.address} | cut -d' ' -f2-)"`);
+    for (const h of result.config.hosts) {
+        if (!h.hostKey) {
+            const key = result.config.multiHost ? `${NAMESPACE}:hosts (${h.name}).hostKey` : `${NAMESPACE}:hostKey`;
+            pulumi.log.warn(`${key} is not set: SSH connections to ${h.address} accept any host key. Pin it: ssh-keyscan -t ed25519 ${h.address}`);
+        }
     }
     return result.config;
 }

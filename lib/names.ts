@@ -170,3 +170,92 @@ export const NGINX_HARDENING_CONF = "/etc/nginx/conf.d/50-berth-hardening.conf";
 
 /** The user nginx's workers run as (Debian's default); it must reach the instances' sockets. */
 export const NGINX_USER = "www-data";
+
+// ---------------------------------------------------------------------------
+// Several hosts: mesh, data firewall, DNS-01 certificates
+
+export interface MeshNames {
+    /** The WireGuard interface: `bm-<8 hex>` (at most 15 characters, IFNAMSIZ). */
+    readonly iface: string;
+    /** wg-quick's config (0600 root); no private key in it. */
+    readonly conf: string;
+    /** The host's private key (0600 root); made on the host, never printed. */
+    readonly key: string;
+    /** Which mesh resource owns the key (its identity line). */
+    readonly keyOwner: string;
+    /** `wg-quick@<iface>.service` */
+    readonly unit: string;
+    /** Docker starts after the mesh is up: containers publish on the mesh address. */
+    readonly dockerDropIn: string;
+    /** ufw rule comments of this mesh start with it. */
+    readonly ufwTag: string;
+}
+
+const hex8 = (s: string) => fnv1a(s).toString(16).padStart(8, "0");
+
+export function meshNames(cfg: { readonly names: Names }): MeshNames {
+    const iface = `bm-${hex8(cfg.names.id)}`;
+    return {
+        iface,
+        conf: `/etc/wireguard/${iface}.conf`,
+        key: `/etc/wireguard/${iface}.key`,
+        keyOwner: `/etc/wireguard/${iface}.key.owner`,
+        unit: `wg-quick@${iface}.service`,
+        dockerDropIn: `/etc/systemd/system/docker.service.d/50-${cfg.names.dropIn}-mesh.conf`,
+        ufwTag: `berth mesh ${iface}`,
+    };
+}
+
+/**
+ * The TUN device node wireguard-go needs, created at every boot by
+ * systemd-tmpfiles (the line kmod's static-nodes gives for `tun`). A VM has
+ * it from devtmpfs and the line changes nothing; container and LXC-style
+ * hosts (no kernel modules directory) lack it. Host-wide: the same file from
+ * every stack.
+ */
+export const TUN_TMPFILES = "/etc/tmpfiles.d/50-berth-tun.conf";
+
+export interface DataFirewallNames {
+    /** Dedicated iptables chain (at most 28 characters), jumped to from DOCKER-USER. */
+    readonly chain: string;
+    /** The installed script that (re)applies the chain. */
+    readonly script: string;
+    /** Oneshot unit (without `.service`) that runs it after every docker start. */
+    readonly unit: string;
+    readonly unitPath: string;
+}
+
+export function dataFirewallNames(cfg: { readonly names: Names }): DataFirewallNames {
+    const unit = `berth-${cfg.names.id}-data-firewall`;
+    return {
+        chain: `BERTH-DATA-${hex8(cfg.names.id)}`,
+        script: `/usr/local/sbin/${unit}`,
+        unit,
+        unitPath: `/etc/systemd/system/${unit}.service`,
+    };
+}
+
+export interface Dns01Paths {
+    /** Root-only directory (0700) of the DNS-01 credentials and hooks. */
+    readonly dir: string;
+    /** Names the resource that wrote the directory (the delete of a replaced resource leaves a newer one's files). */
+    readonly identity: string;
+    /** certbot-dns-cloudflare credentials (`dns_cloudflare_api_token = ...`, 0600). */
+    readonly cloudflareCredentials: string;
+    /** `--manual-auth-hook` / `--manual-cleanup-hook` scripts (0700). */
+    readonly authHook: string;
+    readonly cleanupHook: string;
+}
+
+/** Host paths of the DNS-01 files: `<names.etc>/dns01/`. */
+export function dns01Paths(cfg: { readonly names: Names }): Dns01Paths {
+    const dir = `${cfg.names.etc}/dns01`;
+    return {
+        dir,
+        identity: `${dir}/identity`,
+        cloudflareCredentials: `${dir}/cloudflare.ini`,
+        authHook: `${dir}/auth-hook`,
+        cleanupHook: `${dir}/cleanup-hook`,
+    };
+}
+

@@ -184,3 +184,30 @@ export function pinnedSshWords(keyFile: string, knownHosts: string, opts: { noCo
         ...(opts.extra ?? []),
     ];
 }
+
+/** apt's wait for the dpkg lock (another apt run, unattended-upgrades): `-o` value every apt-get berth runs uses. */
+export const APT_LOCK_WAIT = "DPkg::Lock::Timeout=600";
+
+/**
+ * Installs the Debian packages of `pkgs` that are not installed yet (nothing
+ * runs apt when all are): apt waits for dpkg's lock, keeps changed conffiles.
+ * `lock`: lines that take a lock only when something is installed (the caller
+ * holds none); `stderr`: apt and the message go to stderr (stdout is data).
+ */
+export function aptInstallMissing(pkgs: readonly string[], opts: { lock?: Lines; stderr?: boolean } = {}): Lines {
+    const err = opts.stderr ? " >&2" : "";
+    return [
+        "export DEBIAN_FRONTEND=noninteractive",
+        `wanted=(${pkgs.map(quote).join(" ")})`,
+        "missing=()",
+        `for p in "\${wanted[@]}"; do`,
+        `  dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")`,
+        "done",
+        `if [ "\${#missing[@]}" -gt 0 ]; then`,
+        ...flatten(opts.lock ?? []).map((l) => `  ${l}`),
+        `  apt-get update -q -o ${APT_LOCK_WAIT}${err}`,
+        `  apt-get install -y -q --no-install-recommends -o ${APT_LOCK_WAIT} -o Dpkg::Options::=--force-confold "\${missing[@]}"${err}`,
+        `  echo "installed: \${missing[*]}"${err}`,
+        "fi",
+    ];
+}

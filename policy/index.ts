@@ -28,15 +28,53 @@ function trigger(props: Record<string, any>, kind: string): Record<string, any> 
     return t && typeof t === "object" && t.kind === kind ? t : undefined;
 }
 
-/** Database and cache containers publish ports only on loopback. */
-export const dataPortsOnLoopback: Validation = (args, report) => {
+/** An address only reachable inside a host or a private network (loopback, RFC 1918, CGNAT/WireGuard ranges, IPv6 ULA). */
+export function isPrivateAddress(ip: string): boolean {
+    if (ip === "::1" || /^f[cd][0-9a-f]{2}:/i.test(ip)) return true;
+    const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
+    if (!m) return false;
+    const [a, b] = [Number(m[1]), Number(m[2])];
+    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+}
+
+/**
+ * Database and cache containers publish ports only on loopback, or (several
+ * hosts) on a private address: never on every interface or a public one.
+ */
+export const dataPortsPrivate: Validation = (args, report) => {
     if (args.type !== CONTAINER) return;
     const role = label(args.props, "berth.role");
     if (role !== "database" && role !== "cache") return;
     for (const p of args.props.ports ?? []) {
         const ip = p.ip ?? "0.0.0.0";
-        if (ip !== "127.0.0.1" && ip !== "::1") {
-            report(`${args.name}: ${role} port ${p.external ?? "?"}->${p.internal} is published on ${ip}; publish data services on 127.0.0.1 only (Docker's published ports bypass the firewall)`);
+        if (!isPrivateAddress(ip)) {
+            report(`${args.name}: ${role} port ${p.external ?? "?"}->${p.internal} is published on ${ip}; publish data services on 127.0.0.1, or a private address behind berth's data firewall (Docker's published ports bypass ufw)`);
+        }
+    }
+};
+
+/**
+ * A data port published beyond loopback (a multi-host data host) is guarded
+ * by berth's data firewall in the same stack: a remote command whose rules
+ * end in a DROP of every other connection DNATed to that port
+ * (components/data/dataFirewall.ts), after admitting only the app hosts.
+ */
+export const dataPortsFirewalled: StackValidation = (args, report) => {
+    const guarded = new Set<number>();
+    for (const r of args.resources) {
+        if (r.type !== COMMAND || typeof r.props.create !== "string") continue;
+        for (const m of r.props.create.matchAll(/--ctstate DNAT --ctorigdstport (\d+) -j DROP/g)) guarded.add(Number(m[1]));
+    }
+    for (const r of args.resources) {
+        if (r.type !== CONTAINER) continue;
+        const role = label(r.props, "berth.role");
+        if (role !== "database" && role !== "cache") continue;
+        for (const p of r.props.ports ?? []) {
+            const ip = p.ip ?? "0.0.0.0";
+            if (ip === "127.0.0.1" || ip === "::1") continue;
+            if (!guarded.has(Number(p.external))) {
+                report(`${r.name}: ${role} port ${p.external ?? "?"} is published on ${ip} with no berth data firewall for it; only the stack's app hosts may reach it`);
+            }
         }
     }
 };
@@ -195,7 +233,8 @@ function stackPolicy(name: string, description: string, enforcementLevel: Enforc
 }
 
 export const policies: Policies = [
-    policy("data-ports-loopback-only", "Database and cache containers publish ports only on 127.0.0.1/::1.", "mandatory", dataPortsOnLoopback),
+    policy("data-ports-private", "Database and cache containers publish ports only on loopback or a private address.", "mandatory", dataPortsPrivate),
+    stackPolicy("data-ports-firewalled", "A data port published beyond loopback is covered by berth's data firewall (app hosts only).", "mandatory", dataPortsFirewalled),
     policy("remote-connections-pin-host-key", "Every remote command and the Docker provider's ssh connection pin the host key.", "mandatory", remoteConnectionsPinHostKey),
     policy("production-data-protected", "Production data volumes are protected.", "mandatory", productionDataProtected),
     policy("production-services-protected", "Production containers and network are protected (berth:protect).", "advisory", productionServicesProtected),

@@ -31,11 +31,13 @@ fail() { echo "berth: $what: $*" >&2; exit 1; }
 # The tools each mode runs, as `command:debian-package`. test: what
 # test/unit/*.ts spawns (shellcheck; nginx -t; systemd-analyze verify and, via
 # python3, its libsystemd-shared; openssl for test certificates; git for the
-# ls-remote repositories). e2e/dev: the host world (test/e2e/host/*.sh).
+# ls-remote repositories; wg, wireguard-go and iptables for the mesh and data
+# firewall tests in network namespaces). e2e/dev: the host world (test/e2e/host/*.sh).
 case "$mode" in
   test)
     tools=(shellcheck:shellcheck nginx:nginx-light systemd-analyze:systemd python3:python3
-      openssl:openssl git:git ldd:libc-bin)
+      openssl:openssl git:git ldd:libc-bin wg:wireguard-tools wireguard-go:wireguard-go
+      iptables:iptables)
     ;;
   e2e | dev)
     tools=(docker:docker.io dockerd:docker.io debootstrap:debootstrap pebble:pebble

@@ -216,8 +216,10 @@ export async function declared(
     }
     if (failure) throw failure;
     const resources = order.map((k) => seen.get(k)).filter((r): r is { type: string; name: string; inputs: any } => r !== undefined);
+    // Several hosts: only what the program declares for the host this view is for.
+    const here = (r: { inputs: any }) => !cfg.multiHost || r.inputs.connection?.host === cfg.host.address;
     const commands: DeclaredCommand[] = resources
-        .filter((r) => r.type === "command:remote:Command" && typeof r.inputs.create === "string")
+        .filter((r) => r.type === "command:remote:Command" && typeof r.inputs.create === "string" && here(r))
         .map((r) => ({ name: r.name, script: scriptOf(r.inputs.create), stdin: typeof r.inputs.stdin === "string" ? r.inputs.stdin : undefined }));
     const files = new Map<string, DeclaredFile>();
     for (const c of commands) {
@@ -228,7 +230,7 @@ export async function declared(
         }
     }
     const containers = resources
-        .filter((r) => r.type === "docker:index/container:Container")
+        .filter((r) => r.type === "docker:index/container:Container" && (!cfg.multiHost || cfg.host.roles.includes("data")))
         .map((r) => ({ name: String(r.inputs.name), image: String(r.inputs.image) }));
     return { commands, files: [...files.values()], containers, secretsKnown };
 }

@@ -1,6 +1,6 @@
 /**
  * SSH to a stack's host for the day-2 operations, with exactly the options
- * the Docker provider's `ssh` uses (components/dataServices.ts
+ * the Docker provider's `ssh` uses (components/data/dataServices.ts
  * `dockerSshOpts`): the pinned host key through KnownHostsCommand, the key
  * file lib/sshIdentity.ts writes from `berth:privateKey` (or the agent with
  * `berth:sshAgent`), BatchMode. Every command is a script built with
@@ -13,7 +13,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as readline from "node:readline";
-import { dockerSshOpts } from "../../components/dataServices";
+import { dockerSshOpts } from "../../components/data/dataServices";
 import { BerthConfig } from "../config";
 import { remote } from "../shell";
 import { writeSshIdentity } from "../sshIdentity";

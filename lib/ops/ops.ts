@@ -10,8 +10,9 @@
  * applier), so the switch and the nginx site do the work and the stack's
  * configuration says what runs.
  */
-import { runAsApp } from "../../components/release";
+import { runAsApp } from "../../components/app/release";
 import { BerthConfig } from "../config";
+import { forHost } from "../topology";
 import { cmd, quote, raw, script } from "../shell";
 import { Declared, DeclaredFile, declared } from "./declared";
 import { HostShell, redactor } from "./host";
@@ -25,6 +26,8 @@ export interface OpOptions extends SourceOptions {
     lines?: number;
     shell?: boolean;
     dryRun?: boolean;
+    /** `--host <name>`: the host of a several-host stack to operate on (default: the first web host). */
+    host?: string;
 }
 
 /** What an operation prints: text for a person, data for --json. */
@@ -38,15 +41,26 @@ export interface OpOutput {
 export const CERT_MIN_DAYS = 21;
 
 /** A stack opened for operations. */
+/**
+ * The host an operation runs on: `--host <name>` on a stack with several
+ * hosts (default: the first web host, where the release command runs).
+ */
+export function pickHost(cfg: BerthConfig, name: string | undefined): BerthConfig {
+    if (name === undefined) return cfg;
+    const h = cfg.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`berth: stack ${cfg.stack} has no host ${JSON.stringify(name)} (hosts: ${cfg.hosts.map((x) => x.name).join(", ")})`);
+    return forHost(cfg, h);
+}
+
 export class Stack {
     readonly source: StackSource;
     readonly cfg: BerthConfig;
     readonly host: HostShell;
     private randomsCache?: Record<string, string> | null;
 
-    constructor(opts: SourceOptions) {
+    constructor(opts: SourceOptions & { host?: string }) {
         this.source = openSource(opts);
-        this.cfg = this.source.config;
+        this.cfg = pickHost(this.source.config, opts.host);
         this.host = new HostShell(this.cfg, (t) => this.redact(t));
     }
 
@@ -177,7 +191,7 @@ export function logsScript(cfg: BerthConfig, service: LogService, lines: number,
             if (!cfg.release.workerCommand) throw new Error("berth: this stack has no worker (berth:workerCommand is empty)");
             return script(journal(`${n.workerUnit}.service`));
         case "nginx":
-            // The site's own logs (components/nginxSite.ts access_log/error_log).
+            // The site's own logs (components/web/nginxSite.ts access_log/error_log).
             return script(cmd("tail", "-n", lines, ...(follow ? ["-F"] : []), `/var/log/nginx/${n.nginxSite}.access.log`, `/var/log/nginx/${n.nginxSite}.error.log`));
         case "postgres":
         case "redis":
@@ -196,7 +210,7 @@ export async function logs(s: Stack, service: string | undefined, opts: OpOption
 /**
  * `body` as the app user in the current release with the app's environment:
  * the same `systemd-run` as the release's build and release command
- * (components/release.ts runAsApp), with a terminal (`--pty`) for an
+ * (components/app/release.ts runAsApp), with a terminal (`--pty`) for an
  * interactive session.
  */
 export function releaseRunAs(cfg: BerthConfig, what: string, body: string, tty: boolean): string {

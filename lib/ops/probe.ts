@@ -7,8 +7,8 @@
  * env file included.
  */
 import { BerthConfig } from "../config";
-import { sitePath } from "../../components/nginxSite";
-import { BUILT_MARKER, RELEASED_MARKER } from "../../components/release";
+import { sitePath } from "../../components/web/nginxSite";
+import { BUILT_MARKER, RELEASED_MARKER } from "../../components/app/release";
 import { cmd, quote, script } from "../shell";
 
 export interface ProbeRequest {

@@ -6,14 +6,18 @@
  * and SSH access to the VPS for inspection.
  */
 import * as assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as path from "node:path";
+import * as tls from "node:tls";
 import { Driver } from "./driver";
 import { UpReport } from "./applier";
-import { devConfig, World } from "./world";
+import { TestDns } from "./providers";
+import { devConfig, Fleet, FLEET_WEB_HOSTS, fleetConfig, FleetHost, onHost, parsedConfig, World } from "./world";
 import { StackConfig } from "../unit/harness";
+import { BerthConfig } from "../../lib/config";
 
 export interface LoadStats {
     sent: number;
@@ -50,19 +54,7 @@ export class Stage {
      * (domain: the world's own; agent: false opens a connection per request).
      */
     get(p: string, timeoutMs = 5000, domain = this.world.domain, agent: https.Agent | false = false): Promise<{ status: number; body: string }> {
-        return new Promise((resolve, reject) => {
-            const req = https.request(
-                { host: this.world.vps.ip, port: 443, path: p, servername: domain, headers: { host: domain }, ca: this.pebbleRoot, timeout: timeoutMs, agent },
-                (res) => {
-                    let body = "";
-                    res.on("data", (d) => (body += d));
-                    res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-                },
-            );
-            req.on("timeout", () => req.destroy(new Error("timeout")));
-            req.on("error", reject);
-            req.end();
-        });
+        return httpsGet({ ip: this.world.vps.ip, domain, ca: this.pebbleRoot }, p, timeoutMs, agent);
     }
 
     /** Bounded load loop (test network only): one request at a time until stopped or the caps. */
@@ -123,6 +115,30 @@ export class Stage {
     }
 }
 
+/** Where an HTTPS request goes: the host's address, the name it asks for (SNI and Host), the only root it trusts. */
+export interface HttpsTarget {
+    ip: string;
+    domain: string;
+    ca: string;
+}
+
+/** GET https://<domain><path> against `t.ip`, trusting only `t.ca` (agent: false opens a connection per request). */
+export function httpsGet(t: HttpsTarget, p: string, timeoutMs = 5000, agent: https.Agent | false = false): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+        const req = https.request(
+            { host: t.ip, port: 443, path: p, servername: t.domain, headers: { host: t.domain }, ca: t.ca, timeout: timeoutMs, agent },
+            (res) => {
+                let body = "";
+                res.on("data", (d) => (body += d));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
+        req.end();
+    });
+}
+
 export function assertPreviewMatches(planned: Record<string, { op: string }>, done: Record<string, { op: string }>, finished: boolean): void {
     const problems: string[] = [];
     for (const [urn, s] of Object.entries(done)) {
@@ -147,4 +163,193 @@ export function tcpRefused(host: string, port: number): Promise<boolean> {
         s.on("timeout", () => (s.destroy(), resolve(true)));
         s.on("error", () => resolve(true));
     });
+}
+
+// ---------------------------------------------------------------------------
+// Several hosts (test/e2e/multi.test.ts)
+// ---------------------------------------------------------------------------
+
+/** What a host served on 443 for a name: `authorized` = chains to the trusted root and names the domain. */
+export interface ServedCertificate {
+    authorized: boolean;
+    /** Why not authorized (Node's authorizationError), if so. */
+    error?: string;
+    fingerprint256: string;
+    subjectaltname: string;
+    issuer: string;
+}
+
+/** The certificate `t.ip` serves for `t.domain` (SNI), checked against `t.ca` only (chain and name). */
+export function servedCertificate(t: HttpsTarget, timeoutMs = 5000): Promise<ServedCertificate> {
+    return new Promise((resolve, reject) => {
+        const s = tls.connect({ host: t.ip, port: 443, servername: t.domain, ca: t.ca, rejectUnauthorized: false }, () => {
+            const c = s.getPeerCertificate();
+            const issuer = Object.entries(c.issuer ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
+            resolve({ authorized: s.authorized, error: s.authorizationError ? String(s.authorizationError) : undefined, fingerprint256: c.fingerprint256, subjectaltname: c.subjectaltname ?? "", issuer });
+            s.end();
+        });
+        s.setTimeout(timeoutMs, () => s.destroy(new Error(`TLS to ${t.ip} (${t.domain}): timeout`)));
+        s.on("error", reject);
+    });
+}
+
+/** SHA-256 fingerprint of a PEM certificate, in the form Node's getPeerCertificate() gives it (AB:CD:...). */
+export function pemFingerprint256(pem: string): string {
+    return new crypto.X509Certificate(pem).fingerprint256;
+}
+
+export interface SpreadLoadStats extends LoadStats {
+    /** Requests sent and failed per target. */
+    byTarget: Record<string, { sent: number; failed: number }>;
+}
+
+export interface SpreadLoadOptions {
+    /** Keep-alive connections per target, each sending one request after another (4). */
+    connections?: number;
+    path?: string;
+    /** Caps: requests in all (100,000) and duration (10 minutes), whichever comes first. */
+    maxRequests?: number;
+    maxMs?: number;
+    /** Per-request timeout (30 s) and pause after each request on a connection (10 ms). */
+    timeoutMs?: number;
+    pauseMs?: number;
+}
+
+/**
+ * Bounded keep-alive load spread over several hosts (test network only):
+ * `connections` keep-alive connections to each target (its own agent,
+ * trusting only the target's root), each sending GET `path` back to back
+ * until stopped or a cap is reached; non-200 answers and errors are failures,
+ * named with the target. Like faults.test.ts's keepAliveLoad, on several hosts.
+ */
+export function keepAliveLoad(targets: (HttpsTarget & { name: string })[], o: SpreadLoadOptions = {}): { stats: SpreadLoadStats; stop(): Promise<SpreadLoadStats> } {
+    const connections = o.connections ?? 4;
+    const maxRequests = o.maxRequests ?? 100_000;
+    const maxMs = o.maxMs ?? 10 * 60_000;
+    const p = o.path ?? "/up";
+    const stats: SpreadLoadStats = { sent: 0, failed: 0, failures: [], byTarget: Object.fromEntries(targets.map((t) => [t.name, { sent: 0, failed: 0 }])) };
+    let stop = false;
+    const t0 = Date.now();
+    const bounded = () => !stop && stats.sent < maxRequests && Date.now() - t0 < maxMs;
+    const agents = targets.map((t) => new https.Agent({ keepAlive: true, maxSockets: connections, ca: t.ca, servername: t.domain }));
+    const worker = async (t: HttpsTarget & { name: string }, agent: https.Agent) => {
+        const mine = stats.byTarget[t.name];
+        while (bounded()) {
+            stats.sent++;
+            mine.sent++;
+            let failure: string | undefined;
+            try {
+                const r = await httpsGet(t, p, o.timeoutMs ?? 30_000, agent);
+                if (r.status !== 200) failure = `HTTP ${r.status}`;
+            } catch (e) {
+                failure = (e as Error).message;
+            }
+            if (failure) {
+                stats.failed++;
+                mine.failed++;
+                if (stats.failures.length < 100) stats.failures.push(`${t.name}: ${failure}`);
+            }
+            await new Promise((r) => setTimeout(r, o.pauseMs ?? 10));
+        }
+    };
+    const done = Promise.all(targets.flatMap((t, i) => Array.from({ length: connections }, () => worker(t, agents[i]))));
+    return {
+        stats,
+        stop: async () => {
+            stop = true;
+            await done;
+            for (const a of agents) a.destroy();
+            return stats;
+        },
+    };
+}
+
+/**
+ * A Stage on a three-host fleet (world.ts makeFleet): `cfg` is fleetConfig
+ * (so `up` is still preview-then-up), `get` and `loadLoop` go to web1 (the
+ * fleet's `vps`), and the methods below name the host.
+ */
+export class FleetStage extends Stage {
+    constructor(readonly fleet: Fleet, driver: Driver, private fleetOverrides: Record<string, unknown> = {}) {
+        super(fleet, driver, fleetOverrides);
+    }
+
+    override cfg(overrides: Record<string, unknown> = {}, stack = "dev"): StackConfig {
+        return fleetConfig(this.fleet, { ...this.fleetOverrides, ...overrides }, stack);
+    }
+
+    /** The program's view of the stack with these overrides (lib/config.ts parseConfig). */
+    config(overrides: Record<string, unknown> = {}, stack = "dev"): BerthConfig {
+        return parsedConfig(this.cfg(overrides, stack));
+    }
+
+    /** HTTPS to one host of the fleet for `domain`, trusting only Pebble's root (fetchPebbleRoot first). */
+    target(host: FleetHost, domain = this.fleet.domain): HttpsTarget & { name: string } {
+        return { name: host, ip: this.fleet.hosts[host].ip, domain, ca: this.pebbleRoot };
+    }
+
+    /** GET through one host (its address, SNI and Host = domain). */
+    getVia(host: FleetHost, p: string, timeoutMs = 5000, domain = this.fleet.domain): Promise<{ status: number; body: string }> {
+        return httpsGet(this.target(host, domain), p, timeoutMs);
+    }
+
+    /** GET /version through every web host: the revision each one serves. */
+    async versions(): Promise<Record<string, string>> {
+        const out: Record<string, string> = {};
+        for (const h of FLEET_WEB_HOSTS) {
+            const r = await this.getVia(h, "/version");
+            out[h] = r.status === 200 ? r.body.trim() : `HTTP ${r.status}`;
+        }
+        return out;
+    }
+
+    /** The certificate a host serves for the domain. */
+    certificate(host: FleetHost, domain = this.fleet.domain): Promise<ServedCertificate> {
+        return servedCertificate(this.target(host, domain));
+    }
+
+    /** keepAliveLoad over every web host of the fleet. */
+    load(o: SpreadLoadOptions = {}): ReturnType<typeof keepAliveLoad> {
+        return keepAliveLoad(FLEET_WEB_HOSTS.map((h) => this.target(h)), o);
+    }
+
+    /** A command as root on one host (test-side inspection). */
+    onHost(host: FleetHost, command: string, input?: string): { code: number; stdout: string; stderr: string } {
+        return onHost(this.fleet, host, command, input);
+    }
+
+    /** What the world's test DNS answers for a name (A or AAAA), sorted. */
+    async resolve(name = this.fleet.domain, type: "A" | "AAAA" = "A"): Promise<string[]> {
+        return (await new TestDns(this.fleet.acme.dnsApi, this.fleet.acme.dnsServer).addresses(type, name)).sort();
+    }
+}
+
+/**
+ * TCP connections from a throwaway container on the fleet's Docker network
+ * that is none of the stack's hosts (a neighbour on the same network, e.g.
+ * another tenant's machine): `routes` are added first (`ip route add <to>
+ * via <via>`: e.g. the data host's private address through its public one,
+ * which is what a neighbour that knows the address could do). Give a route
+ * for every address off the test network: the default route leads out of
+ * the machine, where something may accept any TCP connection (this
+ * sandbox's uplink does). Returns "address:port" -> true when a connection
+ * was accepted within 3 s.
+ */
+export function neighbourConnects(fleet: Fleet, targets: { address: string; port: number }[], routes: { to: string; via: string }[] = []): Record<string, boolean> {
+    const image = execFileSync("docker", ["inspect", "-f", "{{.Config.Image}}", fleet.hosts.data.name], { encoding: "utf8" }).trim();
+    const network = fleet.hosts.data.network ?? "berth-e2e";
+    const lines = [
+        ...routes.map((r) => `ip route add ${r.to} via ${r.via} || exit 3`),
+        ...targets.map((t) => `if timeout 3 bash -c 'exec 3<>/dev/tcp/${t.address}/${t.port}' 2>/dev/null; then echo "open ${t.address}:${t.port}"; else echo "closed ${t.address}:${t.port}"; fi`),
+    ];
+    const r = spawnSync(
+        "docker",
+        ["run", "--rm", "--label", "berth.e2e=1", "--network", network, "--cap-add", "NET_ADMIN", "--entrypoint", "bash", image, "-c", lines.join("\n")],
+        { encoding: "utf8", timeout: 120_000 },
+    );
+    if (r.status !== 0) throw new Error(`neighbour probe failed (${r.status}): ${r.stderr}`);
+    const out: Record<string, boolean> = {};
+    for (const m of r.stdout.matchAll(/^(open|closed) (\S+)$/gm)) out[m[2]] = m[1] === "open";
+    for (const t of targets) if (!(`${t.address}:${t.port}` in out)) throw new Error(`neighbour probe: no answer for ${t.address}:${t.port}:\n${r.stdout}${r.stderr}`);
+    return out;
 }

@@ -42,12 +42,19 @@
  * - cloudflare:DnsRecord (pulumi-cloudflare 6.x, TF provider v5
  *   dns_record/schema.go): only `zoneId` forces a replacement; name, type,
  *   content, proxied, ttl update in place. Records go to pebble-challtestsrv,
- *   the test DNS server.
+ *   the test DNS server. Each Cloudflare record is its own object (its own
+ *   id): several A records of one name (one per web host: round robin) are
+ *   created, updated and deleted one by one, and deleting one leaves the
+ *   others. challtestsrv keeps a list of addresses per name instead (add-a
+ *   appends, clear-a empties the name), so an update or delete reads the
+ *   name's current addresses from the test DNS and writes the list back
+ *   without this record's address (see TestDns).
  * - pulumi:providers:docker: a change of its configuration updates the
  *   provider (no replacement of its resources).
  */
 import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
+import * as dns from "node:dns";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -407,21 +414,23 @@ export class HostModels {
             create: async (_ctx, i) => ({ ...i, result: [...crypto.randomBytes(i.length)].map((b) => alnum[b % alnum.length]).join("") }),
             bridged: true,
         };
-        const dnsWrite = async (i: any) => {
-            await this.dns(i.type === "AAAA" ? "add-aaaa" : "add-a", { host: `${i.name}.`, addresses: [i.content] });
-            return { ...i };
-        };
         const dnsRecord: ResourceModel = {
             diff: diffBy((k) => k === "zoneId"),
-            create: (_ctx, i) => dnsWrite(i),
+            create: async (_ctx, i) => {
+                await this.testDns().add(i);
+                return { ...i };
+            },
             update: async (_ctx, old, i) => {
                 const prev = unwrap(old.inputs);
-                if (prev.name !== i.name || prev.type !== i.type) await this.dns(prev.type === "AAAA" ? "clear-aaaa" : "clear-a", { host: `${prev.name}.` });
-                return dnsWrite(i);
+                // PATCH of the record: its address moves; proxied/ttl/comment leave the DNS answer as it is.
+                if (prev.name !== i.name || prev.type !== i.type || prev.content !== i.content) {
+                    await this.testDns().remove(prev);
+                    await this.testDns().add(i);
+                }
+                return { ...i };
             },
             delete: async (_ctx, old) => {
-                const i = unwrap(old.inputs);
-                await this.dns(i.type === "AAAA" ? "clear-aaaa" : "clear-a", { host: `${i.name}.` });
+                await this.testDns().remove(unwrap(old.inputs));
             },
             bridged: true,
         };
@@ -492,11 +501,98 @@ export class HostModels {
         return outputs;
     }
 
-    private async dns(endpoint: string, body: unknown): Promise<void> {
+    private dnsModel?: TestDns;
+
+    private testDns(): TestDns {
         if (!this.o.dnsApi) throw new Error("applier: a DNS record was registered but no test DNS API is configured");
-        const r = await fetch(`${this.o.dnsApi}/${endpoint}`, { method: "POST", body: JSON.stringify(body) });
+        this.dnsModel ??= new TestDns(this.o.dnsApi);
+        return this.dnsModel;
+    }
+}
+
+/**
+ * Where pebble-challtestsrv answers DNS queries for the records written to
+ * its management API `dnsApi`: test/e2e/host/acme.sh starts it on the same
+ * address, two ports below (DNS_PORT = DNS_API_PORT - 2 in every services
+ * set; `acme.sh info` prints it as dnsServer).
+ */
+export function testDnsServer(dnsApi: string): string {
+    const u = new URL(dnsApi);
+    return `${u.hostname}:${Number(u.port) - 2}`;
+}
+
+/** A DNS record as the DnsRecord model sees it (its inputs). */
+export interface DnsRecordInputs {
+    name: string;
+    type: string;
+    content: string;
+}
+
+/**
+ * Cloudflare's per-record semantics on pebble-challtestsrv, whose
+ * management API only appends addresses to a name (add-a/add-aaaa) or
+ * removes all of them (clear-a/clear-aaaa). Removing one record reads the
+ * name's addresses from the test DNS server (what every earlier operation,
+ * of this stack or another, left there), clears the name and adds back all
+ * but one occurrence of the record's address. Operations are serialized
+ * (one applier process runs one at a time), so a create between the read
+ * and the write cannot be lost.
+ */
+export class TestDns {
+    private queue: Promise<unknown> = Promise.resolve();
+    private resolver: dns.promises.Resolver;
+
+    constructor(readonly api: string, server = testDnsServer(api)) {
+        this.resolver = new dns.promises.Resolver({ timeout: 2000, tries: 3 });
+        this.resolver.setServers([server]);
+    }
+
+    add(r: DnsRecordInputs): Promise<void> {
+        return this.serial(() => this.post(`add-${kind(r)}`, { host: `${r.name}.`, addresses: [r.content] }));
+    }
+
+    remove(r: DnsRecordInputs): Promise<void> {
+        return this.serial(async () => {
+            const now = await this.addresses(r.type, r.name);
+            const i = now.indexOf(canonicalAddress(r.content));
+            if (i < 0) return; // already gone (Cloudflare: a 404 on delete is a deleted record)
+            now.splice(i, 1);
+            await this.post(`clear-${kind(r)}`, { host: `${r.name}.` });
+            if (now.length) await this.post(`add-${kind(r)}`, { host: `${r.name}.`, addresses: now });
+        });
+    }
+
+    /** The name's addresses of that type as the test DNS answers them now (canonical form, duplicates kept). */
+    async addresses(type: string, name: string): Promise<string[]> {
+        try {
+            const a = type === "AAAA" ? await this.resolver.resolve6(name) : await this.resolver.resolve4(name);
+            return a.map(canonicalAddress);
+        } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            if (code === dns.NODATA || code === dns.NOTFOUND) return [];
+            throw new Error(`test DNS: looking up ${type} ${name}: ${(e as Error).message}`);
+        }
+    }
+
+    private serial<T>(f: () => Promise<T>): Promise<T> {
+        const next = this.queue.then(f, f);
+        this.queue = next.catch(() => undefined);
+        return next;
+    }
+
+    private async post(endpoint: string, body: unknown): Promise<void> {
+        const r = await fetch(`${this.api}/${endpoint}`, { method: "POST", body: JSON.stringify(body) });
         if (!r.ok) throw new Error(`challtestsrv ${endpoint}: HTTP ${r.status}`);
     }
+}
+
+function kind(r: { type: string }): "a" | "aaaa" {
+    return r.type === "AAAA" ? "aaaa" : "a";
+}
+
+/** One spelling per address (IPv6 compressed and lower case, as the resolver returns it). */
+function canonicalAddress(a: string): string {
+    return net.isIPv6(a) ? new URL(`http://[${a}]/`).hostname.slice(1, -1) : a;
 }
 
 export type { StoredResource };

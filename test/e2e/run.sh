@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end suite: berth against a disposable local VPS (see test/e2e/README.md).
-#   bash test/e2e/run.sh           scenarios 1-8, then faults 1-9, then the day-2 operations, then backups (npm run test:e2e)
+#   bash test/e2e/run.sh           scenarios 1-8, then faults 1-9, then the day-2 operations, then backups,
+#                                  then several hosts (npm run test:e2e)
 #   bash test/e2e/run.sh --bench   scenarios 1-5 and faults 1-4 with figures -> bench/ (npm run bench)
+#   bash test/e2e/run.sh FILE...   only those files, in that order (e.g. test/e2e/multi.test.ts)
 # Installs what it needs (docker.io, debootstrap, pebble, jq, ...) and starts
 # its own dockerd. Traffic stays on this machine and the containers it makes.
 set -euo pipefail
@@ -9,6 +11,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 bench=0
 if [ "${1:-}" = "--bench" ]; then bench=1; fi
+
+# Each file builds its own world (its own VPS, services set and names), so the
+# files run one after another (--test-concurrency=1) in this order.
+files=(test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
+  test/e2e/multi.test.ts)
+if [ "$bench" = 0 ] && [ $# -gt 0 ]; then
+  files=("$@")
+  for f in "${files[@]}"; do
+    [ -f "$f" ] || { echo "run.sh: no such test file: $f" >&2; exit 2; }
+  done
+fi
 
 # No ssh-agent: a stack with only berth:privateKey must work for the Docker
 # provider's ssh too (the program hands it a key file), so the suite proves
@@ -40,6 +53,5 @@ if [ "$bench" = 1 ]; then
   # scenario 7 included): bench/backup.json and the "Backups" section of bench/README.md.
   BERTH_BACKUP_BENCH_OUT=bench/backup.json "$node" --import tsx --test --test-concurrency=1 test/e2e/backup.test.ts
 else
-  "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec \
-    test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
+  "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 fi

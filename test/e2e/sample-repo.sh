@@ -4,13 +4,18 @@
 #   test/e2e/sample-repo.sh <out-dir>
 #
 # Creates a fresh, non-bare repository at <out-dir> from sample-app/ with
-# three commits and these tags:
-#   v1      the app as it is in sample-app/
-#   v2      a visible change (page heading) plus a second, harmless migration
-#   broken  v2 plus a BROKEN file, so GET /up answers 500
-# Branch main points at v2 (and is checked out); `broken` is only a tag.
+# four commits and these tags:
+#   v1         the app as it is in sample-app/
+#   v2         a visible change (page heading) plus a second, harmless migration
+#   broken     v2 plus a BROKEN file, so GET /up answers 500
+#   hostcheck  v2 whose GET /up answers 500 on a host where the file
+#              /etc/berth-e2e-unhealthy exists (healthy on one host, unhealthy
+#              on another: test/e2e/multi.test.ts)
+# Branch main points at v2 (and is checked out); `broken` and `hostcheck` are
+# only tags (hostcheck comes after broken, so v1, v2 and broken keep their shas).
 # Authors, committers and dates are fixed, so the shas depend only on the
-# content of sample-app/. Prints {"v1":"<sha>","v2":"<sha>","broken":"<sha>"}.
+# content of sample-app/. Prints
+# {"v1":"<sha>","v2":"<sha>","broken":"<sha>","hostcheck":"<sha>"}.
 set -euo pipefail
 
 if [[ $# -ne 1 || -z "$1" ]]; then
@@ -85,7 +90,21 @@ g checkout -q --detach
 echo "This release is broken on purpose: GET /up answers 500." > "$out/BROKEN"
 commit "2024-01-03T00:00:00+0000" "sample app broken: /up fails"
 g tag broken
+
+# --- hostcheck: v2 whose /up fails where /etc/berth-e2e-unhealthy exists; only a tag
+# (the web units' sandbox, ProtectSystem=strict, leaves /etc readable).
+g checkout -q --detach v2
+health="$out/app/controllers/health_controller.rb"
+sed -i 's|^  def up$|  def up\
+    if File.exist?("/etc/berth-e2e-unhealthy")\
+      return render plain: "unhealthy: /etc/berth-e2e-unhealthy exists on this host\\n", status: :internal_server_error\
+    end\
+|' "$health"
+grep -q 'berth-e2e-unhealthy' "$health" || { echo "sample-repo: could not edit $health" >&2; exit 1; }
+commit "2024-01-04T00:00:00+0000" "sample app hostcheck: /up fails on a host with /etc/berth-e2e-unhealthy"
+g tag hostcheck
 g checkout -q main
 
-printf '{"v1":"%s","v2":"%s","broken":"%s"}\n' \
-  "$(g rev-parse 'v1^{commit}')" "$(g rev-parse 'v2^{commit}')" "$(g rev-parse 'broken^{commit}')"
+printf '{"v1":"%s","v2":"%s","broken":"%s","hostcheck":"%s"}\n' \
+  "$(g rev-parse 'v1^{commit}')" "$(g rev-parse 'v2^{commit}')" "$(g rev-parse 'broken^{commit}')" \
+  "$(g rev-parse 'hostcheck^{commit}')"

@@ -16,6 +16,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { configFrom, ROOT, StackConfig } from "../unit/harness";
+import { BerthConfig, parseConfig, Role } from "../../lib/config";
+import { testDnsServer } from "./providers";
 
 const HOST_DIR = path.join(ROOT, "test", "e2e", "host");
 
@@ -26,6 +28,8 @@ export interface VpsInfo {
     user: string;
     privateKeyPath: string;
     hostKey: string;
+    /** The Docker network the VPS is on (`berth-e2e` unless BERTH_E2E_NETWORK says otherwise). */
+    network?: string;
 }
 
 export interface GitInfo {
@@ -40,6 +44,8 @@ export interface AcmeInfo {
     rootsUrl: string;
     dnsApi: string;
     gateway: string;
+    /** challtestsrv's DNS server (`ip:port`), where the world's records can be looked up. */
+    dnsServer?: string;
 }
 
 export interface World {
@@ -166,7 +172,7 @@ function startVps(name: string, fresh?: boolean): VpsInfo {
 function startServices(
     work: string,
     o: { services: string; domain: string; prodDomain: string; repo: string; keepDns?: boolean },
-): Pick<World, "git" | "acme" | "repoUrl" | "shas"> {
+): { git: GitInfo; acme: AcmeInfo; repoUrl: string; shas: Fleet["shas"] } {
     const acme = JSON.parse(sh("acme.sh", ["up"], { services: o.services })) as AcmeInfo;
     if (!o.keepDns) clearDns(acme.dnsApi, [o.domain, o.prodDomain]);
     sh("vps.sh", ["gitserver", "up"], { services: o.services });
@@ -220,4 +226,151 @@ function worldStackConfig(world: World, hostKeys: Record<string, unknown>, acmeE
     cfg.values["berth:deployKey"] = fs.readFileSync(world.git.deployKeyPath, "utf8");
     cfg.secrets.push(cfg.values["berth:privateKey"], cfg.values["berth:deployKey"]);
     return cfg;
+}
+
+// ---------------------------------------------------------------------------
+// The fleet: three VPS for one multi-host stack (test/e2e/multi.test.ts)
+// ---------------------------------------------------------------------------
+
+/** The multi-host suite's names: its VPS (`<vpsPrefix>-<host>`), services set, names and repository. */
+export const MULTI_WORLD = {
+    vpsPrefix: "berth-multi",
+    services: "multi",
+    domain: "multi.berth.test",
+    prodDomain: "prod.multi.berth.test",
+    repo: "multi-sample",
+} as const;
+
+/** The fleet's hosts, in `berth:hosts` order. */
+export const FLEET_HOSTS = ["web1", "web2", "data"] as const;
+export type FleetHost = (typeof FLEET_HOSTS)[number];
+/** Each host's roles in `berth:hosts`: two web hosts (the first also runs the worker), one data host. */
+export const FLEET_ROLES: Readonly<Record<FleetHost, readonly Role[]>> = { web1: ["web", "worker"], web2: ["web"], data: ["data"] };
+/** The hosts with the web role (nginx, certificate, an A record each). */
+export const FLEET_WEB_HOSTS = FLEET_HOSTS.filter((h) => FLEET_ROLES[h].includes("web"));
+
+/**
+ * A world of three VPS for one `berth:hosts` stack. It is a World whose
+ * `vps` is web1 (so Stage, onVps and the single-host helpers work on web1);
+ * `hosts` has all three. One known_hosts file in `work` pins all three keys.
+ */
+export interface Fleet extends World {
+    hosts: Record<FleetHost, VpsInfo>;
+    /** sample-repo.sh's tags, with `hostcheck` (v2 whose /up answers 500 where /etc/berth-e2e-unhealthy exists). */
+    shas: World["shas"] & { hostcheck: string };
+    /**
+     * How the hosts reach each other's private address: "mesh" (no
+     * `privateAddress` in `berth:hosts`: berth's WireGuard mesh, addresses
+     * from lib/config.ts meshAddress) or "network" (each host's
+     * `privateAddress` is its address on the berth-e2e bridge, standing in
+     * for a provider's private network).
+     */
+    privateNetwork: "mesh" | "network";
+}
+
+export interface FleetOptions {
+    /** Container names are `<vpsPrefix>-web1|web2|data`. */
+    vpsPrefix?: string;
+    services?: string;
+    domain?: string;
+    prodDomain?: string;
+    repo?: string;
+    privateNetwork?: Fleet["privateNetwork"];
+}
+
+/**
+ * Brings up the fleet, always from fresh hosts (the reason is makeWorld's):
+ * the three VPS (an earlier run's are removed first), the world's services
+ * set (ACME CA + test DNS with the names cleared, git server, repository),
+ * and the Postgres/Redis images staged on the data host (the only one that
+ * gets a Docker engine).
+ */
+export function makeFleet(opts: FleetOptions = {}): Fleet {
+    const prefix = opts.vpsPrefix ?? MULTI_WORLD.vpsPrefix;
+    const services = opts.services ?? MULTI_WORLD.services;
+    const domain = opts.domain ?? MULTI_WORLD.domain;
+    const prodDomain = opts.prodDomain ?? MULTI_WORLD.prodDomain;
+    const repo = opts.repo ?? MULTI_WORLD.repo;
+    if (domain === prodDomain) throw new Error(`makeFleet: domain and prodDomain are both ${domain}`);
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-multi-"));
+    const hosts = {} as Record<FleetHost, VpsInfo>;
+    for (const h of FLEET_HOSTS) hosts[h] = startVps(`${prefix}-${h}`, true);
+    fs.writeFileSync(path.join(work, "known_hosts"), FLEET_HOSTS.map((h) => `${hosts[h].ip} ${hosts[h].hostKey}\n`).join(""));
+    vps(["stage-images", hosts.data.name]);
+    const { git, acme, repoUrl, shas } = startServices(work, { services, domain, prodDomain, repo });
+    // The DNS model (providers.ts) finds the test DNS server from the API's address; acme.sh says where it is.
+    if (acme.dnsServer && acme.dnsServer !== testDnsServer(acme.dnsApi)) {
+        throw new Error(`makeFleet: acme.sh's DNS server ${acme.dnsServer} is not where the DNS model looks (${testDnsServer(acme.dnsApi)})`);
+    }
+    if (!shas.hostcheck) throw new Error("makeFleet: sample-repo.sh printed no hostcheck sha");
+    return { vps: hosts.web1, hosts, git, acme, repoUrl, shas, work, services, domain, prodDomain, repo, privateNetwork: opts.privateNetwork ?? "mesh" };
+}
+
+/** Removes the fleet's VPS containers (best effort: each is tried). */
+export function removeFleet(fleet: Pick<Fleet, "hosts">): void {
+    for (const h of FLEET_HOSTS) {
+        try {
+            vps(["down", fleet.hosts[h].name]);
+        } catch (e) {
+            process.stderr.write(`${(e as Error).message}\n`);
+        }
+    }
+}
+
+/** Runs a command as root on one host of the fleet (test-side inspection, not the program). */
+export function onHost(fleet: Fleet, host: FleetHost, command: string, input?: string): { code: number; stdout: string; stderr: string } {
+    return onVps({ ...fleet, vps: fleet.hosts[host] }, command, input);
+}
+
+/** The fleet as `berth:hosts`: name, address, pinned key, roles (and privateAddress on a "network" fleet). */
+export function fleetHosts(fleet: Fleet): Record<string, unknown>[] {
+    return FLEET_HOSTS.map((h) => ({
+        name: h,
+        address: fleet.hosts[h].ip,
+        hostKey: fleet.hosts[h].hostKey,
+        roles: [...FLEET_ROLES[h]],
+        ...(fleet.privateNetwork === "network" ? { privateAddress: fleet.hosts[h].ip } : {}),
+    }));
+}
+
+/**
+ * certbot --manual hooks (`berth:dns01`) that publish the DNS-01 TXT record
+ * in the world's test DNS (pebble-challtestsrv's management API), where
+ * Pebble looks it up. certbot runs them with CERTBOT_DOMAIN and
+ * CERTBOT_VALIDATION set. challtestsrv's clear-txt removes every TXT value of
+ * the name (Cloudflare's plugin deletes only its own record).
+ */
+export function dns01Hooks(dnsApi: string): { authHook: string; cleanupHook: string } {
+    const host = '\\"host\\":\\"_acme-challenge.${CERTBOT_DOMAIN}.\\"';
+    return {
+        authHook: `curl -fsS -d "{${host},\\"value\\":\\"\${CERTBOT_VALIDATION}\\"}" ${dnsApi}/set-txt`,
+        cleanupHook: `curl -fsS -d "{${host}}" ${dnsApi}/clear-txt`,
+    };
+}
+
+/**
+ * The dev stack file as a three-host stack on the fleet (devConfig's
+ * counterpart): `berth:hosts` instead of `berth:host`/`hostKey`/`hostIpv6`,
+ * certificates over DNS-01 (`berth:acme.challenge`) with the test DNS's
+ * hooks in `berth:dns01` (secret); everything else as devConfig. Overrides
+ * win, as there.
+ */
+export function fleetConfig(fleet: Fleet, overrides: Record<string, unknown> = {}, stack = "dev"): StackConfig {
+    const hostKeys = { "berth:host": undefined, "berth:hostKey": undefined, "berth:hostIpv6": undefined, "berth:hosts": fleetHosts(fleet), "berth:dns01": { secure: "x" } };
+    const cfg = worldStackConfig(fleet, hostKeys, { challenge: "dns-01" }, overrides, stack);
+    if (!("berth:dns01" in overrides)) {
+        // The placeholder secret's value, replaced by the hooks. They are not credentials (their text is
+        // in certbot's renewal file and process list on the host), so they are not in cfg.secrets.
+        const placeholder = cfg.values["berth:dns01"];
+        cfg.secrets = cfg.secrets.filter((s) => s !== placeholder);
+        cfg.values["berth:dns01"] = JSON.stringify(dns01Hooks(fleet.acme.dnsApi));
+    }
+    return cfg;
+}
+
+/** The program's view of a stack configuration (lib/config.ts parseConfig); throws listing every problem. */
+export function parsedConfig(sc: StackConfig, project = "berth"): BerthConfig {
+    const r = parseConfig(sc.values, { project, stack: sc.stack, secretKeys: new Set(sc.secretKeys) });
+    if (!r.ok) throw new Error(`invalid stack configuration:\n  ${r.errors.join("\n  ")}`);
+    return r.config;
 }

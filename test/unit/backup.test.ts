@@ -1,5 +1,5 @@
 /**
- * Backups (components/backup.ts): golden text and a clean shellcheck for every
+ * Backups (components/data/backup.ts): golden text and a clean shellcheck for every
  * script berth runs or installs, `systemd-analyze verify` for the units (in a
  * root directory holding the installed scripts, failing on any printed line),
  * `systemd-analyze calendar` for the schedules, the release command's backup
@@ -13,8 +13,8 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { BerthConfig, parseConfig, parseSftpRepository } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
-import * as backup from "../../components/backup";
-import * as release from "../../components/release";
+import * as backup from "../../components/data/backup";
+import * as release from "../../components/app/release";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { configFor, named, runProgram, stackConfig, unwrap } from "./harness";
 

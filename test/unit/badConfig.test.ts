@@ -32,7 +32,7 @@ const CASES: Case[] = [
         name: "missing required keys",
         stack: "staging",
         set: { "berth:app": undefined, "berth:host": undefined, "berth:domain": undefined },
-        errors: ["berth:app: required", "berth:host: required", "berth:domain: required"],
+        errors: ["berth:app: required", "berth:host: required (or list the stack's hosts in berth:hosts)", "berth:domain: required"],
     },
     {
         name: "malformed domain",

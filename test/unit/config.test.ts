@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { BerthConfig, isHostKey, isHostname, isImmutableRevision, parseConfig, LETSENCRYPT, LETSENCRYPT_STAGING } from "../../lib/config";
+import { BerthConfig, isHostKey, isHostname, isImmutableRevision, keyKind, parseConfig, RawSchema, LETSENCRYPT, LETSENCRYPT_STAGING } from "../../lib/config";
 import { derivePorts, deriveNames } from "../../lib/names";
 import { projectDefaults, ROOT, StackConfig, stackConfig } from "./harness";
 
@@ -123,5 +123,123 @@ describe("derived names and ports", () => {
         assert.equal(n.root, "/srv/berth/shop-production");
         assert.throws(() => deriveNames("averyveryverylongapp", "production-eu-west"), /at most 32 characters/);
         assert.throws(() => deriveNames("shop", "Prod"), /lowercase/);
+    });
+});
+
+describe("several hosts (berth:hosts)", () => {
+    const fleet = () => stackConfig("fleet", {}, "examples/Pulumi.fleet.yaml");
+    const ctx = (sc: StackConfig) => ({ project: "berth", stack: sc.stack, secretKeys: new Set(sc.secretKeys) });
+    const errorsOf = (overrides: Record<string, unknown>) => {
+        const sc = stackConfig("fleet", overrides, "examples/Pulumi.fleet.yaml");
+        const r = parseConfig(sc.values, ctx(sc));
+        return r.ok ? [] : r.errors;
+    };
+    const H = (name: string, address: string, roles: string[], extra: Record<string, unknown> = {}) => ({
+        name,
+        address,
+        roles,
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILG73IWY0lOiB+/8jU4Y3DSPohHECTBhM3oJgAuYf+0k",
+        ...extra,
+    });
+
+    test("the example fleet parses: three hosts, the first web host is cfg.host, dns-01 by default, mesh addresses from names", () => {
+        const c = parse(fleet());
+        assert.equal(c.multiHost, true);
+        assert.deepEqual(c.hosts.map((h) => [h.name, h.roles.join("+")]), [["web1", "web+worker"], ["web2", "web"], ["data", "data"]]);
+        assert.equal(c.host.name, "web1");
+        assert.equal(c.acme.challenge, "dns-01");
+        assert.equal(c.mesh.enabled, true);
+        const addrs = c.hosts.map((h) => h.privateAddress!);
+        assert.equal(new Set(addrs).size, 3);
+        for (const a of addrs) assert.match(a, /^10\.(2[0-4]\d)\.\d+\.\d+$/);
+    });
+    test("mesh addresses do not move when hosts are reordered or added", () => {
+        const base = parse(fleet()).hosts;
+        const sc = stackConfig("fleet", { "berth:hosts": [H("web3", "203.0.113.40", ["web"]), ...[...base].reverse().map((h) => H(h.name, h.address, [...h.roles]))] }, "examples/Pulumi.fleet.yaml");
+        const r = parseConfig(sc.values, ctx(sc));
+        assert.ok(r.ok, JSON.stringify(r));
+        if (r.ok) for (const h of base) assert.equal(r.config.hosts.find((x) => x.name === h.name)!.privateAddress, h.privateAddress);
+    });
+    test("a berth:host stack is one host, main, with every role and no private address", () => {
+        const c = parse(stackConfig("staging"));
+        assert.equal(c.multiHost, false);
+        assert.deepEqual(c.hosts.map((h) => [h.name, [...h.roles]]), [["main", ["web", "worker", "data"]]]);
+        assert.equal(c.host.privateAddress, undefined);
+        assert.equal(c.acme.challenge, "http-01");
+    });
+    test("every topology problem is reported, naming its key", () => {
+        const e = errorsOf({
+            "berth:host": "203.0.113.9",
+            "berth:hosts": [H("web1", "203.0.113.31", ["web"]), H("web1", "203.0.113.31", ["data"]), H("db2", "203.0.113.35", ["data", "data"])],
+            "berth:acme": { challenge: "http-01" },
+        });
+        const want = [
+            /^berth:host: set together with berth:hosts/,
+            /^berth:hosts\[1\]\.name: "web1" is listed twice/,
+            /^berth:hosts\[1\]\.address: 203\.0\.113\.31 is listed twice/,
+            /^berth:hosts\[2\]\.roles: lists a role twice/,
+            /^berth:hosts: web1, db2 all have the data role|^berth:hosts: .* all have the data role/,
+            /^berth:hosts: berth:workerCommand is set but no host has the worker role/,
+        ];
+        for (const w of want) assert.ok(e.some((m) => w.test(m)), `${w} in\n${e.join("\n")}`);
+    });
+    test("several web hosts need dns-01 and its credentials", () => {
+        const e = errorsOf({ "berth:acme": { challenge: "http-01" }, "berth:dns01": undefined });
+        assert.ok(e.some((m) => /^berth:acme\.challenge: http-01 cannot work with 2 web hosts/.test(m)), e.join("\n"));
+        const e2 = errorsOf({ "berth:dns01": undefined });
+        assert.ok(e2.some((m) => /^berth:dns01: required for the dns-01 challenge/.test(m)), e2.join("\n"));
+    });
+    test("no data host: external URLs are required; both a data host and external data is refused", () => {
+        const noData = [H("web1", "203.0.113.31", ["web", "worker"]), H("web2", "203.0.113.32", ["web"])];
+        const e = errorsOf({ "berth:hosts": noData, "berth:backup": undefined });
+        assert.ok(e.some((m) => /^berth:externalData\.postgresUrl: required when no host has the data role/.test(m)), e.join("\n"));
+        assert.ok(e.some((m) => /^berth:externalData\.redisUrl: required/.test(m)), e.join("\n"));
+        const withUrls = (ext: Record<string, string>, hosts: unknown = noData) => {
+            const sc = stackConfig("fleet", { "berth:hosts": hosts, "berth:backup": undefined }, "examples/Pulumi.fleet.yaml");
+            const values = { ...sc.values, "berth:externalData": JSON.stringify(ext) };
+            const r = parseConfig(values, { project: "berth", stack: "fleet", secretKeys: new Set([...sc.secretKeys, "berth:externalData"]) });
+            return r.ok ? r.config : r.errors;
+        };
+        const c = withUrls({ postgresAdminUrl: "postgres://admin:pw@db.example.net:25060/defaultdb?sslmode=require", redisUrl: "rediss://:pw@cache.example.net:25061" });
+        assert.ok(!Array.isArray(c), JSON.stringify(c));
+        if (!Array.isArray(c)) assert.equal(c.external.postgresAdminUrl?.startsWith("postgres://admin:"), true);
+        const both = withUrls({ postgresUrl: "postgres://u:p@db/x", redisUrl: "redis://r" }, [...noData, H("data", "203.0.113.33", ["data"])]);
+        assert.ok(Array.isArray(both) && both.some((m) => /^berth:externalData: set, but data has the data role/.test(m)), JSON.stringify(both));
+        const twoPg = withUrls({ postgresUrl: "postgres://u:p@db/x", postgresAdminUrl: "postgres://a:p@db/x", redisUrl: "redis://r" });
+        assert.ok(Array.isArray(twoPg) && twoPg.some((m) => /postgresUrl .* or postgresAdminUrl .* not both/.test(m)), JSON.stringify(twoPg));
+        const plain = parseConfig({ ...stackConfig("fleet", { "berth:hosts": noData, "berth:backup": undefined }, "examples/Pulumi.fleet.yaml").values, "berth:externalData": JSON.stringify({ postgresUrl: "postgres://u:p@db/x", redisUrl: "redis://r" }) }, { project: "berth", stack: "fleet", secretKeys: new Set(["berth:privateKey", "berth:deployKey", "berth:dns01"]) });
+        assert.ok(!plain.ok && plain.errors.some((m) => /^berth:externalData: must be a secret/.test(m)), "external URLs must be secrets");
+    });
+    test("privateAddress on some hosts only is refused", () => {
+        const e = errorsOf({ "berth:hosts": [H("web1", "203.0.113.31", ["web", "worker"], { privateAddress: "10.0.0.1" }), H("data", "203.0.113.33", ["data"])], "berth:acme": { challenge: "http-01" } });
+        assert.ok(e.some((m) => /^berth:hosts: privateAddress is set on 1 of 2 hosts/.test(m)), e.join("\n"));
+    });
+    test("production needs every host's key pinned", () => {
+        const e = errorsOf({ "berth:hosts": [H("web1", "203.0.113.31", ["web", "worker", "data"], { hostKey: undefined })], "berth:acme": {} });
+        assert.ok(e.some((m) => /^berth:hosts\[0\]\.hostKey: required on a production stack/.test(m)), e.join("\n"));
+    });
+});
+
+describe("one place per key: the schema, Pulumi.yaml and the README agree", () => {
+    const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const keys = Object.keys(RawSchema.shape);
+    const pulumiType: Record<string, string> = { string: "string", enum: "string", number: "integer", boolean: "boolean", array: "array" };
+
+    test("every key Pulumi.yaml declares is in the schema, with the schema's kind", () => {
+        for (const [full, decl] of Object.entries<any>(project.config)) {
+            const key = full.replace(/^berth:/, "");
+            const kind = keyKind(key);
+            assert.ok(kind, `${full} is declared in Pulumi.yaml but not in lib/config.ts`);
+            assert.equal(decl.type, pulumiType[kind!] ?? "(object: not declarable)", `${full}: Pulumi.yaml type vs schema kind ${kind}`);
+        }
+    });
+    test("every schema key is declared in Pulumi.yaml or named in its header comment, and documented in the README table", () => {
+        const comment = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8").split("\nconfig:")[0];
+        for (const key of keys) {
+            const full = `berth:${key}`;
+            assert.ok(full in project.config || comment.includes(full), `${full}: declare it in Pulumi.yaml or list it in its comment`);
+            assert.ok(readme.includes(`| \`${full}\` |`), `${full}: add a row to README.md "Configuration reference"`);
+        }
     });
 });

@@ -7,7 +7,7 @@
 import { before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { configFor, isSecretWrapped, localRemote, Recorded, RunResult, runProgram, stackConfig, unwrap } from "./harness";
-import { switchScript } from "../../components/switch";
+import { switchScript } from "../../components/app/switch";
 import { pinnedSha, resolveRevision, REVISION_SHA_ENV } from "../../lib/revision";
 
 function changed(a: RunResult, b: RunResult): string[] {

@@ -18,16 +18,53 @@ function violations(v: P.Validation, type: string, props: Record<string, any>, o
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 const db = (ports: any[], role = "database") => ({ labels: [{ label: "berth.role", value: role }], ports });
 
-describe("data-ports-loopback-only", () => {
+describe("data-ports-private", () => {
     const C = "docker:index/container:Container";
-    test("loopback passes", () => assert.deepEqual(violations(P.dataPortsOnLoopback, C, db([{ internal: 5432, external: 15432, ip: "127.0.0.1" }])), []));
-    test("0.0.0.0 and a missing ip fail, naming the port", () => {
-        const v = violations(P.dataPortsOnLoopback, C, db([{ internal: 6379, external: 16379, ip: "0.0.0.0" }, { internal: 6379, external: 16380 }], "cache"));
-        assert.equal(v.length, 2);
+    test("loopback and a private (mesh) address pass", () => {
+        assert.deepEqual(violations(P.dataPortsPrivate, C, db([{ internal: 5432, external: 15432, ip: "127.0.0.1" }])), []);
+        assert.deepEqual(violations(P.dataPortsPrivate, C, db([{ internal: 5432, external: 15432, ip: "10.213.0.7" }])), []);
+    });
+    test("0.0.0.0, a missing ip and a public address fail, naming the port", () => {
+        const v = violations(P.dataPortsPrivate, C, db([{ internal: 6379, external: 16379, ip: "0.0.0.0" }, { internal: 6379, external: 16380 }, { internal: 6379, external: 16381, ip: "203.0.113.9" }], "cache"));
+        assert.equal(v.length, 3);
         assert.match(v[0], /cache port 16379->6379 is published on 0\.0\.0\.0/);
         assert.match(v[1], /16380->6379 is published on 0\.0\.0\.0/);
+        assert.match(v[2], /16381->6379 is published on 203\.0\.113\.9/);
     });
-    test("other containers are not judged", () => assert.deepEqual(violations(P.dataPortsOnLoopback, C, db([{ internal: 80, external: 80 }], "web")), []));
+    test("private ranges", () => {
+        for (const ip of ["10.0.0.1", "172.16.0.1", "172.31.255.1", "192.168.1.1", "100.64.0.1", "::1", "fd00::1"]) assert.ok(P.isPrivateAddress(ip), ip);
+        for (const ip of ["172.32.0.1", "8.8.8.8", "0.0.0.0", "100.128.0.1", "2001:db8::1"]) assert.ok(!P.isPrivateAddress(ip), ip);
+    });
+    test("other containers are not judged", () => assert.deepEqual(violations(P.dataPortsPrivate, C, db([{ internal: 80, external: 80 }], "web")), []));
+});
+
+describe("data-ports-firewalled (stack)", () => {
+    const C = "docker:index/container:Container";
+    const run = (resources: any[]) => {
+        const out: string[] = [];
+        P.dataPortsFirewalled({ resources } as any, (m) => out.push(m));
+        return out;
+    };
+    const fw = (ports: number[]) => ({
+        type: "command:remote:Command",
+        name: "fw",
+        props: { create: ports.map((p) => `-A X -s 10.213.0.5/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport ${p} -j RETURN\n-A X -m conntrack --ctstate DNAT --ctorigdstport ${p} -j DROP`).join("\n") },
+    });
+    const ctr = (ip: string, external = 15432) => ({ type: C, name: "pg", props: db([{ internal: 5432, external, ip }]) });
+    test("loopback needs no firewall", () => assert.deepEqual(run([ctr("127.0.0.1")]), []));
+    test("a private address without the data firewall fails", () => assert.match(run([ctr("10.213.0.7")])[0], /pg: database port 15432 is published on 10\.213\.0\.7 with no berth data firewall/));
+    test("the real fleet stack is covered by its data firewall", async () => {
+        const { runProgram, stackConfig, unwrap } = await import("./harness");
+        const r = await runProgram(stackConfig("fleet", {}, "examples/Pulumi.fleet.yaml"));
+        assert.equal(r.error, undefined);
+        const resources = r.resources.map((x) => ({ type: x.type, name: x.name, props: unwrap(x.inputs) }));
+        assert.deepEqual(run(resources), []);
+        assert.equal(run(resources.filter((x) => !x.name.includes("data-firewall"))).length, 2, "without it both data ports are reported");
+    });
+    test("covered by the firewall passes; a port it does not cover fails", () => {
+        assert.deepEqual(run([ctr("10.213.0.7"), fw([15432, 16379])]), []);
+        assert.equal(run([ctr("10.213.0.7", 15999), fw([15432])]).length, 1);
+    });
 });
 
 describe("remote-connections-pin-host-key", () => {
@@ -129,13 +166,15 @@ describe("advisory policies", () => {
     });
     test("the pack declares every policy once with its enforcement level", () => {
         const levels = Object.fromEntries(P.policies.map((p) => [p.name, p.enforcementLevel]));
-        assert.equal(P.policies.length, 10);
+        assert.equal(P.policies.length, 11);
+        assert.equal(levels["data-ports-private"], "mandatory");
+        assert.equal(levels["data-ports-firewalled"], "mandatory");
         assert.equal(levels["images-pinned"], "advisory");
         assert.equal(levels["production-hsts"], "advisory");
         assert.equal(levels["production-services-protected"], "advisory");
         assert.equal(levels["backup-retention-a-week"], "advisory");
         assert.equal(levels["production-has-backups"], "mandatory");
-        assert.equal(Object.values(levels).filter((l) => l === "mandatory").length, 6);
+        assert.equal(Object.values(levels).filter((l) => l === "mandatory").length, 7);
     });
 });
 

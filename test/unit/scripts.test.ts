@@ -6,11 +6,11 @@ import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { BerthConfig } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
-import * as host from "../../components/host";
-import * as role from "../../components/postgresRole";
-import * as data from "../../components/dataServices";
-import * as release from "../../components/release";
-import * as sw from "../../components/switch";
+import * as host from "../../components/host/host";
+import * as role from "../../components/data/postgresRole";
+import * as data from "../../components/data/dataServices";
+import * as release from "../../components/app/release";
+import * as sw from "../../components/app/switch";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { configFor } from "./harness";
 
@@ -122,5 +122,24 @@ describe("release pruning (run for real in a temporary root)", () => {
         } finally {
             fs.rmSync(root, { recursive: true, force: true });
         }
+    });
+});
+
+describe("goldens hold what differs", () => {
+    test("no golden file repeats its base (test/unit/golden.ts GOLDEN_BASES)", () => {
+        const { GOLDEN_BASES, GOLDEN_DIR, goldenSource } = require("./golden") as typeof import("./golden");
+        const fs = require("node:fs") as typeof import("node:fs");
+        const path = require("node:path") as typeof import("node:path");
+        let checked = 0;
+        for (const [dir, base] of Object.entries(GOLDEN_BASES)) {
+            for (const f of fs.readdirSync(path.join(GOLDEN_DIR, dir))) {
+                const own = path.join(GOLDEN_DIR, dir, f);
+                if (fs.statSync(own).isDirectory()) continue;
+                const b = goldenSource(`${base}/${f}`);
+                checked++;
+                if (b) assert.notEqual(fs.readFileSync(own, "utf8"), fs.readFileSync(b, "utf8"), `${dir}/${f} is the same as ${path.relative(GOLDEN_DIR, b)}: remove it (UPDATE_GOLDEN=1 npm test does)`);
+            }
+        }
+        assert.ok(checked > 10);
     });
 });

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { dockerSshOpts } from "../../components/dataServices";
+import { dockerSshOpts } from "../../components/data/dataServices";
 import { sshIdentityFile } from "../../lib/names";
 import { writeSshIdentity } from "../../lib/sshIdentity";
 import { byType, configFor, runProgram, stackConfig, TEST_HOME, testPrivateKey, unwrap } from "./harness";

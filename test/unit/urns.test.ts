@@ -45,6 +45,24 @@ const STACKS: Record<string, () => StackConfig> = {
     production: () => stackConfig("production"),
     // dev:up sets the deploy key per machine; the stack file holds none (as in program.test.ts).
     dev: () => stackConfig("dev", { "berth:deployKey": { secure: "set-by-dev-up" } }),
+    // Several hosts (README "Several hosts"): per-host names.
+    fleet: () => stackConfig("fleet", {}, "examples/Pulumi.fleet.yaml"),
+};
+
+/**
+ * The staging stack rewritten from `berth:host` to `berth:hosts` with its one
+ * host (every role), as a user does before adding hosts: per-host names, and
+ * the aliases (lib/topology.ts perHostAliases) that must adopt every
+ * resource of the single-host stack.
+ */
+const stagingAsHosts = () => {
+    const doc = stackConfig("staging");
+    const v = doc.values;
+    return stackConfig("staging", {
+        "berth:host": undefined,
+        "berth:hostKey": undefined,
+        "berth:hosts": [{ name: "web1", address: v["berth:host"], hostKey: v["berth:hostKey"], roles: ["web", "worker", "data"] }],
+    });
 };
 
 // ---------------------------------------------------------------------------
@@ -331,6 +349,18 @@ describe("URN snapshots (test/urns/<stack>.txt)", () => {
             for (const a of d.aliased) t.diagnostic(`aliased: ${a.from} -> ${a.to}`);
         });
     }
+});
+
+describe("moving a stack from berth:host to berth:hosts", () => {
+    test("keeps every resource: each new per-host URN carries an alias to its single-host URN", async (t) => {
+        const ctx = { stack: "staging", project: PROJECT };
+        const current = currentUrns(ctx, await programNodes(stagingAsHosts()));
+        assert.ok(current.some((c) => c.urn.endsWith("::shop-staging-host-web1")), "resources are named per host");
+        const d = compareUrns("staging", readSnapshot("staging")!, current);
+        assert.ok(d.ok, d.message);
+        assert.ok(d.aliased.length > 20, `most resources move by alias (${d.aliased.length})`);
+        t.diagnostic(`${d.aliased.length} resources adopted through aliases`);
+    });
 });
 
 describe("the URN guard catches what it is for", () => {

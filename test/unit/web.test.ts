@@ -13,11 +13,11 @@ import * as path from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
 import { BerthConfig, parseConfig } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
-import * as units from "../../components/appUnits";
-import * as site from "../../components/nginxSite";
-import * as host from "../../components/host";
+import * as units from "../../components/app/appUnits";
+import * as site from "../../components/web/nginxSite";
+import * as host from "../../components/host/host";
 import { NGINX_HARDENING_DROPIN } from "../../lib/names";
-import * as cert from "../../components/certificate";
+import * as cert from "../../components/web/certificate";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { stackConfig } from "./harness";
 

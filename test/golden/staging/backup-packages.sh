@@ -10,8 +10,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   exec 8>/run/lock/berth-host.lock
   flock -w 600 8
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"
+  apt-get update -q -o DPkg::Lock::Timeout=600
+  apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold "${missing[@]}"
   echo "installed: ${missing[*]}"
 fi
 restic version

@@ -1,0 +1,341 @@
+/**
+ * Switch: zero-downtime release. Two instances of the web template unit,
+ * `blue` and `green`, on two loopback ports, each behind its own unix socket
+ * (a systemd socket unit + systemd-socket-proxyd). nginx proxies to one
+ * stable address, the symlink `names.webSocket`. A new release (or a new env
+ * file, or new unit files) starts on the idle instance; only when its health
+ * path answers 200 through its socket does the symlink move to it (one
+ * atomic `mv -T`, no nginx reload: client connections are never closed; new
+ * requests go to the new instance, requests in flight finish on the old one).
+ * The old instance stays up, idle, for max(drain, rollback window) and is
+ * then stopped by a transient systemd timer; a switch back inside that
+ * window only moves the symlink. The worker restarts on the new release. If
+ * the new instance never becomes healthy it is stopped, traffic stays where
+ * it was, and `pulumi up` fails with the release's name and its last log
+ * lines. Every switch holds the host lock (lib/names.ts HOST_LOCK).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { BerthConfig } from "../../lib/config";
+import { lifecycle } from "../../lib/lifecycle";
+import { Connection, remoteScript } from "../../lib/remote";
+import { HOST_LOCK } from "../../lib/names";
+import { cmd, hostLock, Lines, quote, script, writeFile } from "../../lib/shell";
+import { upstreamFile } from "../web/nginxSite";
+import { BUILT_MARKER, releasePath } from "./release";
+import { has } from "../../lib/topology";
+
+export interface SwitchArgs {
+    /** Validated stack configuration. */
+    config: BerthConfig;
+    connection: pulumi.Input<Connection>;
+    /** Commit sha of the release to serve. */
+    sha: string;
+    /** sha256 of the env file: a change restarts the app on the idle instance. */
+    envHash: pulumi.Input<string>;
+    /** sha256 of the unit files: same. */
+    unitsHash: pulumi.Input<string>;
+    /** Everything that must be in place first: release command, units, the HTTPS site. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Multi-host, first phase: start and health-check the release on this
+     * host without moving traffic (`prepare` command). The switch command
+     * (`switchAfter`) then waits for every host's prepare.
+     */
+    prepare?: boolean;
+    /** Multi-host: every host's prepare command; this host's switch waits for all of them. */
+    switchAfter?: pulumi.Input<pulumi.Resource>[];
+}
+
+export class Switch extends pulumi.ComponentResource {
+    /** Moves traffic (single host: also starts and checks the release). Multi-host: set by `switchAfter`. */
+    public command!: command.remote.Command;
+    /** Multi-host: starts and health-checks the release on this host, traffic untouched. */
+    public readonly prepare?: command.remote.Command;
+    private readonly switchArgs: SwitchArgs;
+    private readonly switchName: string;
+
+    constructor(name: string, args: SwitchArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("berth:app:Switch", name, {}, opts);
+        const cfg = args.config;
+        this.switchArgs = args;
+        this.switchName = name;
+        if (args.prepare) {
+            this.prepare = remoteScript(
+                `${name}-prepare`,
+                {
+                    connection: args.connection,
+                    sudo: cfg.host.sudo,
+                    create: this.inputs().apply((inp) => prepareScript(cfg, inp)),
+                    lifecycle: lifecycle(cfg, "command"),
+                },
+                { parent: this, dependsOn: args.dependsOn },
+            );
+        } else {
+            this.switchAfter([]);
+        }
+        this.registerOutputs({ sha: args.sha });
+    }
+
+    /**
+     * Multi-host: declares this host's traffic move, after `after` (every
+     * web host's prepare). Called once, by the environment.
+     */
+    public switchAfter(after: pulumi.Input<pulumi.Resource>[]): command.remote.Command {
+        const cfg = this.switchArgs.config;
+        this.command = remoteScript(
+            `${this.switchName}-switch`,
+            {
+                connection: this.switchArgs.connection,
+                sudo: cfg.host.sudo,
+                create: this.inputs().apply((inp) => switchScript(cfg, inp)),
+                delete: stopScript(cfg),
+                lifecycle: lifecycle(cfg, "command"),
+            },
+            { parent: this, dependsOn: [...this.switchArgs.dependsOn, ...(this.prepare ? [this.prepare] : []), ...after] },
+        );
+        return this.command;
+    }
+
+    private inputs(): pulumi.Output<SwitchInputs> {
+        const sha = this.switchArgs.sha;
+        return pulumi.all([this.switchArgs.envHash, this.switchArgs.unitsHash]).apply(([envHash, unitsHash]) => ({ sha, envHash, unitsHash }));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pure script builders
+// ---------------------------------------------------------------------------
+
+export interface SwitchInputs {
+    sha: string;
+    envHash: string;
+    unitsHash: string;
+}
+
+function unit(cfg: BerthConfig, instance: string): string {
+    return `${cfg.names.webUnit}${instance}.service`;
+}
+
+/**
+ * How long the previous instance stays up after a switch: the drain (the
+ * longest request it may still be serving) or the rollback window, whichever
+ * is longer.
+ */
+export function holdSeconds(cfg: BerthConfig): number {
+    return Math.max(cfg.release.drainSeconds, cfg.release.rollbackWindow);
+}
+
+export function switchScript(cfg: BerthConfig, inp: SwitchInputs): string {
+    if (!has(cfg.host, "web")) return workerSwitchScript(cfg, inp);
+    const n = cfg.names;
+    const r = cfg.release;
+    const state = `${n.root}/state`;
+    const worker = r.workerCommand ? `${n.workerUnit}.service` : undefined;
+    return script(
+        switchPrologue(cfg, inp, "switch"),
+        startIdleLines(cfg),
+        // Boot state first, so a reboot at any point comes back serving one healthy instance.
+        // (--no-reload: boot symlinks need no daemon reload, and a reload would delay the move.)
+        'systemctl enable --quiet --no-reload "$idle_unit" "$(proxy_socket "$idle")"',
+        // Move traffic: one atomic rename of the symlink nginx connects through.
+        // New requests reach the new instance; requests in flight finish on the old.
+        `ln -sfn ${quote(`${n.runDir}/`)}"$idle.sock" ${quote(`${n.webSocket}.berth-new`)}`,
+        `mv -T ${quote(`${n.webSocket}.berth-new`)} ${quote(n.webSocket)}`,
+        'echo "berth: traffic moved to $idle $(elapsed)s after the switch started"',
+        // The upstream is one stable address (the socket symlink, in place now); written
+        // once, reloaded only when it changed (a host last switched by a berth that
+        // proxied to the ports: this one reload moves its traffic to the socket).
+        upstreamLines(cfg),
+        `ln -sfn "$rel" ${quote(`${n.root}/current.berth-new`)} && mv -T ${quote(`${n.root}/current.berth-new`)} ${quote(`${n.root}/current`)}`,
+        `echo "$idle" > ${quote(`${state}/color`)}`,
+        `echo "$rev" > ${quote(`${state}/revision`)}`,
+        'if [ -n "$active" ] && [ "$active" != "$idle" ]; then',
+        '  systemctl disable --quiet --no-reload "$(web_unit "$active")" "$(proxy_socket "$active")" || true',
+        '  drain=$(drain_unit "$active")',
+        '  systemctl stop "$drain.timer" 2>/dev/null || true',
+        '  systemctl reset-failed "$drain.timer" "$drain.service" 2>/dev/null || true',
+        // Kept up for the drain (requests in flight) and the rollback window, then stopped.
+        `  systemd-run --quiet --collect --unit="$drain" --on-active=${holdSeconds(cfg)} systemctl stop "$(proxy_socket "$active")" "$(web_unit "$active")"`,
+        "fi",
+        worker && [cmd("systemctl", "enable", "--quiet", worker), cmd("systemctl", "restart", worker)],
+        `echo "berth: release $rev serving on $idle (127.0.0.1:$port); the previous instance stays up for ${holdSeconds(cfg)}s (drain or rollback window, the longer)"`,
+        pruneLines(cfg),
+    );
+}
+
+/**
+ * Multi-host, first phase on every web host: start the release on the idle
+ * instance and wait for its health path through its socket, without moving
+ * traffic. The environment runs every web host's switch (which then finds
+ * the instance healthy and only moves traffic) after every host's prepare,
+ * so no host serves the new release unless all of them can.
+ */
+export function prepareScript(cfg: BerthConfig, inp: SwitchInputs): string {
+    if (!has(cfg.host, "web")) {
+        return script(
+            `rel=${quote(releasePath(cfg, inp.sha))}`,
+            `if [ ! -f "$rel/${BUILT_MARKER}" ]; then echo ${quote(`berth: release ${inp.sha} is not built on host ${cfg.host.name}`)} >&2; exit 1; fi`,
+            `echo ${quote(`berth: release ${inp.sha} is built on host ${cfg.host.name}`)}`,
+        );
+    }
+    return script(
+        switchPrologue(cfg, inp, "prepare"),
+        startIdleLines(cfg),
+        `echo "berth: release $rev is healthy on $idle on host ${cfg.host.name}; traffic moves when every web host is ready"`,
+    );
+}
+
+/** A host with the worker role only: point `current` at the release and restart the worker. */
+function workerSwitchScript(cfg: BerthConfig, inp: SwitchInputs): string {
+    const n = cfg.names;
+    const state = `${n.root}/state`;
+    const worker = cfg.release.workerCommand ? `${n.workerUnit}.service` : undefined;
+    const stamp = `${inp.sha} env:${inp.envHash.slice(0, 16)} units:${inp.unitsHash.slice(0, 16)}`;
+    return script(
+        hostLock(HOST_LOCK, `switch of ${n.id}`),
+        `rev=${quote(inp.sha)}`,
+        `rel=${quote(releasePath(cfg, inp.sha))}`,
+        `stamp=${quote(stamp)}`,
+        `if [ ! -f "$rel/${BUILT_MARKER}" ]; then echo "berth: release $rev is not built on host ${cfg.host.name}" >&2; exit 1; fi`,
+        cmd("install", "-d", "-m", "0755", state),
+        worker && `if [ "$(cat ${quote(`${state}/worker.stamp`)} 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet ${quote(worker)}; then echo "berth: release $rev already running"; exit 0; fi`,
+        `ln -sfn "$rel" ${quote(`${n.root}/current.berth-new`)} && mv -T ${quote(`${n.root}/current.berth-new`)} ${quote(`${n.root}/current`)}`,
+        `echo "$rev" > ${quote(`${state}/revision`)}`,
+        worker && [cmd("systemctl", "enable", "--quiet", worker), cmd("systemctl", "restart", worker), `echo "$stamp" > ${quote(`${state}/worker.stamp`)}`],
+        `echo "berth: release $rev is current on host ${cfg.host.name}"`,
+        pruneLines(cfg),
+    );
+}
+
+/** Lock, variables and helpers, and the exit when the release already serves healthy. */
+function switchPrologue(cfg: BerthConfig, inp: SwitchInputs, what: "switch" | "prepare"): Lines {
+    const n = cfg.names;
+    const rel = releasePath(cfg, inp.sha);
+    const state = `${n.root}/state`;
+    const stamp = `${inp.sha} env:${inp.envHash.slice(0, 16)} units:${inp.unitsHash.slice(0, 16)}`;
+    const health = (color: string) => healthCheck(cfg, color);
+    return [
+        "t0=$EPOCHREALTIME",
+        `elapsed() { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }`,
+        hostLock(HOST_LOCK, `${what} of ${n.id}`),
+        `rev=${quote(inp.sha)}`,
+        `rel=${quote(rel)}`,
+        `stamp=${quote(stamp)}`,
+        `if [ ! -f "$rel/${BUILT_MARKER}" ]; then echo "berth: release $rev is not built on ${cfg.multiHost ? `host ${cfg.host.name}` : "this host"}" >&2; exit 1; fi`,
+        cmd("install", "-d", "-m", "0755", state),
+        `active=$(cat ${quote(`${state}/color`)} 2>/dev/null || true)`,
+        `port_of() { if [ "$1" = blue ]; then echo ${cfg.ports.webBlue}; else echo ${cfg.ports.webGreen}; fi; }`,
+        `web_unit() { echo ${quote(n.webUnit)}"$1".service; }`,
+        `proxy_socket() { echo ${quote(n.proxyUnit)}"$1".socket; }`,
+        `proxy_service() { echo ${quote(n.proxyUnit)}"$1".service; }`,
+        `drain_unit() { echo ${quote(`berth-${n.id}-drain-`)}"$1"; }`,
+        `serving() { [ "$(readlink ${quote(n.webSocket)} 2>/dev/null)" = ${quote(`${n.runDir}/`)}"$1.sock" ]; }`,
+        `instance_ok() { [ "$(cat ${quote(`${state}/`)}"$1.stamp" 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet "$(web_unit "$1")" && systemctl is-active --quiet "$(proxy_socket "$1")" && ${health('"$1"')}; }`,
+        // Nothing to do when this release, env and units already serve and are healthy.
+        'if [ -n "$active" ] && serving "$active" && instance_ok "$active"; then',
+        '  echo "berth: release $rev already serving on $active"',
+        "  exit 0",
+        "fi",
+    ];
+}
+
+/** Health through the instance's socket: the path nginx will use (socket unit, proxy, app). */
+function healthCheck(cfg: BerthConfig, color: string): string {
+    const n = cfg.names;
+    return `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket ${quote(`${n.runDir}/`)}${color}.sock ${quote(`http://localhost${cfg.release.healthPath}`)})" = 200 ]`;
+}
+
+/** Starts the release on the idle instance (unless it already runs there, healthy) and waits for its health path. */
+function startIdleLines(cfg: BerthConfig): Lines {
+    const n = cfg.names;
+    const r = cfg.release;
+    const state = `${n.root}/state`;
+    const health = (color: string) => healthCheck(cfg, color);
+    const onHost = cfg.multiHost ? ` on host ${cfg.host.name}` : "";
+    return [
+        'if [ "$active" = blue ]; then idle=green; else idle=blue; fi',
+        'port=$(port_of "$idle")',
+        'idle_unit=$(web_unit "$idle")',
+        // A drain timer left by an earlier switch must not stop what we start or keep now.
+        'systemctl stop "$(drain_unit "$idle").timer" 2>/dev/null || true',
+        'if instance_ok "$idle"; then',
+        // Inside the rollback window: the previous release still runs, idle and healthy.
+        '  echo "berth: release $rev is still running on $idle (rollback window): moving traffic only"',
+        "else",
+        '  systemctl stop "$(proxy_socket "$idle")" "$idle_unit" 2>/dev/null || true',
+        `  rm -f ${quote(`${state}/`)}"$idle.stamp"`,
+        `  ln -sfn "$rel" ${quote(`${n.root}/slots/`)}"$idle"`,
+        `  printf '# Managed by berth (project %s, stack %s)\\nPORT=%s\\nREVISION=%s\\n' ${quote(cfg.project)} ${quote(cfg.stack)} "$port" "$rev" > ${quote(`${n.root}/slots/`)}"$idle.env"`,
+        '  systemctl reset-failed "$idle_unit" "$(proxy_service "$idle")" 2>/dev/null || true',
+        '  systemctl start "$idle_unit" "$(proxy_socket "$idle")"',
+        `  echo "berth: started release $rev on $idle (127.0.0.1:$port), waiting for ${r.healthPath}"`,
+        `  deadline=$((SECONDS + ${r.healthTimeout}))`,
+        "  healthy=0",
+        '  while [ "$SECONDS" -lt "$deadline" ]; do',
+        `    if ${health('"$idle"')}; then healthy=1; break; fi`,
+        '    if systemctl is-failed --quiet "$idle_unit"; then break; fi',
+        "    sleep 0.5",
+        "  done",
+        '  if [ "$healthy" != 1 ]; then',
+        `    echo "berth: release $rev is unhealthy${onHost}: ${r.healthPath} on $idle (127.0.0.1:$port) did not answer 200 within ${r.healthTimeout}s. Traffic stays on \${active:-nothing} (nginx untouched). Last log lines of $idle_unit:" >&2`,
+        // Stop first: a graceful stop flushes what the app still buffers.
+        '    systemctl stop "$(proxy_socket "$idle")" "$idle_unit" || true',
+        '    journalctl -u "$idle_unit" -n 40 --no-pager -o cat >&2 || true',
+        "    exit 1",
+        "  fi",
+        `  echo "$stamp" > ${quote(`${state}/`)}"$idle.stamp"`,
+        "fi",
+    ];
+}
+
+/** Writes the constant upstream file when it differs, then `nginx -t` and one reload (restored on rejection). */
+function upstreamLines(cfg: BerthConfig): Lines {
+    const n = cfg.names;
+    return [
+        `upstream=${quote(n.nginxUpstream)}`,
+        cmd("install", "-d", "-m", "0755", "/etc/nginx/berth"),
+        'cp -p "$upstream" "$upstream.berth-prev" 2>/dev/null || true',
+        "changed=0",
+        writeFile(n.nginxUpstream, upstreamFile(cfg), { mode: "0644" }),
+        'if [ "$changed" = 1 ]; then',
+        "  if ! nginx -t -q; then",
+        '    if [ -f "$upstream.berth-prev" ]; then mv -f "$upstream.berth-prev" "$upstream"; fi',
+        `    echo ${quote(`berth: nginx -t rejected the upstream of ${n.id}; nothing switched`)} >&2`,
+        "    exit 1",
+        "  fi",
+        "  if systemctl is-active --quiet nginx; then systemctl reload nginx; fi",
+        "fi",
+        'rm -f "$upstream.berth-prev"',
+    ];
+}
+
+/** Keeps the newest `keepReleases` releases plus whatever a slot or current points at. */
+export function pruneLines(cfg: BerthConfig): string[] {
+    const n = cfg.names;
+    return [
+        `keep=$( { readlink -f ${quote(`${n.root}/current`)}; readlink -f ${quote(`${n.root}/slots/blue`)}; readlink -f ${quote(`${n.root}/slots/green`)}; } 2>/dev/null || true)`,
+        `find ${quote(`${n.root}/releases`)} -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\\n' | sort -rn | tail -n +${cfg.release.keepReleases + 1} | cut -d' ' -f2- | while read -r old; do`,
+        '  if ! grep -qxF "$old" <<<"$keep"; then rm -rf --one-file-system "$old"; echo "berth: pruned $old"; fi',
+        "done",
+    ];
+}
+
+/** Destroy (non-production): stop and disable every instance and the worker. */
+export function stopScript(cfg: BerthConfig): string {
+    const n = cfg.names;
+    const units = [
+        `${n.proxyUnit}blue.socket`,
+        `${n.proxyUnit}green.socket`,
+        unit(cfg, "blue"),
+        unit(cfg, "green"),
+        ...(cfg.release.workerCommand ? [`${n.workerUnit}.service`] : []),
+    ];
+    return script(
+        hostLock(HOST_LOCK, `stop of ${n.id}`),
+        `for c in blue green; do systemctl stop ${quote(`berth-${n.id}-drain-`)}"$c.timer" 2>/dev/null || true; done`,
+        // One at a time: systemctl refuses the whole list when one unit file is gone.
+        `for u in ${units.map(quote).join(" ")}; do systemctl disable --now "$u" 2>/dev/null || true; done`,
+        cmd("rm", "-rf", `${n.root}/state`, `${n.root}/slots/blue`, `${n.root}/slots/green`, `${n.root}/slots/blue.env`, `${n.root}/slots/green.env`, n.webSocket),
+    );
+}

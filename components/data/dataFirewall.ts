@@ -1,0 +1,64 @@
+/**
+ * DataFirewall: on the data host of a multi-host stack, Postgres and Redis
+ * are published by Docker on the host's private address (provider network or
+ * the WireGuard mesh). Docker's published ports bypass ufw (DNAT in
+ * PREROUTING, then FORWARD through Docker's own chains), so this filters them
+ * in DOCKER-USER: new connections to the published ports only from the app
+ * hosts' private addresses (and, on the mesh, only through the mesh
+ * interface), everything else to them dropped, as are connections routed
+ * straight to the containers' addresses.
+ *
+ * One remote command installs a dedicated chain's script and a oneshot unit
+ * that re-applies it before every docker start (reboot, `systemctl restart
+ * docker`); the chain is replaced atomically (iptables-restore --noflush), so
+ * re-running never duplicates a rule and never leaves a gap. The containers
+ * bind to the private address only, so nothing listens on the public address
+ * and ufw needs no rule for them.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { BerthConfig } from "../../lib/config";
+import { lifecycle } from "../../lib/lifecycle";
+import { dataFirewallDeleteScript, dataFirewallInstallScript } from "../../lib/mesh";
+import { Connection, remoteScript } from "../../lib/remote";
+
+export interface DataFirewallArgs {
+    /** Data host view (forHost): `cfg.host` is the data host. */
+    cfg: BerthConfig;
+    connection: pulumi.Input<Connection>;
+    /** Private addresses of the app hosts. */
+    allowed: pulumi.Input<string[]>;
+    /** Published host ports of postgres and redis: cfg.postgres.port, cfg.redis.port. */
+    ports: number[];
+    /** Mesh only: the interface allowed connections arrive on (`meshNames(cfg).iface`). */
+    inInterface?: string;
+    /** Ports inside the containers (default 5432 and 6379). */
+    containerPorts?: number[];
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+export class DataFirewall extends pulumi.ComponentResource {
+    public readonly rules: command.remote.Command;
+    /** Create the data containers after these. */
+    public readonly ready: pulumi.Resource[];
+
+    constructor(name: string, args: DataFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("berth:data:DataFirewall", name, {}, opts);
+        const cfg = args.cfg;
+        const identity = `${name}-rules`;
+        const rules = { ports: args.ports, inInterface: args.inInterface, containerPorts: args.containerPorts };
+        this.rules = remoteScript(
+            `${name}-rules`,
+            {
+                connection: args.connection,
+                sudo: cfg.host.sudo,
+                create: pulumi.output(args.allowed).apply((allowed) => dataFirewallInstallScript(cfg, { ...rules, allowed }, identity)),
+                delete: dataFirewallDeleteScript(cfg, identity),
+                lifecycle: lifecycle(cfg, "command"),
+            },
+            { parent: this, dependsOn: args.dependsOn },
+        );
+        this.ready = [this.rules];
+        this.registerOutputs({ rules: this.rules.id });
+    }
+}

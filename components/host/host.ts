@@ -1,0 +1,322 @@
+/**
+ * Host: turns a plain Debian/Ubuntu VPS into a berth host. Each concern is its
+ * own remote command so that a change re-runs only that step, and every
+ * script is idempotent: re-running it on a provisioned host changes nothing.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { BerthConfig } from "../../lib/config";
+import { lifecycle } from "../../lib/lifecycle";
+import { Connection, connectionFor, managedBy, remoteScript } from "../../lib/remote";
+import { PROTECT } from "../app/appUnits";
+import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN } from "../../lib/names";
+import { APT_LOCK_WAIT, aptInstallMissing, cmd, hostLock, quote, raw, script, writeFile } from "../../lib/shell";
+import { has } from "../../lib/topology";
+
+export interface HostArgs {
+    /** Validated stack configuration. */
+    config: BerthConfig;
+}
+
+export class Host extends pulumi.ComponentResource {
+    /** The SSH connection (pinned host key) every other remote command reuses. */
+    public readonly connection: Connection;
+    /** Base packages, unattended upgrades and the preset's toolchain. */
+    public readonly packages: command.remote.Command;
+    public readonly sshHardening: command.remote.Command;
+    public readonly firewall: command.remote.Command;
+    /** Unprivileged app user and the app's directories. */
+    public readonly appUser: command.remote.Command;
+    /** Docker engine: on the host with the data role only. */
+    public readonly dockerEngine?: command.remote.Command;
+    /** nginx's systemd sandbox drop-in and `server_tokens off` (host-wide, the same from every stack): web hosts only. */
+    public readonly nginxHardening?: command.remote.Command;
+    /** Resources that must exist before anything runs on the host. */
+    public readonly ready: pulumi.Resource[];
+
+    constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("berth:host:Host", name, {}, opts);
+        const cfg = args.config;
+        const sudo = cfg.host.sudo;
+        this.connection = connectionFor(cfg);
+        const connection = this.connection;
+        const child = { parent: this };
+        const keep = lifecycle(cfg, "command");
+
+        this.packages = remoteScript(
+            `${name}-packages`,
+            { connection, sudo, create: packagesScript(cfg), lifecycle: keep },
+            child,
+        );
+        const afterPackages = { parent: this, dependsOn: [this.packages] };
+        this.sshHardening = remoteScript(
+            `${name}-ssh-hardening`,
+            { connection, sudo, create: sshHardeningScript(cfg), delete: sshHardeningDeleteScript(cfg), lifecycle: keep },
+            afterPackages,
+        );
+        this.firewall = remoteScript(
+            `${name}-firewall`,
+            { connection, sudo, create: firewallScript(cfg), lifecycle: keep },
+            afterPackages,
+        );
+        this.appUser = remoteScript(
+            `${name}-app-user`,
+            {
+                connection,
+                sudo,
+                create: appUserScript(cfg),
+                delete: appUserDeleteScript(cfg),
+                lifecycle: keep,
+            },
+            afterPackages,
+        );
+        if (has(cfg.host, "data")) {
+            this.dockerEngine = remoteScript(
+                `${name}-docker-engine`,
+                { connection, sudo, create: dockerEngineScript(cfg), lifecycle: keep },
+                afterPackages,
+            );
+        }
+        if (has(cfg.host, "web")) {
+            this.nginxHardening = remoteScript(
+                `${name}-nginx-hardening`,
+                { connection, sudo, create: nginxHardeningScript(cfg), lifecycle: keep },
+                afterPackages,
+            );
+        }
+        this.ready = [this.packages, this.sshHardening, this.firewall, this.appUser, ...(this.dockerEngine ? [this.dockerEngine] : []), ...(this.nginxHardening ? [this.nginxHardening] : [])];
+
+        this.registerOutputs({
+            address: cfg.host.address,
+            packages: this.packages.id,
+            dockerEngine: this.dockerEngine?.id,
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pure script builders (golden-tested, shellchecked)
+// ---------------------------------------------------------------------------
+
+/** Packages every berth host gets. */
+export const BASE_PACKAGES = [
+    "ca-certificates",
+    "curl",
+    "git",
+    "rsync",
+    "ufw",
+    "unattended-upgrades",
+    "apt-listchanges",
+    "nginx",
+    "certbot",
+    "openssl",
+];
+
+/** Toolchain the Rails preset builds releases with. */
+export const RAILS_PACKAGES = ["ruby", "ruby-dev", "bundler", "build-essential", "libpq-dev", "libyaml-dev", "pkg-config", "tzdata"];
+
+/** Packages only a web host needs (a data-only or worker-only host has no nginx and no certificate). */
+const WEB_ONLY_PACKAGES = new Set(["nginx", "certbot"]);
+
+export function hostPackages(cfg: BerthConfig): string[] {
+    const app = has(cfg.host, "web") || has(cfg.host, "worker");
+    const base = has(cfg.host, "web") ? BASE_PACKAGES : BASE_PACKAGES.filter((p) => !WEB_ONLY_PACKAGES.has(p));
+    const preset = app && cfg.release.preset === "rails" ? RAILS_PACKAGES : [];
+    return [...new Set([...base, ...preset, ...(app ? cfg.packages : [])])].sort();
+}
+
+export function packagesScript(cfg: BerthConfig): string {
+    const pkgs = hostPackages(cfg);
+    return script(
+        hostLock(HOST_LOCK, "packages"),
+        aptInstallMissing(pkgs),
+        "changed=0",
+        writeFile(
+            "/etc/apt/apt.conf.d/20auto-upgrades",
+            [
+                managedBy(cfg, "//"),
+                'APT::Periodic::Update-Package-Lists "1";',
+                'APT::Periodic::Unattended-Upgrade "1";',
+                'APT::Periodic::AutocleanInterval "7";',
+                "",
+            ].join("\n"),
+            { mode: "0644" },
+        ),
+        'if [ "$changed" = 1 ]; then echo "updated /etc/apt/apt.conf.d/20auto-upgrades"; fi',
+        "systemctl enable --quiet apt-daily.timer apt-daily-upgrade.timer || true",
+        "systemctl enable --quiet unattended-upgrades.service || true",
+    );
+}
+
+
+/**
+ * Modern SSH crypto only (what `ssh-audit` reports without a `fail`): post-
+ * quantum/curve25519 and large-group DH key exchange, AEAD or CTR ciphers,
+ * encrypt-then-MAC SHA-2 MACs; host keys offered as ed25519 or RSA with
+ * SHA-2 signatures (no ECDSA, no ssh-rsa/SHA-1). OpenSSH ≥ 8.5, Go's
+ * x/crypto (pulumi-command) and Docker's ssh all speak these. A pinned ECDSA
+ * host key keeps its algorithm so berth can still connect.
+ */
+export function sshCryptoLines(cfg: BerthConfig): string[] {
+    const pinned = cfg.host.hostKey?.split(" ")[0];
+    const hostKeyAlgorithms = ["ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com", "rsa-sha2-512", "rsa-sha2-256"];
+    if (pinned && !hostKeyAlgorithms.includes(pinned)) hostKeyAlgorithms.push(pinned);
+    return [
+        "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512",
+        "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr",
+        "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com",
+        `HostKeyAlgorithms ${hostKeyAlgorithms.join(",")}`,
+    ];
+}
+
+function sshDropIn(cfg: BerthConfig): string {
+    return `/etc/ssh/sshd_config.d/10-${cfg.names.dropIn}.conf`;
+}
+
+export function sshHardeningScript(cfg: BerthConfig): string {
+    const file = sshDropIn(cfg);
+    return script(
+        "install -d -m 0755 /etc/ssh/sshd_config.d",
+        "changed=0",
+        writeFile(
+            file,
+            [
+                managedBy(cfg),
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitEmptyPasswords no",
+                "PermitRootLogin prohibit-password",
+                "X11Forwarding no",
+                "MaxAuthTries 4",
+                ...sshCryptoLines(cfg),
+                "",
+            ].join("\n"),
+            { mode: "0644" },
+        ),
+        'if [ "$changed" = 1 ]; then',
+        `  if ! sshd -t; then rm -f ${quote(file)}; echo 'berth: sshd -t rejected the hardening drop-in; removed it' >&2; exit 1; fi`,
+        "  systemctl reload ssh 2>/dev/null || systemctl reload sshd",
+        "fi",
+    );
+}
+
+export function sshHardeningDeleteScript(cfg: BerthConfig): string {
+    return script(
+        cmd("rm", "-f", sshDropIn(cfg)),
+        "sshd -t && { systemctl reload ssh 2>/dev/null || systemctl reload sshd; }",
+    );
+}
+
+export function firewallScript(cfg: BerthConfig): string {
+    return script(
+        "ufw default deny incoming >/dev/null",
+        "ufw default allow outgoing >/dev/null",
+        cmd("ufw", "allow", `${cfg.host.sshPort}/tcp`, "comment", "berth ssh", raw(">/dev/null")),
+        has(cfg.host, "web") && [
+            cmd("ufw", "allow", "80/tcp", "comment", "berth http", raw(">/dev/null")),
+            cmd("ufw", "allow", "443/tcp", "comment", "berth https", raw(">/dev/null")),
+        ],
+        "ufw --force enable >/dev/null",
+        "ufw status | head -n 1",
+    );
+}
+
+export function appUserScript(cfg: BerthConfig): string {
+    const n = cfg.names;
+    return script(
+        `if ! id -u ${quote(n.user)} >/dev/null 2>&1; then`,
+        `  ${cmd("useradd", "--system", "--user-group", "--home-dir", n.root, "--no-create-home", "--shell", "/usr/sbin/nologin", n.user)}`,
+        "fi",
+        cmd("install", "-d", "-m", "0755", "-o", "root", "-g", "root", "/srv/berth"),
+        // Code and public assets are readable by nginx (www-data); state under
+        // shared/ is the app user's; secrets live in root-only n.etc.
+        cmd("install", "-d", "-m", "0755", "-o", "root", "-g", "root", n.root, `${n.root}/releases`, `${n.root}/slots`),
+        cmd("install", "-d", "-m", "0751", "-o", n.user, "-g", n.user, `${n.root}/shared`),
+        cmd("install", "-d", "-m", "0750", "-o", n.user, "-g", n.user, ...SHARED_DIRS.map((d) => `${n.root}/shared/${d}`)),
+        cmd("install", "-d", "-m", "0755", "-o", n.user, "-g", n.user, `${n.root}/shared/public`, `${n.root}/shared/public/assets`),
+        cmd("install", "-d", "-m", "0700", "-o", "root", "-g", "root", "/etc/berth", n.etc),
+    );
+}
+
+/** Directories under shared/ linked into every release (Capistrano's linked_dirs). */
+export const SHARED_DIRS = ["log", "tmp", "storage", "bundle"];
+
+export function appUserDeleteScript(cfg: BerthConfig): string {
+    const n = cfg.names;
+    return script(
+        cmd("rm", "-rf", "--one-file-system", n.root, n.etc),
+        `if id -u ${quote(n.user)} >/dev/null 2>&1; then ${cmd("userdel", n.user)}; fi`,
+    );
+}
+
+export function dockerEngineScript(cfg: BerthConfig): string {
+    return script(
+        hostLock(HOST_LOCK, "docker engine"),
+        "export DEBIAN_FRONTEND=noninteractive",
+        "if ! command -v docker >/dev/null 2>&1; then",
+        `  apt-get update -q -o ${APT_LOCK_WAIT}`,
+        `  apt-get install -y -q --no-install-recommends -o ${APT_LOCK_WAIT} docker.io`,
+        "fi",
+        "systemctl enable --now --quiet docker",
+        cfg.host.sudo ? cmd("usermod", "-aG", "docker", cfg.host.sshUser) : false,
+        "for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done",
+        "docker version --format 'docker {{.Server.Version}}'",
+    );
+}
+
+/**
+ * nginx's systemd sandbox (drop-in over Debian's nginx.service): read-only
+ * system except its logs, state and /run; no home directories, devices,
+ * kernel tunables or namespaces; the syscall set of a system service; only
+ * the capabilities a root master that binds 80/443, opens its logs and runs
+ * www-data workers needs. Reloads (certbot's deploy hook included) work as
+ * before: `nginx -s reload` runs inside the same sandbox.
+ */
+export function nginxHardeningDropIn(): string {
+    return [
+        HOST_WIDE,
+        "[Service]",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/log/nginx /var/lib/nginx /run",
+        ...PROTECT,
+        "ProtectProc=invisible",
+        "SystemCallArchitectures=native",
+        "SystemCallFilter=@system-service",
+        "SystemCallErrorNumber=EPERM",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_KILL",
+        "",
+    ].join("\n");
+}
+
+/** nginx does not print its version (Server header, error pages), for every site on the host. */
+export function nginxHardeningConf(): string {
+    return [HOST_WIDE, "server_tokens off;", ""].join("\n");
+}
+
+/** Header of host-wide files: every stack on the host writes the same text, so they never flip between stacks. */
+const HOST_WIDE = "# Managed by berth for every stack on this host. Changes are overwritten by pulumi up.";
+
+export function nginxHardeningScript(_cfg: BerthConfig): string {
+    return script(
+        hostLock(HOST_LOCK, "nginx hardening"),
+        cmd("install", "-d", "-m", "0755", "/etc/systemd/system/nginx.service.d", "/etc/nginx/conf.d"),
+        "changed=0",
+        writeFile(NGINX_HARDENING_DROPIN, nginxHardeningDropIn(), { mode: "0644" }),
+        "unit_changed=$changed",
+        "changed=0",
+        writeFile(NGINX_HARDENING_CONF, nginxHardeningConf(), { mode: "0644" }),
+        'if [ "$unit_changed" = 1 ]; then systemctl daemon-reload; fi',
+        'if [ "$unit_changed" = 1 ] || [ "$changed" = 1 ]; then',
+        "  if ! out=$(nginx -t 2>&1); then",
+        `    ${cmd("rm", "-f", NGINX_HARDENING_CONF)}`,
+        `    printf '%s\\n' "$out" >&2; echo 'berth: nginx -t rejected the hardening; removed server_tokens' >&2; exit 1`,
+        "  fi",
+        // A new sandbox needs a restart (once, when it first appears or changes); a config change a reload.
+        '  if [ "$unit_changed" = 1 ]; then systemctl restart nginx; elif systemctl is-active --quiet nginx; then systemctl reload nginx; fi',
+        "  echo 'berth: nginx hardening updated'",
+        "fi",
+        "systemctl is-active --quiet nginx || systemctl start nginx",
+    );
+}

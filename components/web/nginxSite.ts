@@ -1,0 +1,453 @@
+/**
+ * NginxSite: the stack's nginx site, in two phases that own one file each so
+ * that neither can undo the other:
+ *
+ * - `challenge`: `sites-available/<names.nginxSite>.conf`, the port-80 server
+ *   for every host name: ACME HTTP-01 challenges from `names.webroot`, a 301
+ *   to HTTPS for everything else. It exists before the certificate, and its
+ *   step only succeeds once nginx really serves a probe file from the webroot
+ *   for every host name (over loopback: nginx is checked, not DNS).
+ * - `full`: `sites-available/<names.nginxSite>-https.conf`, the 443 server
+ *   (TLS with the certbot lineage, HSTS, security headers, static files from
+ *   `current/public`, everything else proxied to the upstream). It needs the
+ *   certificate. It writes the upstream file `names.nginxUpstream` only when
+ *   missing (the socket symlink `names.webSocket`); the switch owns it
+ *   afterwards.
+ *
+ * Adding a host name therefore updates the port-80 server first (so the new
+ * name's challenge can be answered), the certificate is expanded, then the
+ * 443 server follows: HTTPS keeps serving throughout.
+ *
+ * Every change is tested with `nginx -t`; a rejected file is rolled back
+ * (previous file restored, or the new one removed) and the step fails with
+ * nginx's message. create = update (no separate update script).
+ *
+ * Delete removes the phase's file(s) outside production; on production the
+ * site is kept like every remote command (lib/lifecycle.ts: no delete script,
+ * retainOnDelete), so `pulumi destroy` leaves HTTPS answering. The full phase
+ * carries a `triggers` identity (production, hsts, domain) for the policy
+ * pack, so changing one of those replaces it; the replacement is created before the old one is
+ * deleted, so the old one's delete removes the file only if it still holds
+ * its own identity line.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { BerthConfig } from "../../lib/config";
+import { lifecycle } from "../../lib/lifecycle";
+import { Connection, managedBy, remoteScript } from "../../lib/remote";
+import { HOST_LOCK } from "../../lib/names";
+import { Lines, cmd, hostLock, quote, script, writeFile } from "../../lib/shell";
+import { certificatePaths } from "./certificate";
+
+export type SitePhase = "challenge" | "full";
+
+export interface NginxSiteArgs {
+    /** Validated stack configuration. */
+    config: BerthConfig;
+    connection: pulumi.Input<Connection>;
+    /** `challenge` (port 80 only, before the certificate) or `full` (the HTTPS server, after it). */
+    phase: SitePhase;
+    /** challenge: the host's packages/app user; full: the Certificate. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+export class NginxSite extends pulumi.ComponentResource {
+    public readonly command: command.remote.Command;
+    public readonly phase: SitePhase;
+    /** The file this phase owns under /etc/nginx/sites-available. */
+    public readonly path: string;
+
+    constructor(name: string, args: NginxSiteArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("berth:web:NginxSite", name, {}, opts);
+        const cfg = args.config;
+        this.phase = args.phase;
+        this.path = sitePath(cfg, args.phase);
+        this.command = remoteScript(
+            `${name}-${args.phase === "full" ? "https" : "http"}`,
+            {
+                connection: args.connection,
+                sudo: cfg.host.sudo,
+                create: siteScript(cfg, args.phase),
+                delete: siteDeleteScript(cfg, args.phase),
+                triggers: args.phase === "full" ? [siteTrigger(cfg)] : undefined,
+                lifecycle: lifecycle(cfg, "command"),
+            },
+            { parent: this, dependsOn: args.dependsOn },
+        );
+        this.registerOutputs({ phase: this.phase, path: this.path, command: this.command.id });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pure builders (golden-tested; the site files pass a real `nginx -t`)
+// ---------------------------------------------------------------------------
+
+/** What the policy pack reads to find sites; a change replaces the HTTPS site. */
+export function siteTrigger(cfg: BerthConfig) {
+    return { kind: "berth-nginx-site", production: cfg.production, hsts: cfg.nginx.hsts, domain: cfg.domain };
+}
+
+/** nginx identifier for this stack (upstream, shm zone, map variables). */
+export function nginxIdent(cfg: BerthConfig): string {
+    return `berth_${cfg.names.id.replace(/-/g, "_")}`;
+}
+
+export function sitePath(cfg: BerthConfig, phase: SitePhase): string {
+    return `/etc/nginx/sites-available/${siteFileName(cfg, phase)}`;
+}
+
+export function siteLink(cfg: BerthConfig, phase: SitePhase): string {
+    return `/etc/nginx/sites-enabled/${siteFileName(cfg, phase)}`;
+}
+
+function siteFileName(cfg: BerthConfig, phase: SitePhase): string {
+    return `${cfg.names.nginxSite}${phase === "full" ? "-https" : ""}.conf`;
+}
+
+/**
+ * The upstream file (owned by the switch once it exists): one stable
+ * address, the symlink `names.webSocket` that the switch points at the
+ * serving instance's socket. nginx resolves the path at every connect, so a
+ * switch moves new requests without a reload (a reload closes client
+ * connections mid-request). No upstream `keepalive`: a cached connection
+ * would keep sending requests to the old instance after a switch; a unix
+ * socket connect costs next to nothing.
+ */
+export function upstreamFile(cfg: BerthConfig): string {
+    return [
+        managedBy(cfg),
+        `upstream ${nginxIdent(cfg)} {`,
+        `    server unix:${cfg.names.webSocket} max_fails=0;`,
+        "}",
+        "",
+    ].join("\n");
+}
+
+function logLines(cfg: BerthConfig): string[] {
+    return [
+        `    access_log /var/log/nginx/${cfg.names.nginxSite}.access.log;`,
+        `    error_log /var/log/nginx/${cfg.names.nginxSite}.error.log;`,
+    ];
+}
+
+/**
+ * Security headers, each added unless the response already carries it
+ * (Rails sends its own): the value comes from a per-site map on the
+ * upstream's header, and nginx skips add_header when the value is empty.
+ */
+function headerMaps(cfg: BerthConfig): { maps: string[]; addHeaders: string[] } {
+    const id = nginxIdent(cfg);
+    const headers: [string, string, string][] = [
+        ...(cfg.nginx.hsts ? [["Strict-Transport-Security", "hsts", "max-age=63072000; includeSubDomains"] as [string, string, string]] : []),
+        ["X-Content-Type-Options", "xcto", "nosniff"],
+        ["X-Frame-Options", "xfo", "SAMEORIGIN"],
+        ["Referrer-Policy", "referrer", "strict-origin-when-cross-origin"],
+    ];
+    const variable = (short: string) => `$${id}_${short}`;
+    return {
+        maps: headers.map(
+            ([name, short, value]) =>
+                `map $upstream_http_${name.toLowerCase().replace(/-/g, "_")} ${variable(short)} { "" "${value}"; default ""; }`,
+        ),
+        addHeaders: headers.map(([name, short]) => `add_header ${name} ${variable(short)} always;`),
+    };
+}
+
+function httpServer(cfg: BerthConfig): string[] {
+    return [
+        "server {",
+        "    listen 80;",
+        "    listen [::]:80;",
+        `    server_name ${cfg.hostnames.join(" ")};`,
+        ...logLines(cfg),
+        "",
+        "    location ^~ /.well-known/acme-challenge/ {",
+        `        root ${cfg.names.webroot};`,
+        "        default_type text/plain;",
+        "    }",
+        "",
+        "    location / {",
+        "        return 301 https://$host$request_uri;",
+        "    }",
+        "}",
+    ];
+}
+
+const GZIP_TYPES = [
+    "text/plain",
+    "text/css",
+    "text/xml",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+    "application/xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/manifest+json",
+    "image/svg+xml",
+];
+
+/** Mozilla "intermediate" TLS (TLS 1.2 with AEAD ECDHE suites, and TLS 1.3). */
+const TLS12_CIPHERS = [
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+];
+
+function httpsFile(cfg: BerthConfig): string[] {
+    const n = cfg.names;
+    const id = nginxIdent(cfg);
+    const cert = certificatePaths(cfg);
+    const { maps, addHeaders } = headerMaps(cfg);
+    const indent = (pad: string, lines: string[]) => lines.map((l) => `${pad}${l}`);
+    return [
+        `include ${n.nginxUpstream};`,
+        "",
+        ...maps,
+        `map $http_upgrade $${id}_connection { default "upgrade"; "" ""; }`,
+        "",
+        "server {",
+        "    listen 443 ssl http2;",
+        "    listen [::]:443 ssl http2;",
+        `    server_name ${cfg.hostnames.join(" ")};`,
+        ...logLines(cfg),
+        "",
+        `    ssl_certificate ${cert.fullchain};`,
+        `    ssl_certificate_key ${cert.privkey};`,
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        `    ssl_ciphers ${TLS12_CIPHERS.join(":")};`,
+        "    ssl_prefer_server_ciphers off;",
+        `    ssl_session_cache shared:${id}:10m;`,
+        "    ssl_session_timeout 1d;",
+        "    ssl_session_tickets off;",
+        "",
+        ...indent("    ", addHeaders),
+        "",
+        `    client_max_body_size ${cfg.nginx.clientMaxBodySize};`,
+        "    gzip on;",
+        "    gzip_vary on;",
+        "    gzip_proxied any;",
+        "    gzip_comp_level 5;",
+        "    gzip_min_length 256;",
+        `    gzip_types ${GZIP_TYPES.join(" ")};`,
+        "",
+        `    root ${n.root}/current/public;`,
+        "",
+        ...maintenanceLines(cfg),
+        "    # Fingerprinted assets: cached forever. add_header here replaces the",
+        "    # server's, so the security headers are repeated.",
+        "    location ^~ /assets/ {",
+        "        gzip_static on;",
+        "        expires max;",
+        '        add_header Cache-Control "public, immutable";',
+        ...indent("        ", addHeaders),
+        "        try_files $uri =404;",
+        "    }",
+        "",
+        "    location / {",
+        "        try_files $uri @app;",
+        "    }",
+        "",
+        "    location @app {",
+        `        proxy_pass http://${id};`,
+        "        proxy_http_version 1.1;",
+        "        proxy_set_header Upgrade $http_upgrade;",
+        `        proxy_set_header Connection $${id}_connection;`,
+        "        proxy_set_header Host $host;",
+        "        proxy_set_header X-Real-IP $remote_addr;",
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "        proxy_set_header X-Forwarded-Proto $scheme;",
+        "        proxy_set_header X-Forwarded-Host $host;",
+        "        proxy_redirect off;",
+        `        proxy_read_timeout ${cfg.nginx.proxyTimeout}s;`,
+        `        proxy_send_timeout ${cfg.nginx.proxyTimeout}s;`,
+        "        proxy_next_upstream error timeout;",
+        "    }",
+        "}",
+    ];
+}
+
+/** The page served in maintenance mode when the release has no `public/maintenance.html`. */
+export const DEFAULT_MAINTENANCE_PAGE =
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Down for maintenance</title></head><body><h1>Down for maintenance</h1><p>We will be back shortly.</p></body></html>";
+
+/**
+ * `berth:maintenance`: a server-level `return 503` (before any location, so
+ * every path of the HTTPS server answers 503; ACME challenges are served by
+ * the port-80 site, which does not change), and the 503 page from the named
+ * location: the release's `public/maintenance.html` if present, else the
+ * default. An internal redirect to a named location skips the server-level
+ * return, so the page itself is served (with status 503).
+ */
+function maintenanceLines(cfg: BerthConfig): string[] {
+    if (!cfg.maintenance) return [];
+    return [
+        "    # berth:maintenance is on: every request answers 503 with the maintenance page.",
+        "    error_page 503 @berth_maintenance;",
+        "    return 503;",
+        "",
+        "    location @berth_maintenance {",
+        '        add_header Retry-After 300 always;',
+        '        add_header Cache-Control "no-store" always;',
+        "        try_files /maintenance.html @berth_maintenance_default;",
+        "    }",
+        "",
+        "    location @berth_maintenance_default {",
+        '        add_header Retry-After 300 always;',
+        '        add_header Cache-Control "no-store" always;',
+        "        default_type text/html;",
+        `        return 503 '${DEFAULT_MAINTENANCE_PAGE}';`,
+        "    }",
+        "",
+    ];
+}
+
+/** The line the HTTPS file carries so a replaced resource's delete can tell the file is no longer its own. */
+export function identityLine(cfg: BerthConfig): string {
+    return `# berth site identity: ${JSON.stringify(siteTrigger(cfg))}`;
+}
+
+/** The file a phase writes (challenge: the port-80 server; full: the 443 server). */
+export function nginxSiteFile(cfg: BerthConfig, phase: SitePhase): string {
+    const hosts = cfg.hostnames.join(", ");
+    const body =
+        phase === "challenge"
+            ? [`# HTTP for ${hosts}: ACME HTTP-01 challenges; everything else is redirected to HTTPS.`, ...httpServer(cfg)]
+            : [
+                  identityLine(cfg),
+                  `# HTTPS for ${hosts}. HTTP (ACME challenges, redirect) is in ${siteFileName(cfg, "challenge")}.`,
+                  ...httpsFile(cfg),
+              ];
+    return [managedBy(cfg), ...body, ""].join("\n");
+}
+
+/** Installs `text` as the phase's site (backup, write, link); sets $changed. */
+function installSite(cfg: BerthConfig, phase: SitePhase): Lines {
+    return [
+        `site=${quote(sitePath(cfg, phase))}`,
+        `link=${quote(siteLink(cfg, phase))}`,
+        "had_site=0",
+        'if [ -f "$site" ]; then cp -p "$site" "$site.berth-prev"; had_site=1; fi',
+        "had_link=0",
+        'if [ -L "$link" ]; then had_link=1; fi',
+        writeFile(sitePath(cfg, phase), nginxSiteFile(cfg, phase), { mode: "0644" }),
+        'if [ "$(readlink "$link" 2>/dev/null)" != "$site" ]; then ln -sfn "$site" "$link"; changed=1; fi',
+    ];
+}
+
+/** nginx -t, then reload; on rejection roll back what this run changed and fail. */
+function testAndReload(cfg: BerthConfig, phase: SitePhase, rollbackExtra: Lines = []): Lines {
+    return [
+        'if [ "$changed" = 1 ]; then',
+        '  if ! out=$(nginx -t 2>&1); then',
+        '    if [ "$had_site" = 1 ]; then mv -f "$site.berth-prev" "$site"; else rm -f "$site"; fi',
+        '    if [ "$had_link" = 0 ]; then rm -f "$link"; fi',
+        ...rollbackExtra.map((l) => `    ${l}`),
+        `    printf '%s\\n' "$out" >&2`,
+        `    echo ${quote(`berth: nginx -t rejected the ${phase} site of ${cfg.names.id}; the previous configuration is back in place`)} >&2`,
+        "    exit 1",
+        "  fi",
+        '  rm -f "$site.berth-prev"',
+        "  if systemctl is-active --quiet nginx; then systemctl reload nginx; else systemctl start nginx; fi",
+        `  echo ${quote(`berth: ${phase} site of ${cfg.names.id} updated`)}`,
+        "else",
+        '  rm -f "$site.berth-prev"',
+        "  systemctl is-active --quiet nginx || systemctl start nginx",
+        `  echo ${quote(`berth: ${phase} site of ${cfg.names.id} unchanged`)}`,
+        "fi",
+    ];
+}
+
+export function siteScript(cfg: BerthConfig, phase: SitePhase): string {
+    const n = cfg.names;
+    if (phase === "challenge") {
+        return script(
+            hostLock(HOST_LOCK, `nginx site of ${n.id}`),
+            cmd("install", "-d", "-m", "0755", "/var/www/berth-acme", n.webroot),
+            "changed=0",
+            installSite(cfg, phase),
+            testAndReload(cfg, phase),
+            challengeProbe(cfg),
+        );
+    }
+    const cert = certificatePaths(cfg);
+    return script(
+        hostLock(HOST_LOCK, `nginx site of ${n.id}`),
+        `for f in ${quote(cert.fullchain)} ${quote(cert.privkey)}; do`,
+        `  if [ ! -e "$f" ]; then echo "berth: $f is missing; the certificate step must succeed before the HTTPS site" >&2; exit 1; fi`,
+        "done",
+        cmd("install", "-d", "-m", "0755", "/etc/nginx/berth"),
+        "changed=0",
+        "new_upstream=0",
+        `if [ ! -e ${quote(n.nginxUpstream)} ]; then`,
+        writeFile(n.nginxUpstream, upstreamFile(cfg), { mode: "0644" }),
+        "  new_upstream=1",
+        "fi",
+        installSite(cfg, phase),
+        testAndReload(cfg, phase, [`if [ "$new_upstream" = 1 ]; then ${cmd("rm", "-f", n.nginxUpstream)}; fi`]),
+    );
+}
+
+/**
+ * A reload only signals nginx; before certbot asks the CA to validate, make
+ * sure nginx really serves a file from the webroot for every host name
+ * (over loopback: this checks nginx, not DNS).
+ */
+function challengeProbe(cfg: BerthConfig): string[] {
+    const dir = `${cfg.names.webroot}/.well-known/acme-challenge`;
+    return [
+        cmd("install", "-d", "-m", "0755", `${cfg.names.webroot}/.well-known`, dir),
+        `probe=$(mktemp ${quote(`${dir}/berth-probe.XXXXXX`)})`,
+        'token=$(basename "$probe")',
+        'printf \'%s\' "$token" > "$probe"',
+        'chmod 0644 "$probe"',
+        `hosts=(${cfg.hostnames.map(quote).join(" ")})`,
+        'for host in "${hosts[@]}"; do',
+        "  ready=0",
+        "  for _ in $(seq 1 50); do",
+        '    if [ "$(curl -s --max-time 2 -H "Host: $host" "http://127.0.0.1/.well-known/acme-challenge/$token")" = "$token" ]; then ready=1; break; fi',
+        "    sleep 0.2",
+        "  done",
+        '  if [ "$ready" != 1 ]; then rm -f "$probe"; echo "berth: nginx does not serve ACME challenges for $host on port 80" >&2; exit 1; fi',
+        "done",
+        'rm -f "$probe"',
+    ];
+}
+
+function reloadAfterRemoval(cfg: BerthConfig): string[] {
+    return [
+        "if command -v nginx >/dev/null 2>&1; then",
+        "  if ! out=$(nginx -t 2>&1); then",
+        `    printf '%s\\n' "$out" >&2`,
+        `    echo ${quote(`berth: nginx -t fails after removing the site of ${cfg.names.id}; nginx was not reloaded`)} >&2`,
+        "    exit 1",
+        "  fi",
+        "  if systemctl is-active --quiet nginx; then systemctl reload nginx; fi",
+        "fi",
+    ];
+}
+
+export function siteDeleteScript(cfg: BerthConfig, phase: SitePhase): string {
+    const site = sitePath(cfg, phase);
+    const lock = hostLock(HOST_LOCK, `nginx site of ${cfg.names.id}`);
+    if (phase === "challenge") {
+        return script(
+            lock,
+            cmd("rm", "-f", siteLink(cfg, phase), site, `${site}.berth-prev`),
+            cmd("rm", "-rf", "--one-file-system", cfg.names.webroot),
+            reloadAfterRemoval(cfg),
+        );
+    }
+    return script(
+        lock,
+        `if [ -f ${quote(site)} ] && ! grep -qxF ${quote(identityLine(cfg))} ${quote(site)}; then`,
+        `  echo ${quote(`berth: ${site} belongs to a newer site resource; leaving it`)}`,
+        "  exit 0",
+        "fi",
+        cmd("rm", "-f", siteLink(cfg, phase), site, `${site}.berth-prev`, cfg.names.nginxUpstream),
+        reloadAfterRemoval(cfg),
+    );
+}

@@ -1,0 +1,153 @@
+/**
+ * berth on several hosts (see test/e2e/README.md, "Several hosts"): one
+ * `berth:hosts` stack on three disposable VPS of its own — web1 (web +
+ * worker), web2 (web), data (Postgres and Redis) — with certificates over
+ * DNS-01 (certbot's manual hooks writing into the world's test DNS) and one A
+ * record per web host. Scenarios run in order and share the hosts; every `up`
+ * follows a preview whose announced steps must match.
+ *
+ * BERTH_E2E_PRIVATE_NETWORK=network gives each host a `privateAddress` (its
+ * address on the test network, standing in for a provider's private
+ * network) instead of berth's WireGuard mesh (the default: no
+ * `privateAddress`). BERTH_E2E_KEEP=1 leaves the hosts running.
+ */
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as path from "node:path";
+import { Fleet, FLEET_HOSTS, FLEET_WEB_HOSTS, makeFleet, removeFleet } from "./world";
+import { Driver, makeDriver } from "./driver";
+import { FleetStage, neighbourConnects, pemFingerprint256, tcpRefused } from "./kit";
+import { certificatePaths } from "../../components/web/certificate";
+import { dataAddress } from "../../lib/topology";
+
+let fleet: Fleet;
+let driver: Driver;
+let stage: FleetStage;
+
+before(async () => {
+    const privateNetwork = process.env.BERTH_E2E_PRIVATE_NETWORK === "network" ? "network" : "mesh";
+    fleet = makeFleet({ privateNetwork });
+    driver = await makeDriver(path.join(fleet.work, "state.json"), fleet.acme.dnsApi, "dev");
+    stage = new FleetStage(fleet, driver);
+});
+
+after(() => {
+    if (fleet && process.env.BERTH_E2E_KEEP !== "1") removeFleet(fleet);
+});
+
+describe("berth on three hosts (two web, one data)", () => {
+    test("1. fresh hosts -> up: HTTPS 200 from both web hosts, each serving its own certificate from Pebble", async () => {
+        const r = await stage.up({ "berth:revision": "v1" });
+        assert.ok(r.ok, r.error);
+        await stage.fetchPebbleRoot();
+        const cfg = stage.config();
+        const fingerprints: string[] = [];
+        for (const h of FLEET_WEB_HOSTS) {
+            for (const p of ["/up", "/health/db", "/health/redis"]) {
+                const res = await stage.getVia(h, p);
+                assert.equal(res.status, 200, `${h} ${p}: ${res.body}`);
+            }
+            assert.equal((await stage.getVia(h, "/version")).body.trim(), fleet.shas.v1, `${h} serves v1`);
+            // Served on this host's address for the domain: chains to Pebble's root only and names the domain.
+            const served = await stage.certificate(h);
+            assert.ok(served.authorized, `${h}: the certificate it serves does not verify against Pebble's root: ${served.error}`);
+            const own = stage.onHost(h, `cat ${certificatePaths(cfg).cert}`);
+            assert.equal(own.code, 0, `${h}: no certificate at ${certificatePaths(cfg).cert}: ${own.stderr}`);
+            assert.equal(served.fingerprint256, pemFingerprint256(own.stdout), `${h} serves the certificate it holds`);
+            fingerprints.push(served.fingerprint256);
+        }
+        assert.equal(new Set(fingerprints).size, FLEET_WEB_HOSTS.length, "each web host has a certificate of its own");
+        // Roles: the data host serves no HTTPS; the worker runs on web1 only.
+        assert.ok(await tcpRefused(fleet.hosts.data.ip, 443), "the data host has no web server");
+        assert.equal(stage.onHost("web1", `systemctl is-active ${cfg.names.workerUnit}.service`).stdout.trim(), "active", "the worker runs on web1");
+        assert.notEqual(stage.onHost("web2", `systemctl is-active ${cfg.names.workerUnit}.service`).stdout.trim(), "active", "no worker on web2");
+    });
+
+    test("2. DNS: the test DNS answers both web hosts' addresses for the domain", async () => {
+        assert.deepEqual(await stage.resolve(fleet.domain, "A"), FLEET_WEB_HOSTS.map((h) => fleet.hosts[h].ip).sort());
+    });
+
+    test("3. Postgres and Redis on the data host: only the app hosts connect", async () => {
+        const cfg = stage.config();
+        const addr = dataAddress(cfg);
+        const data = fleet.hosts.data.ip;
+        const ports = { postgres: cfg.postgres.port, redis: cfg.redis.port };
+        const addresses = [...new Set([data, addr])];
+        // From the test machine, on the test network. Not to a mesh address: the test machine has no
+        // route there, and its default route may accept any TCP connection (a sandbox's uplink does),
+        // which says nothing about the data host; the neighbour below routes it to the data host instead.
+        for (const [what, port] of Object.entries(ports)) assert.ok(await tcpRefused(data, port), `${what} at ${data}:${port} reachable from the test machine`);
+        // From a neighbour on the test network that is none of the stack's hosts, routing the private address via the data host.
+        const routes = addr === data ? [] : [{ to: `${addr}/32`, via: data }];
+        const seen = neighbourConnects(fleet, [{ address: data, port: 22 }, ...addresses.flatMap((a) => Object.values(ports).map((port) => ({ address: a, port })))], routes);
+        assert.equal(seen[`${data}:22`], true, `the neighbour reaches the data host at all (ssh): ${JSON.stringify(seen)}`);
+        const open = Object.entries(seen).filter(([k, v]) => v && k !== `${data}:22`).map(([k]) => k);
+        assert.deepEqual(open, [], `a neighbour connects to the data services: ${open.join(", ")}`);
+        // From each app host, as root: Postgres answers an SSLRequest (N or S), Redis answers PING (NOAUTH: it wants the password).
+        for (const h of FLEET_HOSTS.filter((x) => x !== "data")) {
+            const pg = stage.onHost(h, `timeout 5 bash -c 'exec 3<>/dev/tcp/${addr}/${ports.postgres}; printf "\\x00\\x00\\x00\\x08\\x04\\xd2\\x16\\x2f" >&3; head -c 1 <&3'`);
+            assert.match(pg.stdout, /^[NS]$/, `${h} -> postgres ${addr}:${ports.postgres}: ${pg.stdout}${pg.stderr}`);
+            const redis = stage.onHost(h, `timeout 5 bash -c 'exec 3<>/dev/tcp/${addr}/${ports.redis}; printf "PING\\r\\n" >&3; head -c 7 <&3'`);
+            assert.match(redis.stdout, /^(-NOAUTH|\+PONG)/, `${h} -> redis ${addr}:${ports.redis}: ${redis.stdout}${redis.stderr}`);
+        }
+    });
+
+    test("4. new revision under load spread over both web hosts: zero failed requests", async () => {
+        const load = stage.load();
+        const r = await underLoad(load, () => stage.up({ "berth:revision": "v2" }));
+        const stats = load.stats;
+        assert.ok(r.ok, r.error);
+        assert.deepEqual(await stage.versions(), { web1: fleet.shas.v2, web2: fleet.shas.v2 });
+        for (const h of FLEET_WEB_HOSTS) assert.ok(stats.byTarget[h].sent > 20, `only ${stats.byTarget[h].sent} requests to ${h}`);
+        assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
+    });
+
+    test("5. a revision unhealthy on web2 only: up fails naming web2, both hosts keep serving the old revision", async () => {
+        const marker = "/etc/berth-e2e-unhealthy";
+        assert.equal(stage.onHost("web2", `touch ${marker}`).code, 0);
+        try {
+            const load = stage.load();
+            const r = await underLoad(load, () => stage.up({ "berth:revision": "hostcheck" }));
+            const stats = load.stats;
+            assert.equal(r.ok, false, "the release unhealthy on web2 must fail the up");
+            assert.match(r.error ?? "", /web2/, r.error);
+            assert.match(r.error ?? "", new RegExp(fleet.shas.hostcheck), r.error);
+            assert.deepEqual(await stage.versions(), { web1: fleet.shas.v2, web2: fleet.shas.v2 }, "both hosts still serve v2");
+            assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
+        } finally {
+            stage.onHost("web2", `rm -f ${marker}`);
+        }
+    });
+
+    test("6. rollback to v1 moves both hosts", async () => {
+        const r = await stage.up({ "berth:revision": "v1" });
+        assert.ok(r.ok, r.error);
+        assert.deepEqual(await stage.versions(), { web1: fleet.shas.v1, web2: fleet.shas.v1 });
+        assert.deepEqual(await stage.resolve(fleet.domain, "A"), FLEET_WEB_HOSTS.map((h) => fleet.hosts[h].ip).sort(), "the records are still both there");
+    });
+
+    test("7. second up with no change: nothing runs on any host", async () => {
+        const r = await stage.up({ "berth:revision": "v1" });
+        assert.ok(r.ok, r.error);
+        assert.deepEqual(r.commands.map((c) => `${c.phase} ${c.resource}`), []);
+        assert.deepEqual(r.dockerChanges, []);
+    });
+});
+
+// ---------------------------------------------------------------------------
+
+function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Runs `step` with `load` already going for 1.5 s and still going 1.5 s after; always stops the load. */
+async function underLoad<T>(load: { stop(): Promise<unknown> }, step: () => Promise<T>): Promise<T> {
+    try {
+        await sleep(1500);
+        const r = await step();
+        await sleep(1500);
+        return r;
+    } finally {
+        await load.stop();
+    }
+}
