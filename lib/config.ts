@@ -10,314 +10,33 @@
  *
  * Validation uses zod (schemas as data, every issue collected in one pass,
  * strict objects that reject unknown keys) rather than hand-written checks.
+ * The keys are declared, with their documentation, in lib/config/keys.ts
+ * (value checks in lib/config/checks.ts, zod building blocks and the object
+ * schemas in lib/config/schemas.ts); this file re-exports them, so importers
+ * keep using "lib/config".
  */
-import * as net from "node:net";
-import { z } from "zod";
+import { hostKeyType, isImmutableRevision, parseSftpRepository, type Role, ROLES, UNPINNABLE_GIT_HOST_KEY_TYPES, UNPINNABLE_HOST_KEY_TYPES } from "./config/checks";
+import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
+import { show } from "./config/schemas";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
+
+export {
+    hostKeyType,
+    isCalendarSpec,
+    isHostKey,
+    isHostname,
+    isImmutableRevision,
+    isPrivateKey,
+    parseSftpRepository,
+    type Role,
+    ROLES,
+    UNPINNABLE_GIT_HOST_KEY_TYPES,
+    UNPINNABLE_HOST_KEY_TYPES,
+} from "./config/checks";
+export { type KeyDecl, type KeyName, KEYS, keyKind, RawSchema, SECRET_KEYS } from "./config/keys";
 
 /** Namespace of every berth key (the Pulumi project name). */
 export const NAMESPACE = "berth";
-
-/** Keys whose values must be Pulumi secrets (`pulumi config set --secret`). */
-export const SECRET_KEYS = ["privateKey", "deployKey", "secretEnv", "backup", "externalData", "dns01"] as const;
-
-
-// ---------------------------------------------------------------------------
-// Value checks (pure, reused by the schema and by tests)
-// ---------------------------------------------------------------------------
-
-const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
-
-export function isHostname(v: string): boolean {
-    if (v.length === 0 || v.length > 253 || v.endsWith(".")) return false;
-    const labels = v.split(".");
-    return labels.length >= 2 && labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1]);
-}
-
-const HOST_KEY_TYPES = [
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "ssh-rsa",
-    "ssh-dss",
-];
-
-/**
- * Host key types berth cannot pin for `berth:hostKey`: pulumi-command offers
- * the server only the pinned key's own algorithm (HostKeyAlgorithms =
- * [key.Type()]), so an `ssh-rsa` key negotiates SHA-1 RSA signatures, which
- * OpenSSH >= 8.8 servers refuse; DSA is gone from OpenSSH altogether.
- */
-export const UNPINNABLE_HOST_KEY_TYPES = ["ssh-rsa", "ssh-dss"];
-/** For `berth:repositoryHostKey` (git runs OpenSSH, which uses rsa-sha2-* with an ssh-rsa key): only DSA. */
-export const UNPINNABLE_GIT_HOST_KEY_TYPES = ["ssh-dss"];
-
-/** The key type of a host key line (`ssh-ed25519 AAAA...` -> `ssh-ed25519`). */
-export function hostKeyType(v: string): string {
-    return v.trim().split(/\s+/)[0] ?? "";
-}
-
-/**
- * An OpenSSH public host key line, `type base64 [comment]`, whose base64 blob
- * really encodes a key of that type (the blob starts with the type string).
- */
-export function isHostKey(v: string): boolean {
-    const m = /^(\S+) ([A-Za-z0-9+/]+={0,2})(?: .*)?$/.exec(v.trim());
-    if (!m || !HOST_KEY_TYPES.includes(m[1])) return false;
-    const blob = Buffer.from(m[2], "base64");
-    if (blob.length < 4) return false;
-    const len = blob.readUInt32BE(0);
-    return blob.subarray(4, 4 + len).toString("latin1") === m[1];
-}
-
-export function isPrivateKey(v: string): boolean {
-    return /^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----\n[\s\S]+\n-----END \1 PRIVATE KEY-----\s*$/.test(v);
-}
-
-/** Git revisions that can never move: a full commit sha or a tag. */
-export function isImmutableRevision(v: string): boolean {
-    return /^[0-9a-f]{40}$/.test(v) || v.startsWith("refs/tags/") || /^v?\d+(\.\d+)*([-.+][0-9A-Za-z.-]+)?$/.test(v);
-}
-
-const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
-const RESERVED_ENV = new Set([
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SECRET_KEY_BASE",
-    "RAILS_ENV",
-    "RACK_ENV",
-    "PORT",
-    "REVISION",
-]);
-const APT_PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
-const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
-
-// ---------------------------------------------------------------------------
-// Schema
-// ---------------------------------------------------------------------------
-
-const show = (v: unknown) => JSON.stringify(v);
-
-function str(check: (v: string) => boolean, what: string) {
-    return z
-        .string({ error: "must be a string" })
-        .refine(check, { error: (iss) => `${show(iss.input)} is not ${what}` });
-}
-
-const hostname = () => str(isHostname, "a valid host name");
-const port = () =>
-    z
-        .number({ error: "must be an integer" })
-        .int({ error: "must be an integer" })
-        .refine((p) => p >= 1 && p <= 65535, { error: (iss) => `${show(iss.input)} is out of range (1-65535)` });
-const positiveInt = (max: number) =>
-    z
-        .number({ error: "must be an integer" })
-        .int({ error: "must be an integer" })
-        .refine((n) => n >= 1 && n <= max, { error: (iss) => `${show(iss.input)} is out of range (1-${max})` });
-const image = () => str((v) => IMAGE.test(v), "a valid image reference");
-const rotation = () => z.union([z.string(), z.number()], { error: "must be a string or number" }).transform(String);
-const envMap = (secret: boolean) =>
-    z.record(
-        z.string().refine((k) => ENV_NAME.test(k) && !RESERVED_ENV.has(k), {
-            error: (iss) =>
-                RESERVED_ENV.has(String(iss.input))
-                    ? `${show(iss.input)} is set by berth and cannot be overridden`
-                    : `${show(iss.input)} is not a valid environment variable name (A-Z, 0-9, _)`,
-        }),
-        z
-            .string({ error: "must be a string" })
-            .refine((v) => !v.includes("\n"), {
-                error: (iss) => (secret ? "must be a single line" : `${show(iss.input)} must be a single line`),
-            }),
-        { error: "must be an object of NAME: value" },
-    );
-
-const PostgresSchema = z
-    .object({
-        image: image().default("postgres:16.4"),
-        role: str((v) => /^[a-z_][a-z0-9_]{0,62}$/.test(v), "a valid role name (a-z, 0-9, _)").optional(),
-        database: str((v) => /^[a-z_][a-z0-9_]{0,62}$/.test(v), "a valid database name (a-z, 0-9, _)").optional(),
-        port: port().optional(),
-        passwordRotation: rotation().default("1"),
-    }, { error: "must be an object" })
-    .strict();
-
-const RedisSchema = z
-    .object({
-        image: image().default("redis:7.4.1"),
-        port: port().optional(),
-        passwordRotation: rotation().default("1"),
-    }, { error: "must be an object" })
-    .strict();
-
-const CloudflareSchema = z
-    .object({
-        zoneId: str((v) => /^[0-9a-f]{32}$/.test(v), "a Cloudflare zone id (32 hex characters)").optional(),
-        zone: hostname().optional(),
-        proxied: z.boolean({ error: "must be true or false" }).default(false),
-    }, { error: "must be an object" })
-    .strict();
-
-const NginxSchema = z
-    .object({
-        clientMaxBodySize: str((v) => /^\d+[kKmMgG]?$/.test(v), "an nginx size (e.g. 10m)").default("10m"),
-        proxyTimeout: positiveInt(3600).default(60),
-        hsts: z.boolean({ error: "must be true or false" }).optional(),
-    }, { error: "must be an object" })
-    .strict();
-
-const AcmeSchema = z
-    .object({
-        challenge: z.enum(["http-01", "dns-01"], { error: (iss) => `${show(iss.input)} is not a challenge type (http-01 or dns-01)` }).optional(),
-        email: str((v) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v), "an e-mail address").optional(),
-        server: str((v) => /^https:\/\/[^\s'"]+$/.test(v), "an https:// ACME directory URL").optional(),
-        caBundle: str((v) => /-----BEGIN CERTIFICATE-----/.test(v), "a PEM certificate bundle").optional(),
-    }, { error: "must be an object" })
-    .strict();
-
-/**
- * A restic SFTP repository URL, `sftp:user@host:/path` or
- * `sftp://user@host[:port]//path` (restic's two spellings), split into its
- * parts; undefined when it is neither.
- */
-export function parseSftpRepository(v: string): { user: string; host: string; port: number; path: string } | undefined {
-    const short = /^sftp:([a-z_][a-z0-9_.-]{0,31})@([A-Za-z0-9.-]+):(\/[A-Za-z0-9._\/-]*)$/.exec(v);
-    if (short) return { user: short[1], host: short[2], port: 22, path: short[3] };
-    const long = /^sftp:\/\/([a-z_][a-z0-9_.-]{0,31})@([A-Za-z0-9.-]+)(?::(\d{1,5}))?\/(\/?[A-Za-z0-9._\/-]+)$/.exec(v);
-    if (!long) return undefined;
-    const port = long[3] === undefined ? 22 : Number(long[3]);
-    if (port < 1 || port > 65535) return undefined;
-    return { user: long[1], host: long[2], port, path: long[4] };
-}
-
-/** A systemd calendar expression (OnCalendar=, systemd.time(7)) of the plain characters it uses. */
-export function isCalendarSpec(v: string): boolean {
-    return /^[A-Za-z0-9*:,.\/~ +-]{1,100}$/.test(v) && v.trim() === v;
-}
-
-const keep = (max: number, def: number) =>
-    z
-        .number({ error: "must be an integer" })
-        .int({ error: "must be an integer" })
-        .min(0, { error: "must be 0 or more" })
-        .max(max, { error: `must be at most ${max}` })
-        .default(def);
-
-const BackupSchema = z
-    .object({
-        repository: str((v) => parseSftpRepository(v) !== undefined, "a restic SFTP repository (sftp:user@host:/path or sftp://user@host:port//path)"),
-        hostKey: str(isHostKey, "the SFTP server's SSH public host key (e.g. \"ssh-ed25519 AAAA...\")"),
-        privateKey: z.string({ error: "must be a string" }).refine(isPrivateKey, { error: "is not a PEM/OpenSSH private key" }),
-        password: z
-            .string({ error: "must be a string" })
-            .refine((v) => v.length >= 16 && !/[\n\r]/.test(v), { error: "must be a single line of at least 16 characters" }),
-        schedule: str(isCalendarSpec, "a systemd calendar expression (e.g. \"*-*-* 03:15:00\")").default("*-*-* 03:15:00"),
-        restoreTestSchedule: str(isCalendarSpec, "a systemd calendar expression (e.g. \"Sun *-*-* 04:30:00\")").default("Sun *-*-* 04:30:00"),
-        retention: z
-            .object({ daily: keep(3650, 7), weekly: keep(520, 4), monthly: keep(240, 6) }, { error: "must be an object" })
-            .strict()
-            .default({ daily: 7, weekly: 4, monthly: 6 }),
-        redis: z.boolean({ error: "must be true or false" }).default(false),
-    }, { error: "must be an object" })
-    .strict();
-
-export const ROLES = ["web", "worker", "data"] as const;
-export type Role = (typeof ROLES)[number];
-
-const HostSchema = z
-    .object({
-        name: str((v) => /^[a-z][a-z0-9-]{0,14}$/.test(v) && !v.endsWith("-"), "a host name for berth (a-z, 0-9, -, at most 15 characters)"),
-        address: str((v) => net.isIPv4(v), "a valid IPv4 address"),
-        ipv6: str((v) => net.isIPv6(v), "a valid IPv6 address").optional(),
-        hostKey: str(isHostKey, "an SSH public host key (e.g. \"ssh-ed25519 AAAA...\")").optional(),
-        roles: z
-            .array(z.enum(ROLES, { error: (iss) => `${show(iss.input)} is not a role (web, worker or data)` }), { error: "must be a list of roles" })
-            .min(1, { error: "must name at least one role (web, worker, data)" }),
-        privateAddress: str((v) => net.isIPv4(v), "a valid IPv4 address").optional(),
-    }, { error: "must be an object" })
-    .strict();
-
-const MeshSchema = z
-    .object({
-        cidr: str((v) => /^10\.(\d{1,3})\.(\d{1,3})\.0\/24$/.test(v) && v.split(/[./]/).slice(1, 3).every((o) => Number(o) <= 255), "a 10.x.y.0/24 network").optional(),
-        port: port().optional(),
-    }, { error: "must be an object" })
-    .strict();
-
-const dbUrl = (scheme: string) =>
-    z.string({ error: "must be a string" }).refine((v) => new RegExp(`^${scheme}s?://[^\\s'"]+$`).test(v), { error: `is not a ${scheme}:// URL` });
-
-const ExternalDataSchema = z
-    .object({
-        postgresUrl: dbUrl("postgres").optional(),
-        postgresAdminUrl: dbUrl("postgres").optional(),
-        redisUrl: dbUrl("redis").optional(),
-    }, { error: "must be an object" })
-    .strict();
-
-const Dns01Schema = z
-    .object({
-        cloudflareApiToken: z.string({ error: "must be a string" }).refine((v) => /^[A-Za-z0-9_-]{20,}$/.test(v), { error: "is not a Cloudflare API token" }).optional(),
-        authHook: z.string({ error: "must be a string" }).refine((v) => v.trim() !== "" && !v.includes("\n"), { error: "must be one line of shell" }).optional(),
-        cleanupHook: z.string({ error: "must be a string" }).refine((v) => v.trim() !== "" && !v.includes("\n"), { error: "must be one line of shell" }).optional(),
-    }, { error: "must be an object" })
-    .strict();
-
-export const RawSchema = z
-    .object({
-        app: str((v) => /^[a-z][a-z0-9-]{0,19}$/.test(v) && !v.endsWith("-"), "a valid app name (a-z, 0-9, -, at most 20 characters)"),
-        production: z.boolean({ error: "must be true or false" }).optional(),
-        protect: z.boolean({ error: "must be true or false" }).optional(),
-        host: str((v) => net.isIPv4(v), "a valid IPv4 address").optional(),
-        hosts: z.array(HostSchema, { error: "must be a list of hosts" }).min(1, { error: "must list at least one host" }).optional(),
-        mesh: MeshSchema.default({}),
-        externalData: ExternalDataSchema.optional(),
-        dns01: Dns01Schema.optional(),
-        hostIpv6: str((v) => net.isIPv6(v), "a valid IPv6 address").optional(),
-        sshUser: str((v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), "a valid user name").default("root"),
-        sshPort: port().default(22),
-        hostKey: str(isHostKey, "an SSH public host key (e.g. \"ssh-ed25519 AAAA...\")").optional(),
-        privateKey: z.string({ error: "must be a string" }).refine(isPrivateKey, { error: "is not a PEM/OpenSSH private key" }).optional(),
-        sshAgent: z.boolean({ error: "must be true or false" }).default(false),
-        domain: hostname(),
-        extraHostnames: z.array(hostname(), { error: "must be a list of host names" }).default([]),
-        dns: z.boolean({ error: "must be true or false" }).default(true),
-        cloudflare: CloudflareSchema.default({ proxied: false }),
-        packages: z.array(str((v) => APT_PACKAGE.test(v), "a valid Debian package name"), { error: "must be a list of package names" }).default([]),
-        postgres: PostgresSchema.default({ image: "postgres:16.4", passwordRotation: "1" }),
-        redis: RedisSchema.default({ image: "redis:7.4.1", passwordRotation: "1" }),
-        portBase: z
-            .number({ error: "must be an integer" })
-            .int({ error: "must be an integer" })
-            .refine((p) => p === 0 || (p >= 1024 && p <= 65500), { error: (iss) => `${show(iss.input)} is out of range (1024-65500, or 0 to derive)` })
-            .default(0),
-        env: envMap(false).default({}),
-        secretEnv: envMap(true).default({}),
-        repository: str((v) => /^(ssh:\/\/[^\s'"]+|[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:[^\s'"]+|https:\/\/[^\s'"]+|file:\/\/\/[^\s'"]+)$/.test(v), "a git URL (ssh://, user@host:path, https:// or file:///)"),
-        repositoryHostKey: str(isHostKey, "an SSH public host key").optional(),
-        deployKey: z.string({ error: "must be a string" }).refine(isPrivateKey, { error: "is not a PEM/OpenSSH private key" }).optional(),
-        revision: str((v) => /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,199}$/.test(v) && !v.includes(".."), "a valid git revision").default("main"),
-        preset: z.enum(["rails", "generic"], { error: (iss) => `${show(iss.input)} is not a preset (rails or generic)` }).default("rails"),
-        bundler: z.enum(["deployment", "system"], { error: (iss) => `${show(iss.input)} is not a bundler mode (deployment or system)` }).default("deployment"),
-        buildCommand: z.string({ error: "must be a string" }).optional(),
-        releaseCommand: z.string({ error: "must be a string" }).optional(),
-        webCommand: z.string({ error: "must be a string" }).optional(),
-        workerCommand: z.string({ error: "must be a string" }).optional(),
-        keepReleases: positiveInt(50).default(5),
-        healthPath: str((v) => /^\/[A-Za-z0-9._~\/-]*$/.test(v), "a URL path starting with /").default("/up"),
-        healthTimeout: positiveInt(3600).default(60),
-        drainSeconds: z.number({ error: "must be an integer" }).int({ error: "must be an integer" }).min(0, { error: "must be 0 or more" }).max(3600, { error: "must be at most 3600" }).default(0),
-        rollbackWindow: z.number({ error: "must be an integer" }).int({ error: "must be an integer" }).min(0, { error: "must be 0 or more" }).max(86400, { error: "must be at most 86400" }).default(300),
-        nginx: NginxSchema.default({ clientMaxBodySize: "10m", proxyTimeout: 60 }),
-        acme: AcmeSchema.default({}),
-        backup: BackupSchema.optional(),
-        maintenance: z.boolean({ error: "must be true or false" }).default(false),
-    }, { error: "must be an object" })
-    .strict();
-
-type Raw = z.infer<typeof RawSchema>;
 
 // ---------------------------------------------------------------------------
 // The typed result
@@ -474,24 +193,6 @@ export function keyPath(path: ReadonlyArray<PropertyKey>): string {
         else out += i === 0 ? `:${String(p)}` : `.${String(p)}`;
     });
     return out;
-}
-
-/**
- * How Pulumi hands a key's value to the program (always a string) is
- * decoded by the kind of the key's schema: objects, lists and records are
- * JSON, numbers and booleans are parsed; read from RawSchema itself, so a
- * new key is declared in one place.
- */
-export function keyKind(key: string): string | undefined {
-    const t = (RawSchema.shape as Record<string, z.ZodType | undefined>)[key];
-    if (!t) return undefined;
-    const unwrap = (x: any): string => {
-        const d = x._zod.def;
-        if (d.type === "optional" || d.type === "default" || d.type === "nullable") return unwrap(d.innerType);
-        if (d.type === "pipe") return unwrap(d.in);
-        return d.type;
-    };
-    return unwrap(t);
 }
 
 const STRUCTURED = new Set(["object", "array", "record"]);

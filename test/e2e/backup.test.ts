@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { makeWorld, onVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { Stage } from "./kit";
+import { Stage, writeBenchSection } from "./kit";
 import { StackConfig } from "../unit/harness";
 
 const VPS = "berth-backup-vps";
@@ -118,8 +118,7 @@ function writeBench(out: string): void {
     const mb = (b: number) => (b / 1e6).toFixed(1);
     const results = { measuredAt: new Date().toISOString(), ...figures, targets: { restoreSecondsBelow: 60, secondBackupAddedPercentBelow: 5 } };
     fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
-    const section = [
-        "<!-- backup:start -->",
+    writeBenchSection(path.join(path.dirname(out), "README.md"), "backup", [
         "## Backups",
         "",
         `Measured by \`npm run bench\` (test/e2e/backup.test.ts scenario 7), ${results.measuredAt}: \`pgbench -i -s 10\` plus 400,000 rows of random text in the stack's Postgres container,`,
@@ -132,13 +131,7 @@ function writeBench(out: string): void {
         `| restore, app stopped and started again (s) | ${figures.restoreSeconds.toFixed(1)} | < 60 |`,
         `| repository after the first backup (MB) | ${mb(figures.repositoryBytesAfterFirst)} |  |`,
         `| second backup of unchanged data: time (s) / repository growth | ${figures.secondBackupSeconds.toFixed(1)} / ${figures.secondBackupAddedPercent.toFixed(2)} % | < 5 % |`,
-        "<!-- backup:end -->",
-        "",
-    ].join("\n");
-    const readme = path.join(path.dirname(out), "README.md");
-    const old = fs.existsSync(readme) ? fs.readFileSync(readme, "utf8") : "";
-    const kept = old.replace(/\n?<!-- backup:start -->[\s\S]*?<!-- backup:end -->\n?/, "\n");
-    fs.writeFileSync(readme, `${kept.trimEnd()}\n\n${section}`);
+    ]);
 }
 
 before(async () => {

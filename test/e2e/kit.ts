@@ -6,6 +6,7 @@
  * and SSH access to the VPS for inspection.
  */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as https from "node:https";
@@ -16,7 +17,7 @@ import { Driver } from "./driver";
 import { UpReport } from "./applier";
 import { TestDns } from "./providers";
 import { devConfig, Fleet, FLEET_WEB_HOSTS, fleetConfig, FleetHost, onHost, parsedConfig, World } from "./world";
-import { StackConfig } from "../unit/harness";
+import { ROOT, StackConfig } from "../unit/harness";
 import { BerthConfig } from "../../lib/config";
 
 export interface LoadStats {
@@ -89,13 +90,7 @@ export class Stage {
      * and the up may take no step the preview did not announce.
      */
     async up(overrides: Record<string, unknown> = {}, driver = this.driver, stack = "dev"): Promise<UpReport> {
-        const c = this.cfg(overrides, stack);
-        const planned = await driver.preview(c);
-        assert.ok(planned.ok || planned.error, "preview ran");
-        assert.deepEqual(planned.commands, [], "a preview runs no remote command");
-        const r = await driver.up(c);
-        if (planned.ok) assertPreviewMatches(planned.steps, r.steps, r.ok);
-        return r;
+        return (await previewThenUp(driver, this.cfg(overrides, stack))).up;
     }
 
     private sshArgs(): string[] {
@@ -137,6 +132,20 @@ export function httpsGet(t: HttpsTarget, p: string, timeoutMs = 5000, agent: htt
         req.on("error", reject);
         req.end();
     });
+}
+
+/**
+ * `pulumi preview --diff` then `pulumi up` of one stack configuration (what
+ * Stage.up does with its own): the preview runs no remote command, and what
+ * it announced is what the up did (assertPreviewMatches).
+ */
+export async function previewThenUp(driver: Driver, c: StackConfig): Promise<{ planned: UpReport; up: UpReport }> {
+    const planned = await driver.preview(c);
+    assert.ok(planned.ok || planned.error, "preview ran");
+    assert.deepEqual(planned.commands, [], "a preview runs no remote command");
+    const r = await driver.up(c);
+    if (planned.ok) assertPreviewMatches(planned.steps, r.steps, r.ok);
+    return { planned, up: r };
 }
 
 export function assertPreviewMatches(planned: Record<string, { op: string }>, done: Record<string, { op: string }>, finished: boolean): void {
@@ -352,4 +361,41 @@ export function neighbourConnects(fleet: Fleet, targets: { address: string; port
     for (const m of r.stdout.matchAll(/^(open|closed) (\S+)$/gm)) out[m[2]] = m[1] === "open";
     for (const t of targets) if (!(`${t.address}:${t.port}` in out)) throw new Error(`neighbour probe: no answer for ${t.address}:${t.port}:\n${r.stdout}${r.stderr}`);
     return out;
+}
+
+/**
+ * Replaces (or appends) the section `<!-- key:start -->`...`<!-- key:end -->`
+ * of bench/README.md, keeping the rest: bench-report.ts writes the file, the
+ * backup and several-host files add their sections after it.
+ */
+export function writeBenchSection(readme: string, key: string, lines: string[]): void {
+    const section = [`<!-- ${key}:start -->`, ...lines, `<!-- ${key}:end -->`, ""].join("\n");
+    const old = fs.existsSync(readme) ? fs.readFileSync(readme, "utf8") : "";
+    const kept = old.replace(new RegExp(`\\n?<!-- ${key}:start -->[\\s\\S]*?<!-- ${key}:end -->\\n?`), "\n");
+    fs.writeFileSync(readme, `${kept.trimEnd()}\n\n${section}`);
+}
+
+/**
+ * `npx berth <args>` for a test stack (lib/cli.ts, as test/e2e/ops.test.ts
+ * calls it): `--config` the stack's configuration file (which a converging
+ * operation rewrites, as `pulumi config set` would), `--state` the applier's
+ * state, `--dns-api` the world's test DNS. Asynchronous: the event loop (a
+ * load or probe loop) keeps running meanwhile.
+ */
+export function berthCli(
+    stack: { configPath: string; statePath: string; dnsApi: string },
+    args: string[],
+    o: { input?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+    const argv = ["--import", "tsx", path.join(ROOT, "lib", "cli.ts"), "--config", stack.configPath, "--state", stack.statePath, "--dns-api", stack.dnsApi, ...args];
+    return new Promise((resolve, reject) => {
+        const p = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, BERTH_REAL_HOME: "1" }, stdio: ["pipe", "pipe", "pipe"], timeout: o.timeoutMs ?? 15 * 60_000 });
+        p.stdin.end(o.input ?? "");
+        let stdout = "";
+        let stderr = "";
+        p.stdout.on("data", (d) => (stdout += d));
+        p.stderr.on("data", (d) => (stderr += d));
+        p.on("error", reject);
+        p.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
 }

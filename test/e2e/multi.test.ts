@@ -13,16 +13,19 @@
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { Fleet, FLEET_HOSTS, FLEET_WEB_HOSTS, makeFleet, removeFleet } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { FleetStage, neighbourConnects, pemFingerprint256, tcpRefused } from "./kit";
+import { FleetStage, neighbourConnects, pemFingerprint256, tcpRefused, writeBenchSection } from "./kit";
 import { certificatePaths } from "../../components/web/certificate";
 import { dataAddress } from "../../lib/topology";
 
 let fleet: Fleet;
 let driver: Driver;
 let stage: FleetStage;
+/** Figures for `npm run bench` (BERTH_MULTI_BENCH_OUT: bench/fleet.json and a section of bench/README.md). */
+const figures: Record<string, number> = {};
 
 before(async () => {
     const privateNetwork = process.env.BERTH_E2E_PRIVATE_NETWORK === "network" ? "network" : "mesh";
@@ -32,12 +35,15 @@ before(async () => {
 });
 
 after(() => {
+    if (process.env.BERTH_MULTI_BENCH_OUT && Object.keys(figures).length > 0) writeBench(process.env.BERTH_MULTI_BENCH_OUT);
     if (fleet && process.env.BERTH_E2E_KEEP !== "1") removeFleet(fleet);
 });
 
 describe("berth on three hosts (two web, one data)", () => {
     test("1. fresh hosts -> up: HTTPS 200 from both web hosts, each serving its own certificate from Pebble", async () => {
+        const t0 = Date.now();
         const r = await stage.up({ "berth:revision": "v1" });
+        figures.freshFleetSeconds = (Date.now() - t0) / 1000;
         assert.ok(r.ok, r.error);
         await stage.fetchPebbleRoot();
         const cfg = stage.config();
@@ -92,17 +98,22 @@ describe("berth on three hosts (two web, one data)", () => {
         }
     });
 
-    test("4. new revision under load spread over both web hosts: zero failed requests", async () => {
+    test("4. new revision under load spread over both web hosts: zero failed requests", async (t) => {
         const load = stage.load();
+        const t0 = Date.now();
         const r = await underLoad(load, () => stage.up({ "berth:revision": "v2" }));
+        figures.fleetReleaseSeconds = (Date.now() - t0) / 1000 - 3; // minus the 1.5 s of load before and after
         const stats = load.stats;
+        figures.fleetReleaseRequests = stats.sent;
+        figures.fleetReleaseFailed = stats.failed;
         assert.ok(r.ok, r.error);
         assert.deepEqual(await stage.versions(), { web1: fleet.shas.v2, web2: fleet.shas.v2 });
         for (const h of FLEET_WEB_HOSTS) assert.ok(stats.byTarget[h].sent > 20, `only ${stats.byTarget[h].sent} requests to ${h}`);
+        t.diagnostic(`requests: ${FLEET_WEB_HOSTS.map((h) => `${h} ${stats.byTarget[h].sent}`).join(", ")}; failed ${stats.failed}`);
         assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
     });
 
-    test("5. a revision unhealthy on web2 only: up fails naming web2, both hosts keep serving the old revision", async () => {
+    test("5. a revision unhealthy on web2 only: up fails naming web2, both hosts keep serving the old revision", async (t) => {
         const marker = "/etc/berth-e2e-unhealthy";
         assert.equal(stage.onHost("web2", `touch ${marker}`).code, 0);
         try {
@@ -113,6 +124,8 @@ describe("berth on three hosts (two web, one data)", () => {
             assert.match(r.error ?? "", /web2/, r.error);
             assert.match(r.error ?? "", new RegExp(fleet.shas.hostcheck), r.error);
             assert.deepEqual(await stage.versions(), { web1: fleet.shas.v2, web2: fleet.shas.v2 }, "both hosts still serve v2");
+            t.diagnostic(`error: ${(r.error ?? "").split("\n").find((l) => /unhealthy/.test(l)) ?? ""}`);
+            t.diagnostic(`requests: ${FLEET_WEB_HOSTS.map((h) => `${h} ${stats.byTarget[h].sent}`).join(", ")}; failed ${stats.failed}`);
             assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
         } finally {
             stage.onHost("web2", `rm -f ${marker}`);
@@ -120,7 +133,9 @@ describe("berth on three hosts (two web, one data)", () => {
     });
 
     test("6. rollback to v1 moves both hosts", async () => {
+        const t0 = Date.now();
         const r = await stage.up({ "berth:revision": "v1" });
+        figures.fleetRollbackSeconds = (Date.now() - t0) / 1000;
         assert.ok(r.ok, r.error);
         assert.deepEqual(await stage.versions(), { web1: fleet.shas.v1, web2: fleet.shas.v1 });
         assert.deepEqual(await stage.resolve(fleet.domain, "A"), FLEET_WEB_HOSTS.map((h) => fleet.hosts[h].ip).sort(), "the records are still both there");
@@ -135,6 +150,24 @@ describe("berth on three hosts (two web, one data)", () => {
 });
 
 // ---------------------------------------------------------------------------
+
+function writeBench(out: string): void {
+    const results = { measuredAt: new Date().toISOString(), ...figures, targets: { fleetReleaseFailed: 0 } };
+    fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+    const s = (x: number | undefined) => (x === undefined ? "n/a" : x.toFixed(1));
+    writeBenchSection(path.join(path.dirname(out), "README.md"), "fleet", [
+        "## Several hosts",
+        "",
+        `Measured by \`npm run bench\` (test/e2e/multi.test.ts), ${results.measuredAt}: three VPS containers (web1 web+worker, web2 web, data) joined by berth's WireGuard mesh (wireguard-go), certificates over DNS-01 from Pebble.`,
+        "",
+        "| figure | value | target |",
+        "| --- | --- | --- |",
+        `| fresh fleet provision, three hosts (s) | ${s(figures.freshFleetSeconds)} |  |`,
+        `| fleet release v1 -> v2 under load on both web hosts (s) | ${s(figures.fleetReleaseSeconds)} |  |`,
+        `| fleet release: requests / failed | ${figures.fleetReleaseRequests ?? "n/a"} / ${figures.fleetReleaseFailed ?? "n/a"} | 0 failed |`,
+        `| fleet rollback (s) | ${s(figures.fleetRollbackSeconds)} |  |`,
+    ]);
+}
 
 function sleep(ms: number): Promise<void> {
     return new Promise((r) => setTimeout(r, ms));

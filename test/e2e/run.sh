@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end suite: berth against a disposable local VPS (see test/e2e/README.md).
 #   bash test/e2e/run.sh           scenarios 1-8, then faults 1-9, then the day-2 operations, then backups,
-#                                  then several hosts (npm run test:e2e)
-#   bash test/e2e/run.sh --bench   scenarios 1-5 and faults 1-4 with figures -> bench/ (npm run bench)
+#                                  then several hosts, then a single host grown into web + data (npm run test:e2e)
+#   bash test/e2e/run.sh --bench   scenarios 1-5, faults 1-4, backups and several hosts with figures -> bench/ (npm run bench)
 #   bash test/e2e/run.sh FILE...   only those files, in that order (e.g. test/e2e/multi.test.ts)
 # Installs what it needs (docker.io, debootstrap, pebble, jq, ...) and starts
 # its own dockerd. Traffic stays on this machine and the containers it makes.
@@ -15,7 +15,7 @@ if [ "${1:-}" = "--bench" ]; then bench=1; fi
 # Each file builds its own world (its own VPS, services set and names), so the
 # files run one after another (--test-concurrency=1) in this order.
 files=(test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
-  test/e2e/multi.test.ts)
+  test/e2e/multi.test.ts test/e2e/grow.test.ts)
 if [ "$bench" = 0 ] && [ $# -gt 0 ]; then
   files=("$@")
   for f in "${files[@]}"; do
@@ -52,6 +52,9 @@ if [ "$bench" = 1 ]; then
   # Backup and restore of a >= 200 MB database (all of test/e2e/backup.test.ts, its
   # scenario 7 included): bench/backup.json and the "Backups" section of bench/README.md.
   BERTH_BACKUP_BENCH_OUT=bench/backup.json "$node" --import tsx --test --test-concurrency=1 test/e2e/backup.test.ts
+  # Several hosts: fresh fleet, release under load over both web hosts, rollback ->
+  # bench/fleet.json and the "Several hosts" section of bench/README.md.
+  BERTH_MULTI_BENCH_OUT=bench/fleet.json "$node" --import tsx --test --test-concurrency=1 test/e2e/multi.test.ts
 else
   "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 fi

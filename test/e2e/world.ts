@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { configFrom, ROOT, StackConfig } from "../unit/harness";
+import { configFrom, projectDefaults, ROOT, StackConfig } from "../unit/harness";
 import { BerthConfig, parseConfig, Role } from "../../lib/config";
 import { testDnsServer } from "./providers";
 
@@ -198,6 +198,18 @@ export function devConfig(world: World, overrides: Record<string, unknown> = {},
 }
 
 /**
+ * `pulumi config rm <key>` on a StackConfig: the program then sees the key's
+ * default declared in Pulumi.yaml, if it has one (the engine applies the
+ * project's defaults, as `configFrom` does), else no value.
+ */
+export function configRm(sc: StackConfig, key: string): void {
+    const declared = projectDefaults()[key];
+    if (declared === undefined) delete sc.values[key];
+    else sc.values[key] = declared;
+    sc.secretKeys = sc.secretKeys.filter((k) => k !== key);
+}
+
+/**
  * What devConfig and fleetConfig share: the dev stack file pointed at the
  * world's names, repository, ACME CA (`acme` adds keys to `berth:acme`) and
  * test DNS, with `hostKeys` saying where the stack runs; the SSH and deploy
@@ -250,12 +262,15 @@ export const FLEET_ROLES: Readonly<Record<FleetHost, readonly Role[]>> = { web1:
 export const FLEET_WEB_HOSTS = FLEET_HOSTS.filter((h) => FLEET_ROLES[h].includes("web"));
 
 /**
- * A world of three VPS for one `berth:hosts` stack. It is a World whose
- * `vps` is web1 (so Stage, onVps and the single-host helpers work on web1);
- * `hosts` has all three. One known_hosts file in `work` pins all three keys.
+ * A world of three VPS for one `berth:hosts` stack (or, with makeFleet's
+ * `hosts`, of some of them: `H`). It is a World whose `vps` is the first host,
+ * web1 (so Stage, devConfig, onVps and the single-host helpers work on web1);
+ * `hosts` has each of them. One known_hosts file in `work` pins every key.
  */
-export interface Fleet extends World {
-    hosts: Record<FleetHost, VpsInfo>;
+export interface Fleet<H extends FleetHost = FleetHost> extends World {
+    hosts: Record<H, VpsInfo>;
+    /** The fleet's hosts in `berth:hosts` order (FLEET_HOSTS unless makeFleet was given `hosts`). */
+    hostNames: readonly H[];
     /** sample-repo.sh's tags, with `hostcheck` (v2 whose /up answers 500 where /etc/berth-e2e-unhealthy exists). */
     shas: World["shas"] & { hostcheck: string };
     /**
@@ -268,9 +283,17 @@ export interface Fleet extends World {
     privateNetwork: "mesh" | "network";
 }
 
-export interface FleetOptions {
+export interface FleetOptions<H extends FleetHost = FleetHost> {
     /** Container names are `<vpsPrefix>-web1|web2|data`. */
     vpsPrefix?: string;
+    /** Which of FLEET_HOSTS to start, in `berth:hosts` order (default: all three). The first is the world's `vps`. */
+    hosts?: readonly H[];
+    /**
+     * The hosts that get the Postgres/Redis images staged (default: those with
+     * the data role). A stack that starts as a single-host stack on the first
+     * host needs them there too.
+     */
+    imagesOn?: readonly H[];
     services?: string;
     domain?: string;
     prodDomain?: string;
@@ -280,37 +303,40 @@ export interface FleetOptions {
 
 /**
  * Brings up the fleet, always from fresh hosts (the reason is makeWorld's):
- * the three VPS (an earlier run's are removed first), the world's services
- * set (ACME CA + test DNS with the names cleared, git server, repository),
- * and the Postgres/Redis images staged on the data host (the only one that
- * gets a Docker engine).
+ * the VPS (an earlier run's are removed first), the world's services set
+ * (ACME CA + test DNS with the names cleared, git server, repository), and
+ * the Postgres/Redis images staged on the data host (the only one that gets
+ * a Docker engine) unless `imagesOn` names other hosts.
  */
-export function makeFleet(opts: FleetOptions = {}): Fleet {
+export function makeFleet<H extends FleetHost = FleetHost>(opts: FleetOptions<H> = {}): Fleet<H> {
     const prefix = opts.vpsPrefix ?? MULTI_WORLD.vpsPrefix;
     const services = opts.services ?? MULTI_WORLD.services;
     const domain = opts.domain ?? MULTI_WORLD.domain;
     const prodDomain = opts.prodDomain ?? MULTI_WORLD.prodDomain;
     const repo = opts.repo ?? MULTI_WORLD.repo;
     if (domain === prodDomain) throw new Error(`makeFleet: domain and prodDomain are both ${domain}`);
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-multi-"));
-    const hosts = {} as Record<FleetHost, VpsInfo>;
-    for (const h of FLEET_HOSTS) hosts[h] = startVps(`${prefix}-${h}`, true);
-    fs.writeFileSync(path.join(work, "known_hosts"), FLEET_HOSTS.map((h) => `${hosts[h].ip} ${hosts[h].hostKey}\n`).join(""));
-    vps(["stage-images", hosts.data.name]);
+    const hostNames = opts.hosts ?? (FLEET_HOSTS as readonly FleetHost[] as readonly H[]);
+    if (hostNames.length === 0 || new Set(hostNames).size !== hostNames.length) throw new Error(`makeFleet: hosts ${JSON.stringify(hostNames)}`);
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), `${path.basename(prefix)}-`));
+    const hosts = {} as Record<H, VpsInfo>;
+    for (const h of hostNames) hosts[h] = startVps(`${prefix}-${h}`, true);
+    fs.writeFileSync(path.join(work, "known_hosts"), hostNames.map((h) => `${hosts[h].ip} ${hosts[h].hostKey}\n`).join(""));
+    for (const h of opts.imagesOn ?? hostNames.filter((x) => FLEET_ROLES[x].includes("data"))) vps(["stage-images", hosts[h].name]);
     const { git, acme, repoUrl, shas } = startServices(work, { services, domain, prodDomain, repo });
     // The DNS model (providers.ts) finds the test DNS server from the API's address; acme.sh says where it is.
     if (acme.dnsServer && acme.dnsServer !== testDnsServer(acme.dnsApi)) {
         throw new Error(`makeFleet: acme.sh's DNS server ${acme.dnsServer} is not where the DNS model looks (${testDnsServer(acme.dnsApi)})`);
     }
     if (!shas.hostcheck) throw new Error("makeFleet: sample-repo.sh printed no hostcheck sha");
-    return { vps: hosts.web1, hosts, git, acme, repoUrl, shas, work, services, domain, prodDomain, repo, privateNetwork: opts.privateNetwork ?? "mesh" };
+    return { vps: hosts[hostNames[0]], hosts, hostNames, git, acme, repoUrl, shas, work, services, domain, prodDomain, repo, privateNetwork: opts.privateNetwork ?? "mesh" };
 }
 
 /** Removes the fleet's VPS containers (best effort: each is tried). */
-export function removeFleet(fleet: Pick<Fleet, "hosts">): void {
-    for (const h of FLEET_HOSTS) {
+export function removeFleet(fleet: { hosts: Partial<Record<FleetHost, VpsInfo>> }): void {
+    for (const info of Object.values(fleet.hosts)) {
+        if (!info) continue;
         try {
-            vps(["down", fleet.hosts[h].name]);
+            vps(["down", info.name]);
         } catch (e) {
             process.stderr.write(`${(e as Error).message}\n`);
         }
@@ -318,13 +344,13 @@ export function removeFleet(fleet: Pick<Fleet, "hosts">): void {
 }
 
 /** Runs a command as root on one host of the fleet (test-side inspection, not the program). */
-export function onHost(fleet: Fleet, host: FleetHost, command: string, input?: string): { code: number; stdout: string; stderr: string } {
+export function onHost<H extends FleetHost>(fleet: Fleet<H>, host: H, command: string, input?: string): { code: number; stdout: string; stderr: string } {
     return onVps({ ...fleet, vps: fleet.hosts[host] }, command, input);
 }
 
 /** The fleet as `berth:hosts`: name, address, pinned key, roles (and privateAddress on a "network" fleet). */
-export function fleetHosts(fleet: Fleet): Record<string, unknown>[] {
-    return FLEET_HOSTS.map((h) => ({
+export function fleetHosts<H extends FleetHost>(fleet: Fleet<H>): Record<string, unknown>[] {
+    return fleet.hostNames.map((h) => ({
         name: h,
         address: fleet.hosts[h].ip,
         hostKey: fleet.hosts[h].hostKey,

@@ -1,14 +1,18 @@
 /**
  * lib/config.ts: the real stack files parse, derived names and ports never
- * collide between stacks, and Pulumi.yaml's declared defaults agree with the
- * validator's.
+ * collide between stacks, Pulumi.yaml's declared defaults agree with the
+ * validator's, and Pulumi.yaml and the README table are what the key
+ * declarations (lib/config/keys.ts) render.
  */
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { BerthConfig, isHostKey, isHostname, isImmutableRevision, keyKind, parseConfig, RawSchema, LETSENCRYPT, LETSENCRYPT_STAGING } from "../../lib/config";
+import { z } from "zod";
+import { BerthConfig, isHostKey, isHostname, isImmutableRevision, KEYS, parseConfig, RawSchema, LETSENCRYPT, LETSENCRYPT_STAGING } from "../../lib/config";
+import { keyDoc, keyDocs, run as runConfigDocs } from "../../scripts/config-docs";
 import { derivePorts, deriveNames } from "../../lib/names";
 import { projectDefaults, ROOT, StackConfig, stackConfig } from "./harness";
 
@@ -220,26 +224,42 @@ describe("several hosts (berth:hosts)", () => {
     });
 });
 
-describe("one place per key: the schema, Pulumi.yaml and the README agree", () => {
-    const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
-    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-    const keys = Object.keys(RawSchema.shape);
-    const pulumiType: Record<string, string> = { string: "string", enum: "string", number: "integer", boolean: "boolean", array: "array" };
-
-    test("every key Pulumi.yaml declares is in the schema, with the schema's kind", () => {
-        for (const [full, decl] of Object.entries<any>(project.config)) {
-            const key = full.replace(/^berth:/, "");
-            const kind = keyKind(key);
-            assert.ok(kind, `${full} is declared in Pulumi.yaml but not in lib/config.ts`);
-            assert.equal(decl.type, pulumiType[kind!] ?? "(object: not declarable)", `${full}: Pulumi.yaml type vs schema kind ${kind}`);
+describe("one place per key: lib/config/keys.ts renders Pulumi.yaml and the README table", () => {
+    test("Pulumi.yaml and the README table are what the keys render (npm run config:docs -- --write)", () => {
+        const r = runConfigDocs([]);
+        assert.equal(r.code, 0, r.output);
+    });
+    test("every schema key is declared with its documentation, and every declaration is a schema key", () => {
+        assert.deepEqual(Object.keys(RawSchema.shape), Object.keys(KEYS));
+        for (const d of keyDocs()) {
+            assert.ok(d.readme.meaning.trim() !== "" && d.readme.type !== "" && d.readme.default !== "", d.key);
+            assert.ok((d.pulumi === undefined) !== (d.header === undefined), `${d.key}: declared in Pulumi.yaml or listed in its header comment, once`);
         }
     });
-    test("every schema key is declared in Pulumi.yaml or named in its header comment, and documented in the README table", () => {
-        const comment = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8").split("\nconfig:")[0];
-        for (const key of keys) {
-            const full = `berth:${key}`;
-            assert.ok(full in project.config || comment.includes(full), `${full}: declare it in Pulumi.yaml or list it in its comment`);
-            assert.ok(readme.includes(`| \`${full}\` |`), `${full}: add a row to README.md "Configuration reference"`);
+    test("a declaration without documentation, or one Pulumi.yaml cannot hold, is refused", () => {
+        assert.throws(() => keyDoc("x", { schema: z.string(), meaning: " ", pulumi: "X." }), /x: meaning is empty/);
+        assert.throws(() => keyDoc("x", { schema: z.number().default(1), meaning: "m" }), /x: Pulumi.yaml can declare this key/);
+        assert.throws(() => keyDoc("x", { schema: z.object({ a: z.string() }), meaning: "m", pulumi: "X." }), /x: Pulumi.yaml cannot declare a object key/);
+        assert.throws(() => keyDoc("x", { schema: z.string().optional(), secret: true, meaning: "m", pulumi: "X." }), /x: Pulumi.yaml cannot declare a secret key/);
+        assert.throws(() => keyDoc("x", { schema: z.boolean().optional(), meaning: "m", pulumi: "X." }), /x: an optional boolean needs a Pulumi.yaml default/);
+        const ok = keyDoc("x", { schema: z.boolean().optional(), meaning: "m", pulumi: { description: "X.", default: false } });
+        assert.deepEqual([ok.readme, ok.pulumi], [{ type: "boolean", default: "false", meaning: "m" }, { type: "boolean", description: "X.", default: false }]);
+    });
+    test("the check shows what is out of date and fails; --write fixes it", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-config-docs-"));
+        try {
+            const yaml = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), yaml.replace("    description: SSH port of the VPS.\n", "    description: SSH port.\n"));
+            fs.copyFileSync(path.join(ROOT, "README.md"), path.join(dir, "README.md"));
+            const stale = runConfigDocs([], dir);
+            assert.equal(stale.code, 1, stale.output);
+            assert.match(stale.output, /Pulumi\.yaml:\d+: - {5}description: SSH port\.\n.*Pulumi\.yaml:\d+: \+ {5}description: SSH port of the VPS\./s);
+            assert.match(stale.output, /README\.md: up to date/);
+            assert.equal(runConfigDocs(["--write"], dir).code, 0);
+            assert.equal(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8"), yaml);
+            assert.equal(runConfigDocs([], dir).code, 0);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 });

@@ -117,3 +117,40 @@ describe("several hosts: a fleet-atomic release", () => {
         assert.match(String(unwrap(p.inputs.create)), /is unhealthy on host web2/);
     });
 });
+
+describe("several hosts with managed data (no data host)", () => {
+    let ext: RunResult;
+    const ADMIN = "postgres://doadmin:adminpw0123456789@db.example.net:25060/defaultdb?sslmode=require";
+    before(async () => {
+        const sc = stackConfig(
+            "fleet",
+            {
+                "berth:hosts": [
+                    { name: "web1", address: "203.0.113.31", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILG73IWY0lOiB+/8jU4Y3DSPohHECTBhM3oJgAuYf+0k", roles: ["web", "worker"] },
+                    { name: "web2", address: "203.0.113.32", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID/OkqO5A1NNS+H5MK5fHskty1lNvmdXYIlpgLQpTTDi", roles: ["web"] },
+                ],
+                "berth:backup": undefined,
+            },
+            "examples/Pulumi.fleet.yaml",
+        );
+        sc.values["berth:externalData"] = JSON.stringify({ postgresAdminUrl: ADMIN, redisUrl: "rediss://:redispw0123456789@cache.example.net:25061" });
+        sc.secretKeys.push("berth:externalData");
+        sc.secrets.push("adminpw0123456789", "redispw0123456789");
+        ext = await runProgram(sc);
+        assert.equal(ext.error, undefined, ext.error?.message);
+    });
+    test("no containers, no Docker, no data firewall; the role is managed from web1 through the admin URL", () => {
+        assert.equal(byType(ext, CONTAINER).length, 0);
+        assert.equal(ext.resources.filter((x) => x.name.endsWith("-docker-engine") || x.type === "berth:data:DataFirewall").length, 0);
+        const role = ext.resources.filter((x) => x.name.endsWith("-postgres-role-role"));
+        assert.equal(role.length, 1);
+        assert.equal(unwrap(role[0].inputs.connection).host, "203.0.113.31");
+        const script = String(unwrap(role[0].inputs.create));
+        assert.match(script, /PGHOST=db\.example\.net PGPORT=25060 PGUSER=doadmin PGDATABASE=defaultdb PGSSLMODE=require/);
+        assert.doesNotMatch(script, /adminpw0123456789/, "the admin password only travels on stdin");
+    });
+    test("the app's URLs point at the managed services", () => {
+        assert.match(String(unwrap(ext.outputs.databaseUrl)), /^postgres:\/\/shop_fleet:[A-Za-z0-9]+@db\.example\.net:25060\/shop_fleet\?sslmode=require$/);
+        assert.equal(String(unwrap(ext.outputs.redisUrl)), "rediss://:redispw0123456789@cache.example.net:25061");
+    });
+});

@@ -407,3 +407,27 @@ describe("maintenance mode on a real nginx", () => {
         }
     });
 });
+
+describe("several hosts: operations run on one host (--host)", () => {
+    const { pickHost } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
+    const sc = stackConfig("fleet", {}, "examples/Pulumi.fleet.yaml");
+    const r = parseConfig(sc.values, { project: "berth", stack: "fleet", secretKeys: new Set(sc.secretKeys) });
+    assert.ok(r.ok);
+    const fleet = r.ok ? r.config : (undefined as never);
+    test("--host picks the host; an unknown name lists the stack's hosts; default is the first web host", () => {
+        assert.equal(pickHost(fleet, undefined).host.name, "web1");
+        assert.equal(pickHost(fleet, "data").host.address, "203.0.113.33");
+        assert.throws(() => pickHost(fleet, "web9"), /has no host "web9" \(hosts: web1, web2, data\)/);
+        assert.equal(parseArgs(["status", "-s", "fleet", "--host", "web2"]).opts.host, "web2");
+    });
+    test("verify declares, for a host, only that host's files and containers", async () => {
+        const onData = await declared(pickHost(fleet, "data"), sc.values, new Set(sc.secretKeys), undefined, SHA);
+        const onWeb2 = await declared(pickHost(fleet, "web2"), sc.values, new Set(sc.secretKeys), undefined, SHA);
+        assert.equal(onData.containers.length, 2);
+        assert.equal(onWeb2.containers.length, 0);
+        assert.ok(onWeb2.files.some((f) => f.path.includes("/etc/nginx/")), "web2 has nginx files");
+        assert.ok(!onData.files.some((f) => f.path.includes("/etc/nginx/")), "the data host has none");
+        assert.ok(onData.files.some((f) => f.path.includes("data-firewall")), "the data firewall is the data host's");
+        assert.ok(!onWeb2.files.some((f) => f.path.includes("data-firewall")));
+    });
+});

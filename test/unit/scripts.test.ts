@@ -143,3 +143,20 @@ describe("goldens hold what differs", () => {
         assert.ok(checked > 10);
     });
 });
+
+describe("managed Postgres (berth:externalData.postgresAdminUrl)", () => {
+    const cfg = require("./harness").configFor("staging") as BerthConfig;
+    test("the role script is shellcheck-clean and carries no password", () => {
+        const admin = role.parseAdminUrl("postgres://doadmin:s3cretAdminPassword@db.example.net:25060/defaultdb?sslmode=require");
+        assert.deepEqual({ ...admin, password: "-" }, { host: "db.example.net", port: 25060, user: "doadmin", password: "-", dbname: "defaultdb", sslmode: "require" });
+        const text = role.externalRoleScript(cfg, admin);
+        expectShellcheckClean("external role", withShebang(text));
+        assert.doesNotMatch(text, /s3cretAdminPassword/);
+        assert.match(text, /readSecrets|IFS= read -r ROLE_PASSWORD|read -r/);
+    });
+    test("a bad admin URL is refused naming the key, never the value", () => {
+        for (const bad of ["mysql://u:p@h/db", "postgres://h/db", "not a url", "postgres://u:hunter2hunter2@h/db?sslmode=sometimes"]) {
+            assert.throws(() => role.parseAdminUrl(bad), (e: Error) => e.message.startsWith("berth:externalData.postgresAdminUrl:") && !e.message.includes("hunter2"), bad);
+        }
+    });
+});
