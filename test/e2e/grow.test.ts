@@ -139,6 +139,7 @@ describe("a single-host stack grows into web + data hosts by the README's proced
     test("3. step 2: pg_dump over ssh, off the host", async () => {
         const r = await documented(procedure.lines[1]);
         assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr.trim(), "", "pg_dump reported nothing");
         const dump = path.join(moveDir, `${cfg.postgres.database}.dump`);
         assert.ok(fs.existsSync(dump), `no ${dump}`);
         const head = fs.readFileSync(dump).subarray(0, 5).toString("latin1");
@@ -156,6 +157,12 @@ describe("a single-host stack grows into web + data hosts by the README's proced
         t.diagnostic(`preview: ${summary(planned.steps)}; up ${up.ok ? "ok" : "FAILED"} in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${summary(up.steps)}; docker: ${up.dockerChanges.join(", ")}`);
         assert.ok(planned.ok, planned.error);
         assert.ok(up.ok, up.error);
+        // "The old host FIRST (its web resources are adopted by alias)": on web1's web side nothing is
+        // created, replaced or deleted; only the data path moves (the env file and the switch are updates).
+        const web = Object.entries(up.steps)
+            .filter(([urn, st]) => st.op !== "same" && st.op !== "update" && /::sample-dev-(certificate|site-https?|release|units|switch|dns)(-|$)/.test(urn))
+            .map(([urn, st]) => `${st.op} ${urn.split("::").pop()}`);
+        assert.deepEqual(web, [], "web1's web resources are adopted, not replaced");
         const containers = (h: GrowHost) => onHost(fleet, h, "docker ps -a --format '{{.Names}}'").stdout.split("\n").filter(Boolean).sort();
         assert.deepEqual(containers("data"), [cfg.names.postgresContainer, cfg.names.redisContainer].sort(), "the data containers run on the data host");
         assert.ok(!containers("web1").includes(cfg.names.postgresContainer), "web1 runs no Postgres any more");
@@ -164,6 +171,7 @@ describe("a single-host stack grows into web + data hosts by the README's proced
     test("5. step 4: pg_restore into the data host's Postgres: every row as it was", async () => {
         const r = await documented(procedure.lines[5]);
         assert.equal(r.code, 0, `pg_restore failed (${r.code}): ${r.stderr}`);
+        assert.equal(r.stderr.trim(), "", "pg_restore reported nothing (no error or warning)");
         assert.deepEqual(rows("data"), rowsBefore, "the data host holds exactly the rows of before the move");
         assert.equal(markerRows("data"), 1, "the marker row is there");
     });
