@@ -9,12 +9,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { Environment } from "./components/environment";
 import { loadConfig } from "./lib/config";
 import { resolveRevision } from "./lib/revision";
-import { writeSshIdentity } from "./lib/sshIdentity";
-import { forHost } from "./lib/topology";
+import { writeDockerSshIdentity } from "./lib/sshIdentity";
 
 const config = loadConfig(pulumi);
-// One key file per host (the Docker provider's ssh names the data host's).
-for (const h of config.hosts) writeSshIdentity(forHost(config, h));
+writeDockerSshIdentity(config);
 const resolved = resolveRevision(config);
 const env = new Environment(config.names.id, { config, revision: resolved });
 

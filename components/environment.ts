@@ -102,11 +102,10 @@ export class Environment extends pulumi.ComponentResource {
 
         // Data: containers on the data host, or external services by URL.
         const d = dataHost(cfg);
+        const dc = d && forHost(cfg, d);
         let databaseUrl: pulumi.Output<string>;
         let redisUrl: pulumi.Output<string>;
-        let roleReady: pulumi.Input<pulumi.Resource>[] = [];
-        if (d) {
-            const dc = forHost(cfg, d);
+        if (d && dc) {
             const dHost = this.hosts[d.name];
             // Several hosts: the data ports open on the private address only after the
             // firewall admits exactly the app hosts (mesh: only through the mesh interface).
@@ -130,7 +129,6 @@ export class Environment extends pulumi.ComponentResource {
             this.role = per("postgres-role", d, (n, o) => new PostgresRole(n, { config: dc, connection: dHost.connection, container: data.postgres }, o));
             databaseUrl = this.role.databaseUrl;
             redisUrl = this.data.redisUrl;
-            roleReady = [this.role.command];
         } else {
             const rh = releaseHost(cfg);
             if (cfg.external.postgresAdminUrl) {
@@ -141,7 +139,6 @@ export class Environment extends pulumi.ComponentResource {
                     dependsOn: ready(rh),
                 }, child);
                 databaseUrl = this.role.databaseUrl;
-                roleReady = [this.role.command];
             } else {
                 databaseUrl = pulumi.secret(cfg.external.postgresUrl!);
             }
@@ -164,8 +161,7 @@ export class Environment extends pulumi.ComponentResource {
         // The backup named after the release runs where the database is; inside the
         // release command when that is the same host.
         const backupApart = d !== undefined && d.name !== rh.name;
-        if (cfg.backup && d) {
-            const dc = forHost(cfg, d);
+        if (cfg.backup && d && dc) {
             this.backup = per("backup", d, (n, o) => new Backup(n, { config: dc, connection: this.hosts[d.name].connection, hostReady: [...ready(d), this.data!.postgres] }, o));
         }
 
@@ -190,7 +186,7 @@ export class Environment extends pulumi.ComponentResource {
                         revision: args.revision,
                         hostReady: ready(h),
                         envFile: units[h.name].envFile,
-                        role: roleReady[0] ?? units[h.name].envFile,
+                        role: this.role?.command,
                         backup: backupApart ? undefined : this.backup?.ready,
                         runReleaseCommand: !fleet && !backupApart && here,
                     },
@@ -198,12 +194,13 @@ export class Environment extends pulumi.ComponentResource {
                 ),
             );
         }
-        // Multi-host: the release command waits for every host's build (and the data host's backup).
+        // Several app hosts, or the database on another host: the release command waits for
+        // every host's build (and the data host's backup named after the release).
         const rel = releases[rh.name];
         if (!rel.migrate) {
             const builds = apps.filter((h) => h.name !== rh.name).map((h) => releases[h.name].checkout);
             const backup = backupApart ? this.backup?.addReleaseBackup(rel.sha, [...builds, rel.checkout]) : undefined;
-            rel.addReleaseCommand([...builds, ...roleReady.slice(1), ...(backup ? [backup] : [])], { backup: !backupApart });
+            rel.addReleaseCommand([...builds, ...(backup ? [backup] : [])], { backup: !backupApart });
         }
 
         // Web hosts: challenge site, certificate, HTTPS site. With several web hosts

@@ -34,7 +34,7 @@ import { configErrorMessage, parseConfig } from "./config";
 import type { OpOptions, OpOutput } from "./ops/ops";
 import { fromConfigJson, projectName, pulumiWorks, ROOT } from "./ops/source";
 import { resolveRevision } from "./revision";
-import { writeSshIdentity } from "./sshIdentity";
+import { writeDockerSshIdentity } from "./sshIdentity";
 import { execFileSync } from "node:child_process";
 
 export { fromConfigJson };
@@ -51,7 +51,7 @@ export function prepare(stack: string, root = ROOT): string {
     const { values, secretKeys } = fromConfigJson(json);
     const r = parseConfig(values, { project: projectName(root), stack, secretKeys });
     if (!r.ok) throw new Error(configErrorMessage(stack, r.errors));
-    writeSshIdentity(r.config);
+    writeDockerSshIdentity(r.config);
     return resolveRevision(r.config).sha;
 }
 

@@ -260,7 +260,9 @@ export function parseConfig(rawConfig: Readonly<Record<string, string>>, ctx: Pa
 
 function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     const production = raw.production === true || ctx.stack === "production";
-    const hosts = buildHosts(raw, production, ctx.stack, errors);
+    // The mesh joins the hosts of a several-host stack none of whose hosts has a privateAddress.
+    const mesh = { enabled: (raw.hosts?.length ?? 0) > 1 && raw.hosts!.every((h) => h.privateAddress === undefined), ...meshDefaults(raw, ctx.stack) };
+    const hosts = buildHosts(raw, production, mesh, errors);
     const multiHost = raw.hosts !== undefined;
     if (raw.repositoryHostKey && UNPINNABLE_GIT_HOST_KEY_TYPES.includes(hostKeyType(raw.repositoryHostKey))) {
         const ep = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)/.exec(raw.repository)?.[1] ?? /^[A-Za-z0-9._-]+@([A-Za-z0-9._-]+):/.exec(raw.repository)?.[1] ?? "<git host>";
@@ -378,7 +380,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         host: hosts.find((h) => h.roles.includes("web")) ?? hosts[0],
         hosts,
         multiHost,
-        mesh: { enabled: multiHost && hosts.length > 1 && raw.hosts!.every((h) => h.privateAddress === undefined), ...meshDefaults(raw, ctx.stack) },
+        mesh,
         external: { ...ext },
         domain: raw.domain,
         extraHostnames: raw.extraHostnames,
@@ -436,7 +438,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
  * The stack's hosts: `berth:host` (one host, "main", every role) or
  * `berth:hosts`, with every per-host problem named by its key.
  */
-function buildHosts(raw: Raw, production: boolean, stack: string, errors: string[]): HostConfig[] {
+function buildHosts(raw: Raw, production: boolean, mesh: { enabled: boolean; cidr: string }, errors: string[]): HostConfig[] {
     const common = { sshUser: raw.sshUser, sshPort: raw.sshPort, privateKey: raw.privateKey, sshAgent: raw.sshAgent, sudo: raw.sshUser !== "root" };
     const pin = (v: string | undefined) => v?.trim().split(/\s+/).slice(0, 2).join(" ");
     const checkKey = (key: string, hostKey: string | undefined, address: string) => {
@@ -474,11 +476,11 @@ function buildHosts(raw: Raw, production: boolean, stack: string, errors: string
     if (given > 0 && given < list.length) {
         errors.push(`${NAMESPACE}:hosts: privateAddress is set on ${given} of ${list.length} hosts; set it on every host (the provider's private network) or on none (berth's WireGuard mesh)`);
     }
-    if (given === 0 && list.length > 1) {
+    if (mesh.enabled) {
         // Mesh addresses come from each host's name (stable when hosts are added or reordered).
         const seen = new Map<string, string>();
         for (const [i, h] of list.entries()) {
-            const a = meshAddress(meshDefaults(raw, stack).cidr, h.name);
+            const a = meshAddress(mesh.cidr, h.name);
             if (seen.has(a)) errors.push(`${keyPath(["hosts", i, "name"])}: ${show(h.name)} gets the mesh address ${a} of ${show(seen.get(a))}; rename one of them`);
             seen.set(a, h.name);
             list[i] = { ...h, privateAddress: a };

@@ -112,8 +112,13 @@ export interface MeshPeer {
 
 /** The line that tells which mesh resource wrote a file, so a replaced resource's delete leaves a newer one's files alone. */
 export function meshIdentityLine(identity: string): string {
-    if (!/^[A-Za-z0-9._-]+$/.test(identity)) throw new Error(`berth: mesh identity ${JSON.stringify(identity)} must be a resource name`);
-    return `# berth mesh identity: ${identity}`;
+    return identityLine("mesh", identity);
+}
+
+/** `# berth <what> identity: <resource name>`: a delete removes only what carries its own name. */
+function identityLine(what: string, identity: string): string {
+    if (!/^[A-Za-z0-9._-]+$/.test(identity)) throw new Error(`berth: ${what} identity ${JSON.stringify(identity)} must be a resource name`);
+    return `# berth ${what} identity: ${identity}`;
 }
 
 const HOST_WIDE = "# Managed by berth for every stack on this host. Changes are overwritten by pulumi up.";
@@ -378,8 +383,7 @@ export interface DataFirewallRules {
 
 /** The line that tells which DataFirewall resource wrote the unit. */
 export function dataFirewallIdentityLine(identity: string): string {
-    if (!/^[A-Za-z0-9._-]+$/.test(identity)) throw new Error(`berth: data firewall identity ${JSON.stringify(identity)} must be a resource name`);
-    return `# berth data firewall identity: ${identity}`;
+    return identityLine("data firewall", identity);
 }
 
 /**

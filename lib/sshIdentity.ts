@@ -22,6 +22,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { BerthConfig } from "./config";
+import { dataHost, forHost } from "./topology";
 import { sshIdentityFile } from "./names";
 
 /** Files written by this process (a program run writes each at most once). */
@@ -62,4 +63,13 @@ export function writeSshIdentity(cfg: Pick<BerthConfig, "project" | "stack" | "h
     }
     written.add(file);
     return file;
+}
+
+/**
+ * The key file the Docker provider's ssh names: the data host's (the one host
+ * that runs Docker; with external data there is none and nothing is written).
+ */
+export function writeDockerSshIdentity(cfg: BerthConfig, home: string = passwdHome()): string | undefined {
+    const data = dataHost(cfg);
+    return data ? writeSshIdentity(forHost(cfg, data), home) : undefined;
 }

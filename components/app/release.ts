@@ -32,8 +32,8 @@ export interface ReleaseArgs {
     hostReady: pulumi.Input<pulumi.Resource>[];
     /** The env file command: builds and the release command read it. */
     envFile: pulumi.Input<pulumi.Resource>;
-    /** The Postgres role: the release command (db:prepare) logs in with it. */
-    role: pulumi.Input<pulumi.Resource>;
+    /** The Postgres role the release command (db:prepare) logs in with; none when the app's own URL to a managed database is given. */
+    role?: pulumi.Input<pulumi.Resource>;
     /** With `berth:backup`: the installed backup (components/data/backup.ts) the release command runs before migrating. */
     backup?: pulumi.Input<pulumi.Resource>[];
     /**
@@ -120,7 +120,7 @@ export class Release extends pulumi.ComponentResource {
                 triggers: [this.sha],
                 lifecycle: lifecycle(cfg, "command"),
             },
-            { parent: this, dependsOn: [this.checkout, args.role, args.envFile, ...(args.backup ?? []), ...after] },
+            { parent: this, dependsOn: [this.checkout, ...(args.role ? [args.role] : []), args.envFile, ...(args.backup ?? []), ...after] },
         );
         return this.migrate;
     }

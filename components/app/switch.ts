@@ -147,7 +147,7 @@ export function switchScript(cfg: BerthConfig, inp: SwitchInputs): string {
         // once, reloaded only when it changed (a host last switched by a berth that
         // proxied to the ports: this one reload moves its traffic to the socket).
         upstreamLines(cfg),
-        `ln -sfn "$rel" ${quote(`${n.root}/current.berth-new`)} && mv -T ${quote(`${n.root}/current.berth-new`)} ${quote(`${n.root}/current`)}`,
+        pointCurrent(cfg),
         `echo "$idle" > ${quote(`${state}/color`)}`,
         `echo "$rev" > ${quote(`${state}/revision`)}`,
         'if [ -n "$active" ] && [ "$active" != "$idle" ]; then',
@@ -191,7 +191,7 @@ function workerSwitchScript(cfg: BerthConfig, inp: SwitchInputs): string {
     const n = cfg.names;
     const state = `${n.root}/state`;
     const worker = cfg.release.workerCommand ? `${n.workerUnit}.service` : undefined;
-    const stamp = `${inp.sha} env:${inp.envHash.slice(0, 16)} units:${inp.unitsHash.slice(0, 16)}`;
+    const stamp = stampOf(inp);
     return script(
         hostLock(HOST_LOCK, `switch of ${n.id}`),
         `rev=${quote(inp.sha)}`,
@@ -200,7 +200,7 @@ function workerSwitchScript(cfg: BerthConfig, inp: SwitchInputs): string {
         `if [ ! -f "$rel/${BUILT_MARKER}" ]; then echo "berth: release $rev is not built on host ${cfg.host.name}" >&2; exit 1; fi`,
         cmd("install", "-d", "-m", "0755", state),
         worker && `if [ "$(cat ${quote(`${state}/worker.stamp`)} 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet ${quote(worker)}; then echo "berth: release $rev already running"; exit 0; fi`,
-        `ln -sfn "$rel" ${quote(`${n.root}/current.berth-new`)} && mv -T ${quote(`${n.root}/current.berth-new`)} ${quote(`${n.root}/current`)}`,
+        pointCurrent(cfg),
         `echo "$rev" > ${quote(`${state}/revision`)}`,
         worker && [cmd("systemctl", "enable", "--quiet", worker), cmd("systemctl", "restart", worker), `echo "$stamp" > ${quote(`${state}/worker.stamp`)}`],
         `echo "berth: release $rev is current on host ${cfg.host.name}"`,
@@ -208,12 +208,23 @@ function workerSwitchScript(cfg: BerthConfig, inp: SwitchInputs): string {
     );
 }
 
+/** What an instance runs: release, env file and unit files (a change of any restarts it). */
+function stampOf(inp: SwitchInputs): string {
+    return `${inp.sha} env:${inp.envHash.slice(0, 16)} units:${inp.unitsHash.slice(0, 16)}`;
+}
+
+/** Points `current` at "$rel" with one atomic rename. */
+function pointCurrent(cfg: BerthConfig): string {
+    const n = cfg.names;
+    return `ln -sfn "$rel" ${quote(`${n.root}/current.berth-new`)} && mv -T ${quote(`${n.root}/current.berth-new`)} ${quote(`${n.root}/current`)}`;
+}
+
 /** Lock, variables and helpers, and the exit when the release already serves healthy. */
 function switchPrologue(cfg: BerthConfig, inp: SwitchInputs, what: "switch" | "prepare"): Lines {
     const n = cfg.names;
     const rel = releasePath(cfg, inp.sha);
     const state = `${n.root}/state`;
-    const stamp = `${inp.sha} env:${inp.envHash.slice(0, 16)} units:${inp.unitsHash.slice(0, 16)}`;
+    const stamp = stampOf(inp);
     const health = (color: string) => healthCheck(cfg, color);
     return [
         "t0=$EPOCHREALTIME",

@@ -17,9 +17,9 @@ import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { makeWorld, onVps, vps, World } from "./world";
+import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { Stage, writeBenchSection } from "./kit";
+import { sleep, Stage, writeBenchSection } from "./kit";
 import { StackConfig } from "../unit/harness";
 
 const VPS = "berth-backup-vps";
@@ -97,7 +97,7 @@ function vpsOk(command: string): string {
 /** GET until 200 (the app was just started again), at most 60 s. */
 async function waitFor200(p: string): Promise<{ status: number; body: string }> {
     let last = { status: 0, body: "" };
-    for (const t0 = Date.now(); Date.now() - t0 < 60_000; await new Promise((r) => setTimeout(r, 500))) {
+    for (const t0 = Date.now(); Date.now() - t0 < 60_000; await sleep(500)) {
         last = await stage.get(p).catch((e: Error) => ({ status: 0, body: e.message }));
         if (last.status === 200) break;
     }
@@ -157,13 +157,12 @@ before(async () => {
 after(() => {
     const out = process.env.BERTH_BACKUP_BENCH_OUT;
     if (out && Object.keys(figures).length > 0) writeBench(out);
-    if (process.env.BERTH_E2E_KEEP !== "1") {
-        for (const f of [() => vps(["down", VPS]), () => sftp(["down", SFTP])]) {
-            try {
-                f();
-            } catch {
-                /* best effort */
-            }
+    if (!keepHosts()) {
+        removeVps(VPS);
+        try {
+            sftp(["down", SFTP]);
+        } catch (e) {
+            process.stderr.write(`${(e as Error).message}\n`);
         }
     }
 });

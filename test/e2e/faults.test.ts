@@ -17,9 +17,9 @@ import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tls from "node:tls";
-import { makeWorld, onVps, vps, World } from "./world";
+import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { Stage } from "./kit";
+import { sleep, Stage, underLoad } from "./kit";
 import { UpReport } from "./applier";
 
 const VPS = "berth-faults-vps";
@@ -51,13 +51,7 @@ before(async () => {
 
 after(() => {
     if (process.env.BERTH_BENCH_OUT) fs.writeFileSync(process.env.BERTH_BENCH_OUT, JSON.stringify(figures, null, 2));
-    if (process.env.BERTH_E2E_KEEP !== "1") {
-        try {
-            vps(["down", world.vps.name]);
-        } catch {
-            /* best effort */
-        }
-    }
+    if (!keepHosts()) removeVps(world.vps.name);
 });
 
 describe("faults and hardening on a disposable VPS", () => {
@@ -291,9 +285,6 @@ describe("faults and hardening on a disposable VPS", () => {
 
 // ---------------------------------------------------------------------------
 
-function sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
-}
 
 async function waitFor(check: () => Promise<boolean>, ms = 60_000): Promise<void> {
     const t0 = Date.now();
@@ -308,17 +299,6 @@ async function waitFor(check: () => Promise<boolean>, ms = 60_000): Promise<void
     throw new Error("timed out");
 }
 
-/** Runs `step` with `load` already going for 1.5 s and still going 1.5 s after; always stops the load. */
-async function underLoad<T>(load: { stop(): Promise<unknown> }, step: () => Promise<T>): Promise<T> {
-    try {
-        await sleep(1500);
-        const r = await step();
-        await sleep(1500);
-        return r;
-    } finally {
-        await load.stop();
-    }
-}
 
 /** Seconds the switch command took in an up (the time traffic needs to move, plus the health check when an instance starts). */
 function switchSeconds(r: UpReport): number | undefined {

@@ -30,9 +30,9 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { configRm, Fleet, fleetHosts, FLEET_ROLES, makeFleet, onHost, parsedConfig, removeFleet } from "./world";
+import { configRm, Fleet, fleetHosts, FLEET_ROLES, keepHosts, makeFleet, onHost, parsedConfig, removeFleet } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { berthCli, previewThenUp, Stage } from "./kit";
+import { berthCli, previewThenUp, sleep, Stage } from "./kit";
 import { TestDns } from "./providers";
 import { ROOT, StackConfig } from "../unit/harness";
 import { BerthConfig } from "../../lib/config";
@@ -92,7 +92,7 @@ before(async () => {
 
 after(async () => {
     if (probe) await probe.stop();
-    if (fleet && process.env.BERTH_E2E_KEEP !== "1") removeFleet(fleet);
+    if (fleet && !keepHosts()) removeFleet(fleet);
 });
 
 describe("a single-host stack grows into web + data hosts by the README's procedure", () => {
@@ -320,7 +320,7 @@ function siteProbe(paths: string[], maxRequests = 1500, maxMs = 10 * 60_000) {
             }
             stats.byAnswer[answer] = (stats.byAnswer[answer] ?? 0) + 1;
             if (answer !== "503 maintenance" && answer !== "error" && stats.odd.length < 20) stats.odd.push(`${p}: HTTP ${answer}`);
-            await new Promise((r) => setTimeout(r, 250));
+            await sleep(250);
         }
     })();
     return { stats, stop: async () => ((stop = true), await done, stats) };
@@ -332,7 +332,7 @@ async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
     for (;;) {
         if (check()) return true;
         if (Date.now() - t0 > ms) return false;
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000);
     }
 }
 

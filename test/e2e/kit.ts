@@ -76,7 +76,7 @@ export class Stage {
                     stats.failed++;
                     stats.failures.push((e as Error).message);
                 }
-                await new Promise((r) => setTimeout(r, 20));
+                await sleep(20);
             }
         })();
         return { stats, stop: async () => ((stop = true), await done, stats) };
@@ -258,7 +258,7 @@ export function keepAliveLoad(targets: (HttpsTarget & { name: string })[], o: Sp
                 mine.failed++;
                 if (stats.failures.length < 100) stats.failures.push(`${t.name}: ${failure}`);
             }
-            await new Promise((r) => setTimeout(r, o.pauseMs ?? 10));
+            await sleep(o.pauseMs ?? 10);
         }
     };
     const done = Promise.all(targets.flatMap((t, i) => Array.from({ length: connections }, () => worker(t, agents[i]))));
@@ -398,4 +398,20 @@ export function berthCli(
         p.on("error", reject);
         p.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
     });
+}
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Runs `step` with `load` already going for 1.5 s and still going 1.5 s after; always stops the load. */
+export async function underLoad<T>(load: { stop(): Promise<unknown> }, step: () => Promise<T>): Promise<T> {
+    try {
+        await sleep(1500);
+        const r = await step();
+        await sleep(1500);
+        return r;
+    } finally {
+        await load.stop();
+    }
 }

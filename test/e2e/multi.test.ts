@@ -15,9 +15,9 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Fleet, FLEET_HOSTS, FLEET_WEB_HOSTS, makeFleet, removeFleet } from "./world";
+import { Fleet, FLEET_HOSTS, FLEET_WEB_HOSTS, keepHosts, makeFleet, removeFleet } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { FleetStage, neighbourConnects, pemFingerprint256, tcpRefused, writeBenchSection } from "./kit";
+import { FleetStage, neighbourConnects, pemFingerprint256, tcpRefused, underLoad, writeBenchSection } from "./kit";
 import { certificatePaths } from "../../components/web/certificate";
 import { dataAddress } from "../../lib/topology";
 
@@ -36,7 +36,7 @@ before(async () => {
 
 after(() => {
     if (process.env.BERTH_MULTI_BENCH_OUT && Object.keys(figures).length > 0) writeBench(process.env.BERTH_MULTI_BENCH_OUT);
-    if (fleet && process.env.BERTH_E2E_KEEP !== "1") removeFleet(fleet);
+    if (fleet && !keepHosts()) removeFleet(fleet);
 });
 
 describe("berth on three hosts (two web, one data)", () => {
@@ -167,20 +167,4 @@ function writeBench(out: string): void {
         `| fleet release: requests / failed | ${figures.fleetReleaseRequests ?? "n/a"} / ${figures.fleetReleaseFailed ?? "n/a"} | 0 failed |`,
         `| fleet rollback (s) | ${s(figures.fleetRollbackSeconds)} |  |`,
     ]);
-}
-
-function sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Runs `step` with `load` already going for 1.5 s and still going 1.5 s after; always stops the load. */
-async function underLoad<T>(load: { stop(): Promise<unknown> }, step: () => Promise<T>): Promise<T> {
-    try {
-        await sleep(1500);
-        const r = await step();
-        await sleep(1500);
-        return r;
-    } finally {
-        await load.stop();
-    }
 }

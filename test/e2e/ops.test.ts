@@ -11,7 +11,7 @@ import * as assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { makeWorld, onVps, vps, World } from "./world";
+import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
 import { Stage } from "./kit";
 import { ROOT } from "../unit/harness";
@@ -36,13 +36,7 @@ before(async () => {
 });
 
 after(() => {
-    if (process.env.BERTH_E2E_KEEP !== "1") {
-        try {
-            vps(["down", world.vps.name]);
-        } catch {
-            /* best effort */
-        }
-    }
+    if (!keepHosts()) removeVps(world.vps.name);
 });
 
 /** The stack's configuration as the applier applies it, written where `berth --config` reads it. */

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { devConfig, makeWorld, onVps, vps, World } from "./world";
+import { devConfig, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
 import { Stage, tcpRefused } from "./kit";
 
@@ -31,13 +31,7 @@ before(async () => {
 
 after(() => {
     if (process.env.BERTH_BENCH_OUT) fs.writeFileSync(process.env.BERTH_BENCH_OUT, JSON.stringify(figures, null, 2));
-    if (process.env.BERTH_E2E_KEEP !== "1") {
-        try {
-            vps(["down", world.vps.name]);
-        } catch {
-            /* best effort */
-        }
-    }
+    if (!keepHosts()) removeVps(world.vps.name);
 });
 
 describe("berth on a disposable VPS", () => {

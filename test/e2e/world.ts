@@ -333,14 +333,23 @@ export function makeFleet<H extends FleetHost = FleetHost>(opts: FleetOptions<H>
 
 /** Removes the fleet's VPS containers (best effort: each is tried). */
 export function removeFleet(fleet: { hosts: Partial<Record<FleetHost, VpsInfo>> }): void {
-    for (const info of Object.values(fleet.hosts)) {
-        if (!info) continue;
+    removeVps(...Object.values(fleet.hosts).flatMap((info) => (info ? [info.name] : [])));
+}
+
+/** Removes VPS containers, best effort: a failure is printed, not thrown (teardown must not fail a passed file). */
+export function removeVps(...names: string[]): void {
+    for (const name of names) {
         try {
-            vps(["down", info.name]);
+            vps(["down", name]);
         } catch (e) {
             process.stderr.write(`${(e as Error).message}\n`);
         }
     }
+}
+
+/** BERTH_E2E_KEEP=1: leave the hosts running after the file (to look at them). */
+export function keepHosts(): boolean {
+    return process.env.BERTH_E2E_KEEP === "1";
 }
 
 /** Runs a command as root on one host of the fleet (test-side inspection, not the program). */

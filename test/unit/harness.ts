@@ -44,8 +44,8 @@ function testSecretFor(key: string): string {
 }
 
 /** A stack file (with overrides) parsed into the typed config, for pure builders. */
-export function configFor(stack: string, overrides: Record<string, unknown> = {}): BerthConfig {
-    const sc = stackConfig(stack, overrides);
+export function configFor(stack: string, overrides: Record<string, unknown> = {}, file?: string): BerthConfig {
+    const sc = stackConfig(stack, overrides, file);
     const r = parseConfig(sc.values, { project: "berth", stack, secretKeys: new Set(sc.secretKeys) });
     if (!r.ok) throw new Error(r.errors.join("\n"));
     return r.config;

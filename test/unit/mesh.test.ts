@@ -28,7 +28,7 @@ import { forHost } from "../../lib/topology";
 import * as mesh from "../../lib/mesh";
 import { withShebang } from "../../lib/shell";
 import { expectGolden, expectShellcheckClean } from "./golden";
-import { configFor, stackConfig } from "./harness";
+import { configFor } from "./harness";
 
 const FLEET = "examples/Pulumi.fleet.yaml";
 const H = (name: string, address: string, roles: string[]) => ({
@@ -42,11 +42,7 @@ const HOSTS = [H("web1", "203.0.113.31", ["web", "worker"]), H("web2", "203.0.11
 /** The 3-host mesh stack (the example fleet with fixed hosts). */
 function fleet(hosts = HOSTS): BerthConfig {
     // An explicit mesh (the fixed network and port these expectations spell out).
-    const sc = stackConfig("fleet", { "berth:hosts": hosts, "berth:mesh": { cidr: "10.213.0.0/24", port: 51820 } }, FLEET);
-    const { parseConfig } = require("../../lib/config") as typeof import("../../lib/config");
-    const r = parseConfig(sc.values, { project: "berth", stack: "fleet", secretKeys: new Set(sc.secretKeys) });
-    if (!r.ok) throw new Error(r.errors.join("\n"));
-    return r.config;
+    return configFor("fleet", { "berth:hosts": hosts, "berth:mesh": { cidr: "10.213.0.0/24", port: 51820 } }, FLEET);
 }
 
 /** Valid WireGuard public keys (any 32 bytes), fixed for the goldens. */

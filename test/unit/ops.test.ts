@@ -411,9 +411,7 @@ describe("maintenance mode on a real nginx", () => {
 describe("several hosts: operations run on one host (--host)", () => {
     const { pickHost } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
     const sc = stackConfig("fleet", {}, "examples/Pulumi.fleet.yaml");
-    const r = parseConfig(sc.values, { project: "berth", stack: "fleet", secretKeys: new Set(sc.secretKeys) });
-    assert.ok(r.ok);
-    const fleet = r.ok ? r.config : (undefined as never);
+    const fleet = configFor("fleet", {}, "examples/Pulumi.fleet.yaml");
     test("--host picks the host; an unknown name lists the stack's hosts; default is the first web host", () => {
         assert.equal(pickHost(fleet, undefined).host.name, "web1");
         assert.equal(pickHost(fleet, "data").host.address, "203.0.113.33");

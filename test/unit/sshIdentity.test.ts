@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { dockerSshOpts } from "../../components/data/dataServices";
 import { sshIdentityFile } from "../../lib/names";
-import { writeSshIdentity } from "../../lib/sshIdentity";
+import { writeDockerSshIdentity, writeSshIdentity } from "../../lib/sshIdentity";
 import { byType, configFor, runProgram, stackConfig, TEST_HOME, testPrivateKey, unwrap } from "./harness";
 
 const KEY_FILE = "~/.berth/ssh/berth-staging-203.0.113.10.key";
@@ -103,6 +103,16 @@ describe("writeSshIdentity", () => {
         const h = home();
         assert.equal(writeSshIdentity(cfg(undefined, "t4"), h), undefined);
         assert.ok(!fs.existsSync(path.join(h, ".berth")));
+    });
+});
+
+describe("writeDockerSshIdentity: the data host's key file only", () => {
+    test("several hosts: one file, named after the data host's address", () => {
+        const fleet = configFor("fleet", {}, "examples/Pulumi.fleet.yaml");
+        const h = fs.mkdtempSync(path.join(os.tmpdir(), "berth-idhome-"));
+        const file = writeDockerSshIdentity(fleet, h);
+        assert.equal(file, path.join(h, ".berth/ssh/berth-fleet-203.0.113.33.key"));
+        assert.deepEqual(fs.readdirSync(path.join(h, ".berth/ssh")), ["berth-fleet-203.0.113.33.key"]);
     });
 });
 

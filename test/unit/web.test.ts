@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
-import { BerthConfig, parseConfig } from "../../lib/config";
+import { BerthConfig } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
 import * as units from "../../components/app/appUnits";
 import * as site from "../../components/web/nginxSite";
@@ -19,14 +19,7 @@ import * as host from "../../components/host/host";
 import { NGINX_HARDENING_DROPIN } from "../../lib/names";
 import * as cert from "../../components/web/certificate";
 import { expectGolden, expectShellcheckClean } from "./golden";
-import { stackConfig } from "./harness";
-
-function configFor(stack: string, overrides: Record<string, unknown> = {}): BerthConfig {
-    const sc = stackConfig(stack, overrides);
-    const r = parseConfig(sc.values, { project: "berth", stack, secretKeys: new Set(sc.secretKeys) });
-    if (!r.ok) throw new Error(r.errors.join("\n"));
-    return r.config;
-}
+import { configFor } from "./harness";
 
 /** A fake PEM bundle: only its shape matters to the config and the scripts. */
 const FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBberthTestPrivateAcmeCaNotARealCertificate0123456789abcdefABCDEF\n-----END CERTIFICATE-----\n";
