@@ -1,4 +1,4 @@
-# frozen_string_literal: true
+# This file is used by Rack-based servers to start the application.
 
 require_relative "config/environment"
 

@@ -1,5 +1,5 @@
-# frozen_string_literal: true
-
+# Load the Rails application.
 require_relative "application"
 
+# Initialize the Rails application.
 Rails.application.initialize!

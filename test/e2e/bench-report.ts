@@ -25,7 +25,7 @@ const md = [
     "# berth figures",
     "",
     `Measured by \`npm run bench\` (scenarios 1-5 of test/e2e/scenarios.test.ts) on ${results.machine.cpus} cores / ${results.machine.memoryGiB} GiB, ${results.measuredAt}.`,
-    "The host is a local Debian 12 container booting systemd; the program is applied by the test applier (see test/e2e/README.md).",
+    "The host is a local Debian 13 container booting systemd; the program is applied by the test applier (see test/e2e/README.md).",
     "",
     "| figure | value | target |",
     "| --- | --- | --- |",

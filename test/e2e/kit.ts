@@ -58,6 +58,15 @@ export class Stage {
         return httpsGet({ ip: this.world.vps.ip, domain, ca: this.pebbleRoot }, p, timeoutMs, agent);
     }
 
+    /**
+     * Any method to https://<domain><path> on the VPS (Pebble's root only), with
+     * headers and a body; answers status, headers and body (for forms: the
+     * CSRF token and the session cookie travel as a browser would send them).
+     */
+    request(method: string, p: string, opts: { headers?: Record<string, string>; body?: string } = {}): Promise<HttpsAnswer> {
+        return httpsRequest({ ip: this.world.vps.ip, domain: this.world.domain, ca: this.pebbleRoot }, method, p, opts);
+    }
+
     /** Bounded load loop (test network only): one request at a time until stopped or the caps. */
     loadLoop(maxRequests = 20000, maxMs = 10 * 60_000, p = "/up") {
         let stop = false;
@@ -118,6 +127,28 @@ export interface HttpsTarget {
 }
 
 /** GET https://<domain><path> against `t.ip`, trusting only `t.ca` (agent: false opens a connection per request). */
+export interface HttpsAnswer {
+    status: number;
+    headers: Record<string, string | string[] | undefined>;
+    body: string;
+}
+
+/** One HTTPS request (a connection of its own), trusting only `t.ca`. */
+export function httpsRequest(t: HttpsTarget, method: string, p: string, opts: { headers?: Record<string, string>; body?: string } = {}, timeoutMs = 10_000): Promise<HttpsAnswer> {
+    return new Promise((resolve, reject) => {
+        const headers: Record<string, string> = { host: t.domain, ...(opts.headers ?? {}) };
+        if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
+        const req = https.request({ host: t.ip, port: 443, path: p, method, servername: t.domain, headers, ca: t.ca, timeout: timeoutMs, agent: false }, (res) => {
+            let body = "";
+            res.on("data", (d) => (body += d));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
+        req.end(opts.body);
+    });
+}
+
 export function httpsGet(t: HttpsTarget, p: string, timeoutMs = 5000, agent: https.Agent | false = false): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
         const req = https.request(

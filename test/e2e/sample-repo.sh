@@ -3,19 +3,28 @@
 #
 #   test/e2e/sample-repo.sh <out-dir>
 #
-# Creates a fresh, non-bare repository at <out-dir> from sample-app/ with
-# four commits and these tags:
-#   v1         the app as it is in sample-app/
-#   v2         a visible change (page heading) plus a second, harmless migration
-#   broken     v2 plus a BROKEN file, so GET /up answers 500
-#   hostcheck  v2 whose GET /up answers 500 on a host where the file
-#              /etc/berth-e2e-unhealthy exists (healthy on one host, unhealthy
-#              on another: test/e2e/multi.test.ts)
-# Branch main points at v2 (and is checked out); `broken` and `hostcheck` are
-# only tags (hostcheck comes after broken, so v1, v2 and broken keep their shas).
+# sample-app/ is a Rails 7.2 app exactly as Debian 13's `rails new` writes it
+# (test/e2e/host/rails-new.sh checks that). The project's own additions are
+# ordinary commits on top of it, kept as diffs in test/e2e/sample-app-patches/:
+#   rails-new  sample-app/ as generated (main's first commit)
+#   v1         + a `notes` scaffold and a `visits` model (both from the rails
+#              generators), a home page recording visits, plain-text probes
+#              (/health/db, /health/redis, /version, /slow) and the redis gem
+#   v2         + a visible change (page heading) and a second migration
+#   broken     v2 whose /up answers 500 (a BROKEN file in the release)
+#   hostcheck  v2 whose /up answers 500 on a host where /etc/berth-e2e-unhealthy
+#              exists (healthy on one host, unhealthy on another)
+#   redirect   v2 whose /up redirects to https://www.<host>/up (a canonical-host
+#              redirect that also catches the health path)
+#   generic    v2 + bin/berth-e2e-server, the app as one Python program for the
+#              generic preset (no Ruby): the Debian 12 scenario deploys it
+#   jsbundling v2 + a package.json with a lockfile (npm, one local dependency)
+#              whose build writes app/assets/builds/application.js before
+#              assets:precompile, as jsbundling-rails does
+# Branch main points at v2 (and is checked out); the others are only tags.
 # Authors, committers and dates are fixed, so the shas depend only on the
-# content of sample-app/. Prints
-# {"v1":"<sha>","v2":"<sha>","broken":"<sha>","hostcheck":"<sha>"}.
+# content of sample-app/ and the patches. Prints the shas of every tag as JSON
+# ({"v1":"<sha>","v2":"<sha>",...}).
 set -euo pipefail
 
 if [[ $# -ne 1 || -z "$1" ]]; then
@@ -26,6 +35,7 @@ out=$1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/../../sample-app" && pwd)
+patches="$here/sample-app-patches"
 
 if [[ -e "$out" && -n "$(ls -A "$out" 2>/dev/null)" ]]; then
   echo "sample-repo: $out exists and is not empty" >&2
@@ -50,61 +60,37 @@ commit() { # commit <date> <message>
   GIT_AUTHOR_DATE="$1" GIT_COMMITTER_DATE="$1" g commit -q --no-verify -m "$2"
 }
 
-# Copy sample-app/; its .gitignore keeps generated files out of the commits.
+apply() { # apply <patch>: the diff must apply exactly
+  g apply --index --whitespace=nowarn "$patches/$1" || { echo "sample-repo: $1 does not apply" >&2; exit 1; }
+}
+
+# --- rails-new: sample-app/ as generated --------------------------------------
 cp -R "$src/." "$out/"
 g init -q -b main
+commit "2026-01-01T00:00:00+0000" "rails new sample --database=postgresql --asset-pipeline=propshaft --skip-javascript --skip-rubocop --skip-brakeman"
+g tag rails-new
 
-# --- v1: the app as is -------------------------------------------------------
-commit "2024-01-01T00:00:00+0000" "sample app v1"
+apply 01-v1-scaffold-probes.patch
+commit "2026-01-01T01:00:00+0000" "notes scaffold, visits, plain-text probes, redis"
 g tag v1
 
-# --- v2: visible change plus a second migration --------------------------------
-view="$out/app/views/pages/index.html.erb"
-sed -i 's|<h1>berth sample app</h1>|<h1>berth sample app (v2)</h1>|' "$view"
-grep -q '(v2)' "$view" || { echo "sample-repo: could not edit $view" >&2; exit 1; }
-
-cat > "$out/db/migrate/20240201000000_add_user_agent_to_visits.rb" <<'EOF'
-# frozen_string_literal: true
-
-class AddUserAgentToVisits < ActiveRecord::Migration[6.1]
-  def change
-    add_column :visits, :user_agent, :string
-  end
-end
-EOF
-
-schema="$out/db/schema.rb"
-sed -i \
-  -e 's|define(version: 2024_01_01_000000)|define(version: 2024_02_01_000000)|' \
-  -e 's|^\(    t\.string "path"\)$|\1\n    t.string "user_agent"|' \
-  "$schema"
-if ! grep -q 'version: 2024_02_01_000000' "$schema" || ! grep -q '"user_agent"' "$schema"; then
-  echo "sample-repo: could not edit $schema" >&2
-  exit 1
-fi
-commit "2024-01-02T00:00:00+0000" "sample app v2: new heading, visits.user_agent"
+apply 02-v2.patch
+commit "2026-01-02T00:00:00+0000" "v2: new heading, visits.user_agent"
 g tag v2
 
-# --- broken: v2 plus BROKEN (GET /up answers 500); only a tag -----------------
-g checkout -q --detach
-echo "This release is broken on purpose: GET /up answers 500." > "$out/BROKEN"
-commit "2024-01-03T00:00:00+0000" "sample app broken: /up fails"
-g tag broken
-
-# --- hostcheck: v2 whose /up fails where /etc/berth-e2e-unhealthy exists; only a tag
-# (the web units' sandbox, ProtectSystem=strict, leaves /etc readable).
-g checkout -q --detach v2
-health="$out/app/controllers/health_controller.rb"
-sed -i 's|^  def up$|  def up\
-    if File.exist?("/etc/berth-e2e-unhealthy")\
-      return render plain: "unhealthy: /etc/berth-e2e-unhealthy exists on this host\\n", status: :internal_server_error\
-    end\
-|' "$health"
-grep -q 'berth-e2e-unhealthy' "$health" || { echo "sample-repo: could not edit $health" >&2; exit 1; }
-commit "2024-01-04T00:00:00+0000" "sample app hostcheck: /up fails on a host with /etc/berth-e2e-unhealthy"
-g tag hostcheck
+variant() { # variant <tag> <patch> <date> <message>: a tag on top of v2
+  g checkout -q --detach v2
+  apply "$2"
+  commit "$3" "$4"
+  g tag "$1"
+}
+variant broken 03-broken.patch "2026-01-03T00:00:00+0000" "broken: /up answers 500"
+variant hostcheck 04-hostcheck.patch "2026-01-04T00:00:00+0000" "hostcheck: /up fails where /etc/berth-e2e-unhealthy exists"
+variant redirect 05-redirect.patch "2026-01-05T00:00:00+0000" "redirect: /up redirects to the www host"
+variant generic 07-generic.patch "2026-01-07T00:00:00+0000" "generic: the app as one program (no Ruby)"
+variant jsbundling 06-jsbundling.patch "2026-01-06T00:00:00+0000" "jsbundling: a package.json with a lockfile, built before assets:precompile"
 g checkout -q main
 
-printf '{"v1":"%s","v2":"%s","broken":"%s","hostcheck":"%s"}\n' \
-  "$(g rev-parse 'v1^{commit}')" "$(g rev-parse 'v2^{commit}')" "$(g rev-parse 'broken^{commit}')" \
-  "$(g rev-parse 'hostcheck^{commit}')"
+sha() { g rev-parse "$1^{commit}"; }
+printf '{"v1":"%s","v2":"%s","broken":"%s","hostcheck":"%s","redirect":"%s","jsbundling":"%s","generic":"%s"}\n' \
+  "$(sha v1)" "$(sha v2)" "$(sha broken)" "$(sha hostcheck)" "$(sha redirect)" "$(sha jsbundling)" "$(sha generic)"

@@ -18,6 +18,8 @@ let world: World;
 let driver: Driver;
 let stage: Stage;
 const figures: Record<string, unknown> = {};
+/** The passwords as scenario 8 leaves them rotated (later scenarios keep them, so nothing else changes). */
+const ROTATED = { "berth:redis": { image: "berth-local/redis:7", passwordRotation: "3" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } };
 
 before(async () => {
     world = makeWorld(undefined, { fresh: true });
@@ -57,6 +59,29 @@ describe("berth on a disposable VPS", () => {
         const methods = stage.ssh(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=0", `tester@${world.vps.ip}`, "true"]);
         assert.match(methods, /Permission denied \(publickey\)/, methods);
         assert.match(onVps(world, "ufw status").stdout, /Status: active/);
+    });
+
+    test("1b. the app as rails new wrote it: GET /, and a form POST with its CSRF token creates a row that is listed", async () => {
+        const home = await stage.get("/");
+        assert.equal(home.status, 200, home.body);
+        assert.match(home.body, /<h1>berth sample app<\/h1>/);
+        const form = await stage.request("GET", "/notes/new");
+        assert.equal(form.status, 200, form.body);
+        const token = /name="authenticity_token" value="([^"]+)"/.exec(form.body)?.[1];
+        assert.ok(token, "the generated form carries a CSRF token");
+        const cookie = ([] as string[]).concat(form.headers["set-cookie"] ?? []).map((c) => c.split(";")[0]).join("; ");
+        assert.match(cookie, /_sample_session=/, "the session cookie holds the token's secret");
+        const title = `note ${Date.now()}`;
+        const body = new URLSearchParams({ authenticity_token: token, "note[title]": title, "note[body]": "written through the generated scaffold" }).toString();
+        const headers = { "content-type": "application/x-www-form-urlencoded", cookie };
+        const forged = await stage.request("POST", "/notes", { headers: { "content-type": headers["content-type"] }, body });
+        assert.equal(forged.status, 422, `a POST without the session's CSRF secret is refused: ${forged.status}`);
+        const created = await stage.request("POST", "/notes", { headers, body });
+        assert.equal(created.status, 302, created.body);
+        assert.match(String(created.headers.location), /^https:\/\/[^/]+\/notes\/\d+$/, "redirected to the new note over https");
+        const list = await stage.get("/notes");
+        assert.equal(list.status, 200);
+        assert.ok(list.body.includes(title), "the new row is listed");
     });
 
     test("2. second up with no change: nothing runs", async () => {
@@ -118,7 +143,7 @@ describe("berth on a disposable VPS", () => {
     test("8. secret hygiene: no secret in ps, journal, unit files, nginx files or recorded outputs", async () => {
         // Watch the process list during a deploy that restarts the app.
         const watcher = stage.onVpsBackground("for i in $(seq 1 600); do ps -eo args; sleep 0.1; done > /root/ps.log");
-        const r = await stage.up({ "berth:revision": "v2", "berth:redis": { image: "berth-local/redis:7", passwordRotation: "3" }, "berth:postgres": { image: "berth-local/postgres:15", passwordRotation: "2" } });
+        const r = await stage.up({ "berth:revision": "v2", ...ROTATED });
         watcher.kill();
         assert.ok(r.ok, r.error);
         const secrets = driver.secrets();
@@ -134,6 +159,36 @@ describe("berth on a disposable VPS", () => {
         for (const [where, text] of Object.entries(places)) {
             for (const s of secrets) assert.ok(!text.includes(s), `a secret appears in ${where}`);
         }
+    });
+
+    test("9. an app that redirects the probe: up fails saying so, the old release keeps serving", async () => {
+        const r = await stage.up({ "berth:revision": "redirect", ...ROTATED });
+        assert.equal(r.ok, false, "a release whose /up redirects must fail the up");
+        assert.match(r.error ?? "", new RegExp(`release ${world.shas.redirect} is unhealthy`));
+        assert.match(r.error ?? "", new RegExp(`/up answered 301 to https://www\\.${world.domain.replace(/\./g, "\\.")}/up`), r.error);
+        assert.match(r.error ?? "", /redirects the probe/, r.error);
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.v2);
+    });
+
+    test("10. JS bundling: the release installs the lockfile and serves its bundle; a rollback keeps the old manifest and the kept release's assets", async () => {
+        const r = await stage.up({ "berth:revision": "jsbundling", ...ROTATED });
+        assert.ok(r.ok, r.error);
+        const home = await stage.get("/");
+        assert.equal(home.status, 200, home.body);
+        const script = /<script src="(\/assets\/application-[0-9a-f]+\.js)"/.exec(home.body)?.[1];
+        assert.ok(script, `the layout links the bundle: ${home.body.slice(0, 400)}`);
+        const bundle = await stage.get(script);
+        assert.equal(bundle.status, 200);
+        assert.match(bundle.body, /berth-jsbundling-ok/, "the bundle holds the dependency npm ci installed");
+        const checkout = r.commands.find((c) => c.resource.endsWith("-checkout"));
+        assert.match(checkout?.stdout ?? "", /npm ci/, "the build ran the lockfile-exact install");
+        // Back to v2 (kept, inside the rollback window): its own manifest serves (no script tag),
+        // and the bundle of the kept jsbundling release still answers for pages rendered before.
+        const back = await stage.up({ "berth:revision": "v2", ...ROTATED });
+        assert.ok(back.ok, back.error);
+        const v2home = await stage.get("/");
+        assert.doesNotMatch(v2home.body, /application-[0-9a-f]+\.js/, "v2's page links no bundle: its own manifest");
+        assert.equal((await stage.get(script)).status, 200, "a kept release's fingerprinted asset stays available");
     });
 
     test("7. destroy: dev removes everything; production destroy is refused and production keeps serving", async () => {

@@ -53,7 +53,8 @@ export interface World {
     git: GitInfo;
     acme: AcmeInfo;
     repoUrl: string;
-    shas: { v1: string; v2: string; broken: string };
+    /** sample-repo.sh's tags (test/e2e/sample-repo.sh says what each one is). */
+    shas: { v1: string; v2: string; broken: string; redirect: string; jsbundling: string; generic: string };
     work: string;
     /** Which set of host services (ACME CA + DNS, git server) this world uses: BERTH_E2E_INSTANCE. */
     services: string;
@@ -88,17 +89,19 @@ export interface WorldOptions {
      * test starts from an empty state, so any record is an earlier run's.
      */
     keepDns?: boolean;
+    /** The Debian release the VPS runs (BERTH_E2E_SUITE, host/lib.sh): trixie (Debian 13, default) or bookworm (Debian 12). */
+    suite?: "trixie" | "bookworm";
 }
 
-function sh(script: string, args: string[], opts: { input?: string; services?: string } = {}): string {
-    const env = opts.services ? { ...process.env, BERTH_E2E_INSTANCE: opts.services } : process.env;
+function sh(script: string, args: string[], opts: { input?: string; services?: string; suite?: string } = {}): string {
+    const env = { ...process.env, ...(opts.services ? { BERTH_E2E_INSTANCE: opts.services } : {}), ...(opts.suite ? { BERTH_E2E_SUITE: opts.suite } : {}) };
     const r = spawnSync("bash", [path.join(HOST_DIR, script), ...args], { encoding: "utf8", input: opts.input, env, maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new Error(`${script} ${args.join(" ")} failed (${r.status}):\n${r.stderr}`);
     return r.stdout;
 }
 
-export function vps(args: string[]): string {
-    return sh("vps.sh", args);
+export function vps(args: string[], suite?: string): string {
+    return sh("vps.sh", args, { suite });
 }
 
 /** Runs a command on the VPS as root (test-side inspection, not the program). */
@@ -145,22 +148,22 @@ export function makeWorld(name: string = E2E_WORLD.vpsName, opts: WorldOptions =
     const repo = opts.repo ?? E2E_WORLD.repo;
     if (domain === prodDomain) throw new Error(`makeWorld: domain and prodDomain are both ${domain}`);
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
-    const vpsInfo = startVps(name, opts.fresh);
+    const vpsInfo = startVps(name, opts.fresh, opts.suite);
     fs.writeFileSync(path.join(work, "known_hosts"), `${vpsInfo.ip} ${vpsInfo.hostKey}\n`);
     const { git, acme, repoUrl, shas } = startServices(work, { services, domain, prodDomain, repo, keepDns: opts.keepDns });
     return { vps: vpsInfo, git, acme, repoUrl, shas, work, services, domain, prodDomain, repo };
 }
 
 /** Starts (or reuses) VPS `name`; `fresh` removes it first (see makeWorld). */
-function startVps(name: string, fresh?: boolean): VpsInfo {
+function startVps(name: string, fresh?: boolean, suite?: string): VpsInfo {
     if (fresh) vps(["down", name]);
     try {
-        return JSON.parse(vps(["up", name])) as VpsInfo;
+        return JSON.parse(vps(["up", name], suite)) as VpsInfo;
     } catch (e) {
         // A container that did not boot (seen rarely right after a removal): start over once.
         process.stderr.write(`${(e as Error).message}\nretrying with a new container\n`);
         vps(["down", name]);
-        return JSON.parse(vps(["up", name])) as VpsInfo;
+        return JSON.parse(vps(["up", name], suite)) as VpsInfo;
     }
 }
 

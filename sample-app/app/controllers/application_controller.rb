@@ -1,11 +1,4 @@
-# frozen_string_literal: true
-
 class ApplicationController < ActionController::Base
-  private
-
-  # Capistrano-style REVISION file written by berth at deploy time.
-  def release_revision
-    path = Rails.root.join("REVISION")
-    path.file? ? path.read.strip : "unknown"
-  end
+  # Only allow modern browsers supporting webp images, web push, badges, import maps, CSS nesting, and CSS :has.
+  allow_browser versions: :modern
 end

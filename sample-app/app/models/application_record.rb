@@ -1,5 +1,3 @@
-# frozen_string_literal: true
-
 class ApplicationRecord < ActiveRecord::Base
-  self.abstract_class = true
+  primary_abstract_class
 end

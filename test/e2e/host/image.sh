@@ -2,8 +2,10 @@
 # Build (or reuse) the local images the berth e2e tests need, on the OUTER
 # docker engine, from Debian packages only (no registry but Debian's):
 #
-#   berth-local/debian:bookworm   debootstrap minbase rootfs, `docker import`ed
-#   berth-vps:bookworm            a "fresh VPS": systemd, sshd, sudo, no nginx/docker/ufw/certbot
+#   berth-local/debian:<suite>    debootstrap minbase rootfs, `docker import`ed
+#                                 (trixie = Debian 13, the default; bookworm = Debian 12)
+#   berth-vps:<suite>             a "fresh VPS": systemd, sshd, sudo, no nginx/docker/ufw/certbot
+#                                 (the suite is BERTH_E2E_SUITE, lib.sh)
 #   berth-local/postgres:15       postgresql-15, same contract as the official postgres image
 #   berth-local/redis:7           redis-server 7, same contract as the official redis image
 #
@@ -20,12 +22,32 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOTFS_DIR="$E2E_CACHE/rootfs"
-ROOTFS_TAR="$ROOTFS_DIR/$E2E_SUITE-minbase.tar"
 FORCE=0
 
-# build_rootfs — debootstrap a minbase bookworm once, with this machine's apt
-# sources, into the cached tarball.
+# apt_sources SUITE MIRROR — deb822 sources of that Debian release: the
+# release, its updates and its security archive (what a fresh VPS has).
+apt_sources() {
+    local suite="$1" mirror="$2"
+    printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n' \
+        "$mirror" "$suite" "$suite"
+    printf 'Types: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$(security_mirror "$mirror")" "$suite"
+}
+
+# security_mirror MIRROR — the security archive next to MIRROR.
+security_mirror() {
+    case "$1" in
+        */debian) printf '%s-security\n' "$1" ;;
+        */debian/) printf '%s\n' "${1%/}-security" ;;
+        *) printf 'http://deb.debian.org/debian-security\n' ;;
+    esac
+}
+
+# build_rootfs SUITE — debootstrap a minbase rootfs of SUITE once, with that
+# release's apt sources on this machine's mirror, into the cached tarball.
 build_rootfs() {
+    local suite="$1"
+    local ROOTFS_TAR="$ROOTFS_DIR/$suite-minbase.tar"
     if [ -s "$ROOTFS_TAR" ]; then
         log "reusing cached rootfs $ROOTFS_TAR"
         return 0
@@ -36,28 +58,19 @@ build_rootfs() {
     work="$ROOTFS_DIR/work.$$"
     install -d -m 0755 "$ROOTFS_DIR"
     rm -rf "$work"
-    log "debootstrap --variant=minbase $E2E_SUITE from $mirror (first run only)"
+    log "debootstrap --variant=minbase $suite from $mirror (first run only)"
     # shellcheck disable=SC2064 # expand $work now
     trap "rm -rf '$work'" EXIT
     debootstrap --variant=minbase --include=ca-certificates \
-        "$E2E_SUITE" "$work" "$mirror" >"$ROOTFS_DIR/debootstrap.log" 2>&1 ||
-        { tail -n 30 "$ROOTFS_DIR/debootstrap.log" >&2; die "debootstrap failed"; }
+        "$suite" "$work" "$mirror" >"$ROOTFS_DIR/debootstrap-$suite.log" 2>&1 ||
+        { tail -n 30 "$ROOTFS_DIR/debootstrap-$suite.log" >&2; die "debootstrap failed"; }
 
-    # Same apt sources (and apt tweaks such as Check-Valid-Until for a
-    # snapshot mirror) as this machine.
+    # That release's archive on this machine's mirror (and this machine's apt
+    # tweaks, such as Check-Valid-Until for a snapshot mirror).
     rm -f "$work/etc/apt/sources.list"
     rm -f "$work"/etc/apt/sources.list.d/*
-    if [ -f /etc/apt/sources.list ]; then
-        cp /etc/apt/sources.list "$work/etc/apt/sources.list"
-    fi
+    apt_sources "$suite" "$mirror" >"$work/etc/apt/sources.list.d/debian.sources"
     local f
-    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        # Only Debian's own repositories: other keyrings are not in the rootfs.
-        if grep -qE 'debian-archive-keyring|deb\.debian\.org|/debian(-security)?/?( |$)' "$f"; then
-            cp "$f" "$work/etc/apt/sources.list.d/"
-        fi
-    done
     for f in /etc/apt/apt.conf.d/99*; do
         [ -f "$f" ] || continue
         cp "$f" "$work/etc/apt/apt.conf.d/"
@@ -79,8 +92,8 @@ build_rootfs() {
 # context_hash DIR — what an image is built from: its build context plus
 # the id of the base image.
 context_hash() {
-    local dir="$1" base_id
-    base_id="$(docker image inspect -f '{{.Id}}' "$IMG_BASE")"
+    local dir="$1" base="$2" base_id
+    base_id="$(docker image inspect -f '{{.Id}}' "$base")"
     {
         printf '%s\n' "$base_id"
         (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
@@ -91,34 +104,38 @@ image_label() {
     docker image inspect -f '{{index .Config.Labels "berth.e2e.context"}}' "$1" 2>/dev/null || true
 }
 
+# build_base SUITE — berth-local/debian:SUITE from the cached rootfs.
 build_base() {
-    if image_exists "$IMG_BASE" && [ "$FORCE" = 0 ]; then
-        log "$IMG_BASE present"
+    local suite="$1" image="berth-local/debian:$1"
+    local ROOTFS_TAR="$ROOTFS_DIR/$suite-minbase.tar"
+    if image_exists "$image" && [ "$FORCE" = 0 ]; then
+        log "$image present"
         return 0
     fi
-    build_rootfs
-    log "docker import $ROOTFS_TAR -> $IMG_BASE"
+    build_rootfs "$suite"
+    log "docker import $ROOTFS_TAR -> $image"
     docker import \
         --change 'CMD ["/bin/bash"]' \
         --change 'ENV LANG=C.UTF-8' \
         --change 'LABEL berth.e2e=1' \
-        "$ROOTFS_TAR" "$IMG_BASE" >/dev/null
+        "$ROOTFS_TAR" "$image" >/dev/null
 }
 
-# build_ctx IMAGE DIR — docker build DIR as IMAGE when missing or stale.
+# build_ctx IMAGE DIR BASE — docker build DIR as IMAGE FROM BASE (the build
+# argument BASE) when missing or stale.
 build_ctx() {
-    local image="$1" dir="$2" hash
-    hash="$(context_hash "$dir")"
+    local image="$1" dir="$2" base="$3" hash
+    hash="$(context_hash "$dir" "$base")"
     if [ "$FORCE" = 0 ] && [ "$(image_label "$image")" = "$hash" ]; then
         log "$image present (context $hash)"
         return 0
     fi
     log "docker build $image from $dir (context $hash)"
     local logf
-    logf="$E2E_CACHE/build-$(basename "$dir").log"
+    logf="$E2E_CACHE/build-$(basename "$dir")-${image##*:}.log"
     # The outer engine is 20.10 and buildx may be absent: use the classic builder.
     if ! DOCKER_BUILDKIT=0 docker build --label "berth.e2e=1" --label "berth.e2e.context=$hash" \
-        -t "$image" "$dir" >"$logf" 2>&1; then
+        --build-arg "BASE=$base" -t "$image" "$dir" >"$logf" 2>&1; then
         tail -n 40 "$logf" >&2
         die "docker build $image failed (log: $logf)"
     fi
@@ -262,8 +279,8 @@ main() {
             return 0
             ;;
         clean)
-            docker image rm -f "$IMG_VPS" "$IMG_PG" "$IMG_REDIS" "$IMG_BASE" >/dev/null 2>&1 || true
-            rm -f "$ROOTFS_TAR"
+            docker image rm -f "$IMG_VPS" "$IMG_PG" "$IMG_REDIS" "$IMG_BASE" "$IMG_DATA_BASE" >/dev/null 2>&1 || true
+            rm -f "$ROOTFS_DIR"/*-minbase.tar
             return 0
             ;;
     esac
@@ -272,14 +289,15 @@ main() {
     local t forced="$FORCE"
     # The base is always needed; --force on a child target rebuilds only it.
     if [[ " ${targets[*]} " != *" base "* ]]; then FORCE=0; fi
-    build_base
+    build_base "$E2E_SUITE"
+    [ "$IMG_DATA_BASE" = "$IMG_BASE" ] || build_base bookworm
     FORCE="$forced"
     for t in "${targets[@]}"; do
         case "$t" in
             base) ;;
-            vps) build_ctx "$IMG_VPS" "$E2E_HOST_DIR/vps" ;;
-            postgres) build_ctx "$IMG_PG" "$E2E_HOST_DIR/postgres" ;;
-            redis) build_ctx "$IMG_REDIS" "$E2E_HOST_DIR/redis" ;;
+            vps) build_ctx "$IMG_VPS" "$E2E_HOST_DIR/vps" "$IMG_BASE" ;;
+            postgres) build_ctx "$IMG_PG" "$E2E_HOST_DIR/postgres" "$IMG_DATA_BASE" ;;
+            redis) build_ctx "$IMG_REDIS" "$E2E_HOST_DIR/redis" "$IMG_DATA_BASE" ;;
         esac
     done
     if [ "${#BUILT[@]}" -gt 0 ]; then

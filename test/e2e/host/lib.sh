@@ -10,7 +10,16 @@ export E2E_HOST_DIR
 E2E_CACHE="${BERTH_E2E_CACHE:-/var/cache/berth-e2e}"
 E2E_KEYS="$E2E_CACHE/keys"
 E2E_NET="${BERTH_E2E_NETWORK:-berth-e2e}"
-E2E_SUITE=bookworm
+# Which Debian release the VPS runs: trixie (Debian 13, stable: the default)
+# or bookworm (Debian 12, oldstable: BERTH_E2E_SUITE=bookworm).
+E2E_SUITE="${BERTH_E2E_SUITE:-trixie}"
+case "$E2E_SUITE" in
+    trixie | bookworm) ;;
+    *)
+        printf 'berth-e2e: unsupported BERTH_E2E_SUITE %q (trixie or bookworm)\n' "$E2E_SUITE" >&2
+        exit 2
+        ;;
+esac
 
 # Which set of services (ACME CA + its DNS, git server) a caller gets: "e2e"
 # (the default: the e2e suite), "dev" (scripts/dev.sh), "selftest"
@@ -25,8 +34,11 @@ if ! [[ "$E2E_INSTANCE" =~ ^[a-z0-9][a-z0-9-]{0,20}$ ]]; then
 fi
 E2E_MIRROR="${BERTH_E2E_MIRROR:-}"
 
-IMG_BASE="berth-local/debian:bookworm"
-IMG_VPS="berth-vps:bookworm"
+IMG_BASE="berth-local/debian:$E2E_SUITE"
+IMG_VPS="berth-vps:$E2E_SUITE"
+# The data service images (stand-ins for the official postgres/redis images,
+# whatever the VPS runs) are built on bookworm's base.
+IMG_DATA_BASE="berth-local/debian:bookworm"
 IMG_PG="berth-local/postgres:15"
 IMG_REDIS="berth-local/redis:7"
 
