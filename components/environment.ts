@@ -10,6 +10,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import * as cloudflare from "@pulumi/cloudflare";
 import { BerthConfig, HostConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { ResolvedRevision } from "../lib/revision";
@@ -207,17 +208,23 @@ export class Environment extends pulumi.ComponentResource {
         // (dns-01) the certificates are requested one host after the other, so one
         // host's clean-up never removes a TXT record another host is validating.
         const sites: Record<string, { http: NginxSite; cert: Certificate; https: NginxSite }> = {};
+        // Proxied through Cloudflare: nginx restores the visitor's address from
+        // Cloudflare's published ranges (the provider's data source, read at every
+        // preview and up). Not proxied: no invoke at all, the sites are unchanged.
+        const realIpFrom = cfg.dns.proxied
+            ? cloudflare.getIpRangesOutput({}, child).apply((r) => [...(r.ipv4Cidrs ?? []), ...(r.ipv6Cidrs ?? [])])
+            : undefined;
         let previousCert: Certificate | undefined;
         for (const h of webHosts(cfg)) {
             const hc = forHost(cfg, h);
             const connection = this.hosts[h.name].connection;
-            const http = per("site-http", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "challenge", dependsOn: ready(h) }, o));
+            const http = per("site-http", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "challenge", dependsOn: ready(h), realIpFrom }, o));
             const after = previousCert;
             const cert = per("certificate", h, (n, o) =>
                 new Certificate(n, { config: hc, connection, dependsOn: [http.command, ...(this.dns?.records ?? []), ...(after ? [after.command] : [])] }, o),
             );
             previousCert = cert;
-            const https = per("site-https", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "full", dependsOn: [cert.command] }, o));
+            const https = per("site-https", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "full", dependsOn: [cert.command], realIpFrom }, o));
             sites[h.name] = { http, cert, https };
         }
 
@@ -275,9 +282,13 @@ export class Environment extends pulumi.ComponentResource {
  * owns (reserved names the config validator refuses from the user).
  */
 export function appEnv(cfg: BerthConfig, s: { databaseUrl: string; redisUrl: string; secretKeyBase: string }): Record<string, string> {
-    const owned: Record<string, string> =
-        cfg.release.preset === "rails"
-            ? { RAILS_ENV: "production", RACK_ENV: "production", SECRET_KEY_BASE: s.secretKeyBase }
-            : { SECRET_KEY_BASE: s.secretKeyBase };
-    return { ...cfg.env, ...cfg.secretEnv, ...owned, DATABASE_URL: s.databaseUrl, REDIS_URL: s.redisUrl };
+    const rails = cfg.release.preset === "rails";
+    // Rails before 7.1 logs to log/production.log (never rotated by berth) unless told to log to
+    // STDOUT, which the journal keeps: the default of the Rails preset, for the units, the build
+    // and the release command alike; berth:env may still set it.
+    const defaults: Record<string, string> = rails ? { RAILS_LOG_TO_STDOUT: "1" } : {};
+    const owned: Record<string, string> = rails ? { RAILS_ENV: "production", RACK_ENV: "production" } : {};
+    // berth:secretEnv.SECRET_KEY_BASE (an app moving to berth keeps its sessions) wins over the generated one.
+    const secretKeyBase = cfg.secretEnv.SECRET_KEY_BASE ?? s.secretKeyBase;
+    return { ...defaults, ...cfg.env, ...cfg.secretEnv, ...owned, SECRET_KEY_BASE: secretKeyBase, DATABASE_URL: s.databaseUrl, REDIS_URL: s.redisUrl };
 }

@@ -23,6 +23,9 @@
  *   rollback [sha] [--dry-run] [--yes]
  *   maintenance on|off [--dry-run] [--yes]
  *   pulumi-cli             exit 0 when a working Pulumi CLI is on PATH
+ *   init <stack>           writes Pulumi.<stack>.yaml (host key pinned) and prints
+ *                          the pulumi commands still needed (lib/ops/init.ts)
+ *   help | --help | -h     the usage, exit 0
  *
  * Operations take the stack with `-s <stack>` (read with the Pulumi CLI, or
  * the local dev stack without it) or `--config <file>` [`--state <file>`
@@ -56,6 +59,8 @@ export function prepare(stack: string, root = ROOT): string {
 }
 
 export const USAGE = `usage: berth <op> -s <stack> [--host <name>] [--config <file> [--state <file>] [--dns-api <url>]] [--json]
+  init <stack> [--host <IPv4>] [--domain <name>] [--repository <url>] [--app <name>] [--zone <zone>|--no-dns]
+               [--revision <rev>] [--yes] [--force]   write Pulumi.<stack>.yaml, print the pulumi commands still needed
   status                      serving revision and slot, kept releases, units, containers, certificates
   releases                    kept releases with dates
   logs [-f] [-n N] [web|worker|nginx|postgres|redis]
@@ -65,7 +70,8 @@ export const USAGE = `usage: berth <op> -s <stack> [--host <name>] [--config <fi
   maintenance on|off [--dry-run] [--yes]   set berth:maintenance and converge (no release)
   verify                      drift: one line per difference, exit 1 when any
   repair [--dry-run]          re-run every host script (idempotent) without a release
-  prepare <stack>             CI: validate config, write the SSH key file, print sha=<resolved revision>`;
+  prepare <stack>             CI: validate config, write the SSH key file, print sha=<resolved revision>
+  help, --help, -h            this text`;
 
 export interface Parsed {
     op: string;
@@ -121,7 +127,47 @@ function print(out: OpOutput, opts: OpOptions, redact: (t: string) => string): n
     return out.code;
 }
 
+/** `--help`/`-h` anywhere before `--` or the command `exec` runs (`berth --help`, `berth status -h`). */
+export function wantsHelp(argv: string[]): boolean {
+    for (const a of argv) {
+        if (a === "--" || a === "exec") return false;
+        if (a === "--help" || a === "-h") return true;
+    }
+    return false;
+}
+
+/**
+ * Runs an operation that shows its plan on stderr before it converges
+ * (rollback and maintenance print it ahead of Pulumi's output and
+ * confirmation prompt) and drops the lines it already showed from its
+ * summary, so a terminal shows each header once. `--json` data is unchanged.
+ */
+export async function once(op: () => Promise<OpOutput>): Promise<OpOutput> {
+    const shown = new Map<string, number>();
+    const write = process.stderr.write;
+    process.stderr.write = function (this: unknown, chunk: unknown, ...rest: unknown[]): boolean {
+        for (const line of String(chunk).split("\n")) if (line) shown.set(line, (shown.get(line) ?? 0) + 1);
+        return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
+    } as typeof process.stderr.write;
+    try {
+        const out = await op();
+        const text = out.text.filter((line) => {
+            const n = shown.get(line) ?? 0;
+            if (n > 0) shown.set(line, n - 1);
+            return n === 0;
+        });
+        return { ...out, text };
+    } finally {
+        process.stderr.write = write;
+    }
+}
+
 export async function main(argv: string[]): Promise<number> {
+    if (wantsHelp(argv)) {
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+    }
+    if (argv[0] === "init") return (require("./ops/init") as typeof import("./ops/init")).initMain(argv.slice(1));
     const { op, args, opts } = parseArgs(argv);
     if (op === "prepare") {
         const stack = args[0] ?? opts.stack;
@@ -130,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
     }
     if (op === "pulumi-cli") return pulumiWorks() ? 0 : 1;
-    if (!op || op === "help" || op === "--help") {
+    if (!op || op === "help") {
         process.stdout.write(`${USAGE}\n`);
         return op ? 0 : 64;
     }
@@ -150,11 +196,11 @@ export async function main(argv: string[]): Promise<number> {
         case "verify":
             return print(await verify(s), opts, redact);
         case "repair":
-            return print(await repair(s, opts), opts, redact);
+            return print(await once(() => repair(s, opts)), opts, redact);
         case "rollback":
-            return print(await rollback(s, args[0], opts), opts, redact);
+            return print(await once(() => rollback(s, args[0], opts)), opts, redact);
         case "maintenance":
-            return print(await maintenance(s, args[0], opts), opts, redact);
+            return print(await once(() => maintenance(s, args[0], opts)), opts, redact);
         case "logs":
             return logs(s, args[0], opts);
         case "console": {

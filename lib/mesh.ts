@@ -28,14 +28,15 @@ import { dataFirewallNames, HOST_LOCK, meshNames, TUN_TMPFILES } from "./names";
 export { dataFirewallNames, meshNames, TUN_TMPFILES };
 export type { DataFirewallNames, MeshNames } from "./names";
 import { managedBy } from "./remote";
-import { aptInstallMissing, cmd, hostLock, quote, raw, script, writeFile } from "./shell";
+import { osDetectLines, osPackagesCase } from "./os";
+import { aptInstallWanted, cmd, hostLock, quote, raw, script, writeFile } from "./shell";
 import { PROTECT } from "../components/app/appUnits";
 
 // ---------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------
 
-/** Debian 12 packages every mesh member gets. */
+/** Packages every mesh member gets (the same names on every release lib/os.ts supports). */
 export const MESH_PACKAGES = ["wireguard-tools", "wireguard-go"];
 
 /** The ports Postgres and Redis listen on inside their containers (components/data/dataServices.ts). */
@@ -137,8 +138,10 @@ export function tunTmpfilesConf(): string {
 export function meshKeyScript(cfg: BerthConfig, identity: string): string {
     const m = meshNames(cfg);
     return script(
+        osDetectLines(),
         hostLock(HOST_LOCK, "mesh packages"),
-        aptInstallMissing(MESH_PACKAGES, { stderr: true }),
+        osPackagesCase("wanted", MESH_PACKAGES),
+        aptInstallWanted({ stderr: true }),
         cmd("install", "-d", "-m", "0755", "/etc/tmpfiles.d"),
         "changed=0",
         writeFile(TUN_TMPFILES, tunTmpfilesConf(), { mode: "0644" }),

@@ -165,7 +165,15 @@ export const HOST_LOCK = "/run/lock/berth-host.lock";
 /** nginx hardening drop-in (one per host, the same text from every stack). */
 export const NGINX_HARDENING_DROPIN = "/etc/systemd/system/nginx.service.d/50-berth-hardening.conf";
 
-/** `server_tokens off` for every site on the host. */
+/** nginx's main configuration (the distribution's): berth makes its own `server_tokens` directive `off`. */
+export const NGINX_MAIN_CONF = "/etc/nginx/nginx.conf";
+
+/**
+ * `server_tokens off` in conf.d: only where nginx.conf has no `server_tokens`
+ * line at all. Earlier berth versions always wrote it, which Debian 13's
+ * nginx.conf (`server_tokens off;` set) refuses as a duplicate; the hardening
+ * removes it wherever nginx.conf carries the directive.
+ */
 export const NGINX_HARDENING_CONF = "/etc/nginx/conf.d/50-berth-hardening.conf";
 
 /** The user nginx's workers run as (Debian's default); it must reach the instances' sockets. */

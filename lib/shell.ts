@@ -193,12 +193,18 @@ export const APT_LOCK_WAIT = "DPkg::Lock::Timeout=600";
  * runs apt when all are): apt waits for dpkg's lock, keeps changed conffiles.
  * `lock`: lines that take a lock only when something is installed (the caller
  * holds none); `stderr`: apt and the message go to stderr (stdout is data).
+ * berth's own packages go through lib/os.ts `osAptInstall`, which names
+ * them per host release.
  */
 export function aptInstallMissing(pkgs: readonly string[], opts: { lock?: Lines; stderr?: boolean } = {}): Lines {
+    return [`wanted=(${pkgs.map(quote).join(" ")})`, aptInstallWanted(opts)];
+}
+
+/** `aptInstallMissing` for the bash array `wanted` the caller's lines set (lib/os.ts: per host release). */
+export function aptInstallWanted(opts: { lock?: Lines; stderr?: boolean } = {}): Lines {
     const err = opts.stderr ? " >&2" : "";
     return [
         "export DEBIAN_FRONTEND=noninteractive",
-        `wanted=(${pkgs.map(quote).join(" ")})`,
         "missing=()",
         `for p in "\${wanted[@]}"; do`,
         `  dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")`,

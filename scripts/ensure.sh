@@ -32,12 +32,12 @@ fail() { echo "berth: $what: $*" >&2; exit 1; }
 # test/unit/*.ts spawns (shellcheck; nginx -t; systemd-analyze verify and, via
 # python3, its libsystemd-shared; openssl for test certificates; git for the
 # ls-remote repositories; wg, wireguard-go and iptables for the mesh and data
-# firewall tests in network namespaces). e2e/dev: the host world (test/e2e/host/*.sh).
+# firewall tests in network namespaces; ruby for the build's Ruby check). e2e/dev: the host world (test/e2e/host/*.sh).
 case "$mode" in
   test)
     tools=(shellcheck:shellcheck nginx:nginx-light systemd-analyze:systemd python3:python3
       openssl:openssl git:git ldd:libc-bin wg:wireguard-tools wireguard-go:wireguard-go
-      iptables:iptables)
+      iptables:iptables ruby:ruby)
     ;;
   e2e | dev)
     tools=(docker:docker.io dockerd:docker.io debootstrap:debootstrap pebble:pebble

@@ -27,8 +27,8 @@ export interface AppUnitsArgs {
     connection: pulumi.Input<Connection>;
     /**
      * The app's complete environment, already merged (DATABASE_URL,
-     * REDIS_URL, SECRET_KEY_BASE, RAILS_ENV/RACK_ENV, berth:env and
-     * berth:secretEnv). Treated as secret as a whole.
+     * REDIS_URL, SECRET_KEY_BASE, RAILS_ENV/RACK_ENV, RAILS_LOG_TO_STDOUT,
+     * berth:env and berth:secretEnv). Treated as secret as a whole.
      */
     env: pulumi.Input<Record<string, string>>;
     /** Host steps that must be done first (app user, /etc/berth/<id>). */
@@ -260,8 +260,8 @@ function unitEnvironment(cfg: BerthConfig): string[] {
     return [
         `Environment=HOME=${cfg.names.root}/shared`,
         "Environment=LANG=C.UTF-8",
-        // Rails logs to the journal; nginx serves public/ so RAILS_SERVE_STATIC_FILES stays unset.
-        ...(cfg.release.preset === "rails" ? ["Environment=RAILS_LOG_TO_STDOUT=1"] : []),
+        // RAILS_LOG_TO_STDOUT is in the env file (components/environment.ts appEnv), which the build
+        // and the release command read too; nginx serves public/ so RAILS_SERVE_STATIC_FILES stays unset.
     ];
 }
 

@@ -3,8 +3,17 @@
  *
  *   <root>/repo                 bare mirror of the repository (root only)
  *   <root>/releases/<sha>/      an extracted, built release (read-only to the app)
- *   <root>/shared/{log,tmp,storage,bundle,public/assets}  linked into every release
+ *   <root>/shared/{log,tmp,storage}  linked into every release
+ *   <root>/shared/bundle, npm-cache, yarn-cache   gems and JS package caches, across releases
+ *   <root>/shared/public/assets  the union of the kept releases' assets (hard links),
+ *                               which nginx serves under /assets/: a page of the
+ *                               previous release still loads its fingerprinted files
  *   <root>/current -> releases/<sha>   the active release (the switch moves it)
+ *
+ * Each release keeps its own real public/assets with its own manifest
+ * (Propshaft's .manifest.json, Sprockets' .sprockets-manifest-*.json), so a
+ * rollback serves its own asset names; the switch's prune removes from the
+ * union what no kept release has (components/app/switch.ts pruneLines).
  *
  * The checkout is replaced for every new revision (its `triggers` carry the
  * resolved sha); the build and the release command (db:prepare) run once per
@@ -19,7 +28,10 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { gitKnownHostsLine, ResolvedRevision } from "../../lib/revision";
-import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
+import { Arg, cmd, flatten, hostLock, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
+import { HOST_LOCK } from "../../lib/names";
+import { osAptInstall } from "../../lib/os";
+import { RUBY_CHECK, rubyCheckArgs } from "../../lib/ruby";
 import { releaseBackupLines } from "../data/backup";
 
 export interface ReleaseArgs {
@@ -148,7 +160,7 @@ export const RELEASED_MARKER = ".berth-released";
  * through systemd-run: systemd parses the EnvironmentFile exactly as it does
  * for the units, output is piped back, and the exit status is returned.
  */
-export function runAsApp(cfg: BerthConfig, unitSuffix: string, dir: string, body: string): string {
+export function runAsApp(cfg: BerthConfig, unitSuffix: string, dir: string, body: string, extra: Arg[] = []): string {
     const n = cfg.names;
     return cmd(
         "systemd-run",
@@ -170,6 +182,7 @@ export function runAsApp(cfg: BerthConfig, unitSuffix: string, dir: string, body
         `Environment=HOME=${n.root}/shared`,
         "-p",
         "UMask=0022",
+        ...extra,
         "/bin/bash",
         "-c",
         `set -euo pipefail\n${body}`,
@@ -195,10 +208,155 @@ export function buildSteps(cfg: BerthConfig): string[] {
     if (cfg.release.preset === "rails") {
         for (const [k, v] of bundlerSettings(cfg)) steps.push(cmd("bundle", "config", "set", "--local", k, v));
         steps.push(cfg.release.bundler === "deployment" ? "bundle install --jobs 2 --retry 3 --quiet" : "bundle install --local --quiet");
+        steps.push(jsInstallStep(cfg));
         steps.push("bin/rails assets:precompile");
     }
     if (cfg.release.buildCommand) steps.push(cfg.release.buildCommand);
     return steps;
+}
+
+// ---------------------------------------------------------------------------
+// JavaScript and CSS bundling (jsbundling-rails, cssbundling-rails)
+
+/** The JS package managers berth runs, by what the checkout finds (`$js`, `BERTH_JS` in the build). */
+export type JsManager = "npm" | "yarn" | "yarn-berry";
+
+/** Package caches kept across releases under shared/, like the bundle: a second release installs from them. */
+export function jsCaches(cfg: BerthConfig): { npm: string; yarn: string } {
+    return { npm: `${cfg.names.root}/shared/npm-cache`, yarn: `${cfg.names.root}/shared/yarn-cache` };
+}
+
+/**
+ * A root-owned directory with `yarn` -> Debian's `yarnpkg`: jsbundling-rails
+ * and cssbundling-rails run `yarn build` (and Debian's binary is `yarnpkg`).
+ * Put first on the build's PATH for yarn apps only.
+ */
+export function jsBinDir(cfg: BerthConfig): string {
+    return `${cfg.names.root}/bin`;
+}
+
+/** Debian's Yarn (Yarn 1.22 on Debian 12 and Ubuntu 24.04, Yarn 4 on Debian 13). */
+export const YARNPKG = "/usr/bin/yarnpkg";
+
+/**
+ * Root, in the extracted release `dir` (Rails preset): which package manager
+ * its lockfile asks for (into `$js`, empty for an importmap app), the
+ * refusals that are clearer here than in the middle of a build (bun, pnpm,
+ * a lockfile of the other Yarn generation), and Node + npm + yarnpkg from
+ * the OS when missing (lib/os.ts "js-bundling"), under the host lock like
+ * every apt run, released right after.
+ */
+export function jsDetectLines(cfg: BerthConfig, dir: string, sha: string): Lines {
+    const d = (f: string) => quote(`${dir}/${f}`);
+    const fail = (msg: string) => `{ echo ${quote(`berth: release ${sha}: ${msg}`)} >&2; exit 1; }`;
+    return [
+        "js=",
+        `if [ -f ${d("package.json")} ]; then`,
+        `  if [ -f ${d("bun.lockb")} ] || [ -f ${d("bun.lock")} ]; then`,
+        `    ${fail("its lockfile is bun's (bun.lockb/bun.lock), and bun is not packaged by the host OS. Commit a package-lock.json (npm install) or a yarn.lock (yarnpkg install) instead")}`,
+        `  elif [ -f ${d("pnpm-lock.yaml")} ]; then`,
+        `    ${fail("its lockfile is pnpm's (pnpm-lock.yaml), and pnpm is not packaged by the host OS. Commit a package-lock.json (npm install) or a yarn.lock (yarnpkg install) instead")}`,
+        `  elif [ -f ${d("package-lock.json")} ]; then js=npm`,
+        `  elif [ -f ${d("yarn.lock")} ] && grep -q '^__metadata:' ${d("yarn.lock")}; then js=yarn-berry`,
+        `  elif [ -f ${d("yarn.lock")} ]; then js=yarn`,
+        "  else",
+        `    echo ${quote(`berth: release ${sha} has a package.json without a lockfile (package-lock.json, yarn.lock): berth installs no JavaScript packages for it`)} >&2`,
+        "  fi",
+        "fi",
+        'if [ -n "$js" ]; then',
+        ...indent("  ", [
+            // Only when something is missing does apt run, under the host lock (fd 9), released after.
+            ...flatten(osAptInstall(["js-bundling"], { lock: hostLock(HOST_LOCK, `JavaScript packages of ${cfg.names.id}`), stderr: true })),
+            "exec 9>&-",
+        ]),
+        "fi",
+        'if [ "$js" = yarn ] || [ "$js" = yarn-berry ]; then',
+        "  yarn_major=$(dpkg-query -W -f='${Version}' yarnpkg | sed 's/^[0-9]*://; s/[.].*//')",
+        '  if [ "$js" = yarn ] && [ "$yarn_major" != 1 ]; then',
+        `    echo "berth: release ${sha}: yarn.lock is a Yarn 1 lockfile, and this host's yarnpkg is Yarn $yarn_major, which cannot install it unchanged. Commit a package-lock.json (npm install) instead, or move the app to Yarn $yarn_major (its yarn.lock and .yarnrc.yml)" >&2`,
+        "    exit 1",
+        "  fi",
+        `  if [ "$js" = yarn-berry ] && [ "$yarn_major" = 1 ] && ! grep -q '^yarnPath:' ${d(".yarnrc.yml")} 2>/dev/null; then`,
+        `    echo ${quote(`berth: release ${sha}: yarn.lock is a Yarn 2+ lockfile, and this host's yarnpkg is Yarn 1, which runs a newer Yarn only from the repository: commit it (yarn set version <version> writes .yarn/releases/ and yarnPath in .yarnrc.yml), or a package-lock.json (npm install) instead`)} >&2`,
+        "    exit 1",
+        "  fi",
+        `  ${cmd("install", "-d", "-m", "0755", jsBinDir(cfg))}`,
+        `  ${cmd("ln", "-sfn", YARNPKG, `${jsBinDir(cfg)}/yarn`)}`,
+        "fi",
+    ];
+}
+
+/**
+ * The build step (app user, release directory) for what the checkout found
+ * in `$BERTH_JS`: the lockfile-exact install, with the package cache kept
+ * under shared/, before assets:precompile. jsbundling/cssbundling then skip
+ * their own (not lockfile-exact) install: SKIP_YARN_INSTALL covers every
+ * package manager in both gems.
+ */
+export function jsInstallStep(cfg: BerthConfig): string {
+    const c = jsCaches(cfg);
+    const yarnEnv = `export YARN_CACHE_FOLDER=${quote(c.yarn)} SKIP_YARN_INSTALL=1 PATH=${quote(jsBinDir(cfg))}:"$PATH"`;
+    const run = (command: string) => `echo ${quote(`berth: ${command}`)}; ${command}`;
+    return [
+        'case "${BERTH_JS:-}" in',
+        `  npm) export npm_config_cache=${quote(c.npm)} SKIP_YARN_INSTALL=1; ${run("npm ci --no-audit --no-fund")} ;;`,
+        `  yarn) ${yarnEnv}; ${run("yarnpkg install --frozen-lockfile --non-interactive")} ;;`,
+        `  yarn-berry) ${yarnEnv}; ${run("yarnpkg install --immutable")} ;;`,
+        "esac",
+    ].join("\n");
+}
+
+function indent(prefix: string, lines: string[]): string[] {
+    return lines.map((l) => (l === "" ? l : `${prefix}${l}`));
+}
+
+// ---------------------------------------------------------------------------
+// Ruby
+
+/**
+ * Root, in the extracted release (Rails preset), before anything is built:
+ * the host's Ruby against the release's `.ruby-version` and Gemfile `ruby`
+ * directive (lib/ruby.ts), failing with one line that names both versions
+ * and the supported OS releases whose Ruby matches.
+ */
+export function rubyCheckLines(dir: string, sha: string): Lines {
+    return [
+        "if command -v ruby >/dev/null 2>&1; then",
+        "  # shellcheck disable=SC2016 # $stderr and #{...} are the Ruby program's",
+        `  ${cmd("ruby", "-e", RUBY_CHECK, "--", dir, sha, ...rubyCheckArgs())}`,
+        "fi",
+    ];
+}
+
+// ---------------------------------------------------------------------------
+// Assets
+
+/** The union of the kept releases' public/assets that nginx serves under /assets/. */
+export function assetsUnion(cfg: BerthConfig): string {
+    return `${cfg.names.root}/shared/public/assets`;
+}
+
+/**
+ * Root, after the build: hard-links the files of the release's own
+ * public/assets into the union (`ln -f`: an existing name is replaced by
+ * one rename, never missing for a moment), directory by directory. Names
+ * starting with a dot (the manifests) stay out: each release reads its own.
+ * A release built by an earlier berth (public/assets a symlink to the
+ * union) and an app without assets link nothing.
+ */
+export function linkAssetsLines(cfg: BerthConfig, dir: string): Lines {
+    const src = `${dir}/public/assets`;
+    const union = assetsUnion(cfg);
+    return [
+        `if [ -d ${quote(src)} ] && [ ! -L ${quote(src)} ]; then`,
+        `  ${cmd("install", "-d", "-m", "0755", union)}`,
+        `  (cd ${quote(src)} && find . -name '.?*' -prune -o -type d -printf '%P\\0') | while IFS= read -r -d '' sub; do`,
+        `    ${cmd("install", "-d", "-m", "0755", raw(`${quote(`${union}/`)}"$sub"`))}`,
+        `    find ${quote(`${src}/`)}"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | xargs -0r ln -f -t ${quote(`${union}/`)}"$sub" --`,
+        "  done",
+        `  echo ${quote(`berth: linked the release's assets into ${union}`)}`,
+        "fi",
+    ];
 }
 
 export function releaseSteps(cfg: BerthConfig): string[] {
@@ -206,16 +364,13 @@ export function releaseSteps(cfg: BerthConfig): string[] {
     return cfg.release.preset === "rails" ? ["bin/rails db:prepare"] : [];
 }
 
-/** Links shared/ directories into a release (Capistrano's linked_dirs). */
+/** Directories of shared/ linked into every release (Capistrano's linked_dirs). */
+const LINKED_DIRS = ["log", "tmp", "storage"];
+
+/** Links shared/ directories into a release. public/assets stays the release's own (see linkAssetsLines). */
 function linkShared(cfg: BerthConfig, dir: string): Lines {
     const shared = `${cfg.names.root}/shared`;
-    return [
-        ...["log", "tmp", "storage"].map((d) => `rm -rf ${quote(`${dir}/${d}`)} && ln -s ${quote(`${shared}/${d}`)} ${quote(`${dir}/${d}`)}`),
-        cfg.release.preset === "rails" && [
-            cmd("mkdir", "-p", `${dir}/public`),
-            `rm -rf ${quote(`${dir}/public/assets`)} && ln -s ${quote(`${shared}/public/assets`)} ${quote(`${dir}/public/assets`)}`,
-        ],
-    ];
+    return LINKED_DIRS.map((d) => `rm -rf ${quote(`${dir}/${d}`)} && ln -s ${quote(`${shared}/${d}`)} ${quote(`${dir}/${d}`)}`);
 }
 
 export function deployKeyScript(cfg: BerthConfig): string {
@@ -246,6 +401,7 @@ export function checkoutScript(cfg: BerthConfig, sha: string): string {
     const repo = cfg.release.repository;
     const ssh = cfg.release.deployKey !== undefined;
     const build = buildSteps(cfg);
+    const rails = cfg.release.preset === "rails";
     return script(
         `if [ -f ${quote(`${rel}/${BUILT_MARKER}`)} ]; then echo ${quote(`berth: release ${sha} is already built; reusing it`)}; exit 0; fi`,
         ssh && `export GIT_SSH_COMMAND=${quote(gitSshCommand(cfg))}`,
@@ -263,17 +419,23 @@ export function checkoutScript(cfg: BerthConfig, sha: string): string {
         cmd("install", "-d", "-m", "0755", tmp),
         `${cmd("git", "--git-dir", mirror, "archive", "--format=tar", sha)} | ${cmd("tar", "-x", "-C", tmp)}`,
         `printf '%s\\n' ${quote(sha)} > ${quote(`${tmp}/REVISION`)}`,
+        rails && [rubyCheckLines(tmp, sha), jsDetectLines(cfg, tmp, sha)],
         linkShared(cfg, tmp),
         cmd("chown", "-R", `${n.user}:${n.user}`, tmp),
         build.length > 0 && [
             `echo ${quote(`berth: building release ${sha}`)}`,
-            runAsApp(cfg, "build", tmp, build.join("\n")),
+            // The build's own variables ($BERTH_JS, $PATH) expand in the app's shell, not here.
+            rails && "# shellcheck disable=SC2016",
+            runAsApp(cfg, "build", tmp, build.join("\n"), rails ? [raw('-p "Environment=BERTH_JS=$js"')] : []),
         ],
         cmd("chown", "-R", "root:root", tmp),
         // The app may write only through the shared/ links.
-        ...["log", "tmp", "storage", "public/assets"].map((d) => `[ ! -L ${quote(`${tmp}/${d}`)} ] || chown -h ${quote(`${n.user}:${n.user}`)} ${quote(`${tmp}/${d}`)}`),
+        ...LINKED_DIRS.map((d) => `[ ! -L ${quote(`${tmp}/${d}`)} ] || chown -h ${quote(`${n.user}:${n.user}`)} ${quote(`${tmp}/${d}`)}`),
         `find ${quote(tmp)} -maxdepth 1 -name .bundle -exec chown -R ${quote(`${n.user}:${n.user}`)} {} +`,
+        // A directory left without its marker by an interrupted run is not a release (nothing serves it).
+        cmd("rm", "-rf", "--one-file-system", rel),
         cmd("mv", "-T", tmp, rel),
+        linkAssetsLines(cfg, rel),
         cmd("touch", `${rel}/${BUILT_MARKER}`),
         `echo ${quote(`berth: release ${sha} built in ${rel}`)}`,
     );

@@ -4,7 +4,8 @@
  * (a systemd socket unit + systemd-socket-proxyd). nginx proxies to one
  * stable address, the symlink `names.webSocket`. A new release (or a new env
  * file, or new unit files) starts on the idle instance; only when its health
- * path answers 200 through its socket does the symlink move to it (one
+ * path answers 200 through its socket, asked with the headers nginx sends
+ * for the primary domain (lib/proxy.ts), does the symlink move to it (one
  * atomic `mv -T`, no nginx reload: client connections are never closed; new
  * requests go to the new instance, requests in flight finish on the old one).
  * The old instance stays up, idle, for max(drain, rollback window) and is
@@ -20,9 +21,10 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, remoteScript } from "../../lib/remote";
 import { HOST_LOCK } from "../../lib/names";
-import { cmd, hostLock, Lines, quote, script, writeFile } from "../../lib/shell";
+import { cmd, hostLock, Lines, quote, raw, script, writeFile } from "../../lib/shell";
 import { upstreamFile } from "../web/nginxSite";
-import { BUILT_MARKER, releasePath } from "./release";
+import { probeHeaders } from "../../lib/proxy";
+import { assetsUnion, BUILT_MARKER, releasePath } from "./release";
 import { has } from "../../lib/topology";
 
 export interface SwitchArgs {
@@ -225,7 +227,6 @@ function switchPrologue(cfg: BerthConfig, inp: SwitchInputs, what: "switch" | "p
     const rel = releasePath(cfg, inp.sha);
     const state = `${n.root}/state`;
     const stamp = stampOf(inp);
-    const health = (color: string) => healthCheck(cfg, color);
     return [
         "t0=$EPOCHREALTIME",
         `elapsed() { awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }`,
@@ -242,7 +243,8 @@ function switchPrologue(cfg: BerthConfig, inp: SwitchInputs, what: "switch" | "p
         `proxy_service() { echo ${quote(n.proxyUnit)}"$1".service; }`,
         `drain_unit() { echo ${quote(`berth-${n.id}-drain-`)}"$1"; }`,
         `serving() { [ "$(readlink ${quote(n.webSocket)} 2>/dev/null)" = ${quote(`${n.runDir}/`)}"$1.sock" ]; }`,
-        `instance_ok() { [ "$(cat ${quote(`${state}/`)}"$1.stamp" 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet "$(web_unit "$1")" && systemctl is-active --quiet "$(proxy_socket "$1")" && ${health('"$1"')}; }`,
+        probeFunction(cfg),
+        `instance_ok() { [ "$(cat ${quote(`${state}/`)}"$1.stamp" 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet "$(web_unit "$1")" && systemctl is-active --quiet "$(proxy_socket "$1")" && answer=$(probe "$1") && [ "\${answer%% *}" = 200 ]; }`,
         // Nothing to do when this release, env and units already serve and are healthy.
         'if [ -n "$active" ] && serving "$active" && instance_ok "$active"; then',
         '  echo "berth: release $rev already serving on $active"',
@@ -251,10 +253,38 @@ function switchPrologue(cfg: BerthConfig, inp: SwitchInputs, what: "switch" | "p
     ];
 }
 
-/** Health through the instance's socket: the path nginx will use (socket unit, proxy, app). */
-function healthCheck(cfg: BerthConfig, color: string): string {
+/**
+ * `probe <color>`: the health path through the instance's socket (the path
+ * nginx uses: socket unit, proxy, app), with the headers nginx sends for
+ * the primary domain (lib/proxy.ts), so an app that redirects plain HTTP
+ * (`force_ssl`) or checks the host name answers as it would to real
+ * traffic. Prints `<status> <redirect URL>` (`000 ` without an answer).
+ */
+function probeFunction(cfg: BerthConfig): string {
     const n = cfg.names;
-    return `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket ${quote(`${n.runDir}/`)}${color}.sock ${quote(`http://localhost${cfg.release.healthPath}`)})" = 200 ]`;
+    const headers = probeHeaders(cfg.domain).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
+    const curl = cmd(
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "--max-time",
+        "5",
+        "--unix-socket",
+        raw(`${quote(`${n.runDir}/`)}"$1.sock"`),
+        ...headers,
+        `http://${cfg.domain}${cfg.release.healthPath}`,
+    );
+    return `probe() { ${curl} || true; }`;
+}
+
+/** The probe's headers as the failure message lists them: `Host: example.com, X-Forwarded-Proto: https, ...`. */
+export function probeHeaderText(cfg: BerthConfig): string {
+    return probeHeaders(cfg.domain)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(", ");
 }
 
 /** Starts the release on the idle instance (unless it already runs there, healthy) and waits for its health path. */
@@ -262,8 +292,8 @@ function startIdleLines(cfg: BerthConfig): Lines {
     const n = cfg.names;
     const r = cfg.release;
     const state = `${n.root}/state`;
-    const health = (color: string) => healthCheck(cfg, color);
     const onHost = cfg.multiHost ? ` on host ${cfg.host.name}` : "";
+    const stays = "Traffic stays on ${active:-nothing} (nginx untouched). Last log lines of $idle_unit:";
     return [
         'if [ "$active" = blue ]; then idle=green; else idle=blue; fi',
         'port=$(port_of "$idle")',
@@ -283,13 +313,22 @@ function startIdleLines(cfg: BerthConfig): Lines {
         `  echo "berth: started release $rev on $idle (127.0.0.1:$port), waiting for ${r.healthPath}"`,
         `  deadline=$((SECONDS + ${r.healthTimeout}))`,
         "  healthy=0",
+        "  answer='000 '",
         '  while [ "$SECONDS" -lt "$deadline" ]; do',
-        `    if ${health('"$idle"')}; then healthy=1; break; fi`,
+        '    answer=$(probe "$idle")',
+        '    if [ "${answer%% *}" = 200 ]; then healthy=1; break; fi',
         '    if systemctl is-failed --quiet "$idle_unit"; then break; fi',
         "    sleep 0.5",
         "  done",
         '  if [ "$healthy" != 1 ]; then',
-        `    echo "berth: release $rev is unhealthy${onHost}: ${r.healthPath} on $idle (127.0.0.1:$port) did not answer 200 within ${r.healthTimeout}s. Traffic stays on \${active:-nothing} (nginx untouched). Last log lines of $idle_unit:" >&2`,
+        '    code=${answer%% *}',
+        '    location=${answer#* }',
+        '    if [ -n "$location" ]; then',
+        `      echo "berth: release $rev is unhealthy${onHost}: ${r.healthPath} answered $code to $location — the app redirects the probe (force_ssl without X-Forwarded-Proto? config.hosts?). The probe sends what nginx sends: ${probeHeaderText(cfg)}. ${stays}" >&2`,
+        "    else",
+        '      if [ "$code" = 000 ]; then last="no answer"; else last="last answer: $code"; fi',
+        `      echo "berth: release $rev is unhealthy${onHost}: ${r.healthPath} on $idle (127.0.0.1:$port) did not answer 200 within ${r.healthTimeout}s ($last). ${stays}" >&2`,
+        "    fi",
         // Stop first: a graceful stop flushes what the app still buffers.
         '    systemctl stop "$(proxy_socket "$idle")" "$idle_unit" || true',
         '    journalctl -u "$idle_unit" -n 40 --no-pager -o cat >&2 || true',
@@ -321,14 +360,51 @@ function upstreamLines(cfg: BerthConfig): Lines {
     ];
 }
 
-/** Keeps the newest `keepReleases` releases plus whatever a slot or current points at. */
+/**
+ * Keeps the newest `keepReleases` releases plus whatever a slot or current
+ * points at, then prunes the assets union (shared/public/assets, which nginx
+ * serves under /assets/): a file no kept release has in its own
+ * public/assets is removed. A kept release built by an earlier berth has
+ * public/assets as a symlink to the union and names nothing specific, so
+ * while one is kept the union is kept whole (and nothing is ever removed
+ * through the link). Names starting with a dot are not part of the union
+ * (each release reads its own manifest): the manifests an earlier berth
+ * wrote there go with the last such release. A failure to list any kept
+ * release's assets removes nothing.
+ */
 export function pruneLines(cfg: BerthConfig): string[] {
     const n = cfg.names;
+    const releases = `${n.root}/releases`;
+    const union = assetsUnion(cfg);
     return [
         `keep=$( { readlink -f ${quote(`${n.root}/current`)}; readlink -f ${quote(`${n.root}/slots/blue`)}; readlink -f ${quote(`${n.root}/slots/green`)}; } 2>/dev/null || true)`,
-        `find ${quote(`${n.root}/releases`)} -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\\n' | sort -rn | tail -n +${cfg.release.keepReleases + 1} | cut -d' ' -f2- | while read -r old; do`,
+        `find ${quote(releases)} -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\\n' | sort -rn | tail -n +${cfg.release.keepReleases + 1} | cut -d' ' -f2- | while read -r old; do`,
         '  if ! grep -qxF "$old" <<<"$keep"; then rm -rf --one-file-system "$old"; echo "berth: pruned $old"; fi',
         "done",
+        "prune_assets() {",
+        `  local union=${quote(union)} r kept have gone`,
+        '  if [ ! -d "$union" ] || [ -L "$union" ]; then return 0; fi',
+        `  for r in ${quote(`${releases}/`)}[0-9a-f]*/; do`,
+        '    if [ -L "${r}public/assets" ]; then echo "berth: kept $union whole: release $(basename "$r") links it (built by an earlier berth)"; return 0; fi',
+        "  done",
+        "  kept=$(mktemp) || return 1",
+        '  have=$(mktemp) || { rm -f "$kept"; return 1; }',
+        '  gone=$(mktemp) || { rm -f "$kept" "$have"; return 1; }',
+        `  for r in ${quote(`${releases}/`)}[0-9a-f]*/; do`,
+        '    if [ -d "${r}public/assets" ]; then',
+        `      (cd "\${r}public/assets" && find . -name '.?*' -prune -o ! -type d -printf '%P\\0') >>"$kept" || { rm -f "$kept" "$have" "$gone"; return 1; }`,
+        "    fi",
+        "  done",
+        `  (cd "$union" && find . -mindepth 1 ! -type d -printf '%P\\0') >"$have" || { rm -f "$kept" "$have" "$gone"; return 1; }`,
+        '  if ! { LC_ALL=C sort -zu -o "$kept" "$kept" && LC_ALL=C sort -zu -o "$have" "$have" && LC_ALL=C comm -z -23 "$have" "$kept" >"$gone"; }; then rm -f "$kept" "$have" "$gone"; return 1; fi',
+        '  if [ -s "$gone" ]; then',
+        '    (cd "$union" && xargs -0r rm -f -- <"$gone")',
+        '    find "$union" -mindepth 1 -depth -type d -empty -delete',
+        `    echo "berth: pruned $(tr -cd '\\0' <"$gone" | wc -c) files from $union that no kept release has"`,
+        "  fi",
+        '  rm -f "$kept" "$have" "$gone"',
+        "}",
+        `prune_assets || echo ${quote(`berth: could not list the kept releases' assets; ${union} left as it is`)} >&2`,
     ];
 }
 

@@ -39,7 +39,8 @@ import { BackupConfig, BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { HOST_LOCK } from "../../lib/names";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
-import { aptInstallMissing, cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../../lib/shell";
+import { osAptInstall } from "../../lib/os";
+import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../../lib/shell";
 import { knownHostsPattern } from "./dataServices";
 
 export interface BackupArgs {
@@ -195,7 +196,7 @@ function lockLines(cfg: BerthConfig, what: string): string[] {
 
 export function backupPackagesScript(cfg: BerthConfig): string {
     return script(
-        aptInstallMissing(BACKUP_PACKAGES, { lock: [`exec 8>${quote(HOST_LOCK)}`, "flock -w 600 8"] }),
+        osAptInstall(BACKUP_PACKAGES, { lock: [`exec 8>${quote(HOST_LOCK)}`, "flock -w 600 8"] }),
         `restic version`,
         `echo ${quote(`berth: backup tools ready for ${cfg.names.id}`)}`,
     );

@@ -17,7 +17,8 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, remoteScript } from "../../lib/remote";
 import { dataAddress } from "../../lib/topology";
-import { APT_LOCK_WAIT, cmd, quote, readSecrets, retry, script, secretsPayload } from "../../lib/shell";
+import { osAptInstall } from "../../lib/os";
+import { cmd, flatten, quote, readSecrets, retry, script, secretsPayload } from "../../lib/shell";
 
 export interface PostgresRoleArgs {
     /** Validated stack configuration. */
@@ -183,8 +184,7 @@ export function externalRoleScript(cfg: BerthConfig, admin: AdminUrl): string {
         `if ! [[ "$ROLE_PASSWORD" =~ ^[A-Za-z0-9]{16,}$ ]]; then echo 'berth: role password must be 16+ alphanumerics' >&2; exit 64; fi`,
         "export PGPASSWORD",
         "if ! command -v psql >/dev/null 2>&1; then",
-        "  export DEBIAN_FRONTEND=noninteractive",
-        `  ${cmd("apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", APT_LOCK_WAIT, "postgresql-client")} >/dev/null`,
+        flatten(osAptInstall(["postgresql-client"], { stderr: true })).map((l) => `  ${l}`),
         "fi",
         `export PGHOST=${quote(admin.host)} PGPORT=${quote(admin.port)} PGUSER=${quote(admin.user)} PGDATABASE=${quote(admin.dbname)}${admin.sslmode ? ` PGSSLMODE=${quote(admin.sslmode)}` : ""} PGCONNECT_TIMEOUT=10`,
         "{",

@@ -9,8 +9,9 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, connectionFor, managedBy, remoteScript } from "../../lib/remote";
 import { PROTECT } from "../app/appUnits";
-import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN } from "../../lib/names";
-import { APT_LOCK_WAIT, aptInstallMissing, cmd, hostLock, quote, raw, script, writeFile } from "../../lib/shell";
+import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN, NGINX_MAIN_CONF } from "../../lib/names";
+import { osDetectLines, osPackagesCase } from "../../lib/os";
+import { aptInstallWanted, cmd, flatten, hostLock, quote, raw, script, writeFile } from "../../lib/shell";
 import { has } from "../../lib/topology";
 
 export interface HostArgs {
@@ -98,7 +99,7 @@ export class Host extends pulumi.ComponentResource {
 // Pure script builders (golden-tested, shellchecked)
 // ---------------------------------------------------------------------------
 
-/** Packages every berth host gets. */
+/** Packages every berth host gets (logical names: lib/os.ts names them per release). */
 export const BASE_PACKAGES = [
     "ca-certificates",
     "curl",
@@ -112,12 +113,13 @@ export const BASE_PACKAGES = [
     "openssl",
 ];
 
-/** Toolchain the Rails preset builds releases with. */
+/** Toolchain the Rails preset builds releases with (logical names, as BASE_PACKAGES). */
 export const RAILS_PACKAGES = ["ruby", "ruby-dev", "bundler", "build-essential", "libpq-dev", "libyaml-dev", "pkg-config", "tzdata"];
 
 /** Packages only a web host needs (a data-only or worker-only host has no nginx and no certificate). */
 const WEB_ONLY_PACKAGES = new Set(["nginx", "certbot"]);
 
+/** The logical packages of this host (lib/os.ts `packageNames` gives the real ones per release); berth:packages as written. */
 export function hostPackages(cfg: BerthConfig): string[] {
     const app = has(cfg.host, "web") || has(cfg.host, "worker");
     const base = has(cfg.host, "web") ? BASE_PACKAGES : BASE_PACKAGES.filter((p) => !WEB_ONLY_PACKAGES.has(p));
@@ -128,8 +130,11 @@ export function hostPackages(cfg: BerthConfig): string[] {
 export function packagesScript(cfg: BerthConfig): string {
     const pkgs = hostPackages(cfg);
     return script(
+        // The first command on every host: an unsupported release stops here, with one line.
+        osDetectLines(),
         hostLock(HOST_LOCK, "packages"),
-        aptInstallMissing(pkgs),
+        osPackagesCase("wanted", pkgs),
+        aptInstallWanted(),
         "changed=0",
         writeFile(
             "/etc/apt/apt.conf.d/20auto-upgrades",
@@ -249,14 +254,23 @@ export function appUserDeleteScript(cfg: BerthConfig): string {
     );
 }
 
+/** Both halves of the engine: the daemon and the CLI (a separate package on Debian 13). */
+const DOCKER_BOTH = "command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1";
+
+/**
+ * The Docker engine as the release packages it (lib/os.ts "docker-engine":
+ * docker.io, plus docker-cli on Debian 13). Nothing is installed when both
+ * the daemon and the CLI are there (whichever packages brought them).
+ */
 export function dockerEngineScript(cfg: BerthConfig): string {
     return script(
+        osDetectLines(),
         hostLock(HOST_LOCK, "docker engine"),
-        "export DEBIAN_FRONTEND=noninteractive",
-        "if ! command -v docker >/dev/null 2>&1; then",
-        `  apt-get update -q -o ${APT_LOCK_WAIT}`,
-        `  apt-get install -y -q --no-install-recommends -o ${APT_LOCK_WAIT} docker.io`,
+        osPackagesCase("wanted", ["docker-engine"]),
+        `if ! { ${DOCKER_BOTH}; }; then`,
+        flatten(aptInstallWanted()).map((l) => `  ${l}`),
         "fi",
+        `if ! { ${DOCKER_BOTH}; }; then echo "berth: docker engine: docker and dockerd are not both on PATH after installing \${wanted[*]}" >&2; exit 1; fi`,
         "systemctl enable --now --quiet docker",
         cfg.host.sudo ? cmd("usermod", "-aG", "docker", cfg.host.sshUser) : false,
         "for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done",
@@ -290,7 +304,10 @@ export function nginxHardeningDropIn(): string {
     ].join("\n");
 }
 
-/** nginx does not print its version (Server header, error pages), for every site on the host. */
+/**
+ * `server_tokens off` in conf.d: written only where nginx.conf has no
+ * `server_tokens` line at all (see nginxHardeningScript).
+ */
 export function nginxHardeningConf(): string {
     return [HOST_WIDE, "server_tokens off;", ""].join("\n");
 }
@@ -298,20 +315,60 @@ export function nginxHardeningConf(): string {
 /** Header of host-wide files: every stack on the host writes the same text, so they never flip between stacks. */
 const HOST_WIDE = "# Managed by berth for every stack on this host. Changes are overwritten by pulumi up.";
 
+/** An nginx.conf line that sets server_tokens, and one that has it commented out (`# server_tokens off;`). */
+const TOKENS_SET = "^[[:space:]]*server_tokens[[:space:]]";
+const TOKENS_COMMENTED = "^[[:space:]]*#[[:space:]]*server_tokens[[:space:]]";
+
+/**
+ * The sandbox drop-in, and nginx not printing its version (Server header,
+ * error pages) for every site on the host. `server_tokens` goes where the
+ * release's nginx.conf has it, so it is never set twice (a duplicate fails
+ * `nginx -t`): Debian 13's nginx.conf sets it (`server_tokens off;`: left
+ * as it is), Debian 12's and Ubuntu 24.04's have `# server_tokens off;`
+ * (uncommented); any other value becomes `off`. Only an nginx.conf without
+ * the line gets the conf.d file, which earlier berth versions wrote
+ * everywhere and which goes otherwise. nginx.conf is edited in place, not
+ * with writeFile: its text is the distribution's, not berth's (verify
+ * compares only what berth writes). A change is checked with `nginx -t`;
+ * when it fails, nginx.conf and the conf.d file are put back as they were.
+ */
 export function nginxHardeningScript(_cfg: BerthConfig): string {
+    const conf = quote(NGINX_MAIN_CONF);
+    const legacy = quote(NGINX_HARDENING_CONF);
     return script(
         hostLock(HOST_LOCK, "nginx hardening"),
         cmd("install", "-d", "-m", "0755", "/etc/systemd/system/nginx.service.d", "/etc/nginx/conf.d"),
         "changed=0",
         writeFile(NGINX_HARDENING_DROPIN, nginxHardeningDropIn(), { mode: "0644" }),
         "unit_changed=$changed",
+        "work=$(mktemp -d)",
+        `trap 'rm -rf "$work"' EXIT`,
+        `cp -p ${conf} "$work/nginx.conf"`,
+        `if [ -f ${legacy} ]; then cp -p ${legacy} "$work/legacy.conf"; fi`,
+        `cat > "$work/fallback.conf" <<'BERTH_EOF'`,
+        nginxHardeningConf().replace(/\n$/, ""),
+        "BERTH_EOF",
+        `if grep -Eq '${TOKENS_SET}' ${conf}; then`,
+        `  sed -E 's/^([[:space:]]*server_tokens[[:space:]]+)[^;]*;/\\1off;/' ${conf} > "$work/new.conf"`,
+        `elif grep -Eq '${TOKENS_COMMENTED}' ${conf}; then`,
+        `  sed -E '0,/${TOKENS_COMMENTED}+[^;]*;/s//\\tserver_tokens off;/' ${conf} > "$work/new.conf"`,
+        "else",
+        `  cp ${conf} "$work/new.conf"`,
+        "fi",
         "changed=0",
-        writeFile(NGINX_HARDENING_CONF, nginxHardeningConf(), { mode: "0644" }),
+        `if ! cmp -s "$work/new.conf" ${conf}; then cat "$work/new.conf" > ${conf}; changed=1; fi`,
+        `if grep -Eq '${TOKENS_SET}' ${conf}; then`,
+        `  if [ -e ${legacy} ]; then rm -f ${legacy}; changed=1; fi`,
+        `elif ! cmp -s "$work/fallback.conf" ${legacy}; then`,
+        `  install -m 0644 "$work/fallback.conf" ${legacy}`,
+        "  changed=1",
+        "fi",
         'if [ "$unit_changed" = 1 ]; then systemctl daemon-reload; fi',
         'if [ "$unit_changed" = 1 ] || [ "$changed" = 1 ]; then',
         "  if ! out=$(nginx -t 2>&1); then",
-        `    ${cmd("rm", "-f", NGINX_HARDENING_CONF)}`,
-        `    printf '%s\\n' "$out" >&2; echo 'berth: nginx -t rejected the hardening; removed server_tokens' >&2; exit 1`,
+        `    cat "$work/nginx.conf" > ${conf}`,
+        `    if [ -f "$work/legacy.conf" ]; then cp -p "$work/legacy.conf" ${legacy}; else rm -f ${legacy}; fi`,
+        `    printf '%s\\n' "$out" >&2; echo 'berth: nginx -t rejected the hardening; put nginx.conf and conf.d back as they were' >&2; exit 1`,
         "  fi",
         // A new sandbox needs a restart (once, when it first appears or changes); a config change a reload.
         '  if [ "$unit_changed" = 1 ]; then systemctl restart nginx; elif systemctl is-active --quiet nginx; then systemctl reload nginx; fi',

@@ -74,7 +74,8 @@ import { BerthConfig, LETSENCRYPT } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { dns01Paths, HOST_LOCK } from "../../lib/names";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
-import { APT_LOCK_WAIT, cmd, hostLock, Lines, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
+import { osAptInstall } from "../../lib/os";
+import { cmd, hostLock, Lines, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
 
 export interface CertificateArgs {
     /** Validated stack configuration. */
@@ -161,7 +162,7 @@ export function certbotDropIn(cfg: BerthConfig): string {
 
 // --- DNS-01 ----------------------------------------------------------------
 
-/** Debian's package of certbot's Cloudflare DNS plugin (Debian 12: 2.0.0, for certbot 2.1.0). */
+/** The package of certbot's Cloudflare DNS plugin (the same name on every release lib/os.ts supports; Debian 12: 2.0.0, Debian 13: 4.0.0). */
 export const CLOUDFLARE_PLUGIN_PACKAGE = "python3-certbot-dns-cloudflare";
 
 /**
@@ -360,15 +361,9 @@ function dns01CertificateScript(cfg: BerthConfig, owner: string): string {
             ? [
                   readSecrets("CLOUDFLARE_API_TOKEN"),
                   `if ! [[ "$CLOUDFLARE_API_TOKEN" =~ ^[A-Za-z0-9_-]{20,}$ ]]; then echo 'berth: no Cloudflare API token on stdin' >&2; exit 64; fi`,
-                  `if ! dpkg-query -W -f='\${Status}' ${CLOUDFLARE_PLUGIN_PACKAGE} 2>/dev/null | grep -q 'ok installed'; then`,
-                  hostLock(HOST_LOCK, `certificate ${cfg.names.certName}: ${CLOUDFLARE_PLUGIN_PACKAGE}`).map((l) => `  ${l}`),
-                  "  export DEBIAN_FRONTEND=noninteractive",
-                  `  apt-get update -q -o ${APT_LOCK_WAIT}`,
-                  `  ${cmd("apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", APT_LOCK_WAIT, "-o", "Dpkg::Options::=--force-confold", CLOUDFLARE_PLUGIN_PACKAGE)}`,
-                  // Releases the host lock now: certbot below does not need it.
-                  "  exec 9>&-",
-                  `  echo ${quote(`berth: installed ${CLOUDFLARE_PLUGIN_PACKAGE}`)}`,
-                  "fi",
+                  osAptInstall([CLOUDFLARE_PLUGIN_PACKAGE], { lock: hostLock(HOST_LOCK, `certificate ${cfg.names.certName}: ${CLOUDFLARE_PLUGIN_PACKAGE}`) }),
+                  // Releases the host lock (taken only to install): certbot below does not need it.
+                  "exec 9>&-",
               ]
             : [
                   readSecrets("DNS01_AUTH_HOOK", "DNS01_CLEANUP_HOOK"),

@@ -8,11 +8,17 @@
  *   step only succeeds once nginx really serves a probe file from the webroot
  *   for every host name (over loopback: nginx is checked, not DNS).
  * - `full`: `sites-available/<names.nginxSite>-https.conf`, the 443 server
- *   (TLS with the certbot lineage, HSTS, security headers, static files from
- *   `current/public`, everything else proxied to the upstream). It needs the
- *   certificate. It writes the upstream file `names.nginxUpstream` only when
- *   missing (the socket symlink `names.webSocket`); the switch owns it
- *   afterwards.
+ *   (TLS with the certbot lineage, HSTS, security headers, fingerprinted
+ *   assets from the union `shared/public/assets` of the kept releases, other
+ *   static files from `current/public`, everything else proxied to the
+ *   upstream with the headers of lib/proxy.ts). It needs the certificate.
+ *   It writes the upstream file `names.nginxUpstream` only when missing (the
+ *   socket symlink `names.webSocket`); the switch owns it afterwards.
+ *
+ * Behind Cloudflare's proxy (`realIpFrom`: Cloudflare's published ranges),
+ * both servers take the visitor's address from `CF-Connecting-IP` on
+ * connections from those ranges, so `$remote_addr` (the access logs, and
+ * X-Real-IP / X-Forwarded-For to the app) is the visitor, not Cloudflare.
  *
  * Adding a host name therefore updates the port-80 server first (so the new
  * name's challenge can be answered), the certificate is expanded, then the
@@ -30,6 +36,7 @@
  * deleted, so the old one's delete removes the file only if it still holds
  * its own identity line.
  */
+import { isIP } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
@@ -37,6 +44,8 @@ import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { HOST_LOCK } from "../../lib/names";
 import { Lines, cmd, hostLock, quote, script, writeFile } from "../../lib/shell";
+import { nginxProxyHeaderLines } from "../../lib/proxy";
+import { assetsUnion } from "../app/release";
 import { certificatePaths } from "./certificate";
 
 export type SitePhase = "challenge" | "full";
@@ -49,6 +58,12 @@ export interface NginxSiteArgs {
     phase: SitePhase;
     /** challenge: the host's packages/app user; full: the Certificate. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Traffic arrives through Cloudflare's proxy: Cloudflare's published
+     * ranges (CIDRs), whose `CF-Connecting-IP` nginx trusts as the client
+     * address. Undefined: no real-IP handling (the site is unchanged).
+     */
+    realIpFrom?: pulumi.Input<string[]>;
 }
 
 export class NginxSite extends pulumi.ComponentResource {
@@ -67,7 +82,10 @@ export class NginxSite extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 sudo: cfg.host.sudo,
-                create: siteScript(cfg, args.phase),
+                create:
+                    args.realIpFrom === undefined
+                        ? siteScript(cfg, args.phase)
+                        : pulumi.output(args.realIpFrom).apply((ranges) => siteScript(cfg, args.phase, ranges)),
                 delete: siteDeleteScript(cfg, args.phase),
                 triggers: args.phase === "full" ? [siteTrigger(cfg)] : undefined,
                 lifecycle: lifecycle(cfg, "command"),
@@ -153,13 +171,38 @@ function headerMaps(cfg: BerthConfig): { maps: string[]; addHeaders: string[] } 
     };
 }
 
-function httpServer(cfg: BerthConfig): string[] {
+/**
+ * Behind Cloudflare: on a connection from one of `ranges`, the client
+ * address is `CF-Connecting-IP` (Cloudflare sets it to the visitor's
+ * address); from anywhere else the header is ignored. Not recursive: the
+ * header holds one address. None without ranges.
+ */
+function realIpLines(ranges: readonly string[] | undefined): string[] {
+    if (!ranges || ranges.length === 0) return [];
+    for (const r of ranges) {
+        const [addr, bits, ...rest] = r.split("/");
+        const family = isIP(addr ?? "");
+        if (rest.length > 0 || family === 0 || !/^\d{1,3}$/.test(bits ?? "") || Number(bits) > (family === 4 ? 32 : 128)) {
+            throw new Error(`berth: ${JSON.stringify(r)} is not a CIDR range (Cloudflare's IP ranges)`);
+        }
+    }
+    return [
+        "    # Cloudflare proxies this site: the visitor's address from CF-Connecting-IP,",
+        "    # trusted only on connections from Cloudflare's published ranges.",
+        ...ranges.map((r) => `    set_real_ip_from ${r};`),
+        "    real_ip_header CF-Connecting-IP;",
+        "    real_ip_recursive off;",
+    ];
+}
+
+function httpServer(cfg: BerthConfig, realIpFrom?: readonly string[]): string[] {
     return [
         "server {",
         "    listen 80;",
         "    listen [::]:80;",
         `    server_name ${cfg.hostnames.join(" ")};`,
         ...logLines(cfg),
+        ...realIpLines(realIpFrom),
         "",
         "    location ^~ /.well-known/acme-challenge/ {",
         `        root ${cfg.names.webroot};`,
@@ -197,7 +240,7 @@ const TLS12_CIPHERS = [
     "ECDHE-RSA-CHACHA20-POLY1305",
 ];
 
-function httpsFile(cfg: BerthConfig): string[] {
+function httpsFile(cfg: BerthConfig, realIpFrom?: readonly string[]): string[] {
     const n = cfg.names;
     const id = nginxIdent(cfg);
     const cert = certificatePaths(cfg);
@@ -214,6 +257,7 @@ function httpsFile(cfg: BerthConfig): string[] {
         "    listen [::]:443 ssl http2;",
         `    server_name ${cfg.hostnames.join(" ")};`,
         ...logLines(cfg),
+        ...realIpLines(realIpFrom),
         "",
         `    ssl_certificate ${cert.fullchain};`,
         `    ssl_certificate_key ${cert.privkey};`,
@@ -237,9 +281,12 @@ function httpsFile(cfg: BerthConfig): string[] {
         `    root ${n.root}/current/public;`,
         "",
         ...maintenanceLines(cfg),
-        "    # Fingerprinted assets: cached forever. add_header here replaces the",
-        "    # server's, so the security headers are repeated.",
+        "    # Fingerprinted assets: cached forever, from the union of the kept releases'",
+        "    # assets (a page of the previous release still finds its files during and",
+        "    # after a switch). add_header here replaces the server's, so the security",
+        "    # headers are repeated.",
         "    location ^~ /assets/ {",
+        `        root ${assetsRoot(cfg)};`,
         "        gzip_static on;",
         "        expires max;",
         '        add_header Cache-Control "public, immutable";',
@@ -256,11 +303,7 @@ function httpsFile(cfg: BerthConfig): string[] {
         "        proxy_http_version 1.1;",
         "        proxy_set_header Upgrade $http_upgrade;",
         `        proxy_set_header Connection $${id}_connection;`,
-        "        proxy_set_header Host $host;",
-        "        proxy_set_header X-Real-IP $remote_addr;",
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "        proxy_set_header X-Forwarded-Proto $scheme;",
-        "        proxy_set_header X-Forwarded-Host $host;",
+        ...indent("        ", nginxProxyHeaderLines()),
         "        proxy_redirect off;",
         `        proxy_read_timeout ${cfg.nginx.proxyTimeout}s;`,
         `        proxy_send_timeout ${cfg.nginx.proxyTimeout}s;`,
@@ -268,6 +311,13 @@ function httpsFile(cfg: BerthConfig): string[] {
         "    }",
         "}",
     ];
+}
+
+/** The `root` under which `/assets/x` is the union's `x` (components/app/release.ts keeps the union). */
+function assetsRoot(cfg: BerthConfig): string {
+    const union = assetsUnion(cfg);
+    if (!union.endsWith("/assets")) throw new Error(`berth: the assets union ${union} must end in /assets to be served under /assets/`);
+    return union.slice(0, -"/assets".length);
 }
 
 /** The page served in maintenance mode when the release has no `public/maintenance.html`. */
@@ -310,22 +360,25 @@ export function identityLine(cfg: BerthConfig): string {
     return `# berth site identity: ${JSON.stringify(siteTrigger(cfg))}`;
 }
 
-/** The file a phase writes (challenge: the port-80 server; full: the 443 server). */
-export function nginxSiteFile(cfg: BerthConfig, phase: SitePhase): string {
+/**
+ * The file a phase writes (challenge: the port-80 server; full: the 443
+ * server); `realIpFrom`: Cloudflare's ranges when it proxies the site.
+ */
+export function nginxSiteFile(cfg: BerthConfig, phase: SitePhase, realIpFrom?: readonly string[]): string {
     const hosts = cfg.hostnames.join(", ");
     const body =
         phase === "challenge"
-            ? [`# HTTP for ${hosts}: ACME HTTP-01 challenges; everything else is redirected to HTTPS.`, ...httpServer(cfg)]
+            ? [`# HTTP for ${hosts}: ACME HTTP-01 challenges; everything else is redirected to HTTPS.`, ...httpServer(cfg, realIpFrom)]
             : [
                   identityLine(cfg),
                   `# HTTPS for ${hosts}. HTTP (ACME challenges, redirect) is in ${siteFileName(cfg, "challenge")}.`,
-                  ...httpsFile(cfg),
+                  ...httpsFile(cfg, realIpFrom),
               ];
     return [managedBy(cfg), ...body, ""].join("\n");
 }
 
 /** Installs `text` as the phase's site (backup, write, link); sets $changed. */
-function installSite(cfg: BerthConfig, phase: SitePhase): Lines {
+function installSite(cfg: BerthConfig, phase: SitePhase, realIpFrom?: readonly string[]): Lines {
     return [
         `site=${quote(sitePath(cfg, phase))}`,
         `link=${quote(siteLink(cfg, phase))}`,
@@ -333,7 +386,7 @@ function installSite(cfg: BerthConfig, phase: SitePhase): Lines {
         'if [ -f "$site" ]; then cp -p "$site" "$site.berth-prev"; had_site=1; fi',
         "had_link=0",
         'if [ -L "$link" ]; then had_link=1; fi',
-        writeFile(sitePath(cfg, phase), nginxSiteFile(cfg, phase), { mode: "0644" }),
+        writeFile(sitePath(cfg, phase), nginxSiteFile(cfg, phase, realIpFrom), { mode: "0644" }),
         'if [ "$(readlink "$link" 2>/dev/null)" != "$site" ]; then ln -sfn "$site" "$link"; changed=1; fi',
     ];
 }
@@ -361,14 +414,14 @@ function testAndReload(cfg: BerthConfig, phase: SitePhase, rollbackExtra: Lines 
     ];
 }
 
-export function siteScript(cfg: BerthConfig, phase: SitePhase): string {
+export function siteScript(cfg: BerthConfig, phase: SitePhase, realIpFrom?: readonly string[]): string {
     const n = cfg.names;
     if (phase === "challenge") {
         return script(
             hostLock(HOST_LOCK, `nginx site of ${n.id}`),
             cmd("install", "-d", "-m", "0755", "/var/www/berth-acme", n.webroot),
             "changed=0",
-            installSite(cfg, phase),
+            installSite(cfg, phase, realIpFrom),
             testAndReload(cfg, phase),
             challengeProbe(cfg),
         );
@@ -386,7 +439,7 @@ export function siteScript(cfg: BerthConfig, phase: SitePhase): string {
         writeFile(n.nginxUpstream, upstreamFile(cfg), { mode: "0644" }),
         "  new_upstream=1",
         "fi",
-        installSite(cfg, phase),
+        installSite(cfg, phase, realIpFrom),
         testAndReload(cfg, phase, [`if [ "$new_upstream" = 1 ]; then ${cmd("rm", "-f", n.nginxUpstream)}; fi`]),
     );
 }

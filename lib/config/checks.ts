@@ -58,15 +58,22 @@ export function isImmutableRevision(v: string): boolean {
 }
 
 export const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+/** Set by berth: neither `berth:env` nor `berth:secretEnv` may set them. */
 export const RESERVED_ENV = new Set([
     "DATABASE_URL",
     "REDIS_URL",
-    "SECRET_KEY_BASE",
     "RAILS_ENV",
     "RACK_ENV",
     "PORT",
     "REVISION",
 ]);
+/**
+ * Secrets the app reads by a well-known name: only `berth:secretEnv` may set
+ * them (a secret in plain config is an error). `SECRET_KEY_BASE` there
+ * replaces the one berth generates (an app moving to berth keeps its
+ * sessions); `RAILS_MASTER_KEY` decrypts config/credentials.yml.enc.
+ */
+export const SECRET_ONLY_ENV = new Set(["SECRET_KEY_BASE", "RAILS_MASTER_KEY"]);
 export const APT_PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
 export const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
 

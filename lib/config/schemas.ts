@@ -5,7 +5,7 @@
  */
 import * as net from "node:net";
 import { z } from "zod";
-import { ENV_NAME, IMAGE, isCalendarSpec, isHostKey, isHostname, isPrivateKey, parseSftpRepository, RESERVED_ENV, ROLES } from "./checks";
+import { ENV_NAME, IMAGE, isCalendarSpec, isHostKey, isHostname, isPrivateKey, parseSftpRepository, RESERVED_ENV, ROLES, SECRET_ONLY_ENV } from "./checks";
 
 export const show = (v: unknown) => JSON.stringify(v);
 
@@ -30,11 +30,13 @@ export const image = () => str((v) => IMAGE.test(v), "a valid image reference");
 export const rotation = () => z.union([z.string(), z.number()], { error: "must be a string or number" }).transform(String);
 export const envMap = (secret: boolean) =>
     z.record(
-        z.string().refine((k) => ENV_NAME.test(k) && !RESERVED_ENV.has(k), {
+        z.string().refine((k) => ENV_NAME.test(k) && !RESERVED_ENV.has(k) && (secret || !SECRET_ONLY_ENV.has(k)), {
             error: (iss) =>
                 RESERVED_ENV.has(String(iss.input))
                     ? `${show(iss.input)} is set by berth and cannot be overridden`
-                    : `${show(iss.input)} is not a valid environment variable name (A-Z, 0-9, _)`,
+                    : SECRET_ONLY_ENV.has(String(iss.input))
+                      ? `${show(iss.input)} is a secret and cannot be plain config: use pulumi config set --secret --path secretEnv.${String(iss.input)}`
+                      : `${show(iss.input)} is not a valid environment variable name (A-Z, 0-9, _)`,
         }),
         z
             .string({ error: "must be a string" })

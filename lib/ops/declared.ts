@@ -158,10 +158,12 @@ export async function declared(
     secretKeys: ReadonlySet<string>,
     randoms: Record<string, string> | undefined,
     sha: string | undefined,
+    cloudflareRanges?: readonly string[],
 ): Promise<Declared> {
     const order: string[] = [];
     const seen = new Map<string, { type: string; name: string; inputs: any }>();
     let secretsKnown = randoms !== undefined;
+    let rangesMissing = false;
     pulumi.runtime.setAllConfig({ ...values }, [...secretKeys]);
     await pulumi.runtime.setMocks(
         {
@@ -179,6 +181,13 @@ export async function declared(
             },
             call(a) {
                 if (a.token === "cloudflare:index/getZone:getZone") return { id: "0".repeat(32), zoneId: "0".repeat(32) };
+                // Cloudflare's published ranges are Cloudflare's fact, not the program's: the
+                // caller gives the ones the host's site carries (ops.ts cloudflareRangesOnHost).
+                if (a.token === "cloudflare:index/getIpRanges:getIpRanges") {
+                    // (an error thrown here would only fail an Output: reported after the run)
+                    if (!cloudflareRanges) rangesMissing = true;
+                    return { ipv4Cidrs: (cloudflareRanges ?? []).filter((c) => !c.includes(":")), ipv6Cidrs: (cloudflareRanges ?? []).filter((c) => c.includes(":")) };
+                }
                 return a.inputs;
             },
         },
@@ -215,6 +224,7 @@ export async function declared(
         }
     }
     if (failure) throw failure;
+    if (rangesMissing) throw new Error("berth: a proxied stack's declared sites need Cloudflare's IP ranges");
     const resources = order.map((k) => seen.get(k)).filter((r): r is { type: string; name: string; inputs: any } => r !== undefined);
     // Several hosts: only what the program declares for the host this view is for.
     const here = (r: { inputs: any }) => !cfg.multiHost || r.inputs.connection?.host === cfg.host.address;

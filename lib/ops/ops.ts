@@ -11,6 +11,7 @@
  * configuration says what runs.
  */
 import { runAsApp } from "../../components/app/release";
+import { sitePath } from "../../components/web/nginxSite";
 import { BerthConfig } from "../config";
 import { forHost } from "../topology";
 import { cmd, quote, raw, script } from "../shell";
@@ -443,7 +444,20 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
 
 /** The declared state for the revision the host serves. */
 async function declaredFor(s: Stack, served: string | undefined): Promise<Declared> {
-    return declared(s.cfg, s.source.values, s.source.secretKeys, s.randoms(), served);
+    return declared(s.cfg, s.source.values, s.source.secretKeys, s.randoms(), served, s.cfg.dns.proxied ? cloudflareRangesOnHost(s) : undefined);
+}
+
+/**
+ * A proxied stack's nginx sites restore the visitor's address from
+ * Cloudflare's published ranges (the provider's getIpRanges data source, read
+ * where pulumi runs). Those ranges are Cloudflare's, not the program's: the
+ * declaration takes the ones the host's HTTPS site carries, so verify holds
+ * every other line of the sites against the program (a range Cloudflare
+ * added since the last up is the next up's change, not drift).
+ */
+function cloudflareRangesOnHost(s: Stack): string[] {
+    const out = s.host.check(script(`sed -nE 's/^[[:space:]]*set_real_ip_from[[:space:]]+([^;[:space:]]+);.*/\\1/p' ${quote(sitePath(s.cfg, "full"))} 2>/dev/null | awk '!seen[$0]++' || true`), "reading Cloudflare's ranges from the HTTPS site");
+    return out.split("\n").map((l) => l.trim()).filter(Boolean);
 }
 
 function verifyRequest(s: Stack, d: Declared, color: string | undefined): ProbeRequest {

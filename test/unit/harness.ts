@@ -4,9 +4,13 @@
  * name, parent, inputs (with secret markers kept) and resource options.
  *
  * Configuration is assembled the way the engine does it: Pulumi.yaml defaults
- * first, then the stack file's values; object values become JSON strings and
- * `secure:` values are replaced by test secrets (we cannot decrypt them here,
- * and the tests need to know the secret values to prove they never leak).
+ * first, then the stack file's values; object values become JSON strings.
+ * The committed stack files hold no secrets (no `secure:` value, no
+ * encryptionsalt): the user sets them with the `pulumi config set --secret`
+ * lines each file's comments list (README "Set-up for your own stacks"), so
+ * the harness sets exactly those keys to known test secrets (the tests need
+ * to know the secret values to prove they never leak). `{secure: ...}` in an
+ * override becomes a test secret the same way.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -83,10 +87,48 @@ function desecure(value: any, key: string, secrets: string[]): { value: any; sec
     return { value, secret: false };
 }
 
-/** The configuration the engine would hand the program for `stack`. */
+/** The configuration the engine would hand the program for `stack` (the file's documented secrets set, then `overrides`). */
 export function stackConfig(stack: string, overrides: Record<string, unknown> = {}, file = `Pulumi.${stack}.yaml`): StackConfig {
-    const doc = YAML.parse(fs.readFileSync(path.join(ROOT, file), "utf8"));
-    return configFrom(stack, { ...(doc.config ?? {}), ...overrides });
+    const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+    const doc = YAML.parse(text);
+    const commented = text
+        .split("\n")
+        .filter((l) => /^\s*#/.test(l))
+        .join("\n");
+    return configFrom(stack, { ...withUserSecrets(doc.config ?? {}, secretCommandKeys(commented)), ...overrides });
+}
+
+/**
+ * The keys that the `pulumi config set --secret [--path] <key>` commands in
+ * `text` set (a stack file's comments, `berth init`'s output), fully
+ * qualified as the Pulumi CLI qualifies them (pkg/cmd/pulumi/config/io.go
+ * parseConfigKey: a key without a namespace gets the project's, `berth`;
+ * with --path only the top segment is namespaced): `{ key:
+ * "berth:backup", path: ["password"] }`.
+ */
+export function secretCommandKeys(text: string): { key: string; path: string[] }[] {
+    const out: { key: string; path: string[] }[] = [];
+    for (const m of text.matchAll(/pulumi config set --secret( --path)? '?([A-Za-z0-9_:.-]+)'?/g)) {
+        const parts = m[1] ? m[2].split(".") : [m[2]];
+        const top = parts[0].includes(":") ? parts[0] : `berth:${parts[0]}`;
+        out.push({ key: top, path: parts.slice(1) });
+    }
+    return out;
+}
+
+/** `raw` with a `{secure}` leaf (a test secret, see desecure) at each key: what the user's `config set --secret` lines add. */
+export function withUserSecrets(raw: Record<string, unknown>, keys: { key: string; path: string[] }[]): Record<string, unknown> {
+    const out: Record<string, any> = structuredClone(raw);
+    for (const { key, path: p } of keys) {
+        if (p.length === 0) {
+            out[key] = { secure: "set-by-the-user" };
+            continue;
+        }
+        let node = (out[key] ??= {});
+        for (const seg of p.slice(0, -1)) node = node[seg] ??= {};
+        node[p[p.length - 1]] = { secure: "set-by-the-user" };
+    }
+    return out;
 }
 
 export function configFrom(stack: string, raw: Record<string, unknown>): StackConfig {
@@ -126,6 +168,8 @@ export interface RunResult {
     secretOutputs: Record<string, boolean>;
     /** Every secret value the run knew about (config + mocked random results). */
     secrets: string[];
+    /** Every data-source invoke the program made, in order. */
+    calls: { token: string; inputs: Record<string, any> }[];
     error?: Error;
 }
 
@@ -133,6 +177,12 @@ export interface RunResult {
 export function mockPassword(name: string): string {
     return `mockpw${crypto.createHash("sha256").update(name).digest("hex").slice(0, 30)}`;
 }
+
+/**
+ * What the mocked `cloudflare.getIpRanges` returns: a couple of fixed
+ * ranges of each family (Cloudflare's real list is longer).
+ */
+export const MOCK_CLOUDFLARE_RANGES = { ipv4Cidrs: ["173.245.48.0/20", "103.21.244.0/22"], ipv6Cidrs: ["2400:cb00::/32", "2606:4700::/32"] };
 
 function resourceName(r: any): string | undefined {
     return r?.__name;
@@ -210,6 +260,7 @@ export async function runProgram(cfg: StackConfig, opts: RunOptions = {}): Promi
     const resources = new Map<string, Recorded>();
     const order: string[] = [];
     const secrets = [...cfg.secrets];
+    const calls: RunResult["calls"] = [];
 
     pulumi.runtime.setAllConfig(cfg.values, cfg.secretKeys);
     await pulumi.runtime.setMocks(
@@ -242,6 +293,10 @@ export async function runProgram(cfg: StackConfig, opts: RunOptions = {}): Promi
                 return { id: `${a.name}-id`, state };
             },
             call(a) {
+                calls.push({ token: a.token, inputs: a.inputs });
+                if (a.token === "cloudflare:index/getIpRanges:getIpRanges") {
+                    return { etag: "mock", jdcloudCidrs: [], ...MOCK_CLOUDFLARE_RANGES };
+                }
                 if (a.token === "cloudflare:index/getZone:getZone") {
                     return { id: "0".repeat(32), zoneId: "0".repeat(32), name: a.inputs.filter?.name };
                 }
@@ -299,7 +354,7 @@ export async function runProgram(cfg: StackConfig, opts: RunOptions = {}): Promi
     // Let component registerOutputs and applies finish against this run's
     // mock monitor before the next run replaces it.
     await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
-    return { resources: order.map((k) => resources.get(k)!).filter(Boolean), outputs, secretOutputs, secrets, error };
+    return { resources: order.map((k) => resources.get(k)!).filter(Boolean), outputs, secretOutputs, secrets, calls, error };
 }
 
 export function isSecretWrapped(v: unknown): boolean {

@@ -170,6 +170,20 @@ describe("verify: one difference per drifted thing, none on a clean host", () =>
         p.stamp = `${SHA} env:${"d".repeat(16)} units:${"c".repeat(16)}`;
         assert.match(compare(staging, d, p).map((x) => x.message).join(), /differs from the one the serving release started with/);
     });
+    test("a proxied stack's sites are declared with the Cloudflare ranges the host's site carries, and only with them", async () => {
+        const production = configFor("production");
+        const pc = stackConfig("production");
+        assert.ok(production.dns.proxied, "the production example is proxied");
+        const ranges = ["198.51.100.0/24", "2001:db8:cf::/48"];
+        const d = await declared(production, pc.values, new Set(pc.secretKeys), undefined, SHA, ranges);
+        const https = d.files.find((f) => f.path === site.sitePath(production, "full"));
+        assert.ok(https, "the HTTPS site is declared");
+        const text = https.variants[0].content ?? "";
+        assert.match(text, /set_real_ip_from 198\.51\.100\.0\/24;/);
+        assert.match(text, /set_real_ip_from 2001:db8:cf::\/48;/);
+        assert.match(text, /real_ip_header CF-Connecting-IP;/);
+        await assert.rejects(declared(production, pc.values, new Set(pc.secretKeys), undefined, SHA), /proxied stack's declared sites need Cloudflare's IP ranges/);
+    });
     test("the probe's records parse back", () => {
         const p = parseProbe(["S\tcolor\tblue", `S\trevision\t${SHA}`, "S\tmaintenance\ton", `L\t/srv/x/slots/blue\t/srv/x/releases/${SHA}`, `R\t${SHA}\t1700000000\t1\t0`, "U\tnginx.service\tactive\tenabled", "C\tpg\trunning\thealthy\tsha256:1\tpostgres:16.4 pg:latest", "X\ta.example.com\tJan  1 00:00:00 2030 GMT\tDNS:a.example.com,DNS:b.example.com", "F\t/etc/a\t644 root:root\tabc", "F\t/etc/b\tmissing", "N\tupstream\tunix:/srv/x/web.sock\t/run/x/blue.sock", "H\tpermitrootlogin without-password"].join("\n"));
         assert.equal(p.color, "blue");

@@ -204,6 +204,8 @@ describe("staging and production on one shared VPS", () => {
             // Host-wide nginx hardening: the same text from every stack (no stack in it).
             /^path \/etc\/systemd\/system\/nginx\.service\.d(\/50-berth-hardening\.conf(\.berth\.XXXXXX)?)?$/,
             /^path \/etc\/nginx\/conf\.d(\/50-berth-hardening\.conf(\.berth\.XXXXXX)?)?$/,
+            /^path \/etc\/nginx\/nginx\.conf$/, // the distribution's: its server_tokens line
+            /^path \/etc\/os-release$/, // read by every step that installs packages
             /^path \/var\/(log|lib)\/nginx$/,
         ];
         const collisions = [...a.keys()].filter((k) => b.has(k) && !SHARED_HOST_FILES.some((re) => re.test(k)));

@@ -10,7 +10,10 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync, spawnSync } from "node:child_process";
+import * as http from "node:http";
+import * as https from "node:https";
+import * as net from "node:net";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { BerthConfig } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
 import * as units from "../../components/app/appUnits";
@@ -18,8 +21,11 @@ import * as site from "../../components/web/nginxSite";
 import * as host from "../../components/host/host";
 import { NGINX_HARDENING_DROPIN } from "../../lib/names";
 import * as cert from "../../components/web/certificate";
+import { assetsUnion } from "../../components/app/release";
+import { PROXY_HEADERS, probeHeaders } from "../../lib/proxy";
+import { filesOf, scriptOf } from "../../lib/ops/declared";
 import { expectGolden, expectShellcheckClean } from "./golden";
-import { configFor } from "./harness";
+import { MOCK_CLOUDFLARE_RANGES, byType, configFor, runProgram, stackConfig } from "./harness";
 
 /** A fake PEM bundle: only its shape matters to the config and the scripts. */
 const FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBberthTestPrivateAcmeCaNotARealCertificate0123456789abcdefABCDEF\n-----END CERTIFICATE-----\n";
@@ -54,15 +60,24 @@ const SAMPLE_ENV: Record<string, string> = {
     GREETING: `say "hi" to $USER & \`whoami\` \\o/ #1`,
 };
 
+/** The mocked Cloudflare ranges (test/unit/harness.ts), as the environment hands them to the site. */
+const CF_RANGES = [...MOCK_CLOUDFLARE_RANGES.ipv4Cidrs, ...MOCK_CLOUDFLARE_RANGES.ipv6Cidrs];
+
+/** What the program gives the site of a stack: Cloudflare's ranges when proxied (production), else nothing. */
+function rangesOf(cfg: BerthConfig): string[] | undefined {
+    return cfg.dns.proxied ? CF_RANGES : undefined;
+}
+
 function scriptsOf(cfg: BerthConfig): Record<string, string> {
+    const ranges = rangesOf(cfg);
     return {
         "env-file.sh": units.envFileScript(cfg),
         "env-file-delete.sh": units.envFileDeleteScript(cfg),
         "units.sh": units.unitsScript(cfg),
         "units-delete.sh": units.unitsDeleteScript(cfg),
-        "nginx-site-challenge.sh": site.siteScript(cfg, "challenge"),
+        "nginx-site-challenge.sh": site.siteScript(cfg, "challenge", ranges),
         "nginx-site-challenge-delete.sh": site.siteDeleteScript(cfg, "challenge"),
-        "nginx-site-full.sh": site.siteScript(cfg, "full"),
+        "nginx-site-full.sh": site.siteScript(cfg, "full", ranges),
         "nginx-site-full-delete.sh": site.siteDeleteScript(cfg, "full"),
         "certificate.sh": cert.certificateScript(cfg),
         "certificate-delete.sh": cert.certificateDeleteScript(cfg),
@@ -72,8 +87,8 @@ function scriptsOf(cfg: BerthConfig): Record<string, string> {
 function textsOf(cfg: BerthConfig): Record<string, string> {
     const out: Record<string, string> = {
         "web.service": units.webUnitFile(cfg),
-        "nginx-site-challenge.conf": site.nginxSiteFile(cfg, "challenge"),
-        "nginx-site-full.conf": site.nginxSiteFile(cfg, "full"),
+        "nginx-site-challenge.conf": site.nginxSiteFile(cfg, "challenge", rangesOf(cfg)),
+        "nginx-site-full.conf": site.nginxSiteFile(cfg, "full", rangesOf(cfg)),
         "nginx-upstream.conf": site.upstreamFile(cfg),
         "proxy.socket": units.proxySocketFile(cfg),
         "proxy.service": units.proxyServiceFile(cfg),
@@ -219,14 +234,14 @@ for (const { dir, cfg } of VARIANTS) {
             test(file, () => expectGolden(`${dir}/${file}`, text));
         }
         test("nginx -t accepts the challenge site alone (before the certificate)", () => {
-            expectOk("nginx -t", nginxTest([{ cfg, text: site.nginxSiteFile(cfg, "challenge") }]));
+            expectOk("nginx -t", nginxTest([{ cfg, text: site.nginxSiteFile(cfg, "challenge", rangesOf(cfg)) }]));
         });
         test("nginx -t accepts the challenge and full sites together", () => {
             expectOk(
                 "nginx -t",
                 nginxTest([
-                    { cfg, text: site.nginxSiteFile(cfg, "challenge") },
-                    { cfg, text: site.nginxSiteFile(cfg, "full") },
+                    { cfg, text: site.nginxSiteFile(cfg, "challenge", rangesOf(cfg)) },
+                    { cfg, text: site.nginxSiteFile(cfg, "full", rangesOf(cfg)) },
                 ]),
             );
         });
@@ -287,8 +302,8 @@ describe("both stacks on one host", () => {
         expectOk(
             "nginx -t",
             nginxTest([staging, production].flatMap((cfg) => [
-                { cfg, text: site.nginxSiteFile(cfg, "challenge") },
-                { cfg, text: site.nginxSiteFile(cfg, "full") },
+                { cfg, text: site.nginxSiteFile(cfg, "challenge", rangesOf(cfg)) },
+                { cfg, text: site.nginxSiteFile(cfg, "full", rangesOf(cfg)) },
             ])),
         );
     });
@@ -587,7 +602,7 @@ describe("unit properties", () => {
         }
     });
     test("Rails-only environment stays out of the generic preset", () => {
-        assert.match(units.webUnitFile(staging), /^Environment=RAILS_LOG_TO_STDOUT=1$/m);
+        // RAILS_LOG_TO_STDOUT is in the env file (appEnv, test/unit/ruby.test.ts), not in the units.
         assert.doesNotMatch(units.webUnitFile(staging), /RAILS_SERVE_STATIC_FILES/);
         assert.doesNotMatch(units.webUnitFile(stagingGeneric), /RAILS_/);
     });
@@ -650,6 +665,284 @@ describe("site properties", () => {
         assert.match(s, /if \[ ! -e \/etc\/nginx\/berth\/shop-staging-upstream.conf \]; then/);
         assert.ok(s.includes(`server unix:${staging.names.webSocket} max_fails=0;`));
         assert.ok(!s.includes("server 127.0.0.1:"));
+    });
+});
+
+/** The body of the site's `location <head> {` block (up to its closing brace). */
+function locationBlock(text: string, head: string): string {
+    const start = text.indexOf(`    location ${head} {\n`);
+    assert.ok(start >= 0, `no location ${head} in the site`);
+    return text.slice(start, text.indexOf("\n    }\n", start) + 1);
+}
+
+/** Each `server { ... }` block of a site, up to its first location (the server-level directives). */
+function serverHeads(text: string): string[] {
+    return text.split(/^server \{$/m).slice(1).map((s) => s.slice(0, s.indexOf("    location ")));
+}
+
+describe("site: proxied headers, assets, Cloudflare", () => {
+    const [staging, production] = VARIANTS.map((v) => v.cfg);
+    test("the app location sends every header of lib/proxy.ts with its nginx value, plus the WebSocket pair, each once", () => {
+        for (const cfg of [staging, production]) {
+            const app = locationBlock(site.nginxSiteFile(cfg, "full", rangesOf(cfg)), "@app");
+            const set = [...app.matchAll(/^ +proxy_set_header (\S+) (.+);$/gm)].map((m) => [m[1], m[2]] as [string, string]);
+            const sent = new Map(set);
+            assert.equal(sent.size, set.length, "a header is set twice");
+            for (const h of PROXY_HEADERS) assert.equal(sent.get(h.name), h.nginx, h.name);
+            assert.equal(sent.get("X-Forwarded-Host"), "$host");
+            assert.equal(sent.get("Upgrade"), "$http_upgrade");
+            assert.equal(sent.get("Connection"), `$${site.nginxIdent(cfg)}_connection`);
+            assert.deepEqual([...sent.keys()].sort(), ["Connection", "Upgrade", ...PROXY_HEADERS.map((h) => h.name)].sort(), "no header outside the table");
+        }
+    });
+    test("fingerprinted assets come from the union of kept releases; everything else from current/public", () => {
+        const full = site.nginxSiteFile(staging, "full");
+        const assets = locationBlock(full, "^~ /assets/");
+        assert.deepEqual([...assets.matchAll(/^ +root (\S+);$/gm)].map((m) => m[1]), [`${staging.names.root}/shared/public`]);
+        assert.equal(`${staging.names.root}/shared/public/assets`, assetsUnion(staging), "the directory the releases link their assets into");
+        for (const l of ["gzip_static on;", "expires max;", 'add_header Cache-Control "public, immutable";', "try_files $uri =404;"]) {
+            assert.ok(assets.includes(`        ${l}\n`), l);
+        }
+        assert.deepEqual([...serverHeads(full)[0].matchAll(/^    root (\S+);$/gm)].map((m) => m[1]), [`${staging.names.root}/current/public`]);
+        assert.match(locationBlock(full, "/"), /try_files \$uri @app;/);
+    });
+    test("without Cloudflare's ranges neither server has real-IP handling (and an empty list changes nothing)", () => {
+        for (const phase of ["challenge", "full"] as const) {
+            assert.doesNotMatch(site.nginxSiteFile(staging, phase), /real_ip|CF-Connecting-IP/);
+            assert.equal(site.nginxSiteFile(staging, phase, []), site.nginxSiteFile(staging, phase));
+            assert.equal(site.siteScript(staging, phase, undefined), site.siteScript(staging, phase));
+        }
+    });
+    test("with Cloudflare's ranges both servers trust CF-Connecting-IP from exactly those ranges, not recursively", () => {
+        for (const phase of ["challenge", "full"] as const) {
+            const heads = serverHeads(site.nginxSiteFile(production, phase, CF_RANGES));
+            assert.equal(heads.length, 1);
+            assert.deepEqual([...heads[0].matchAll(/^    set_real_ip_from (\S+);$/gm)].map((m) => m[1]), CF_RANGES, phase);
+            assert.match(heads[0], /^    real_ip_header CF-Connecting-IP;$/m);
+            assert.match(heads[0], /^    real_ip_recursive off;$/m);
+        }
+    });
+    test("a range that is not a CIDR never reaches nginx", () => {
+        for (const bad of ["173.245.48.0/33", "173.245.48.0", "2400:cb00::/129", "173.245.48.0/20; include /etc/shadow", "example.com/20", "", "1.2.3.4/8/8"]) {
+            assert.throws(() => site.nginxSiteFile(production, "full", [bad]), /is not a CIDR range/, bad);
+        }
+        assert.doesNotThrow(() => site.nginxSiteFile(production, "full", ["0.0.0.0/0", "::/0", "2a06:98c0::/29", "131.0.72.0/22"]));
+    });
+});
+
+/** The site files and scripts a program run writes, by phase (from the remote commands' create scripts). */
+function programSites(commands: { name: string; inputs: Record<string, any> }[], cfg: BerthConfig): Record<site.SitePhase, { script: string; text: string }> {
+    const out: Partial<Record<site.SitePhase, { script: string; text: string }>> = {};
+    for (const c of commands) {
+        if (typeof c.inputs.create !== "string") continue;
+        const script = scriptOf(c.inputs.create);
+        for (const f of filesOf({ name: c.name, script })) {
+            for (const phase of ["challenge", "full"] as const) {
+                if (f.path !== site.sitePath(cfg, phase)) continue;
+                assert.equal(out[phase], undefined, `two commands write ${f.path}`);
+                out[phase] = { script, text: f.variants[0].content! };
+            }
+        }
+    }
+    assert.ok(out.challenge && out.full, `the program writes both sites; found ${Object.keys(out).join(", ") || "none"}`);
+    return out as Record<site.SitePhase, { script: string; text: string }>;
+}
+
+describe("Cloudflare's ranges through the program (mock runtime)", () => {
+    const [staging, production] = VARIANTS.map((v) => v.cfg);
+    const IP_RANGES = "cloudflare:index/getIpRanges:getIpRanges";
+    for (const preview of [false, true]) {
+        test(`proxied (production${preview ? ", preview" : ""}): one invoke of the data source; both sites restore the client address from its ranges and pass nginx -t`, async () => {
+            const r = await runProgram(stackConfig("production"), { preview });
+            assert.ifError(r.error);
+            assert.deepEqual(r.calls.filter((c) => c.token === IP_RANGES).length, 1);
+            const sites = programSites(byType(r, "command:remote:Command"), production);
+            for (const phase of ["challenge", "full"] as const) {
+                const lines = sites[phase].text.split("\n");
+                for (const cidr of [...MOCK_CLOUDFLARE_RANGES.ipv4Cidrs, ...MOCK_CLOUDFLARE_RANGES.ipv6Cidrs]) {
+                    assert.ok(lines.includes(`    set_real_ip_from ${cidr};`), `${phase}: ${cidr}`);
+                }
+                assert.ok(lines.includes("    real_ip_header CF-Connecting-IP;"), phase);
+            }
+            expectOk("nginx -t", nginxTest([{ cfg: production, text: sites.challenge.text }, { cfg: production, text: sites.full.text }]));
+        });
+    }
+    test("not proxied (staging): no invoke at all, and both site scripts are byte for byte the builders' without ranges", async () => {
+        const r = await runProgram(stackConfig("staging"));
+        assert.ifError(r.error);
+        assert.deepEqual(r.calls.filter((c) => c.token === IP_RANGES), []);
+        const sites = programSites(byType(r, "command:remote:Command"), staging);
+        for (const phase of ["challenge", "full"] as const) {
+            assert.equal(sites[phase].script, site.siteScript(staging, phase));
+            assert.doesNotMatch(sites[phase].text, /real_ip/);
+        }
+    });
+});
+
+// ---------------------------------------------------------------------------
+// The site served by a real nginx
+// ---------------------------------------------------------------------------
+
+/** A free loopback TCP port (the OS picks it). */
+function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const s = net.createServer().listen(0, "127.0.0.1", () => {
+            const { port } = s.address() as net.AddressInfo;
+            s.close(() => resolve(port));
+        });
+        s.on("error", reject);
+    });
+}
+
+interface Served {
+    status: number;
+    body: string;
+    headers: http.IncomingHttpHeaders;
+}
+
+describe("the site served by a real nginx (loopback ports, temp prefix)", () => {
+    const cfg = VARIANTS[0].cfg;
+    const visitor = "198.51.100.7";
+    test("assets from the union of releases (not current/public/assets), other files from current/public, the app gets lib/proxy.ts's headers, CF-Connecting-IP only from Cloudflare's ranges", async () => {
+        const d = tmpDir("served");
+        const root = path.join(d, "root");
+        const write = (rel: string, text: string | Buffer) => {
+            fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+            fs.writeFileSync(path.join(root, rel), text);
+        };
+        // The union holds the previous release's asset too; current/public/assets is the serving release's own copy.
+        write("shared/public/assets/app-1111.css", "body{color:red}\n");
+        write("shared/public/assets/old-0000.css", "from the previous release\n");
+        write("shared/public/assets/app-1111.css.gz", execFileSync("gzip", ["-c"], { input: "body{color:red}\n" }));
+        write("current/public/assets/only-current-2222.css", "not in the union\n");
+        write("current/public/robots.txt", "User-agent: *\n");
+        const webroot = path.join(d, "webroot");
+        fs.mkdirSync(path.join(webroot, ".well-known", "acme-challenge"), { recursive: true });
+        fs.writeFileSync(path.join(webroot, ".well-known", "acme-challenge", "probe"), "probe-token");
+        const log = path.join(d, "log");
+        fs.mkdirSync(log);
+        const sock = path.join(d, "web.sock");
+        const app = http.createServer((req, res) => res.end(JSON.stringify(req.headers))).listen(sock);
+        fs.writeFileSync(path.join(d, "upstream.conf"), site.upstreamFile(cfg).replace(cfg.names.webSocket, sock));
+        const [p80, p443] = [await freePort(), await freePort()];
+        const rewrite = (text: string) => {
+            const out = text
+                .replaceAll("listen [::]:80;", "")
+                .replaceAll("listen [::]:443 ssl http2;", "")
+                .replaceAll("listen 80;", `listen 127.0.0.1:${p80};`)
+                .replaceAll("listen 443 ssl http2;", `listen 127.0.0.1:${p443} ssl;`)
+                .replaceAll(`/etc/letsencrypt/live/${cfg.names.certName}/fullchain.pem`, selfSigned.cert)
+                .replaceAll(`/etc/letsencrypt/live/${cfg.names.certName}/privkey.pem`, selfSigned.key)
+                .replaceAll(cfg.names.nginxUpstream, path.join(d, "upstream.conf"))
+                .replaceAll(cfg.names.webroot, webroot)
+                .replaceAll(`${cfg.names.root}/`, `${root}/`)
+                .replaceAll("/var/log/nginx/", `${log}/`);
+            assert.doesNotMatch(out, /\/etc\/|\/var\/|\/srv\//, "the site references a host path the test did not redirect");
+            return out;
+        };
+        const conf = path.join(d, "nginx.conf");
+        const start = (ranges: string[] | undefined) => {
+            fs.writeFileSync(path.join(d, "sites.conf"), `${rewrite(site.nginxSiteFile(cfg, "challenge", ranges))}\n${rewrite(site.nginxSiteFile(cfg, "full", ranges))}`);
+            fs.writeFileSync(
+                conf,
+                [
+                    ...(process.getuid?.() === 0 ? ["user root;"] : []),
+                    `pid ${d}/nginx.pid;`,
+                    "error_log stderr;",
+                    "daemon off;",
+                    "events {}",
+                    "http {",
+                    "    include /etc/nginx/mime.types;",
+                    ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `    ${t}_temp_path ${d}/${t}_temp;`),
+                    `    include ${d}/sites.conf;`,
+                    "}",
+                    "",
+                ].join("\n"),
+            );
+            const t = spawnSync("nginx", ["-t", "-p", d, "-c", conf, "-e", "stderr"], { encoding: "utf8" });
+            if (t.error) throw new Error(`nginx could not run (${t.error.message}); install it: apt-get install nginx`);
+            assert.deepEqual(`${t.stdout}${t.stderr}`.split("\n").filter((l) => l.trim() && !/syntax is ok|test is successful/.test(l)), []);
+            return spawn("nginx", ["-p", d, "-c", conf, "-e", "stderr"], { stdio: "ignore" });
+        };
+        const get = (port: number, p: string, tls: boolean, headers: Record<string, string> = {}) =>
+            new Promise<Served>((resolve, reject) => {
+                const mod = tls ? https : http;
+                const req = mod.request(
+                    { host: "127.0.0.1", port, path: p, headers: { host: cfg.domain, ...headers }, servername: cfg.domain, rejectUnauthorized: false, timeout: 3000, agent: false } as https.RequestOptions,
+                    (res) => {
+                        const chunks: Buffer[] = [];
+                        res.on("data", (c: Buffer) => chunks.push(c));
+                        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("latin1"), headers: res.headers }));
+                    },
+                );
+                req.on("error", reject);
+                req.end();
+            });
+        const ready = async () => {
+            for (let i = 0; i < 50; i++) {
+                try {
+                    return await get(p443, "/robots.txt", true);
+                } catch {
+                    await new Promise((r) => setTimeout(r, 100));
+                }
+            }
+            throw new Error("nginx did not start");
+        };
+        const stop = async (p: ReturnType<typeof spawn>) => {
+            p.kill("SIGQUIT");
+            await new Promise((r) => p.once("close", r));
+        };
+        const appHeaders = async (headers: Record<string, string> = {}) => {
+            const r = await get(p443, "/some/page", true, headers);
+            assert.equal(r.status, 200, r.body);
+            return JSON.parse(r.body) as Record<string, string>;
+        };
+        const lastLogLine = () => fs.readFileSync(path.join(log, `${cfg.names.nginxSite}.access.log`), "utf8").trimEnd().split("\n").at(-1)!;
+
+        // Cloudflare's ranges stand in as loopback (the test's client): CF-Connecting-IP is trusted.
+        let nginx = start(["127.0.0.0/8", "::1/128"]);
+        try {
+            await ready();
+            const css = await get(p443, "/assets/app-1111.css", true);
+            assert.deepEqual([css.status, css.body], [200, "body{color:red}\n"]);
+            assert.match(String(css.headers["cache-control"]), /public, immutable/);
+            assert.equal(css.headers["x-content-type-options"], "nosniff");
+            assert.deepEqual([(await get(p443, "/assets/old-0000.css", true)).status, (await get(p443, "/assets/old-0000.css", true)).body], [200, "from the previous release\n"]);
+            const gz = await get(p443, "/assets/app-1111.css", true, { "accept-encoding": "gzip" });
+            assert.equal(gz.headers["content-encoding"], "gzip", "gzip_static serves the precompressed file");
+            const onlyCurrent = await get(p443, "/assets/only-current-2222.css", true);
+            assert.equal(onlyCurrent.status, 404, "an asset only in current/public/assets is not served (nor handed to the app)");
+            assert.deepEqual([(await get(p443, "/robots.txt", true)).status, (await get(p443, "/robots.txt", true)).body], [200, "User-agent: *\n"]);
+
+            // A request from loopback without Cloudflare's header: exactly what the health probe sends.
+            const plain = await appHeaders();
+            for (const [name, value] of probeHeaders(cfg.domain)) assert.equal(plain[name.toLowerCase()], value, name);
+            // Through Cloudflare: the visitor's address, to the app and in the access logs (both servers).
+            const proxied = await appHeaders({ "cf-connecting-ip": visitor });
+            assert.equal(proxied["x-real-ip"], visitor);
+            assert.equal(proxied["x-forwarded-for"], visitor);
+            assert.equal(lastLogLine().split(" ")[0], visitor);
+            assert.equal((await get(p80, "/x", false, { "cf-connecting-ip": visitor })).status, 301);
+            assert.equal(lastLogLine().split(" ")[0], visitor, "the HTTP server logs the visitor too");
+            assert.equal((await get(p80, "/.well-known/acme-challenge/probe", false)).body, "probe-token");
+            await stop(nginx);
+
+            // The connection does not come from Cloudflare's ranges: the header is ignored.
+            nginx = start(["192.0.2.0/24"]);
+            await ready();
+            const spoofed = await appHeaders({ "cf-connecting-ip": visitor });
+            assert.equal(spoofed["x-real-ip"], "127.0.0.1");
+            assert.equal(lastLogLine().split(" ")[0], "127.0.0.1");
+            await stop(nginx);
+
+            // Not proxied: no real-IP handling at all.
+            nginx = start(undefined);
+            await ready();
+            assert.equal((await appHeaders({ "cf-connecting-ip": visitor }))["x-real-ip"], "127.0.0.1");
+        } finally {
+            if (nginx.exitCode === null && nginx.signalCode === null) await stop(nginx);
+            app.close();
+        }
     });
 });
 

@@ -4,18 +4,38 @@ umask 077
 trap 'rm -f "${tmp:-}"' EXIT
 IFS= read -r CLOUDFLARE_API_TOKEN || { echo 'berth: missing secret CLOUDFLARE_API_TOKEN on stdin' >&2; exit 64; }
 if ! [[ "$CLOUDFLARE_API_TOKEN" =~ ^[A-Za-z0-9_-]{20,}$ ]]; then echo 'berth: no Cloudflare API token on stdin' >&2; exit 64; fi
-if ! dpkg-query -W -f='${Status}' python3-certbot-dns-cloudflare 2>/dev/null | grep -q 'ok installed'; then
+os_release=${BERTH_OS_RELEASE:-/etc/os-release}
+if [ ! -r "$os_release" ]; then echo "berth: cannot read $os_release: berth supports Debian 12, Debian 13, Ubuntu 24.04" >&2; exit 1; fi
+# shellcheck source=/dev/null
+host_os=$(. "$os_release" && printf '%s:%s' "${ID:-}" "${VERSION_ID:-}")
+case "$host_os" in
+  debian:12|debian:13|ubuntu:24.04) ;;
+  *)
+    # shellcheck source=/dev/null
+    host_os_name=$(. "$os_release" && printf '%s' "${PRETTY_NAME:-${NAME:-unknown}}")
+    printf 'berth: unsupported host OS "%s" (%s); berth supports %s\n' "$host_os_name" "${host_os/:/ }" 'Debian 12, Debian 13, Ubuntu 24.04' >&2
+    exit 1
+    ;;
+esac
+case "$host_os" in
+  debian:12|debian:13|ubuntu:24.04) wanted=(python3-certbot-dns-cloudflare) ;;
+esac
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   exec 9>>/run/lock/berth-host.lock
   if ! flock -n 9; then
     echo 'berth: certificate berth-shop-staging: python3-certbot-dns-cloudflare: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
     flock -w 900 9 || { echo 'berth: certificate berth-shop-staging: python3-certbot-dns-cloudflare: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
   fi
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -q -o DPkg::Lock::Timeout=600
-  apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold python3-certbot-dns-cloudflare
-  exec 9>&-
-  echo 'berth: installed python3-certbot-dns-cloudflare'
+  apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold "${missing[@]}"
+  echo "installed: ${missing[*]}"
 fi
+exec 9>&-
 changed=0
 if [ -e /etc/systemd/system/certbot.service.d/berth-shop-staging.conf ]; then rm -f /etc/systemd/system/certbot.service.d/berth-shop-staging.conf; changed=1; fi
 rm -f /etc/berth/shop-staging/acme-ca.pem

@@ -23,6 +23,14 @@ server {
     server_name shop.example.com www.shop.example.com;
     access_log /var/log/nginx/berth-shop-production.access.log;
     error_log /var/log/nginx/berth-shop-production.error.log;
+    # Cloudflare proxies this site: the visitor's address from CF-Connecting-IP,
+    # trusted only on connections from Cloudflare's published ranges.
+    set_real_ip_from 173.245.48.0/20;
+    set_real_ip_from 103.21.244.0/22;
+    set_real_ip_from 2400:cb00::/32;
+    set_real_ip_from 2606:4700::/32;
+    real_ip_header CF-Connecting-IP;
+    real_ip_recursive off;
 
     location ^~ /.well-known/acme-challenge/ {
         root /var/www/berth-acme/shop-production;

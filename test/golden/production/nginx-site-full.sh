@@ -49,6 +49,14 @@ server {
     server_name shop.example.com www.shop.example.com;
     access_log /var/log/nginx/berth-shop-production.access.log;
     error_log /var/log/nginx/berth-shop-production.error.log;
+    # Cloudflare proxies this site: the visitor's address from CF-Connecting-IP,
+    # trusted only on connections from Cloudflare's published ranges.
+    set_real_ip_from 173.245.48.0/20;
+    set_real_ip_from 103.21.244.0/22;
+    set_real_ip_from 2400:cb00::/32;
+    set_real_ip_from 2606:4700::/32;
+    real_ip_header CF-Connecting-IP;
+    real_ip_recursive off;
 
     ssl_certificate /etc/letsencrypt/live/berth-shop-production/fullchain.pem;
     ssl_certificate_key /etc/letsencrypt/live/berth-shop-production/privkey.pem;
@@ -74,9 +82,12 @@ server {
 
     root /srv/berth/shop-production/current/public;
 
-    # Fingerprinted assets: cached forever. add_header here replaces the
-    # server's, so the security headers are repeated.
+    # Fingerprinted assets: cached forever, from the union of the kept releases'
+    # assets (a page of the previous release still finds its files during and
+    # after a switch). add_header here replaces the server's, so the security
+    # headers are repeated.
     location ^~ /assets/ {
+        root /srv/berth/shop-production/shared/public;
         gzip_static on;
         expires max;
         add_header Cache-Control "public, immutable";

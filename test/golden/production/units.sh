@@ -16,7 +16,6 @@ Group=shop-production
 WorkingDirectory=/srv/berth/shop-production/slots/%i
 Environment=HOME=/srv/berth/shop-production/shared
 Environment=LANG=C.UTF-8
-Environment=RAILS_LOG_TO_STDOUT=1
 EnvironmentFile=/etc/berth/shop-production/app.env
 EnvironmentFile=/srv/berth/shop-production/slots/%i.env
 ExecStart=/bin/sh -c 'exec bundle exec puma -C config/puma.rb'
@@ -144,7 +143,6 @@ Group=shop-production
 WorkingDirectory=/srv/berth/shop-production/current
 Environment=HOME=/srv/berth/shop-production/shared
 Environment=LANG=C.UTF-8
-Environment=RAILS_LOG_TO_STDOUT=1
 EnvironmentFile=/etc/berth/shop-production/app.env
 ExecStart=/bin/sh -c 'exec bundle exec sidekiq -C config/sidekiq.yml'
 SyslogIdentifier=shop-production-worker

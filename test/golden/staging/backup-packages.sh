@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 set -euo pipefail
 umask 022
+os_release=${BERTH_OS_RELEASE:-/etc/os-release}
+if [ ! -r "$os_release" ]; then echo "berth: cannot read $os_release: berth supports Debian 12, Debian 13, Ubuntu 24.04" >&2; exit 1; fi
+# shellcheck source=/dev/null
+host_os=$(. "$os_release" && printf '%s:%s' "${ID:-}" "${VERSION_ID:-}")
+case "$host_os" in
+  debian:12|debian:13|ubuntu:24.04) ;;
+  *)
+    # shellcheck source=/dev/null
+    host_os_name=$(. "$os_release" && printf '%s' "${PRETTY_NAME:-${NAME:-unknown}}")
+    printf 'berth: unsupported host OS "%s" (%s); berth supports %s\n' "$host_os_name" "${host_os/:/ }" 'Debian 12, Debian 13, Ubuntu 24.04' >&2
+    exit 1
+    ;;
+esac
+case "$host_os" in
+  debian:12|debian:13|ubuntu:24.04) wanted=(restic jq) ;;
+esac
 export DEBIAN_FRONTEND=noninteractive
-wanted=(restic jq)
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -72,9 +72,12 @@ server {
 
     root /srv/berth/shop-staging/current/public;
 
-    # Fingerprinted assets: cached forever. add_header here replaces the
-    # server's, so the security headers are repeated.
+    # Fingerprinted assets: cached forever, from the union of the kept releases'
+    # assets (a page of the previous release still finds its files during and
+    # after a switch). add_header here replaces the server's, so the security
+    # headers are repeated.
     location ^~ /assets/ {
+        root /srv/berth/shop-staging/shared/public;
         gzip_static on;
         expires max;
         add_header Cache-Control "public, immutable";

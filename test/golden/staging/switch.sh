@@ -19,7 +19,8 @@ proxy_socket() { echo berth-shop-staging-proxy@"$1".socket; }
 proxy_service() { echo berth-shop-staging-proxy@"$1".service; }
 drain_unit() { echo berth-shop-staging-drain-"$1"; }
 serving() { [ "$(readlink /srv/berth/shop-staging/web.sock 2>/dev/null)" = /run/berth-shop-staging/"$1.sock" ]; }
-instance_ok() { [ "$(cat /srv/berth/shop-staging/state/"$1.stamp" 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet "$(web_unit "$1")" && systemctl is-active --quiet "$(proxy_socket "$1")" && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket /run/berth-shop-staging/"$1".sock http://localhost/up)" = 200 ]; }
+probe() { curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 --unix-socket /run/berth-shop-staging/"$1.sock" -H 'Host: staging.shop.example.com' -H 'X-Real-IP: 127.0.0.1' -H 'X-Forwarded-For: 127.0.0.1' -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: staging.shop.example.com' http://staging.shop.example.com/up || true; }
+instance_ok() { [ "$(cat /srv/berth/shop-staging/state/"$1.stamp" 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet "$(web_unit "$1")" && systemctl is-active --quiet "$(proxy_socket "$1")" && answer=$(probe "$1") && [ "${answer%% *}" = 200 ]; }
 if [ -n "$active" ] && serving "$active" && instance_ok "$active"; then
   echo "berth: release $rev already serving on $active"
   exit 0
@@ -40,13 +41,22 @@ else
   echo "berth: started release $rev on $idle (127.0.0.1:$port), waiting for /up"
   deadline=$((SECONDS + 60))
   healthy=0
+  answer='000 '
   while [ "$SECONDS" -lt "$deadline" ]; do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket /run/berth-shop-staging/"$idle".sock http://localhost/up)" = 200 ]; then healthy=1; break; fi
+    answer=$(probe "$idle")
+    if [ "${answer%% *}" = 200 ]; then healthy=1; break; fi
     if systemctl is-failed --quiet "$idle_unit"; then break; fi
     sleep 0.5
   done
   if [ "$healthy" != 1 ]; then
-    echo "berth: release $rev is unhealthy: /up on $idle (127.0.0.1:$port) did not answer 200 within 60s. Traffic stays on ${active:-nothing} (nginx untouched). Last log lines of $idle_unit:" >&2
+    code=${answer%% *}
+    location=${answer#* }
+    if [ -n "$location" ]; then
+      echo "berth: release $rev is unhealthy: /up answered $code to $location — the app redirects the probe (force_ssl without X-Forwarded-Proto? config.hosts?). The probe sends what nginx sends: Host: staging.shop.example.com, X-Real-IP: 127.0.0.1, X-Forwarded-For: 127.0.0.1, X-Forwarded-Proto: https, X-Forwarded-Host: staging.shop.example.com. Traffic stays on ${active:-nothing} (nginx untouched). Last log lines of $idle_unit:" >&2
+    else
+      if [ "$code" = 000 ]; then last="no answer"; else last="last answer: $code"; fi
+      echo "berth: release $rev is unhealthy: /up on $idle (127.0.0.1:$port) did not answer 200 within 60s ($last). Traffic stays on ${active:-nothing} (nginx untouched). Last log lines of $idle_unit:" >&2
+    fi
     systemctl stop "$(proxy_socket "$idle")" "$idle_unit" || true
     journalctl -u "$idle_unit" -n 40 --no-pager -o cat >&2 || true
     exit 1
@@ -95,3 +105,27 @@ keep=$( { readlink -f /srv/berth/shop-staging/current; readlink -f /srv/berth/sh
 find /srv/berth/shop-staging/releases -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\n' | sort -rn | tail -n +6 | cut -d' ' -f2- | while read -r old; do
   if ! grep -qxF "$old" <<<"$keep"; then rm -rf --one-file-system "$old"; echo "berth: pruned $old"; fi
 done
+prune_assets() {
+  local union=/srv/berth/shop-staging/shared/public/assets r kept have gone
+  if [ ! -d "$union" ] || [ -L "$union" ]; then return 0; fi
+  for r in /srv/berth/shop-staging/releases/[0-9a-f]*/; do
+    if [ -L "${r}public/assets" ]; then echo "berth: kept $union whole: release $(basename "$r") links it (built by an earlier berth)"; return 0; fi
+  done
+  kept=$(mktemp) || return 1
+  have=$(mktemp) || { rm -f "$kept"; return 1; }
+  gone=$(mktemp) || { rm -f "$kept" "$have"; return 1; }
+  for r in /srv/berth/shop-staging/releases/[0-9a-f]*/; do
+    if [ -d "${r}public/assets" ]; then
+      (cd "${r}public/assets" && find . -name '.?*' -prune -o ! -type d -printf '%P\0') >>"$kept" || { rm -f "$kept" "$have" "$gone"; return 1; }
+    fi
+  done
+  (cd "$union" && find . -mindepth 1 ! -type d -printf '%P\0') >"$have" || { rm -f "$kept" "$have" "$gone"; return 1; }
+  if ! { LC_ALL=C sort -zu -o "$kept" "$kept" && LC_ALL=C sort -zu -o "$have" "$have" && LC_ALL=C comm -z -23 "$have" "$kept" >"$gone"; }; then rm -f "$kept" "$have" "$gone"; return 1; fi
+  if [ -s "$gone" ]; then
+    (cd "$union" && xargs -0r rm -f -- <"$gone")
+    find "$union" -mindepth 1 -depth -type d -empty -delete
+    echo "berth: pruned $(tr -cd '\0' <"$gone" | wc -c) files from $union that no kept release has"
+  fi
+  rm -f "$kept" "$have" "$gone"
+}
+prune_assets || echo 'berth: could not list the kept releases'\'' assets; /srv/berth/shop-staging/shared/public/assets left as it is' >&2

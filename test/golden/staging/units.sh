@@ -16,7 +16,6 @@ Group=shop-staging
 WorkingDirectory=/srv/berth/shop-staging/slots/%i
 Environment=HOME=/srv/berth/shop-staging/shared
 Environment=LANG=C.UTF-8
-Environment=RAILS_LOG_TO_STDOUT=1
 EnvironmentFile=/etc/berth/shop-staging/app.env
 EnvironmentFile=/srv/berth/shop-staging/slots/%i.env
 ExecStart=/bin/sh -c 'exec bundle exec puma -C config/puma.rb'

@@ -1,12 +1,27 @@
 set -euo pipefail
 umask 022
+os_release=${BERTH_OS_RELEASE:-/etc/os-release}
+if [ ! -r "$os_release" ]; then echo "berth: cannot read $os_release: berth supports Debian 12, Debian 13, Ubuntu 24.04" >&2; exit 1; fi
+# shellcheck source=/dev/null
+host_os=$(. "$os_release" && printf '%s:%s' "${ID:-}" "${VERSION_ID:-}")
+case "$host_os" in
+  debian:12|debian:13|ubuntu:24.04) ;;
+  *)
+    # shellcheck source=/dev/null
+    host_os_name=$(. "$os_release" && printf '%s' "${PRETTY_NAME:-${NAME:-unknown}}")
+    printf 'berth: unsupported host OS "%s" (%s); berth supports %s\n' "$host_os_name" "${host_os/:/ }" 'Debian 12, Debian 13, Ubuntu 24.04' >&2
+    exit 1
+    ;;
+esac
 exec 9>>/run/lock/berth-host.lock
 if ! flock -n 9; then
   echo 'berth: packages: waiting for another berth operation on this host (/run/lock/berth-host.lock)' >&2
   flock -w 900 9 || { echo 'berth: packages: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
 fi
+case "$host_os" in
+  debian:12|debian:13|ubuntu:24.04) wanted=(apt-listchanges ca-certificates certbot curl git libvips42 nginx openssl rsync ufw unattended-upgrades) ;;
+esac
 export DEBIAN_FRONTEND=noninteractive
-wanted=(apt-listchanges ca-certificates certbot curl git libvips42 nginx openssl rsync ufw unattended-upgrades)
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -27,8 +27,16 @@ chown -R root:root /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd8762
 [ ! -L /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log ] || chown -h shop-staging:shop-staging /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log
 [ ! -L /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp ] || chown -h shop-staging:shop-staging /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp
 [ ! -L /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage ] || chown -h shop-staging:shop-staging /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage
-[ ! -L /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/public/assets ] || chown -h shop-staging:shop-staging /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/public/assets
 find /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial -maxdepth 1 -name .bundle -exec chown -R shop-staging:shop-staging {} +
+rm -rf --one-file-system /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017
 mv -T /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017
+if [ -d /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets ] && [ ! -L /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets ]; then
+  install -d -m 0755 /srv/berth/shop-staging/shared/public/assets
+  (cd /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets && find . -name '.?*' -prune -o -type d -printf '%P\0') | while IFS= read -r -d '' sub; do
+    install -d -m 0755 /srv/berth/shop-staging/shared/public/assets/"$sub"
+    find /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets/"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | xargs -0r ln -f -t /srv/berth/shop-staging/shared/public/assets/"$sub" --
+  done
+  echo 'berth: linked the release'\''s assets into /srv/berth/shop-staging/shared/public/assets'
+fi
 touch /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/.berth-built
 echo 'berth: release 5f8008de1dd704ea09395bd87621f1d32eeac017 built in /srv/berth/shop-staging/releases/5f8008de1dd704ea09395bd87621f1d32eeac017'
