@@ -25,5 +25,7 @@ export const url = env.urls[0];
 export const revisionRef = resolved.ref;
 /** The commit this stack serves (the production workflow deploys exactly this). */
 export const revision = resolved.sha;
+/** berth:maintenance as deployed: the deploys compare it with main (berth check-desired). */
+export const maintenance = config.maintenance;
 export const databaseUrl = pulumi.secret(env.databaseUrl);
 export const redisUrl = pulumi.secret(env.redisUrl);

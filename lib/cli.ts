@@ -9,19 +9,34 @@
  *                             file (lib/sshIdentity.ts), so steps that use the
  *                             provider before the program runs (the refresh of
  *                             `preview --refresh`, `pulumi refresh`/`destroy`) can
- *                             authenticate;
+ *                             authenticate, and to the key file of every Docker
+ *                             provider the stack's state still holds (`pulumi stack
+ *                             export`, or the applier's `--state <file>`): a host
+ *                             the configuration no longer lists, whose containers
+ *                             the next up deletes, on a fresh runner too;
  *                          3. resolves `berth:revision` exactly like the program (or
  *                             takes BERTH_REVISION_SHA when set, e.g. the stack
  *                             output `revision` in the drift check) and prints
  *                             `sha=<40 hex>` for `$GITHUB_OUTPUT`. Hand it to every
  *                             later run as BERTH_REVISION_SHA so they all deploy
  *                             that commit. Only `sha=...` goes to stdout.
- *   status | releases | verify | repair
+ *   status | releases | verify [--all-hosts] | repair [--all-hosts]
  *   logs [-f] [-n N] [web|worker|nginx|postgres|redis]
  *   console [--shell]
  *   exec [--] <command...>
- *   rollback [sha] [--dry-run] [--yes]
- *   maintenance on|off [--dry-run] [--yes]
+ *   rollback [sha] [--dry-run] [--yes] [--local]
+ *   maintenance on|off [--dry-run] [--yes] [--local]
+ *                          commit the change to Pulumi.<stack>.yaml, push it to
+ *                          main, then converge (lib/ops/desired.ts); --local:
+ *                          this checkout's file and the stack only
+ *   check-desired <stack> [--since <commit>]
+ *                          CI, before an up: the stack's last deployed state
+ *                          (outputs revisionRef/revision/maintenance) is what
+ *                          main's stack file says, or a change of main not yet
+ *                          deployed; exit 1 naming the divergence otherwise
+ *   set-desired <stack> <key>=<value>...
+ *                          CI: writes values into Pulumi.<stack>.yaml (comments
+ *                          kept; the production workflow commits it)
  *   pulumi-cli             exit 0 when a working Pulumi CLI is on PATH
  *   init <stack>           writes Pulumi.<stack>.yaml (host key pinned) and prints
  *                          the pulumi commands still needed (lib/ops/init.ts)
@@ -35,14 +50,14 @@
  */
 import { configErrorMessage, parseConfig } from "./config";
 import type { OpOptions, OpOutput } from "./ops/ops";
-import { fromConfigJson, projectName, pulumiWorks, ROOT } from "./ops/source";
+import { fromConfigJson, projectName, pulumiWorks, ROOT, stateResources } from "./ops/source";
 import { resolveRevision } from "./revision";
-import { writeDockerSshIdentity } from "./sshIdentity";
+import { writeDockerSshIdentity, writeStateSshIdentities } from "./sshIdentity";
 import { execFileSync } from "node:child_process";
 
 export { fromConfigJson };
 
-export function prepare(stack: string, root = ROOT): string {
+export function prepare(stack: string, root = ROOT, stateFile?: string): string {
     const json = JSON.parse(
         execFileSync("pulumi", ["config", "--json", "--show-secrets", "--stack", stack], {
             cwd: root,
@@ -55,6 +70,8 @@ export function prepare(stack: string, root = ROOT): string {
     const r = parseConfig(values, { project: projectName(root), stack, secretKeys });
     if (!r.ok) throw new Error(configErrorMessage(stack, r.errors));
     writeDockerSshIdentity(r.config);
+    // Hosts the state still references (an old data host whose containers the next up deletes).
+    writeStateSshIdentities(r.config, stateResources(stack, root, stateFile));
     return resolveRevision(r.config).sha;
 }
 
@@ -66,11 +83,13 @@ export const USAGE = `usage: berth <op> -s <stack> [--host <name>] [--config <fi
   logs [-f] [-n N] [web|worker|nginx|postgres|redis]
   console [--shell]           Rails console (or a shell) as the app user with the app's environment
   exec [--] <command...>      a command as the app user with the app's environment
-  rollback [sha] [--dry-run] [--yes]   set berth:revision to a kept release and converge
-  maintenance on|off [--dry-run] [--yes]   set berth:maintenance and converge (no release)
-  verify                      drift: one line per difference, exit 1 when any
-  repair [--dry-run]          re-run every host script (idempotent) without a release
+  rollback [sha] [--dry-run] [--yes] [--local]   set berth:revision to a kept release: commit + push to main, converge
+  maintenance on|off [--dry-run] [--yes] [--local]   set berth:maintenance: commit + push to main, converge (no release)
+  verify [--all-hosts]        drift: one line per difference, exit 1 when any (--all-hosts: every host, a section each)
+  repair [--dry-run] [--all-hosts]   re-run every host script (idempotent) without a release
   prepare <stack>             CI: validate config, write the SSH key file, print sha=<resolved revision>
+  check-desired <stack> [--since <commit>]   CI: exit 1 when the stack runs something main does not say
+  set-desired <stack> <key>=<value>...       CI: write values into Pulumi.<stack>.yaml (comments kept)
   help, --help, -h            this text`;
 
 export interface Parsed {
@@ -98,6 +117,7 @@ export function parseArgs(argv: string[]): Parsed {
         else if (a === "--state") opts.stateFile = value();
         else if (a === "--dns-api") opts.dnsApi = value();
         else if (a === "--host") opts.host = value();
+        else if (a === "--all-hosts") opts.allHosts = true;
         else if (a === "--json") opts.json = true;
         else if (a === "--yes" || a === "-y") opts.yes = true;
         else if (a === "-f" || a === "--follow") opts.follow = true;
@@ -107,6 +127,7 @@ export function parseArgs(argv: string[]): Parsed {
             opts.lines = n;
         } else if (a === "--shell") opts.shell = true;
         else if (a === "--dry-run") opts.dryRun = true;
+        else if (a === "--local") opts.local = true;
         else if (a.startsWith("-") && !(op === "exec" && args.length > 0)) throw new UsageError(`unknown option ${a}`);
         else if (!op) op = a;
         else {
@@ -168,11 +189,19 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
     }
     if (argv[0] === "init") return (require("./ops/init") as typeof import("./ops/init")).initMain(argv.slice(1));
+    if (argv[0] === "check-desired" || argv[0] === "set-desired") {
+        const d = require("./ops/desired") as typeof import("./ops/desired");
+        try {
+            return argv[0] === "check-desired" ? d.checkDesiredMain(argv.slice(1), ROOT) : d.setDesiredMain(argv.slice(1), ROOT);
+        } catch (e) {
+            throw e instanceof d.DesiredUsageError ? new UsageError(e.message) : e;
+        }
+    }
     const { op, args, opts } = parseArgs(argv);
     if (op === "prepare") {
         const stack = args[0] ?? opts.stack;
         if (!stack) throw new UsageError("prepare <stack>");
-        process.stdout.write(`sha=${prepare(stack)}\n`);
+        process.stdout.write(`sha=${prepare(stack, ROOT, opts.stateFile)}\n`);
         return 0;
     }
     if (op === "pulumi-cli") return pulumiWorks() ? 0 : 1;
@@ -183,7 +212,9 @@ export async function main(argv: string[]): Promise<number> {
     const known = ["status", "releases", "logs", "console", "exec", "rollback", "maintenance", "verify", "repair"];
     if (!known.includes(op)) throw new UsageError(`unknown operation ${JSON.stringify(op)}`);
     // Loaded here, not at the top: prepare, help and pulumi-cli stay fast.
-    const { Stack, consoleScript, execScript, logs, maintenance, releases, repair, rollback, status, verify } = require("./ops/ops") as typeof import("./ops/ops");
+    const { Stack, consoleScript, execScript, logs, maintenance, onAllHosts, releases, repair, rollback, status, verify } = require("./ops/ops") as typeof import("./ops/ops");
+    if (opts.allHosts && !["verify", "repair"].includes(op)) throw new UsageError("--all-hosts is for verify and repair");
+    if (opts.allHosts && opts.host !== undefined) throw new UsageError("--all-hosts or --host, not both");
     const s = new Stack(opts);
     // Output of the app (logs, console, exec) may hold generated secrets: know them to redact them.
     if (["logs", "console", "exec"].includes(op)) s.randoms();
@@ -194,9 +225,9 @@ export async function main(argv: string[]): Promise<number> {
         case "releases":
             return print(releases(s), opts, redact);
         case "verify":
-            return print(await verify(s), opts, redact);
+            return print(opts.allHosts ? await onAllHosts(s, "verify", (h) => verify(h)) : await verify(s), opts, redact);
         case "repair":
-            return print(await once(() => repair(s, opts)), opts, redact);
+            return print(await once(() => (opts.allHosts ? onAllHosts(s, "repair", (h) => repair(h, opts)) : repair(s, opts))), opts, redact);
         case "rollback":
             return print(await once(() => rollback(s, args[0], opts)), opts, redact);
         case "maintenance":

@@ -16,6 +16,14 @@
  * `pulumi refresh`, the refresh step of `preview --refresh`) use the file a
  * previous run left; on a fresh machine run `node --import tsx lib/cli.ts
  * prepare <stack>` (what the CI workflows do) or a `pulumi preview` first.
+ *
+ * Hosts the configuration no longer lists: after the data host moves, the
+ * old host's containers are deleted through the old Docker provider, whose
+ * ssh names the old host's key file, which only the machine that ran the
+ * earlier `up` has. `prepare` therefore also writes the key file of every
+ * Docker provider the stack's state still holds (`writeStateSshIdentities`:
+ * the provider's `sshOpts` name the file; the key is `berth:privateKey`,
+ * one key for every host of a stack), so a fresh CI runner can delete them.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -40,7 +48,11 @@ export function passwdHome(): string {
 export function writeSshIdentity(cfg: Pick<BerthConfig, "project" | "stack" | "host">, home: string = passwdHome()): string | undefined {
     const key = cfg.host.privateKey;
     if (key === undefined) return undefined;
-    const file = path.join(home, sshIdentityFile(cfg.project, cfg.stack, cfg.host.address).relative);
+    return writeKeyFile(path.join(home, sshIdentityFile(cfg.project, cfg.stack, cfg.host.address).relative), key);
+}
+
+/** Writes a key file (0600 in a 0700 directory, atomically, only when it differs; once per run). */
+function writeKeyFile(file: string, key: string): string {
     if (written.has(file)) return file;
     const content = key.endsWith("\n") ? key : `${key}\n`;
     const dir = path.dirname(file);
@@ -72,4 +84,53 @@ export function writeSshIdentity(cfg: Pick<BerthConfig, "project" | "stack" | "h
 export function writeDockerSshIdentity(cfg: BerthConfig, home: string = passwdHome()): string | undefined {
     const data = dataHost(cfg);
     return data ? writeSshIdentity(forHost(cfg, data), home) : undefined;
+}
+
+/** A resource of a stack's state: `pulumi stack export` (`deployment.resources[]`) or the test applier's state file. */
+export interface StateResource {
+    type: string;
+    inputs?: Record<string, unknown>;
+}
+
+/** The key files (relative to the home directory) that the stack's Docker providers in `resources` name. */
+export function stateKeyFiles(resources: readonly StateResource[], project: string, stack: string): string[] {
+    // Only files of this stack, as lib/names.ts names them: the state never picks a path.
+    const prefix = sshIdentityFile(project, stack, "h").relative.replace(/h\.key$/, "");
+    const out = new Set<string>();
+    for (const r of resources) {
+        if (r.type !== "pulumi:providers:docker") continue;
+        let opts: unknown = r.inputs?.sshOpts;
+        if (opts && typeof opts === "object" && !Array.isArray(opts) && "value" in opts) opts = (opts as { value: unknown }).value; // a secret-wrapped value
+        if (typeof opts === "string") {
+            try {
+                opts = JSON.parse(opts); // providers' non-string config is stored as JSON text
+            } catch {
+                continue;
+            }
+        }
+        if (!Array.isArray(opts)) continue;
+        for (const o of opts) {
+            const m = /^IdentityFile=~\/(.+)$/.exec(String(o));
+            if (!m || !m[1].startsWith(prefix) || !m[1].endsWith(".key")) continue;
+            const host = m[1].slice(prefix.length, -".key".length);
+            // The same check and name as the program's (a host that is no plain name is no file of ours).
+            try {
+                out.add(sshIdentityFile(project, stack, host).relative);
+            } catch {
+                /* not a berth key file name */
+            }
+        }
+    }
+    return [...out].sort();
+}
+
+/**
+ * Writes `berth:privateKey` to the key file of every Docker provider the
+ * stack's state still holds (see the header); returns the absolute paths.
+ * Nothing without `berth:privateKey` (the agent authenticates then).
+ */
+export function writeStateSshIdentities(cfg: Pick<BerthConfig, "project" | "stack" | "host">, resources: readonly StateResource[], home: string = passwdHome()): string[] {
+    const key = cfg.host.privateKey;
+    if (key === undefined) return [];
+    return stateKeyFiles(resources, cfg.project, cfg.stack).map((rel) => writeKeyFile(path.join(home, rel), key));
 }

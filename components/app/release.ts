@@ -339,7 +339,9 @@ export function assetsUnion(cfg: BerthConfig): string {
 /**
  * Root, after the build: hard-links the files of the release's own
  * public/assets into the union (`ln -f`: an existing name is replaced by
- * one rename, never missing for a moment), directory by directory. Names
+ * one rename, never missing for a moment), directory by directory; where
+ * releases/ and shared/ are different filesystems (no hard links), each
+ * file is copied next to its name and renamed into place. Names
  * starting with a dot (the manifests) stay out: each release reads its own.
  * A release built by an earlier berth (public/assets a symlink to the
  * union) and an app without assets link nothing.
@@ -352,7 +354,12 @@ export function linkAssetsLines(cfg: BerthConfig, dir: string): Lines {
         `  ${cmd("install", "-d", "-m", "0755", union)}`,
         `  (cd ${quote(src)} && find . -name '.?*' -prune -o -type d -printf '%P\\0') | while IFS= read -r -d '' sub; do`,
         `    ${cmd("install", "-d", "-m", "0755", raw(`${quote(`${union}/`)}"$sub"`))}`,
-        `    find ${quote(`${src}/`)}"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | xargs -0r ln -f -t ${quote(`${union}/`)}"$sub" --`,
+        `    if ! find ${quote(`${src}/`)}"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | xargs -0r ln -f -t ${quote(`${union}/`)}"$sub" -- 2>/dev/null; then`,
+        // releases/ and shared/ on different filesystems (no hard links): copy each file, renamed into place.
+        `      find ${quote(`${src}/`)}"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | while IFS= read -r -d '' f; do`,
+        `        ${cmd("cp", "-p", raw('"$f"'), raw(`${quote(`${union}/`)}"$sub/.berth-new"`))} && ${cmd("mv", "-f", raw(`${quote(`${union}/`)}"$sub/.berth-new"`), raw(`${quote(`${union}/`)}"$sub/\${f##*/}"`))}`,
+        "      done",
+        "    fi",
         "  done",
         `  echo ${quote(`berth: linked the release's assets into ${union}`)}`,
         "fi",

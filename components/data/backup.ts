@@ -288,7 +288,7 @@ export function backupScriptFile(cfg: BerthConfig): string {
             'for db in "${dbs[@]}"; do',
             "  [ -n \"$db\" ] || continue",
             "  t0=$SECONDS",
-            `  if ${cmd("docker", "exec", n.postgresContainer, "pg_dump", "-U", "postgres", "-Fc", "-Z0", "-d", raw('"$db"'))} | rs backup --host ${quote(n.id)} --stdin --stdin-filename "postgres/$db.dump" "\${tags[@]}" --tag "db:$db"; then`,
+            `  if ${cmd("docker", "exec", n.postgresContainer, "pg_dump", "-U", "postgres", "-Fc", "-Z0", "-d", raw('"$db"'))} | rs backup --host ${quote(n.id)} --stdin --stdin-filename "postgres-$db.dump" "\${tags[@]}" --tag "db:$db"; then`,
             `    echo "${me}: database $db saved in $((SECONDS - t0))s"`,
             "    saved=$((saved + 1))",
             "  else",
@@ -299,7 +299,7 @@ export function backupScriptFile(cfg: BerthConfig): string {
             "done",
             b.redis && [
                 'if [ "$failed" = 0 ]; then',
-                `  if ${cmd("docker", "exec", n.redisContainer, "tar", "-C", "/data", "-cf", "-", ".")} | rs backup --host ${quote(n.id)} --stdin --stdin-filename redis/data.tar "\${tags[@]}" --tag redis; then`,
+                `  if ${cmd("docker", "exec", n.redisContainer, "tar", "-C", "/data", "-cf", "-", ".")} | rs backup --host ${quote(n.id)} --stdin --stdin-filename redis-data.tar "\${tags[@]}" --tag redis; then`,
                 `    echo "${me}: redis volume saved"`,
                 "  else",
                 `    echo "${me}: backing up the redis volume FAILED" >&2`,
@@ -352,15 +352,21 @@ function restoreIntoScratchLines(cfg: BerthConfig): string[] {
     const n = cfg.names;
     return [
         `printf '%s\\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' 'CREATE DATABASE :"scratch" OWNER :"role";' | pg -d postgres -v scratch="$scratch" -v role=${quote(cfg.postgres.role)}`,
-        `rs dump "$id" "/postgres/$db.dump" | ${cmd("docker", "exec", "-i", n.postgresContainer, "pg_restore", "-U", "postgres", "--exit-on-error", "--single-transaction", "-d", raw('"$scratch"'))}`,
+        `rs dump "$id" "$path" | ${cmd("docker", "exec", "-i", n.postgresContainer, "pg_restore", "-U", "postgres", "--exit-on-error", "--single-transaction", "-d", raw('"$scratch"'))}`,
     ];
 }
 
-/** Validates a restored path (`/postgres/<db>.dump`) and sets `db`; skips other paths. */
-function dbFromPathLines(me: string): string[] {
+/**
+ * Validates a snapshot's path and sets `db`; skips other paths. A database
+ * dump is `/postgres-<db>.dump`; snapshots an earlier berth took are
+ * `/postgres/<db>.dump` (a directory in `--stdin-filename`, which restic
+ * 0.18.0 — Debian 13's — refuses: restic#5324, fixed by restic#5356 after
+ * that release), so both restore.
+ */
+export function dbFromPathLines(me: string): string[] {
     return [
-        '  case "$path" in /postgres/*.dump) ;; *) continue ;; esac',
-        '  db="${path#/postgres/}"',
+        '  case "$path" in /postgres-*.dump | /postgres/*.dump) ;; *) continue ;; esac',
+        '  db="${path#/postgres[-/]}"',
         '  db="${db%.dump}"',
         `  [[ "$db" =~ ^[A-Za-z0-9_-]{1,63}$ ]] || { echo "${me}: unexpected database name in $path" >&2; exit 1; }`,
     ];

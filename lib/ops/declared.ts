@@ -16,11 +16,23 @@
  * `cat > "$tmp"`; the deploy key: `base64 -d > "$tmp"`) get their content
  * from the recorded stdin: the comparison uses sha256 digests only, and no
  * secret leaves this machine.
+ *
+ * Outputs one command's script is built from (the WireGuard mesh: each
+ * host's key command prints its public key, the peers' configs carry it)
+ * are found, not listed: a first run gives every command a stand-in stdout
+ * unique to it (shaped like a WireGuard key); a command whose stand-in shows
+ * up in another resource's inputs is *read*. The caller then gives the
+ * stdout the engine would hold for each (lib/ops/ops.ts reads the public key
+ * on its host with `wg pubkey`: only public keys leave a host), and a
+ * second run declares with them. Without them a read stdout is empty, as
+ * before (the mesh's config step then is the script that fails naming the
+ * host without a key).
  */
 import * as crypto from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { BerthConfig } from "../config";
+import { PRIVATE_KEY_PLACEHOLDER } from "../mesh";
 import { REVISION_SHA_ENV } from "../revision";
 import { ROOT, unwrapSecret } from "./source";
 
@@ -49,6 +61,12 @@ export interface DeclaredFile {
     secret: boolean;
     /** Which command writes it. */
     by: string;
+    /**
+     * The host puts its own private key in (the mesh's wg-quick config): the
+     * content has `PRIVATE_KEY_PLACEHOLDER` on the key's line, and the probe
+     * hashes the host's file with that line masked the same way.
+     */
+    masked?: boolean;
 }
 
 export interface DeclaredContainer {
@@ -56,8 +74,19 @@ export interface DeclaredContainer {
     image: string;
 }
 
+/** A command (on any host of the stack) whose stdout other resources are built from. */
+export interface ReadCommand extends DeclaredCommand {
+    /** The address it runs on (its connection's host). */
+    host: string;
+}
+
+/** Gives the stdout the engine would hold for each read command (by resource name; missing: empty). */
+export type StdoutSource = (read: ReadCommand[]) => Promise<Record<string, string>> | Record<string, string>;
+
 export interface Declared {
     commands: DeclaredCommand[];
+    /** Commands (any host) whose stdout the program read, and the stdout it was declared with. */
+    read: (ReadCommand & { stdout: string })[];
     files: DeclaredFile[];
     containers: DeclaredContainer[];
     /** False when the generated passwords were not available (secret-bearing files cannot be compared). */
@@ -109,9 +138,15 @@ export function filesOf(cmd: DeclaredCommand): DeclaredFile[] {
         const file = tmpl.slice(0, -".berth.XXXXXX".length);
         let content: string | undefined;
         let secret = false;
+        let masked = false;
         let j = i + 1;
+        const keyed = keyedBlock(lines, i + 1);
         const heredoc = /^cat > "\$tmp" <<'(BERTH_EOF(?:_\d+)?)'$/.exec(lines[j] ?? "");
-        if (heredoc) {
+        if (keyed) {
+            content = keyed.content;
+            masked = true;
+            j = keyed.end;
+        } else if (heredoc) {
             const body: string[] = [];
             for (j = j + 1; j < lines.length && lines[j] !== heredoc[1]; j++) body.push(lines[j]);
             content = `${body.join("\n")}\n`;
@@ -137,31 +172,61 @@ export function filesOf(cmd: DeclaredCommand): DeclaredFile[] {
         // No chown: the file stays root's (scripts run as root; mktemp makes it).
         owner ??= "root:root";
         const variant: FileVariant = { sha256: content === undefined ? "" : sha256(content), modeOwner: `${mode} ${owner}`, content: secret ? undefined : content };
-        const f = found.get(file) ?? { path: file, variants: [], secret, by: cmd.name };
+        const f: DeclaredFile = found.get(file) ?? { path: file, variants: [], secret, by: cmd.name, ...(masked ? { masked } : {}) };
         if (!f.variants.some((v) => v.sha256 === variant.sha256 && v.modeOwner === variant.modeOwner)) f.variants.push(variant);
         found.set(file, f);
     }
     return [...found.values()];
 }
 
+/**
+ * The mesh's wg-quick config block (lib/mesh.ts writeConfLines): after the
+ * mktemp, `IFS= read -r private_key < <key file>`, then `{ ... } > "$tmp"`
+ * with quoted heredocs and one `printf 'PrivateKey = %s\n'` line. Returns
+ * the content with the key's line as `PRIVATE_KEY_PLACEHOLDER`, and the
+ * line after the block.
+ */
+function keyedBlock(lines: string[], from: number): { content: string; end: number } | undefined {
+    let i = from;
+    while (i < lines.length && i < from + 3 && !/^IFS= read -r private_key < /.test(lines[i])) i++;
+    if (!/^IFS= read -r private_key < /.test(lines[i] ?? "") || lines[i + 1] !== "{") return undefined;
+    const out: string[] = [];
+    for (i = i + 2; i < lines.length && lines[i] !== '} > "$tmp"'; i++) {
+        const h = /^\s*cat <<'(BERTH_EOF(?:_\d+)?)'$/.exec(lines[i]);
+        if (h) {
+            for (i++; i < lines.length && lines[i] !== h[1]; i++) out.push(lines[i]);
+        } else if (/^\s*printf 'PrivateKey = %s\\n' "\$private_key"$/.test(lines[i])) out.push(PRIVATE_KEY_PLACEHOLDER);
+        else return undefined;
+    }
+    return i < lines.length ? { content: `${out.join("\n")}\n`, end: i + 1 } : undefined;
+}
+
 /** A placeholder for a generated password the state did not give (never compared). */
 const UNKNOWN = "berth-unknown-generated-secret";
 
 /**
- * Runs index.ts under mocks with `values`; `randoms` are the generated
- * passwords by resource name, `sha` the revision to declare (the one
- * served).
+ * The first run's stand-in stdout of a command: 32 bytes from its name, in
+ * base64 (a well-formed WireGuard key, so a script built from it is the one
+ * a real key gives, and the stand-in is found in it).
  */
-export async function declared(
+export function standInStdout(name: string): string {
+    return `${crypto.createHash("sha256").update(`berth declared stdout ${name}`).digest("base64")}\n`;
+}
+
+type Registered = { type: string; name: string; inputs: any };
+
+/** One run of index.ts under mocks: the registered resources in the program's order. */
+async function runProgram(
     cfg: BerthConfig,
     values: Readonly<Record<string, string>>,
     secretKeys: ReadonlySet<string>,
     randoms: Record<string, string> | undefined,
     sha: string | undefined,
-    cloudflareRanges?: readonly string[],
-): Promise<Declared> {
+    cloudflareRanges: readonly string[] | undefined,
+    stdoutOf: (name: string) => string,
+): Promise<{ resources: Registered[]; secretsKnown: boolean }> {
     const order: string[] = [];
-    const seen = new Map<string, { type: string; name: string; inputs: any }>();
+    const seen = new Map<string, Registered>();
     let secretsKnown = randoms !== undefined;
     let rangesMissing = false;
     pulumi.runtime.setAllConfig({ ...values }, [...secretKeys]);
@@ -175,7 +240,7 @@ export async function declared(
                     state.result = known ?? UNKNOWN;
                 }
                 if (a.type === "docker:index/remoteImage:RemoteImage") state.imageId = a.inputs.name;
-                if (a.type === "command:remote:Command") Object.assign(state, { stdout: "", stderr: "" });
+                if (a.type === "command:remote:Command") Object.assign(state, { stdout: stdoutOf(a.name), stderr: "" });
                 seen.set(`${a.type}::${a.name}`, { type: a.type, name: a.name, inputs: unwrapSecret(a.inputs) });
                 return { id: `${a.name}-id`, state };
             },
@@ -225,12 +290,48 @@ export async function declared(
     }
     if (failure) throw failure;
     if (rangesMissing) throw new Error("berth: a proxied stack's declared sites need Cloudflare's IP ranges");
-    const resources = order.map((k) => seen.get(k)).filter((r): r is { type: string; name: string; inputs: any } => r !== undefined);
+    const resources = order.map((k) => seen.get(k)).filter((r): r is Registered => r !== undefined);
+    return { resources, secretsKnown };
+}
+
+const isCommand = (r: Registered) => r.type === "command:remote:Command" && typeof r.inputs.create === "string";
+const toCommand = (r: Registered): DeclaredCommand => ({ name: r.name, script: scriptOf(r.inputs.create), stdin: typeof r.inputs.stdin === "string" ? r.inputs.stdin : undefined });
+
+/** The commands whose stand-in stdout appears in another resource's inputs (see the header). */
+export function readCommands(resources: readonly { type: string; name: string; inputs: any }[]): ReadCommand[] {
+    const texts = resources.map((r) => JSON.stringify(r.inputs));
+    return resources.flatMap((r, i) => {
+        if (!isCommand(r)) return [];
+        const mark = standInStdout(r.name).trim();
+        if (!texts.some((t, j) => j !== i && t.includes(mark))) return [];
+        return [{ ...toCommand(r), host: String(r.inputs.connection?.host ?? "") }];
+    });
+}
+
+/**
+ * Runs index.ts under mocks with `values`; `randoms` are the generated
+ * passwords by resource name, `sha` the revision to declare (the one
+ * served), `outputs` the stdout of each command others read (see the
+ * header; without it, empty).
+ */
+export async function declared(
+    cfg: BerthConfig,
+    values: Readonly<Record<string, string>>,
+    secretKeys: ReadonlySet<string>,
+    randoms: Record<string, string> | undefined,
+    sha: string | undefined,
+    cloudflareRanges?: readonly string[],
+    outputs?: StdoutSource,
+): Promise<Declared> {
+    const first = await runProgram(cfg, values, secretKeys, randoms, sha, cloudflareRanges, standInStdout);
+    const read = readCommands(first.resources);
+    const stdouts = read.length > 0 && outputs ? await outputs(read) : {};
+    // Nothing read: the first run's scripts hold no stand-in. Otherwise declare again with the real stdouts.
+    const run = read.length === 0 ? first : await runProgram(cfg, values, secretKeys, randoms, sha, cloudflareRanges, (name) => stdouts[name] ?? "");
+    const { resources, secretsKnown } = run;
     // Several hosts: only what the program declares for the host this view is for.
     const here = (r: { inputs: any }) => !cfg.multiHost || r.inputs.connection?.host === cfg.host.address;
-    const commands: DeclaredCommand[] = resources
-        .filter((r) => r.type === "command:remote:Command" && typeof r.inputs.create === "string" && here(r))
-        .map((r) => ({ name: r.name, script: scriptOf(r.inputs.create), stdin: typeof r.inputs.stdin === "string" ? r.inputs.stdin : undefined }));
+    const commands: DeclaredCommand[] = resources.filter((r) => isCommand(r) && here(r)).map(toCommand);
     const files = new Map<string, DeclaredFile>();
     for (const c of commands) {
         for (const f of filesOf(c)) {
@@ -242,5 +343,5 @@ export async function declared(
     const containers = resources
         .filter((r) => r.type === "docker:index/container:Container" && (!cfg.multiHost || cfg.host.roles.includes("data")))
         .map((r) => ({ name: String(r.inputs.name), image: String(r.inputs.image) }));
-    return { commands, files: [...files.values()], containers, secretsKnown };
+    return { commands, read: read.map((c) => ({ ...c, stdout: stdouts[c.name] ?? "" })), files: [...files.values()], containers, secretsKnown };
 }

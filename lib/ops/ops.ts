@@ -4,7 +4,10 @@
  * maintenance. Each reads the stack through lib/ops/source.ts, the host
  * through one read-only probe (lib/ops/probe.ts) over SSH with the pinned
  * host key (lib/ops/host.ts), and what the program declares through the
- * program itself under mocks (lib/ops/declared.ts). Configuration changes
+ * program itself under mocks (lib/ops/declared.ts). On a stack with several
+ * hosts an operation runs on one host (`--host`), or for verify and repair
+ * on every host in turn (`--all-hosts`), each held only against what its
+ * roles declare. Configuration changes
  * (rollback, maintenance) go through the same path as any change: the
  * `berth:*` value is set and the stack converged (`pulumi up`, or the test
  * applier), so the switch and the nginx site do the work and the stack's
@@ -12,13 +15,14 @@
  */
 import { runAsApp } from "../../components/app/release";
 import { sitePath } from "../../components/web/nginxSite";
-import { BerthConfig } from "../config";
-import { forHost } from "../topology";
+import { BerthConfig, HostConfig } from "../config";
+import { meshKeyScript, meshNames, publicKeyFromOutput } from "../mesh";
+import { forHost, has, releaseHost } from "../topology";
 import { cmd, quote, raw, script } from "../shell";
-import { Declared, DeclaredFile, declared } from "./declared";
+import { Declared, DeclaredFile, declared, ReadCommand, StdoutSource } from "./declared";
 import { HostShell, redactor } from "./host";
 import { Probe, parseProbe, probeScript, ProbeRequest } from "./probe";
-import { openSource, SourceOptions, StackSource } from "./source";
+import { openSource, planLines, SourceOptions, StackSource } from "./source";
 
 export interface OpOptions extends SourceOptions {
     json?: boolean;
@@ -29,6 +33,8 @@ export interface OpOptions extends SourceOptions {
     dryRun?: boolean;
     /** `--host <name>`: the host of a several-host stack to operate on (default: the first web host). */
     host?: string;
+    /** `--all-hosts` (verify, repair): every host of the stack, one section each. */
+    allHosts?: boolean;
 }
 
 /** What an operation prints: text for a person, data for --json. */
@@ -53,28 +59,43 @@ export function pickHost(cfg: BerthConfig, name: string | undefined): BerthConfi
     return forHost(cfg, h);
 }
 
+/** What the views of one stack on its several hosts share (read once). */
+interface Shared {
+    randoms?: Record<string, string> | null;
+    /** Stdout of the commands others read (lib/ops/declared.ts), by resource name. */
+    stdouts: Map<string, string>;
+    /** The revision the release host serves (for hosts that serve none). */
+    served?: { sha: string | undefined };
+}
+
 export class Stack {
     readonly source: StackSource;
     readonly cfg: BerthConfig;
     readonly host: HostShell;
-    private randomsCache?: Record<string, string> | null;
+    readonly shared: Shared;
 
-    constructor(opts: SourceOptions & { host?: string }) {
-        this.source = openSource(opts);
+    constructor(opts: SourceOptions & { host?: string }, from?: { source: StackSource; shared: Shared }) {
+        this.source = from?.source ?? openSource(opts);
+        this.shared = from?.shared ?? { stdouts: new Map() };
         this.cfg = pickHost(this.source.config, opts.host);
         this.host = new HostShell(this.cfg, (t) => this.redact(t));
     }
 
+    /** The same stack on another of its hosts (one source, one read of the state). */
+    on(hostName: string): Stack {
+        return hostName === this.cfg.host.name ? this : new Stack({ host: hostName }, { source: this.source, shared: this.shared });
+    }
+
     /** Generated passwords from the stack's state (undefined when unavailable). */
     randoms(): Record<string, string> | undefined {
-        if (this.randomsCache === undefined) {
+        if (this.shared.randoms === undefined) {
             try {
-                this.randomsCache = this.source.randoms() ?? null;
+                this.shared.randoms = this.source.randoms() ?? null;
             } catch {
-                this.randomsCache = null;
+                this.shared.randoms = null;
             }
         }
-        return this.randomsCache ?? undefined;
+        return this.shared.randoms ?? undefined;
     }
 
     /** Every secret value known here: config secrets and generated passwords. */
@@ -91,7 +112,7 @@ export class Stack {
                 /* a plain string */
             }
         }
-        out.push(...Object.values(this.randomsCache ?? {}));
+        out.push(...Object.values(this.shared.randoms ?? {}));
         return out;
     }
 
@@ -104,10 +125,17 @@ export class Stack {
         return parseProbe(this.host.check(probeScript(this.cfg, full), "reading the host"));
     }
 
-    /** The units status reports: both web instances, the worker, nginx, docker, certbot's timer. */
+    /** The units status reports, as the host's roles have them: both web instances, the worker, nginx, docker, certbot's timer. */
     statusUnits(): string[] {
         const n = this.cfg.names;
-        return [`${n.webUnit}blue.service`, `${n.webUnit}green.service`, ...(this.cfg.release.workerCommand ? [`${n.workerUnit}.service`] : []), "nginx.service", "docker.service", "certbot.timer"];
+        const web = has(this.cfg.host, "web");
+        return [
+            ...(web ? [`${n.webUnit}blue.service`, `${n.webUnit}green.service`] : []),
+            ...(this.cfg.release.workerCommand ? [`${n.workerUnit}.service`] : []),
+            ...(web ? ["nginx.service"] : []),
+            ...(has(this.cfg.host, "data") ? ["docker.service"] : []),
+            ...(web ? ["certbot.timer"] : []),
+        ];
     }
 }
 
@@ -256,7 +284,7 @@ export async function rollback(s: Stack, target: string | undefined, opts: OpOpt
     const explain = [
         `rollback of ${s.cfg.names.id}: serving ${p.revision ?? "nothing"}; target ${pick.sha} (built ${iso(pick.builtAt)}, kept on the host: no build, no release command)`,
         `changes berth:revision ${JSON.stringify(from)} -> ${JSON.stringify(pick.sha)}; the switch moves traffic to it with zero downtime`,
-        ...(s.source.converger?.describe({ revision: pick.sha }) ?? []).map((c) => `  $ ${c}`),
+        ...planLines(s.source.converger, { revision: pick.sha }),
     ];
     const data: Record<string, unknown> = { from: { revision: from, serving: p.revision ?? null }, to: pick.sha, applied: false };
     if (opts.dryRun) return { code: 0, text: [...explain, "(dry run: nothing changed)"], data };
@@ -279,7 +307,7 @@ export async function maintenance(s: Stack, mode: string | undefined, opts: OpOp
         want
             ? "  nginx answers 503 with public/maintenance.html of the serving release (or a plain page) for every path; ACME challenges are still served; no release"
             : "  nginx serves the app again; no release",
-        ...(s.source.converger?.describe({ maintenance: String(want) }) ?? []).map((c) => `  $ ${c}`),
+        ...planLines(s.source.converger, { maintenance: String(want) }),
     ];
     if (opts.dryRun) return { code: 0, text: [...explain, "(dry run: nothing changed)"], data: { maintenance: want, applied: false } };
     if (!s.source.converger) throw new Error("berth: this stack source cannot converge (pass --state <applier state> with --config, or use the Pulumi CLI)");
@@ -302,7 +330,11 @@ export interface Difference {
 
 const SYSTEMD_DIR = "/etc/systemd/system/";
 
-/** Units the declared unit files ask for: [unit name, must be enabled]. */
+/**
+ * Units the declared unit files ask for, and the daemons the host's roles
+ * run (components/host/host.ts: nginx on a web host, Docker on the data
+ * host): [unit name, must be enabled].
+ */
 export function declaredUnits(cfg: BerthConfig, files: DeclaredFile[], color: string | undefined): [string, boolean][] {
     const out: [string, boolean][] = [];
     for (const f of files) {
@@ -321,7 +353,9 @@ export function declaredUnits(cfg: BerthConfig, files: DeclaredFile[], color: st
         if (!color) continue;
         if (m[2] === "socket" || `${m[1]}@` === cfg.names.webUnit) out.push([`${m[1]}@${color}.${m[2]}`, install]);
     }
-    return [...out, ["nginx.service", true], ["docker.service", true]];
+    if (has(cfg.host, "web")) out.push(["nginx.service", true]);
+    if (has(cfg.host, "data")) out.push(["docker.service", true]);
+    return out;
 }
 
 /** ufw settings the firewall script declares. */
@@ -332,8 +366,11 @@ export function declaredFirewall(d: Declared): { defaults: [string, string][]; a
         for (const line of c.script.split("\n")) {
             const dm = /^ufw default (\w+) (\w+)/.exec(line);
             if (dm) defaults.push([dm[1], dm[2]]);
+            // `ufw allow from <address> to any port <port> proto <proto>` (the mesh's peers): `<port>/<proto> from <address>`.
+            const fm = /^ufw allow from (\S+) to any port (\d+) proto (\w+)/.exec(line);
             const am = /^ufw allow (\S+)/.exec(line);
-            if (am) allows.push(am[1]);
+            if (fm) allows.push(`${fm[2]}/${fm[3]} from ${fm[1]}`);
+            else if (am) allows.push(am[1]);
         }
     }
     return { defaults, allows };
@@ -354,11 +391,38 @@ export function declaredSshd(files: DeclaredFile[]): Record<string, string> {
 
 const SSHD_ALIASES: Record<string, string> = { "prohibit-password": "without-password" };
 
+/** An ALLOW IN line of `ufw status verbose` for a declared rule (`22/tcp`, or `51820/udp from 203.0.113.32`). */
+function ufwAllows(lines: readonly string[], rule: string): boolean {
+    const from = /^(\S+) from (\S+)$/.exec(rule);
+    return lines.some((l) => {
+        const w = l.trim().split(/\s+/);
+        return w[1] === "ALLOW" && w[2] === "IN" && (from ? w[0] === from[1] && w[3] === from[2] : w[0] === rule);
+    });
+}
+
+/**
+ * The differences between what the program declares for a host and what the
+ * host runs, held only against what the host's roles declare: the serving
+ * state on app hosts (slot and upstream on web hosts; a worker host has a
+ * current release only), nginx and the certificates on web hosts, the
+ * containers and Docker on the data host, files, units, firewall and sshd as
+ * the host's own commands write them.
+ */
 export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now()): Difference[] {
     const diffs: Difference[] = [];
     const add = (kind: Difference["kind"], subject: string, message: string) => diffs.push({ kind, subject, message });
-    // Serving: state, current, slot, nginx's upstream.
-    if (!p.color || !p.revision) add("serving", "switch", "no release is serving (state/color or state/revision missing)");
+    const web = has(cfg.host, "web");
+    // Serving (app hosts): state, current, slot, nginx's upstream.
+    if (!web) {
+        if (has(cfg.host, "worker")) {
+            const rel = p.revision && `${cfg.names.root}/releases/${p.revision}`;
+            if (!rel) add("serving", "switch", "no release is current (state/revision missing)");
+            else {
+                if (p.current !== rel) add("serving", "current", `points at ${p.current ?? "nothing"}, the switch made ${rel} current`);
+                if (/^[0-9a-f]{40}$/.test(cfg.release.revision) && cfg.release.revision !== p.revision) add("serving", "revision", `running ${p.revision}, berth:revision is ${cfg.release.revision}`);
+            }
+        }
+    } else if (!p.color || !p.revision) add("serving", "switch", "no release is serving (state/color or state/revision missing)");
     else {
         const rel = `${cfg.names.root}/releases/${p.revision}`;
         if (p.current !== rel) add("serving", "current", `points at ${p.current ?? "nothing"}, the switch serves ${rel}`);
@@ -415,9 +479,9 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
         if (h.imageId !== c.image && !h.tags.includes(c.image) && !h.tags.includes(`docker.io/library/${c.image}`)) add("container", c.name, `image ${h.tags.join(" ") || h.imageId}, declared ${c.image}`);
     }
     // nginx.
-    if (p.nginxTest && !p.nginxTest.ok) add("nginx", "nginx -t", p.nginxTest.output.trim() || "fails");
-    // Certificates: the one nginx serves for each name.
-    for (const hname of cfg.hostnames) {
+    if (web && p.nginxTest && !p.nginxTest.ok) add("nginx", "nginx -t", p.nginxTest.output.trim() || "fails");
+    // Certificates (web hosts): the one nginx serves for each name.
+    for (const hname of web ? cfg.hostnames : []) {
         const c = p.certs[hname];
         if (!c?.notAfter) add("certificate", hname, "nginx serves no certificate for it");
         else {
@@ -432,7 +496,7 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
         if (!p.ufw.some((l) => /^Status: active/.test(l))) add("firewall", "ufw", `not active (${p.ufw[0] ?? "no output"})`);
         const defaults = p.ufw.find((l) => l.startsWith("Default:")) ?? "";
         for (const [policy, dir] of fw.defaults) if (!defaults.includes(`${policy} (${dir})`)) add("firewall", `default ${dir}`, `declared ${policy}; ufw says ${defaults.replace(/^Default:\s*/, "") || "nothing"}`);
-        for (const rule of fw.allows) if (!p.ufw.some((l) => l.startsWith(`${rule} `) && /ALLOW IN/.test(l))) add("firewall", rule, "declared allowed, no ALLOW IN rule");
+        for (const rule of fw.allows) if (!ufwAllows(p.ufw, rule)) add("firewall", rule, "declared allowed, no ALLOW IN rule");
     }
     // SSH daemon: the effective settings (sshd -T) against the declared drop-in.
     for (const [k, v] of Object.entries(declaredSshd(d.files))) {
@@ -442,9 +506,72 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
     return diffs;
 }
 
+/**
+ * The revision to declare: the one the host serves (its switch's state); a
+ * host that serves none (the data host) takes the release host's.
+ */
+function servedRevision(s: Stack, p: Probe): string | undefined {
+    if (!s.cfg.multiHost || has(s.cfg.host, "web") || has(s.cfg.host, "worker")) return p.revision;
+    s.shared.served ??= { sha: s.on(releaseHost(s.source.config).name).probe().revision };
+    return s.shared.served.sha;
+}
+
+/**
+ * The stdout the engine holds for each command others read (lib/ops/declared.ts),
+ * read on the host it runs on. The mesh's key step prints the host's
+ * WireGuard public key: it is read with `wg pubkey` from the host's key file,
+ * so only the public key leaves the host. `run` (repair): a command not
+ * readable that way (a host whose key file is missing) runs its create
+ * script, idempotent and printing the same stdout, as the engine runs every
+ * key step before any config step.
+ */
+function hostOutputs(s: Stack, run: boolean): StdoutSource {
+    return (read) => {
+        const out: Record<string, string> = {};
+        for (const c of read) {
+            const known = s.shared.stdouts.get(c.name);
+            if (known !== undefined) {
+                out[c.name] = known;
+                continue;
+            }
+            const h = s.source.config.hosts.find((x) => x.address === c.host);
+            if (!h) continue;
+            const on = s.on(h.name);
+            let stdout = "";
+            if (meshKeyStepOf(s.source.config, c)) {
+                stdout = on.host.check(meshPublicKeyScript(on.cfg), `reading the WireGuard public key of host ${h.name}`);
+                if (!publicKeyFromOutput(stdout)) stdout = "";
+            }
+            if (!stdout && run) {
+                const r = on.host.run(c.script, c.stdin, 900_000);
+                if (r.code !== 0) throw new Error(`berth: ${c.name} failed on host ${h.name} (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
+                process.stderr.write(`repair: ${c.name} (on ${h.name}, its output is read by others): ok\n`);
+                stdout = r.stdout;
+            }
+            s.shared.stdouts.set(c.name, stdout);
+            out[c.name] = stdout;
+        }
+        return out;
+    };
+}
+
+/** The host whose mesh key step `c` is (its create script is exactly that host's key script), if it is one. */
+export function meshKeyStepOf(cfg: BerthConfig, c: ReadCommand): HostConfig | undefined {
+    if (!cfg.mesh.enabled) return undefined;
+    const h = cfg.hosts.find((x) => x.address === c.host);
+    return h && c.script === meshKeyScript(forHost(cfg, h), c.name.replace(/-key$/, "")) ? h : undefined;
+}
+
+/** Read-only: the host's mesh public key from its key file (what its key step prints), or nothing without a key. */
+export function meshPublicKeyScript(cfg: BerthConfig): string {
+    const key = meshNames(cfg).key;
+    return script(`if [ -s ${quote(key)} ]; then ${cmd("wg", "pubkey", raw("<"), key)}; fi`);
+}
+
 /** The declared state for the revision the host serves. */
-async function declaredFor(s: Stack, served: string | undefined): Promise<Declared> {
-    return declared(s.cfg, s.source.values, s.source.secretKeys, s.randoms(), served, s.cfg.dns.proxied ? cloudflareRangesOnHost(s) : undefined);
+async function declaredFor(s: Stack, served: string | undefined, run = false): Promise<Declared> {
+    const ranges = s.cfg.dns.proxied && has(s.cfg.host, "web") ? cloudflareRangesOnHost(s) : s.cfg.dns.proxied ? [] : undefined;
+    return declared(s.cfg, s.source.values, s.source.secretKeys, s.randoms(), served, ranges, hostOutputs(s, run));
 }
 
 /**
@@ -462,7 +589,8 @@ function cloudflareRangesOnHost(s: Stack): string[] {
 
 function verifyRequest(s: Stack, d: Declared, color: string | undefined): ProbeRequest {
     return {
-        files: d.files.map((f) => f.path),
+        files: d.files.filter((f) => !f.masked).map((f) => f.path),
+        maskedFiles: d.files.filter((f) => f.masked).map((f) => f.path),
         links: d.files.filter((f) => f.path.startsWith("/etc/nginx/sites-available/")).map((f) => f.path.replace("/sites-available/", "/sites-enabled/")),
         units: declaredUnits(s.cfg, d.files, color).map(([u]) => u),
         containers: d.containers.map((c) => c.name),
@@ -472,21 +600,50 @@ function verifyRequest(s: Stack, d: Declared, color: string | undefined): ProbeR
 
 export async function verify(s: Stack, known?: Declared): Promise<OpOutput> {
     const first = s.probe();
-    const d = known ?? (await declaredFor(s, first.revision));
+    const d = known ?? (await declaredFor(s, servedRevision(s, first)));
     const p = s.probe(verifyRequest(s, d, first.color));
     const diffs = compare(s.cfg, d, p);
-    const checked = { files: d.files.length, units: declaredUnits(s.cfg, d.files, p.color).length, containers: d.containers.length, names: s.cfg.hostnames.length };
+    const names = has(s.cfg.host, "web") ? s.cfg.hostnames.length : 0;
+    const checked = { files: d.files.length, units: declaredUnits(s.cfg, d.files, p.color).length, containers: d.containers.length, names };
+    const where = s.cfg.multiHost ? ` host ${s.cfg.host.name}` : "";
     return {
         code: diffs.length === 0 ? 0 : 1,
         data: { ok: diffs.length === 0, serving: p.revision ?? null, differences: diffs, checked, secretsCompared: d.secretsKnown },
         text: [
             ...diffs.map((x) => `drift: ${x.kind} ${x.subject}: ${x.message}`),
             diffs.length === 0
-                ? `no drift on ${s.cfg.names.id}: ${checked.files} files, ${checked.units} units, ${checked.containers} containers, ${checked.names} certificate name${checked.names === 1 ? "" : "s"}, nginx, firewall and sshd match the program`
-                : `${diffs.length} difference${diffs.length === 1 ? "" : "s"} on ${s.cfg.names.id} (berth repair -s ${s.cfg.stack} re-converges the host)`,
+                ? `no drift on ${s.cfg.names.id}${where}: ${checked.files} files, ${checked.units} units, ${checked.containers} containers, ${checked.names} certificate name${checked.names === 1 ? "" : "s"}${names > 0 ? ", nginx" : ""}, firewall and sshd match the program`
+                : `${diffs.length} difference${diffs.length === 1 ? "" : "s"} on ${s.cfg.names.id}${where} (berth repair -s ${s.cfg.stack}${where ? ` --host ${s.cfg.host.name}` : ""} re-converges the host)`,
             ...(d.secretsKnown ? [] : ["note: the stack's state was not available; secret-bearing files were compared with the serving release's stamp only"]),
         ],
     };
+}
+
+/**
+ * `--all-hosts`: an operation (verify, repair) on every host of the stack in
+ * its `berth:hosts` order, one section per host; exit 1 when any host's
+ * exits non-zero (drifts, or could not be read). `--json`: `{ok, hosts:
+ * [{host, address, roles, code, ...the operation's data}]}`.
+ */
+export async function onAllHosts(s: Stack, what: "verify" | "repair", op: (h: Stack) => Promise<OpOutput>): Promise<OpOutput> {
+    const hosts = s.source.config.hosts;
+    const text: string[] = [];
+    const results: Record<string, unknown>[] = [];
+    let failed = 0;
+    for (const h of hosts) {
+        let out: OpOutput;
+        try {
+            out = await op(s.on(h.name));
+        } catch (e) {
+            out = { code: 1, text: [`${what} failed: ${(e as Error).message}`], data: { ok: false, error: (e as Error).message } };
+        }
+        if (out.code !== 0) failed++;
+        text.push(`== host ${h.name} (${h.address}; ${h.roles.join(", ")})`, ...out.text);
+        results.push({ host: h.name, address: h.address, roles: [...h.roles], code: out.code, ...(out.data as Record<string, unknown>) });
+    }
+    const id = s.source.config.names.id;
+    text.push(failed === 0 ? `${what}: every host of ${id} (${hosts.length}) matches the program` : `${what}: ${failed} of ${hosts.length} hosts of ${id} ${what === "verify" ? "drift" : "still drift or failed"}`);
+    return { code: failed === 0 ? 0 : 1, text, data: { ok: failed === 0, hosts: results } };
 }
 
 /**
@@ -502,14 +659,17 @@ export async function repair(s: Stack, opts: OpOptions): Promise<OpOutput> {
     const first = s.probe();
     const randoms = s.randoms();
     if (!randoms) throw new Error("berth: repair needs the stack's state for the generated passwords (the Pulumi CLI, or --state <applier state>)");
-    const d = await declaredFor(s, first.revision);
+    // (a dry run changes nothing: a mesh host without its key is declared without it)
+    let d = await declaredFor(s, servedRevision(s, first), opts.dryRun !== true);
     const before = compare(s.cfg, d, s.probe(verifyRequest(s, d, first.color)));
     const restart = before.some((x) => x.kind === "unit" || (x.kind === "file" && (x.subject === s.cfg.names.envFile || x.subject.startsWith(SYSTEMD_DIR))));
     const text = before.map((x) => `before: ${x.kind} ${x.subject}: ${x.message}`);
     if (opts.dryRun) return { code: 0, text: [...text, ...d.commands.map((c) => `would run ${c.name}`)], data: { before, commands: d.commands.map((c) => c.name) } };
     const ran: { name: string; ok: boolean; last: string }[] = [];
     const state = `${s.cfg.names.root}/state`;
-    for (const c of d.commands) {
+    let commands = d.commands;
+    for (let i = 0; i < commands.length; i++) {
+        const c = commands[i];
         if (restart && /-switch$/.test(c.name)) {
             s.host.check(script(cmd("rm", "-f", `${state}/stamp`, `${state}/blue.stamp`, `${state}/green.stamp`)), "forgetting the switch stamps");
         }
@@ -519,6 +679,15 @@ export async function repair(s: Stack, opts: OpOptions): Promise<OpOutput> {
         process.stderr.write(`repair: ${c.name}: ${r.code === 0 ? "ok" : `FAILED (exit ${r.code})`} ${last}\n`);
         if (r.code !== 0) {
             return { code: 1, text: [...text, `repair stopped: ${c.name} failed: ${r.stderr.trim().split("\n").slice(-5).join(" / ")}`], data: { before, ran, ok: false } };
+        }
+        // Its stdout is read by later commands (the mesh key step) and changed: declare
+        // again with it, as the engine builds them from the new output, and go on.
+        const read = d.read.find((x) => x.name === c.name);
+        if (read && r.stdout !== read.stdout) {
+            s.shared.stdouts.set(c.name, r.stdout);
+            d = await declaredFor(s, servedRevision(s, first), true);
+            commands = d.commands;
+            i = commands.findIndex((x) => x.name === c.name);
         }
     }
     const mid = s.probe(verifyRequest(s, d, undefined));

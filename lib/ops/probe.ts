@@ -4,16 +4,21 @@
  * all read the host through it. It reads only what the switch and the other
  * components write (state/color, state/revision, state/stamp, slots/,
  * current, releases/), never a secret: files are reported by digest, the
- * env file included.
+ * env file included (and the mesh's wg-quick config with its private key
+ * line masked before hashing).
  */
 import { BerthConfig } from "../config";
 import { sitePath } from "../../components/web/nginxSite";
 import { BUILT_MARKER, RELEASED_MARKER } from "../../components/app/release";
+import { PRIVATE_KEY_PLACEHOLDER } from "../mesh";
 import { cmd, quote, script } from "../shell";
+import { has } from "../topology";
 
 export interface ProbeRequest {
     /** Files to report (mode, owner, sha256). */
     files: string[];
+    /** Files the host puts its private key in: the sha256 is of the text with that line masked (lib/mesh.ts PRIVATE_KEY_PLACEHOLDER). */
+    maskedFiles?: string[];
     /** Symlinks to report (target). */
     links: string[];
     /** Units to report (is-active, is-enabled). */
@@ -83,8 +88,8 @@ export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
             "  fi",
             "done",
         ],
-        // The certificate nginx serves for each name (SNI over loopback).
-        `names=(${cfg.hostnames.map(quote).join(" ")})`,
+        // The certificate nginx serves for each name (SNI over loopback): web hosts only.
+        `names=(${(has(cfg.host, "web") ? cfg.hostnames : []).map(quote).join(" ")})`,
         'for h in "${names[@]}"; do',
         `  pem=$(openssl s_client -connect 127.0.0.1:443 -servername "$h" </dev/null 2>/dev/null | openssl x509 2>/dev/null || true)`,
         '  if [ -n "$pem" ]; then',
@@ -97,6 +102,12 @@ export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
             `files=(${req.files.map(quote).join(" ")})`,
             'for f in "${files[@]}"; do',
             `  if [ -f "$f" ]; then r F "$f" "$(stat -c '%a %U:%G' "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else r F "$f" missing; fi`,
+            "done",
+        ],
+        (req.maskedFiles ?? []).length > 0 && [
+            `masked=(${req.maskedFiles!.map(quote).join(" ")})`,
+            'for f in "${masked[@]}"; do',
+            `  if [ -f "$f" ]; then r F "$f" "$(stat -c '%a %U:%G' "$f")" "$(sed ${quote(`s/^PrivateKey = .*/${PRIVATE_KEY_PLACEHOLDER}/`)} "$f" | sha256sum | cut -d' ' -f1)"; else r F "$f" missing; fi`,
             "done",
         ],
         req.links.length > 0 && [`links=(${req.links.map(quote).join(" ")})`, 'for l in "${links[@]}"; do r L "$l" "$(readlink "$l" 2>/dev/null || true)"; done'],

@@ -14,8 +14,13 @@
  *    written back into the file, which stays the stack's configuration.
  * 2. A working Pulumi CLI (`pulumi version` succeeds, see `pulumiWorks`):
  *    `pulumi config --json --show-secrets`, generated secrets from `pulumi
- *    stack export --show-secrets`, converge = `pulumi config set <key> <value>`
- *    then `pulumi up` (Pulumi's own preview and confirmation unless --yes).
+ *    stack export --show-secrets`. A converge records the change where the
+ *    next deploy reads it (lib/ops/desired.ts, "what runs is what main
+ *    says"): the checkout must be main's tip with a clean stack file, the
+ *    value is written into `Pulumi.<stack>.yaml` (comments kept), committed
+ *    and pushed to main, then `pulumi up` (Pulumi's own preview and
+ *    confirmation unless --yes). `--local` skips git: only this checkout's
+ *    file and the stack change (the next CI deploy refuses or undoes it).
  * 3. The local dev stack of `npm run dev:up` without the Pulumi CLI (`-s dev`):
  *    the configuration test/e2e/dev-apply.ts applied, rebuilt from the
  *    running world with the host scripts' read-only `info` commands, and the
@@ -29,6 +34,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BerthConfig, configErrorMessage, parseConfig } from "../config";
+import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -74,6 +80,14 @@ export interface Converger {
     describe(changes: Record<string, string>): string[];
     /** Applies the change (sets the values and runs the converge). */
     apply(changes: Record<string, string>, opts: { yes: boolean }): Promise<{ ok: boolean; error?: string }>;
+    /** The whole plan as printed lines (a diff, the commands, a refusal), when more than commands. */
+    plan?(changes: Record<string, string>): string[];
+}
+
+/** What an operation prints of a converge before it runs (and all a dry run prints of it). */
+export function planLines(converger: Converger | undefined, changes: Record<string, string>): string[] {
+    if (!converger) return [];
+    return converger.plan?.(changes) ?? converger.describe(changes).map((c) => `  $ ${c}`);
 }
 
 export interface StackSource {
@@ -95,6 +109,8 @@ export interface SourceOptions {
     configFile?: string;
     stateFile?: string;
     dnsApi?: string;
+    /** rollback/maintenance: change this checkout's stack file and the stack only (no commit, no push). */
+    local?: boolean;
 }
 
 function parsed(stack: string, values: Record<string, string>, secretKeys: Set<string>, project: string): BerthConfig {
@@ -108,7 +124,7 @@ export function openSource(opts: SourceOptions): StackSource {
     const project = projectName();
     if (opts.configFile) return fileSource(opts.configFile, opts, project);
     if (!opts.stack) throw new Error("berth: name the stack with -s <stack> (or pass --config <file>)");
-    if (pulumiWorks()) return pulumiSource(opts.stack, project);
+    if (pulumiWorks()) return pulumiSource(opts.stack, project, opts);
     if (opts.stack === "dev") return devSource(project, opts);
     throw new Error(`berth: no working Pulumi CLI (\`pulumi version\` failed) to read stack ${JSON.stringify(opts.stack)}; install it or pass --config <file> (pulumi config --json --show-secrets output)`);
 }
@@ -175,6 +191,10 @@ function fileSource(file: string, opts: SourceOptions, project: string): StackSo
 
 // ---------------------------------------------------------------------------
 // The test applier (--state, and the dev stack without the Pulumi CLI)
+//
+// Its configuration is a JSON file or in memory, not a stack file in a git
+// checkout: it is the e2e's in-memory stand-in for the engine, so a converge
+// here keeps setting the value and running the applier, with no commit.
 // ---------------------------------------------------------------------------
 
 /** RandomPassword results from the applier's (encrypted) state file. */
@@ -188,6 +208,23 @@ export function applierRandoms(stateFile: string): Record<string, string> {
         if (typeof result === "string") out[r.name] = result;
     }
     return out;
+}
+
+/**
+ * The resources of a stack's state, without secrets (what `prepare` reads
+ * the Docker providers' key files from): the test applier's state file with
+ * `stateFile`, otherwise `pulumi stack export`. A stack without state yet
+ * (or without a working CLI) has none.
+ */
+export function stateResources(stack: string, root = ROOT, stateFile?: string): { type: string; inputs?: Record<string, unknown> }[] {
+    if (stateFile) {
+        const { readState } = require("../../test/e2e/engine") as typeof import("../../test/e2e/engine");
+        return readState(stateFile).resources.map((r) => ({ type: r.type, inputs: unwrapSecret(r.inputs) }));
+    }
+    const r = spawnSync("pulumi", ["stack", "export", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+    if (r.status !== 0) return [];
+    const resources = (JSON.parse(r.stdout)?.deployment?.resources ?? []) as { type: string; inputs?: Record<string, unknown> }[];
+    return resources.map((x) => ({ type: String(x.type), inputs: unwrapSecret(x.inputs) }));
 }
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -246,7 +283,7 @@ function pulumiJson(args: string[]): any {
     return JSON.parse(r.stdout);
 }
 
-function pulumiSource(stack: string, project: string): StackSource {
+function pulumiSource(stack: string, project: string, opts: SourceOptions): StackSource {
     const { values, secretKeys } = fromConfigJson(pulumiJson(["config", "--json", "--show-secrets", "--stack", stack]));
     const config = parsed(stack, values, secretKeys, project);
     return {
@@ -266,19 +303,91 @@ function pulumiSource(stack: string, project: string): StackSource {
             }
             return out;
         },
-        converger: {
-            describe: (changes) => [
-                ...Object.entries(changes).map(([k, v]) => `pulumi config set ${k} ${v} --stack ${stack}`),
-                `pulumi up --stack ${stack}`,
-            ],
-            async apply(changes, opts) {
-                for (const [k, v] of Object.entries(changes)) {
-                    const r = spawnSync("pulumi", ["config", "set", k, v, "--stack", stack], { cwd: ROOT, stdio: "inherit" });
-                    if (r.status !== 0) return { ok: false, error: `pulumi config set ${k} failed` };
+        converger: pulumiConverger(stack, project, values, opts),
+    };
+}
+
+/**
+ * The converge of a Pulumi stack: the change is written into
+ * `Pulumi.<stack>.yaml` (comments kept), committed and pushed to main, then
+ * `pulumi up` runs from that commit (lib/ops/desired.ts). A change that only
+ * touches maintenance pins the revision the stack serves (BERTH_REVISION_SHA =
+ * the stack output `revision`) when berth:revision is a branch, so it releases
+ * nothing even if the branch moved.
+ */
+export function pulumiConverger(stack: string, project: string, values: Readonly<Record<string, string>>, opts: SourceOptions, root = ROOT, pulumi = "pulumi"): Converger {
+    const file = path.join(root, stackFileName(stack));
+    const name = stackFileName(stack);
+    const full = (changes: Record<string, string>) => Object.fromEntries(Object.entries(changes).map(([k, v]) => [`${project}:${k}`, v]));
+    const edit = (changes: Record<string, string>) => {
+        if (!fs.existsSync(file)) throw new DesiredStateError(`berth: no ${name} in ${root}: berth records ${stack}'s desired state in that file (pulumi stack init ${stack} writes it)`);
+        const text = fs.readFileSync(file, "utf8");
+        return { text, next: setStackValues(text, full(changes), name), message: actionMessage(stack, full(changes), stackConfigValues(text, name), operatorName(root), project) };
+    };
+    const up = (yes: boolean) => `pulumi up --stack ${stack}${yes ? " --yes" : ""}`;
+    const pin = (changes: Record<string, string>): string | undefined => {
+        const ref = values[`${project}:revision`] ?? "";
+        if ("revision" in changes || /^[0-9a-f]{40}$/.test(ref)) return undefined;
+        const r = spawnSync(pulumi, ["stack", "output", "revision", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+        const sha = (r.stdout ?? "").trim();
+        return r.status === 0 && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
+    };
+    return {
+        describe(changes) {
+            let message = "";
+            try {
+                message = edit(changes).message;
+            } catch (e) {
+                if (!(e instanceof DesiredStateError)) throw e;
+            }
+            if (opts.local) return [`(edit ${name}: ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(" ")}; --local: no commit)`, up(false)];
+            return ["git fetch (the checkout must be main's tip)", ...commitCommands({ file: name, remote: "origin", remoteBranch: "main" }, message.split("\n")[0]), up(false)];
+        },
+        plan(changes) {
+            let e0: { text: string; next: string; message: string };
+            try {
+                e0 = edit(changes);
+            } catch (e) {
+                if (!(e instanceof DesiredStateError)) throw e;
+                return [`  refused: ${e.message}`];
+            }
+            const { text, next, message } = e0;
+            const diff = lineDiff(text, next, name).map((l) => `  ${l}`);
+            const unchanged = next === text ? [`  (${name} already says this)`] : [];
+            if (opts.local) {
+                return [...diff, ...unchanged, `  $ ${up(false)}`, `  --local: not committed or pushed; main does not say this, so the next CI deploy refuses (check-desired) or undoes it`];
+            }
+            try {
+                const c = preflight(file, { fetch: false });
+                const git = next === text ? [] : [`  $ git fetch ${c.remote}`, ...commitCommands(c, message.split("\n")[0]).map((x) => `  $ ${x}`)];
+                return [...diff, ...unchanged, ...git, `  $ ${up(false)}`];
+            } catch (e) {
+                if (!(e instanceof DesiredStateError)) throw e;
+                return [...diff, `  refused: ${e.message}`];
+            }
+        },
+        async apply(changes, o) {
+            let recorded = "";
+            try {
+                const { text, next, message } = edit(changes);
+                if (opts.local) {
+                    if (next !== text) fs.writeFileSync(file, next);
+                } else {
+                    const c = preflight(file, { fetch: true });
+                    if (next !== text) {
+                        const sha = commitAndPush(c, next, message);
+                        recorded = ` (main holds the change: ${sha.slice(0, 12)} on ${c.remote}/${c.remoteBranch})`;
+                        process.stderr.write(`berth: committed ${sha} to ${c.file} and pushed it to ${c.remote}/${c.remoteBranch}\n`);
+                    }
                 }
-                const up = spawnSync("pulumi", ["up", "--stack", stack, ...(opts.yes ? ["--yes"] : [])], { cwd: ROOT, stdio: "inherit" });
-                return up.status === 0 ? { ok: true } : { ok: false, error: `pulumi up failed (exit ${up.status})` };
-            },
+            } catch (e) {
+                if (e instanceof DesiredStateError) return { ok: false, error: e.message };
+                throw e;
+            }
+            const sha = pin(changes);
+            const env = sha ? { ...process.env, BERTH_REVISION_SHA: sha } : process.env;
+            const r = spawnSync(pulumi, ["up", "--stack", stack, ...(o.yes ? ["--yes"] : [])], { cwd: root, stdio: "inherit", env });
+            return r.status === 0 ? { ok: true } : { ok: false, error: `pulumi up failed (exit ${r.status})${recorded}; converge it from main with pulumi up --stack ${stack}` };
         },
     };
 }

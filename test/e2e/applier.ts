@@ -9,11 +9,11 @@
  * listed, with what it cannot prove, in test/e2e/README.md.
  */
 import * as path from "node:path";
-import { Engine, EngineReport, PlannedStep, readState, StateFile, StoredResource } from "./engine";
+import { Engine, EngineReport, PlannedStep, readState, StateFile, StoredResource, UpOptions } from "./engine";
 import { CommandRun, HostModels, tarOneFile } from "./providers";
 import { ROOT, StackConfig } from "../unit/harness";
 
-export type { CommandRun, StateFile, StoredResource, PlannedStep };
+export type { CommandRun, StateFile, StoredResource, PlannedStep, UpOptions };
 export { tarOneFile, readState };
 
 export interface UpReport {
@@ -25,6 +25,8 @@ export interface UpReport {
     dockerChanges: string[];
     /** Every resource's step (planned, for a preview), by URN. */
     steps: Record<string, PlannedStep>;
+    /** With refresh: the refresh steps whose result is not `same` (the Read changed the state, or found it gone). */
+    refreshed?: Record<string, PlannedStep>;
     outputs: Record<string, unknown>;
 }
 
@@ -49,7 +51,7 @@ export class Applier {
         const engine = new Engine({ statePath: this.opts.statePath, project: "berth", stack: cfg.stack, models: host.models(), log: this.opts.log });
         try {
             const r = await f(engine);
-            return { ok: r.ok, error: r.error, seconds: r.seconds, steps: r.steps, outputs: r.outputs, commands, dockerChanges };
+            return { ok: r.ok, error: r.error, seconds: r.seconds, steps: r.steps, refreshed: r.refreshed, outputs: r.outputs, commands, dockerChanges };
         } finally {
             host.close();
         }
@@ -69,14 +71,22 @@ export class Applier {
         };
     }
 
-    /** `pulumi up`. */
-    up(cfg: StackConfig): Promise<UpReport> {
-        return this.op(cfg, (e) => e.up(this.run(cfg)));
+    /** `pulumi up` (`--refresh`, `--expect-no-changes` with the options). */
+    up(cfg: StackConfig, opts: UpOptions = {}): Promise<UpReport> {
+        return this.op(cfg, (e) => e.up(this.run(cfg), false, opts));
     }
 
-    /** `pulumi preview --diff`: the planned step of every resource; nothing touches a host. */
-    preview(cfg: StackConfig): Promise<UpReport> {
-        return this.op(cfg, (e) => e.up(this.run(cfg), true));
+    /**
+     * `pulumi preview --diff`: the planned step of every resource; nothing
+     * changes on a host (with `refresh`, the providers' Reads look at it).
+     */
+    preview(cfg: StackConfig, opts: UpOptions = {}): Promise<UpReport> {
+        return this.op(cfg, (e) => e.up(this.run(cfg), true, opts));
+    }
+
+    /** `pulumi refresh`: every resource read, the state updated; the program does not run. */
+    refresh(cfg: StackConfig, opts: Pick<UpOptions, "expectNoChanges"> = {}): Promise<UpReport> {
+        return this.op(cfg, (e) => e.refresh(false, opts));
     }
 
     /** `pulumi destroy`. */

@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { CommandRun, UpReport } from "./applier";
+import { CommandRun, UpOptions, UpReport } from "./applier";
 import { Driver } from "./driver";
 import { ROOT, StackConfig } from "../unit/harness";
 
@@ -53,9 +53,11 @@ export class AutomationDriver implements Driver {
         }
         for (const ev of events) {
             const pre = ev.resourcePreEvent?.metadata;
+            // A refresh step (op "refresh", before the program's steps) is not a step of the update.
+            if (pre?.op === "refresh") continue;
             if (pre) r.steps[pre.urn] = { op: stepOp(pre.op), keys: [...(pre.diffs ?? [])].sort() };
             const md = ev.resOutputsEvent?.metadata;
-            if (!md || md.op === "same") continue;
+            if (!md || md.op === "same" || md.op === "refresh") continue;
             const name = md.urn.split("::").pop() ?? md.urn;
             if (md.type === "command:remote:Command") {
                 const phase = md.op === "delete" ? "delete" : md.op === "update" ? "update" : "create";
@@ -68,16 +70,24 @@ export class AutomationDriver implements Driver {
         return r;
     }
 
-    async up(cfg: StackConfig): Promise<UpReport> {
+    // UpOptions map onto the Automation API's own `refresh` and `expectNoChanges`
+    // (sdk/nodejs/automation/stack.ts: `--refresh`, `--expect-no-changes`).
+    async up(cfg: StackConfig, opts: UpOptions = {}): Promise<UpReport> {
         const stack = await this.select(cfg);
         const events: EngineEvent[] = [];
-        return this.report(() => stack.up({ onEvent: (e) => events.push(e) }), events);
+        return this.report(() => stack.up({ ...cliOptions(opts), onEvent: (e) => events.push(e) }), events);
     }
 
-    async preview(cfg: StackConfig): Promise<UpReport> {
+    async preview(cfg: StackConfig, opts: UpOptions = {}): Promise<UpReport> {
         const stack = await this.select(cfg);
         const events: EngineEvent[] = [];
-        return this.report(async () => (await stack.preview({ diff: true, onEvent: (e) => events.push(e) }), {}), events);
+        return this.report(async () => (await stack.preview({ diff: true, ...cliOptions(opts), onEvent: (e) => events.push(e) }), {}), events);
+    }
+
+    async refresh(cfg: StackConfig, opts: Pick<UpOptions, "expectNoChanges"> = {}): Promise<UpReport> {
+        const stack = await this.select(cfg);
+        const events: EngineEvent[] = [];
+        return this.report(async () => (await stack.refresh({ ...(opts.expectNoChanges ? { expectNoChanges: true } : {}), onEvent: (e) => events.push(e) }), {}), events);
     }
 
     async destroy(cfg: StackConfig): Promise<UpReport> {
@@ -105,6 +115,10 @@ export class AutomationDriver implements Driver {
     containerPorts(): Record<string, number> {
         return {};
     }
+}
+
+function cliOptions(opts: UpOptions): { refresh?: boolean; expectNoChanges?: boolean } {
+    return { ...(opts.refresh ? { refresh: true } : {}), ...(opts.expectNoChanges ? { expectNoChanges: true } : {}) };
 }
 
 /** The engine's step ops folded into the model's five (create-replacement etc. count as replace). */

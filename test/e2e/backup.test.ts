@@ -200,9 +200,9 @@ describe("backups on a disposable VPS with an SFTP target", () => {
         const snaps = scheduled.filter((s) => s.tags.includes(`db:${DB}`));
         assert.equal(snaps.length, 1, JSON.stringify(scheduled));
         const redis = scheduled.filter((s) => s.tags.includes("redis"));
-        assert.deepEqual(redis.map((s) => s.paths), [["/redis/data.tar"]], "berth:backup.redis: the Redis volume too, in the same run");
+        assert.deepEqual(redis.map((s) => s.paths), [["/redis-data.tar"]], "berth:backup.redis: the Redis volume too, in the same run");
         assert.equal(redis[0].tags.find((t) => t.startsWith("run:")), snaps[0].tags.find((t) => t.startsWith("run:")));
-        assert.deepEqual(snaps[0].paths, [`/postgres/${DB}.dump`]);
+        assert.deepEqual(snaps[0].paths, [`/postgres-${DB}.dump`]);
         for (const t of ["berth", "dev", `db:${DB}`]) assert.ok(snaps[0].tags.includes(t), `tag ${t}: ${snaps[0].tags}`);
         // The marker is plain text in a dump (so the search below can find it) ...
         assert.match(vpsOk(`docker exec ${PG} pg_dump -U postgres -Fc -Z0 -d ${DB} | grep -a -c ${MARKER} || true`), /^[1-9]/m);
@@ -243,7 +243,7 @@ describe("backups on a disposable VPS with an SFTP target", () => {
         assert.equal(snap.length, 1, "one database snapshot tagged with the release sha");
         assert.ok(snap[0].tags.includes("reason:release"));
         // The snapshot holds the data from before the migration: v1's schema.
-        const cols = vpsOk(`bash -c 'eval "$(grep "^rs() " ${BACKUP})"; rs dump ${snap[0].id} /postgres/${DB}.dump' | docker exec -i ${PG} pg_restore -f - --schema-only -t visits`);
+        const cols = vpsOk(`bash -c 'eval "$(grep "^rs() " ${BACKUP})"; rs dump ${snap[0].id} /postgres-${DB}.dump' | docker exec -i ${PG} pg_restore -f - --schema-only -t visits`);
         assert.doesNotMatch(cols, /user_agent/);
         assert.match(cols, /CREATE TABLE public\.visits/);
     });

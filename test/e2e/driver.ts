@@ -7,16 +7,25 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CommandRun, readState, StateFile, UpReport } from "./applier";
+import { CommandRun, readState, StateFile, UpOptions, UpReport } from "./applier";
 import { StackConfig } from "../unit/harness";
 import { unwrap } from "./engine";
 import { pulumiWorks } from "../../lib/ops/source";
 
+export type { UpOptions };
+
 export interface Driver {
     readonly kind: "applier" | "automation";
-    up(cfg: StackConfig): Promise<UpReport>;
-    /** `pulumi preview --diff`: planned steps, nothing applied. */
-    preview(cfg: StackConfig): Promise<UpReport>;
+    /** `pulumi up`; `{ refresh, expectNoChanges }` are `--refresh` and `--expect-no-changes`. */
+    up(cfg: StackConfig, opts?: UpOptions): Promise<UpReport>;
+    /**
+     * `pulumi preview --diff`: planned steps, nothing applied. With
+     * `{ refresh: true, expectNoChanges: true }` it is the drift job's preview:
+     * every resource read first, and any step that is not `same` fails it.
+     */
+    preview(cfg: StackConfig, opts?: UpOptions): Promise<UpReport>;
+    /** `pulumi refresh --yes`: the state updated from every provider's Read. */
+    refresh(cfg: StackConfig, opts?: Pick<UpOptions, "expectNoChanges">): Promise<UpReport>;
     destroy(cfg: StackConfig): Promise<UpReport>;
     unprotectAll(): void;
     /** Every secret value the driver has seen (config and generated). */
@@ -35,14 +44,14 @@ class ApplierDriver implements Driver {
     constructor(private statePath: string, private dnsApi: string, private stack: string) {}
 
     /** One applier operation in a child process (see apply-cli.ts). */
-    private async call(verb: string, cfg?: StackConfig): Promise<UpReport> {
+    private async call(verb: string, cfg?: StackConfig, opts: UpOptions = {}): Promise<UpReport> {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-apply-"));
         const configPath = path.join(dir, "config.json");
         const reportPath = path.join(dir, "report.json");
         fs.writeFileSync(configPath, JSON.stringify(cfg ?? {}), { mode: 0o600 });
         try {
             const code = await new Promise<number>((resolve, reject) => {
-                const p = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "apply-cli.ts"), verb, this.statePath, configPath, reportPath, this.dnsApi], {
+                const p = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "apply-cli.ts"), verb, this.statePath, configPath, reportPath, this.dnsApi, ...flags(opts)], {
                     stdio: ["ignore", "inherit", "inherit"],
                     env: { ...process.env, BERTH_REAL_HOME: "1" },
                 });
@@ -58,14 +67,18 @@ class ApplierDriver implements Driver {
         }
     }
 
-    up(cfg: StackConfig): Promise<UpReport> {
+    up(cfg: StackConfig, opts: UpOptions = {}): Promise<UpReport> {
         cfg.secrets.forEach((s) => this.configSecrets.add(s));
-        return this.call("up", cfg);
+        return this.call("up", cfg, opts);
     }
 
-    preview(cfg: StackConfig): Promise<UpReport> {
+    preview(cfg: StackConfig, opts: UpOptions = {}): Promise<UpReport> {
         cfg.secrets.forEach((s) => this.configSecrets.add(s));
-        return this.call("preview", cfg);
+        return this.call("preview", cfg, opts);
+    }
+
+    refresh(cfg: StackConfig, opts: Pick<UpOptions, "expectNoChanges"> = {}): Promise<UpReport> {
+        return this.call("refresh", cfg, opts);
     }
 
     destroy(cfg: StackConfig): Promise<UpReport> {
@@ -99,6 +112,11 @@ class ApplierDriver implements Driver {
         }
         return out;
     }
+}
+
+/** The CLI flags of the options (apply-cli.ts reads them). */
+function flags(opts: UpOptions): string[] {
+    return [...(opts.refresh ? ["--refresh"] : []), ...(opts.expectNoChanges ? ["--expect-no-changes"] : [])];
 }
 
 export async function makeDriver(statePath: string, dnsApi: string, stack: string): Promise<Driver> {

@@ -56,6 +56,45 @@
  *  -  Secrets are encrypted in the state file (AES-256-GCM, key in a 0700
  *     directory outside the working tree), as the engine encrypts secret
  *     values with the stack's secrets provider.
+ *  9. Refresh (`pulumi refresh`, and `preview`/`up` with `--refresh`, the
+ *     Automation API's `refresh: true`; pulumi/pulumi master 2026-08-21,
+ *     1b5949891b3c). Before the program runs, every resource of the old
+ *     state gets a RefreshStep (deployment_executor.go Execute: `if
+ *     opts.Refresh && !opts.RefreshProgram { ex.refresh(...) }`; refresh()
+ *     makes one NewRefreshStep per resource, views excepted; `--run-program`,
+ *     env PULUMI_RUN_PROGRAM, is off by default and not modelled) and the base
+ *     state is rebuilt from their results (rebuildBaseState) before any
+ *     diff; the step generator then diffs the program against the refreshed
+ *     state. RefreshStep.Apply (step.go): components, providers and
+ *     pending-replacement resources are left as they are; every other
+ *     resource — pending deletes included — is read with the provider's
+ *     Read(id, old inputs, old outputs). An empty ID means the resource is
+ *     gone: it is dropped from the state (`isDeleted`, New() = nil), so the
+ *     `up` that follows creates it again; otherwise the outputs become the
+ *     Read's outputs and the inputs the Read's inputs when it returns any
+ *     (else the old inputs are kept). A failed Read fails the operation
+ *     (step executor errored) before the program runs. The refreshed state's
+ *     init errors are the Read's own (`s.new.InitErrors = initErrors`, set
+ *     only by a Read that reports a partial failure, which none of the
+ *     providers here does): a refresh clears those of a partial create, and
+ *     the next up no longer forces its update. The RefreshStep's
+ *     op (ResultOp) is `delete` for a gone resource, `update` when the
+ *     provider's Diff of the refreshed state against the old inputs is not
+ *     DiffNone (outputs alone do not count), else `same`; in an update or a
+ *     preview those refresh steps are not counted as changes (update.go
+ *     OnResourceStepPost: `record = step.Logical()`, false for a RefreshStep,
+ *     unless the operation is a refresh). A preview reads like an update but
+ *     writes no state. A resource whose state only changed in its outputs
+ *     (an image's `imageId`) then has a `same` step that hands the program
+ *     the refreshed outputs (SameStep keeps old outputs), so what depends on
+ *     them sees the new values.
+ *  10. `--expect-no-changes` (pkg/cmd/pulumi/operations/preview.go, up.go,
+ *     refresh.go): after the operation, `engine.HasChanges(changes)`
+ *     (update.go: any counted step whose op is not same/read) fails it with
+ *     "no changes were expected for preview|update|refresh but changes were
+ *     proposed" (backenderr.NoChangesExpectedError). For `up` the check runs
+ *     after the changes were applied. The model lists each non-same step
+ *     under that line, as the CLI's summary does.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -115,6 +154,8 @@ export interface EngineReport {
     seconds: number;
     /** The step taken (or, in a preview, planned) for every resource, by URN. */
     steps: Record<string, PlannedStep>;
+    /** With refresh: each refresh step whose result is not `same` (update: the Read changed the inputs; delete: gone). */
+    refreshed?: Record<string, PlannedStep>;
     outputs: Record<string, unknown>;
 }
 
@@ -154,6 +195,48 @@ export interface ResourceModel {
     delete?(ctx: ProviderContext, old: StoredResource): Promise<void>;
     /** A Terraform-bridged provider (its Update with no diff returns the old state untouched). */
     bridged?: boolean;
+    /**
+     * The provider's Read for a refresh (plain values in and out): `undefined`
+     * when the resource is gone (an empty ID). `inputs` omitted: the engine
+     * keeps the old inputs. Missing: Read returns the state as it is
+     * (pulumi-go-provider's default Read, terraform-provider-random's no-op Read).
+     */
+    read?(ctx: ProviderContext, old: StoredResource): Promise<ReadResult | undefined>;
+}
+
+/** What a provider's Read returns for a resource that still exists (engine plugin.ReadResult). */
+export interface ReadResult {
+    outputs: Record<string, any>;
+    inputs?: Record<string, any>;
+}
+
+/**
+ * The inputs a Terraform-bridged provider returns from a refresh's Read
+ * (pulumi-terraform-bridge pkg/tfbridge/provider.go Read →
+ * schema.go ExtractInputsFromOutputs with isRefresh: only inputs already
+ * present are given new values, extractInputs): an object keeps only its old
+ * keys, each taking the refreshed value (a key the state no longer has is
+ * dropped); a list is matched by position over the old elements and stops
+ * where the new list ends; anything else takes the refreshed value.
+ */
+export function bridgeRefreshInputs(oldInputs: any, outputs: any): any {
+    if (Array.isArray(oldInputs) && Array.isArray(outputs)) {
+        const out: any[] = [];
+        for (let i = 0; i < oldInputs.length && i < outputs.length; i++) out.push(bridgeRefreshInputs(oldInputs[i], outputs[i]));
+        return out;
+    }
+    if (oldInputs && outputs && typeof oldInputs === "object" && typeof outputs === "object" && !Array.isArray(oldInputs) && !Array.isArray(outputs)) {
+        const out: Record<string, any> = {};
+        for (const k of Object.keys(oldInputs)) if (k in outputs) out[k] = bridgeRefreshInputs(oldInputs[k], outputs[k]);
+        return out;
+    }
+    return outputs;
+}
+
+/** Options of `up` and `preview` (the CLI's `--refresh`, `--expect-no-changes`). */
+export interface UpOptions {
+    refresh?: boolean;
+    expectNoChanges?: boolean;
 }
 
 /** step.go deleteProtectedError. */
@@ -566,10 +649,68 @@ export class Engine {
         return out;
     }
 
+    // -- refresh ----------------------------------------------------------------
+
+    /**
+     * The refresh steps of every resource in the old state, before the
+     * program runs (deployment_executor.go refresh, step.go RefreshStep.Apply;
+     * header point 9). Returns every step's result op by URN; throws on a
+     * failed Read. A preview updates the state in memory only.
+     */
+    private async refreshState(preview: boolean): Promise<Record<string, PlannedStep>> {
+        const steps: Record<string, PlannedStep> = {};
+        for (const r of [...this.state.resources]) {
+            const m = r.custom ? this.model(r.type) : undefined;
+            // Components, providers (and resources no model reads) keep their state.
+            if (!m || r.type.startsWith("pulumi:providers:") || !m.read) {
+                steps[r.urn] ??= { op: "same", keys: [] };
+                continue;
+            }
+            let got: ReadResult | undefined;
+            try {
+                got = await m.read(this.providerContext(r), r);
+            } catch (e) {
+                throw new Error(`${r.urn}: refreshing failed: ${(e as Error).message}`);
+            }
+            const i = this.state.resources.indexOf(r);
+            if (!got) {
+                this.log(`  refresh ${r.urn}: gone, removed from the state`);
+                this.state.resources.splice(i, 1);
+                // A pending delete shares its URN with the live resource: only the live one's step is reported.
+                if (!r.pendingDelete) steps[r.urn] = { op: "delete", keys: [] };
+                continue;
+            }
+            const secretOutputs = new Set(m.secretOutputs ?? []);
+            const outputs = keepMarkers(r.outputs, got.outputs, secretOutputs);
+            const inputs = got.inputs ? keepMarkers(r.inputs, got.inputs, new Set()) : r.inputs;
+            // ResultOp: the provider's Diff of the refreshed state against the old inputs.
+            const d = m.diff(unwrap(inputs), unwrap(r.inputs));
+            // A Read without a partial failure leaves no init errors (s.new.InitErrors = nil).
+            this.state.resources[i] = { ...r, inputs, outputs, initErrors: undefined };
+            if (d.changedKeys.length) this.log(`  refresh ${r.urn}: ${d.changedKeys.join(", ")} changed`);
+            if (!r.pendingDelete) steps[r.urn] = { op: d.changedKeys.length ? "update" : "same", keys: d.changedKeys };
+        }
+        if (!preview) this.save();
+        return steps;
+    }
+
+    /** `--expect-no-changes`: the error of an operation whose steps are not all `same` (header point 10). */
+    private expectNoChanges(operation: "preview" | "update" | "refresh", steps: Record<string, PlannedStep>): string | undefined {
+        const changed = Object.entries(steps).filter(([, s]) => s.op !== "same");
+        if (!changed.length) return undefined;
+        const sign: Record<Op, string> = { create: "+", update: "~", replace: "+-", delete: "-", same: " " };
+        const lines = changed.map(([urn, s]) => `  ${sign[s.op]} ${s.op} ${urn}${s.keys.length ? ` [${s.keys.join(", ")}]` : ""}`);
+        return [`no changes were expected for ${operation} but changes were proposed`, ...lines].join("\n");
+    }
+
     // -- operations -----------------------------------------------------------
 
-    /** `pulumi up` (or, with preview, `pulumi preview --diff`). */
-    async up(run: ProgramRun, preview = false): Promise<EngineReport> {
+    /**
+     * `pulumi up` (or, with preview, `pulumi preview --diff`); `refresh`
+     * reads every resource first, `expectNoChanges` fails the operation when a
+     * step is not `same` (after applying it, for an up).
+     */
+    async up(run: ProgramRun, preview = false, opts: UpOptions = {}): Promise<EngineReport> {
         const t0 = Date.now();
         this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
         const errors: string[] = [];
@@ -577,6 +718,16 @@ export class Engine {
             const msg = e instanceof Error ? e.message : String(e);
             if (!errors.includes(msg)) errors.push(msg);
         };
+
+        if (opts.refresh) {
+            try {
+                const refreshed = await this.refreshState(preview);
+                this.report.refreshed = Object.fromEntries(Object.entries(refreshed).filter(([, s]) => s.op !== "same"));
+            } catch (e) {
+                fail(e);
+                return this.finish(t0, errors);
+            }
+        }
 
         // Pending deletes of an earlier run are not retried first (removed in
         // pulumi v3.46.0): they join the deletes at the end of this run.
@@ -602,6 +753,28 @@ export class Engine {
         if (errors.length === 0 || preview) {
             const gone = this.state.resources.filter((r) => r.pendingDelete || !seen.has(r.urn));
             await this.deleteAll(gone, preview, errors);
+        }
+        if (opts.expectNoChanges && errors.length === 0) {
+            const e = this.expectNoChanges(preview ? "preview" : "update", this.report.steps);
+            if (e) errors.push(e);
+        }
+        return this.finish(t0, errors);
+    }
+
+    /** `pulumi refresh` (with preview, `pulumi refresh --preview-only`): every resource read, no program. */
+    async refresh(preview = false, opts: { expectNoChanges?: boolean } = {}): Promise<EngineReport> {
+        const t0 = Date.now();
+        this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
+        const errors: string[] = [];
+        try {
+            this.report.steps = await this.refreshState(preview);
+            this.report.refreshed = Object.fromEntries(Object.entries(this.report.steps).filter(([, s]) => s.op !== "same"));
+        } catch (e) {
+            errors.push((e as Error).message);
+        }
+        if (opts.expectNoChanges && errors.length === 0) {
+            const e = this.expectNoChanges("refresh", this.report.steps);
+            if (e) errors.push(e);
         }
         return this.finish(t0, errors);
     }
@@ -763,6 +936,22 @@ function containsSecret(v: any): boolean {
     if (Array.isArray(v)) return v.some(containsSecret);
     if (v && typeof v === "object") return Object.values(v).some(containsSecret);
     return false;
+}
+
+/**
+ * A Read's plain values with the old state's secret markers kept: a key
+ * whose value did not change keeps its old (possibly secret-holding) value;
+ * a changed value that held a secret, or a secret output key, is wrapped as
+ * a whole (the engine keeps secretness across a refresh).
+ */
+function keepMarkers(old: Record<string, any>, plain: Record<string, any>, secretKeys: Set<string>): Record<string, any> {
+    const out: Record<string, any> = {};
+    for (const [k, v] of Object.entries(plain ?? {})) {
+        const before = old?.[k];
+        if (before !== undefined && JSON.stringify(unwrap(before)) === JSON.stringify(v)) out[k] = before;
+        else out[k] = containsSecret(before) || secretKeys.has(k) ? secretWrap(v) : v;
+    }
+    return out;
 }
 
 function markSecrets(out: Record<string, any>, keys: Set<string>): Record<string, any> {

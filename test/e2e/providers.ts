@@ -51,6 +51,63 @@
  *   without this record's address (see TestDns).
  * - pulumi:providers:docker: a change of its configuration updates the
  *   provider (no replacement of its resources).
+ *
+ * Read, for a refresh (the engine side is engine.ts point 9):
+ * - command:remote:Command has no Read: pulumi-command v1.2.1's Command
+ *   implements infer.CustomResource, CustomUpdate and CustomDelete only
+ *   (provider/pkg/provider/remote/commandController.go), and
+ *   pulumi-go-provider v1.3.0's default Read (infer/resource.go
+ *   derivedResourceController.Read, no CustomRead) returns the ID, state and
+ *   inputs as given. A refresh leaves every command as it is: a hand-edited
+ *   file on a host is invisible to it.
+ * - random:RandomPassword: terraform-provider-random's Read is empty
+ *   ("Read does not need to perform any operations",
+ *   internal/provider/resource_password.go): state as it is.
+ * - The bridge (pulumi-terraform-bridge pkg/tfbridge/provider.go Read):
+ *   the TF Read's state becomes the outputs; a nil state (the TF resource
+ *   called `d.SetId("")`; pkg/tfshim/sdk-v2/provider2.go Refresh returns
+ *   nil for a null state; the plugin-framework bridge pkg/pf/tfbridge/
+ *   provider_read.go likewise for RemoveResource) is an empty ReadResponse:
+ *   the resource is gone. The inputs are ExtractInputsFromOutputs(isRefresh):
+ *   only inputs already present, with their refreshed values
+ *   (engine.ts bridgeRefreshInputs).
+ * - docker (terraform-provider-docker v4.5.0, internal/provider/):
+ *   Container (resource_docker_container_funcs.go resourceDockerContainerRead):
+ *   looked up by ID in the list of all containers (fetchDockerContainer);
+ *   absent → SetId("") → gone, and the next up creates it again. Present:
+ *   `ports` (when set) is re-read from NetworkSettings.Ports if the
+ *   container runs or `must_run` is true in state — empty for a stopped
+ *   container (moby daemon/container_operations.go releaseNetwork:
+ *   `container.NetworkSettings.Ports = nil`), and `ports` is ForceNew, so
+ *   the next up replaces a stopped container that publishes ports; a stopped container gets `exit_code`
+ *   and, when `must_run` was true, `must_run = false` (the next up's diff
+ *   must_run false→true is an update whose resourceDockerContainerUpdate
+ *   starts it); `name` (without the leading "/"), `image` (the container's
+ *   image ID when the configured image starts with "sha256:", else
+ *   Config.Image), `command`, `restart`, `max_retry_count`, `memory`,
+ *   `memory_reservation`, `memory_swap`, `cpu_shares`, `cpu_set`,
+ *   `log_driver`, `log_opts` (only when set), `healthcheck` (durations
+ *   as Go's Duration.String()) are set from the inspected container;
+ *   environment, labels, uploads and volumes are not read ("We decided not
+ *   to set the environment variables and labels"). Fields berth does not
+ *   set are not modelled. Volume (resource_docker_volume.go
+ *   resourceDockerVolumeRead): VolumeInspect by ID (the name); not found →
+ *   gone; name, labels (a set), driver read. Network
+ *   (resource_docker_network_funcs.go resourceDockerNetworkReadRefreshFunc):
+ *   NetworkInspect by ID; ANY error → "removed" (gone); name, labels,
+ *   driver read. RemoteImage (resource_docker_image_funcs.go
+ *   resourceDockerImageRead): the image `name` inspected locally; absent →
+ *   gone (the next up pulls or finds it again); present → `image_id` and
+ *   `repo_digest` (data_source_docker_image.go determineRepoDigest) from
+ *   the local image, so a re-tagged image changes `imageId`, and with it
+ *   the `image` of every container built from it (a replacement).
+ * - cloudflare:DnsRecord (terraform-provider-cloudflare
+ *   internal/services/dns_record/resource.go Read): GET of the record by
+ *   id; a 404 → RemoveResource (gone). The test DNS has no record ids: a
+ *   record whose address the name no longer answers is gone (recreated by
+ *   the next up; a record whose address was changed out of band would be
+ *   an update at Cloudflare and is a create here); otherwise its state is
+ *   kept.
  */
 import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -59,7 +116,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { diffBy, Models, PartialFailure, ProviderContext, ResourceModel, StoredResource, unwrap } from "./engine";
+import { bridgeRefreshInputs, diffBy, Models, PartialFailure, ProviderContext, ReadResult, ResourceModel, StoredResource, unwrap } from "./engine";
 
 export interface CommandRun {
     resource: string;
@@ -337,6 +394,14 @@ export class HostModels {
                 }
                 this.o.dockerChanges.push(`delete network ${i.name}`);
             },
+            read: async (ctx, old) => {
+                const prev = unwrap(old.outputs);
+                // resourceDockerNetworkReadRefreshFunc: any inspect error is "removed".
+                const r = await this.engine(ctx).docker(["network", "inspect", String(prev.id ?? unwrap(old.inputs).name)]);
+                if (r.code !== 0) return undefined;
+                const n = JSON.parse(r.stdout)[0];
+                return bridgeRead(old, { ...prev, name: n.Name, driver: n.Driver, labels: labelSet(n.Labels, prev.labels) });
+            },
             bridged: true,
         };
         const volume: ResourceModel = {
@@ -352,6 +417,16 @@ export class HostModels {
                 // VolumeRemove(force) retried while "in use", 30 s (resource_docker_volume.go 362-445).
                 await retryWhile(() => this.engine(ctx).docker(["volume", "rm", "-f", i.name]), /in use/i, 30_000, `docker volume rm ${i.name}`);
                 this.o.dockerChanges.push(`delete volume ${i.name}`);
+            },
+            read: async (ctx, old) => {
+                const prev = unwrap(old.outputs);
+                const r = await this.engine(ctx).docker(["volume", "inspect", String(prev.name)]);
+                if (r.code !== 0) {
+                    if (/no such volume|not found/i.test(r.stderr)) return undefined;
+                    throw new Error(`docker volume inspect ${prev.name} failed: ${r.stderr.trim()}`);
+                }
+                const v = JSON.parse(r.stdout)[0];
+                return bridgeRead(old, { ...prev, name: v.Name, driver: v.Driver, labels: labelSet(v.Labels, prev.labels) });
             },
             bridged: true,
         };
@@ -371,6 +446,16 @@ export class HostModels {
             delete: async (ctx, old) => {
                 const i = unwrap(old.inputs);
                 if (!i.keepLocally) await this.engine(ctx).docker(["rmi", i.name]);
+            },
+            read: async (ctx, old) => {
+                const prev = unwrap(old.outputs);
+                const r = await this.engine(ctx).docker(["image", "inspect", String(prev.name)]);
+                if (r.code !== 0) {
+                    if (/no such image|not found/i.test(r.stderr)) return undefined;
+                    throw new Error(`docker image inspect ${prev.name} failed: ${r.stderr.trim()}`);
+                }
+                const im = JSON.parse(r.stdout)[0];
+                return bridgeRead(old, { ...prev, imageId: im.Id, repoDigest: repoDigestOf(String(prev.name), im.RepoDigests ?? []) });
             },
             bridged: true,
         };
@@ -404,6 +489,16 @@ export class HostModels {
                 if (r.code !== 0 && !/No such container/i.test(r.stderr)) throw new Error(`docker rm ${i.name} failed: ${r.stderr.trim()}`);
                 this.o.dockerChanges.push(`delete container ${i.name}`);
             },
+            read: async (ctx, old) => {
+                const prev = unwrap(old.outputs);
+                const id = String(prev.id ?? prev.name);
+                const r = await this.engine(ctx).docker(["container", "inspect", id]);
+                if (r.code !== 0) {
+                    if (/no such (object|container)/i.test(r.stderr)) return undefined;
+                    throw new Error(`docker container inspect ${id} failed: ${r.stderr.trim()}`);
+                }
+                return bridgeRead(old, containerState(prev, JSON.parse(r.stdout)[0]));
+            },
             bridged: true,
         };
         const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -431,6 +526,11 @@ export class HostModels {
             },
             delete: async (_ctx, old) => {
                 await this.testDns().remove(unwrap(old.inputs));
+            },
+            read: async (_ctx, old) => {
+                const prev = unwrap(old.outputs);
+                const now = await this.testDns().addresses(prev.type, prev.name);
+                return now.includes(canonicalAddress(prev.content)) ? { outputs: prev, inputs: unwrap(old.inputs) } : undefined;
             },
             bridged: true,
         };
@@ -596,6 +696,102 @@ function canonicalAddress(a: string): string {
 }
 
 export type { StoredResource };
+
+/** A bridged provider's Read result: the TF state as outputs, the inputs extracted from it (engine.ts bridgeRefreshInputs). */
+function bridgeRead(old: StoredResource, state: Record<string, any>): ReadResult {
+    return { outputs: state, inputs: bridgeRefreshInputs(unwrap(old.inputs), state) };
+}
+
+/** mapToLabelSet: a TypeSet, so the old order is kept when the set is the same. */
+function labelSet(labels: Record<string, string> | null | undefined, prev: { label: string; value: string }[] | undefined): { label: string; value: string }[] {
+    const now = Object.entries(labels ?? {}).map(([label, value]) => ({ label, value })).sort((a, b) => a.label.localeCompare(b.label));
+    const key = (l: { label: string; value: string }[]) => JSON.stringify([...l].map((x) => [x.label, x.value]).sort());
+    return prev && key(prev) === key(now) ? prev : now;
+}
+
+/** data_source_docker_image.go determineRepoDigest. */
+export function repoDigestOf(name: string, digests: string[]): string {
+    if (digests.length === 0) return "";
+    if (digests.length === 1) return digests[0];
+    const colon = name.indexOf(":");
+    const bare = colon >= 0 ? name.slice(0, colon) : name;
+    return digests.find((d) => d.startsWith(bare)) ?? "";
+}
+
+/** Go's time.Duration.String() of nanoseconds (what the provider writes for a health check's durations). */
+export function goDuration(ns: number): string {
+    if (ns === 0) return "0s";
+    const neg = ns < 0 ? "-" : "";
+    let n = Math.abs(ns);
+    const frac = (v: number, unit: number) => {
+        const whole = Math.floor(v / unit);
+        const rest = String(v % unit).padStart(String(unit).length - 1, "0").replace(/0+$/, "");
+        return rest ? `${whole}.${rest}` : String(whole);
+    };
+    if (n < 1e3) return `${neg}${n}ns`;
+    if (n < 1e6) return `${neg}${frac(n, 1e3)}µs`;
+    if (n < 1e9) return `${neg}${frac(n, 1e6)}ms`;
+    let out = "";
+    const h = Math.floor(n / 3600e9);
+    n -= h * 3600e9;
+    const m = Math.floor(n / 60e9);
+    n -= m * 60e9;
+    if (h) out += `${h}h`;
+    if (h || m) out += `${m}m`;
+    return `${neg}${out}${frac(n, 1e9)}s`;
+}
+
+/** flattenContainerPorts: every binding of every published port, sorted by port and protocol. */
+function flattenPorts(ports: Record<string, { HostIp: string; HostPort: string }[] | null> | null | undefined): { internal: number; external: number; ip: string; protocol: string }[] {
+    const keys = Object.keys(ports ?? {}).sort((a, b) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b));
+    return keys.flatMap((k) => {
+        const [internal, protocol] = k.split("/");
+        return (ports![k] ?? []).map((b) => ({ internal: Number(internal), external: Number(b.HostPort), ip: b.HostIp, protocol }));
+    });
+}
+
+/**
+ * resourceDockerContainerRead on `docker container inspect` output (`prev`:
+ * the state before). Exported for test/unit/engine.test.ts.
+ */
+export function containerState(prev: Record<string, any>, c: any): Record<string, any> {
+    const st: Record<string, any> = { ...prev };
+    const mustRun = prev.mustRun ?? true; // schema Default: true
+    const running = !!c.State?.Running;
+    // Ports only when running or must_run (the must_run of the state, read before it is changed below).
+    if ((running || mustRun) && Array.isArray(prev.ports) && prev.ports.length) st.ports = flattenPorts(c.NetworkSettings?.Ports);
+    if (!running) {
+        st.exitCode = c.State?.ExitCode ?? 0;
+        if (mustRun) st.mustRun = false;
+    }
+    st.id = c.Id;
+    st.name = String(c.Name ?? "").replace(/^\/+/, "");
+    st.image = String(prev.image ?? "").startsWith("sha256:") ? c.Image : c.Config?.Image;
+    if (c.Config?.Cmd) st.command = c.Config.Cmd;
+    const hc = c.HostConfig ?? {};
+    st.restart = hc.RestartPolicy?.Name ?? "";
+    st.maxRetryCount = hc.RestartPolicy?.MaximumRetryCount ?? 0;
+    const mib = 1024 * 1024;
+    st.memory = Math.floor((hc.Memory ?? 0) / mib);
+    st.memoryReservation = hc.MemoryReservation > 0 ? Math.floor(hc.MemoryReservation / mib) : hc.MemoryReservation ?? 0;
+    st.memorySwap = hc.MemorySwap > 0 ? Math.floor(hc.MemorySwap / mib) : hc.MemorySwap ?? 0;
+    st.cpuShares = hc.CpuShares ?? 0;
+    st.cpuSet = hc.CpusetCpus ?? "";
+    st.logDriver = hc.LogConfig?.Type ?? "";
+    if (prev.logOpts && Object.keys(prev.logOpts).length) st.logOpts = hc.LogConfig?.Config ?? {};
+    const h = c.Config?.Healthcheck;
+    if (h) {
+        st.healthcheck = {
+            tests: h.Test ?? [],
+            interval: goDuration(h.Interval ?? 0),
+            timeout: goDuration(h.Timeout ?? 0),
+            startPeriod: goDuration(h.StartPeriod ?? 0),
+            startInterval: goDuration(h.StartInterval ?? 0),
+            retries: h.Retries ?? 0,
+        };
+    }
+    return st;
+}
 
 async function retryWhile(f: () => Promise<ProcResult>, pending: RegExp, ms: number, what: string): Promise<void> {
     const deadline = Date.now() + ms;

@@ -232,3 +232,18 @@ describe("the program's backup resources", () => {
         assert.equal(r.resources.filter((x) => x.name.includes("-backup")).length, 0);
     });
 });
+
+describe("snapshot paths", () => {
+    test("dumps are one file at the snapshot's root (restic 0.18.0 refuses a directory in --stdin-filename), and both layouts restore", () => {
+        const s = backup.backupScriptFile(configFor("staging"));
+        assert.match(s, /--stdin-filename "postgres-\$db\.dump"/);
+        assert.doesNotMatch(s, /--stdin-filename "?[a-z$]+\//, "no directory in a stdin file name");
+        // The restore reads each snapshot's own path: the new layout and the one earlier berths wrote.
+        const loop = ["for path in /postgres-shop_staging.dump /postgres/old_db.dump /redis-data.tar /redis/data.tar; do", ...backup.dbFromPathLines("me"), '  echo "$db"', "done"].join("\n");
+        const r = spawnSync("bash", ["-c", loop], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, "shop_staging\nold_db\n");
+        const bad = spawnSync("bash", ["-c", ["for path in '/postgres-x;rm.dump'; do", ...backup.dbFromPathLines("me"), "done"].join("\n")], { encoding: "utf8" });
+        assert.notEqual(bad.status, 0, "an unexpected database name is refused");
+    });
+});

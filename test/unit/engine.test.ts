@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { diffBy, Engine, EngineReport, Models, PartialFailure, readState, ResourceModel, UNKNOWN } from "../e2e/engine";
-import { commandSshArgs, connhelperArgs, CONTAINER_IN_PLACE, HostModels } from "../e2e/providers";
+import { bridgeRefreshInputs, diffBy, Engine, EngineReport, Models, PartialFailure, readState, ResourceModel, UNKNOWN, UpOptions } from "../e2e/engine";
+import { commandSshArgs, connhelperArgs, CONTAINER_IN_PLACE, containerState, goDuration, HostModels } from "../e2e/providers";
 
 process.env.BERTH_APPLIER_KEY_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "berth-engine-key-"));
 
@@ -71,12 +71,12 @@ function engine(statePath: string, models: Models): Engine {
  * belong to the run (the applier's child process ignores them), so the test
  * runner's own unhandledRejection listener is set aside meanwhile.
  */
-async function up(statePath: string, models: Models, program: () => unknown, preview = false): Promise<EngineReport> {
+async function up(statePath: string, models: Models, program: () => unknown, preview = false, opts: UpOptions = {}): Promise<EngineReport> {
     const listeners = process.listeners("unhandledRejection");
     process.removeAllListeners("unhandledRejection");
     process.on("unhandledRejection", () => undefined);
     try {
-        return await engine(statePath, models).up({ config: {}, secretKeys: [], program: async () => ((await program()) as Record<string, unknown>) ?? {} }, preview);
+        return await engine(statePath, models).up({ config: {}, secretKeys: [], program: async () => ((await program()) as Record<string, unknown>) ?? {} }, preview, opts);
     } finally {
         await new Promise((r) => setTimeout(r, 50));
         process.removeAllListeners("unhandledRejection");
@@ -358,3 +358,239 @@ describe("engine model: secrets in state", () => {
         assert.equal(back.inputs.password.value, "hunter2-very-secret");
     });
 });
+
+describe("engine model: 9. refresh and 10. --expect-no-changes", () => {
+    /**
+     * A fake provider with a Read: `world` says what the outside holds for a
+     * resource name (absent: gone; a record: the state the Read returns).
+     */
+    function readModels(log: string[], world: Map<string, Record<string, unknown>>, behaviour: { failRead?: string } = {}): Models {
+        const base = fakeModels(log)[T];
+        return {
+            [T]: {
+                ...base,
+                create: async (ctx, i) => {
+                    const out = await base.create(ctx, i);
+                    world.set(ctx.name, { ...out });
+                    return out;
+                },
+                read: async (ctx, old) => {
+                    log.push(`read ${ctx.name}`);
+                    if (behaviour.failRead === ctx.name) throw new Error(`cannot reach ${ctx.name}`);
+                    const now = world.get(ctx.name);
+                    if (!now) return undefined;
+                    const outputs = { ...(old.outputs as Record<string, unknown>), ...now };
+                    return { outputs, inputs: bridgeRefreshInputs(old.inputs, outputs) };
+                },
+            },
+        };
+    }
+
+    test("a resource read as gone: the preview plans its create, writes nothing; the up creates it again", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        const world = new Map<string, Record<string, unknown>>();
+        const program = () => {
+            thing("a", { key: "1", password: pulumi.secret("s3cret-value-123") });
+            thing("b", { key: "1" });
+        };
+        await up(st, readModels(log, world), program);
+        world.delete("a");
+        log.length = 0;
+        const plain = await up(st, readModels(log, world), program, true);
+        assert.equal(plain.steps[urn(T, "a")].op, "same", "without refresh the state is believed");
+        const p = await up(st, readModels(log, world), program, true, { refresh: true });
+        assert.ok(p.ok, p.error);
+        assert.equal(p.steps[urn(T, "a")].op, "create");
+        assert.equal(p.steps[urn(T, "b")].op, "same");
+        assert.deepEqual(p.refreshed, { [urn(T, "a")]: { op: "delete", keys: [] } });
+        assert.ok(readState(st).resources.some((x) => x.name === "a"), "a preview writes no state");
+        log.length = 0;
+        const u = await up(st, readModels(log, world), program, false, { refresh: true });
+        assert.ok(u.ok, u.error);
+        assert.deepEqual(log.slice(0, 2).sort(), ["read a", "read b"], "every resource is read before the program runs");
+        assert.deepEqual(log.slice(2), ["create a"]);
+        assert.ok(world.has("a"));
+        assert.ok(!fs.readFileSync(st, "utf8").includes("s3cret-value-123"), "secrets stay encrypted across a refresh");
+    });
+
+    test("a Read that changes an output: the step stays same, and what depends on it sees the new value", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        const world = new Map<string, Record<string, unknown>>();
+        const program = () => {
+            const image = thing("image", { key: "1" });
+            thing("container", { key: image.out });
+        };
+        await up(st, readModels(log, world), program);
+        world.set("image", { ...world.get("image"), out: "re-tagged" });
+        const p = await up(st, readModels(log, world), program, true, { refresh: true });
+        assert.ok(p.ok, p.error);
+        assert.equal(p.steps[urn(T, "image")].op, "same");
+        assert.deepEqual(p.steps[urn(T, "container")], { op: "replace", keys: ["key"], replaceKeys: ["key"] });
+        assert.equal(p.refreshed?.[urn(T, "image")], undefined, "an output-only change is a `same` refresh step");
+    });
+
+    test("a failed Read fails the operation before the program runs", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        const world = new Map<string, Record<string, unknown>>();
+        await up(st, readModels(log, world), () => thing("a", { key: "1" }));
+        log.length = 0;
+        const r = await up(st, readModels(log, world, { failRead: "a" }), () => (thing("a", { key: "1" }), thing("b", { key: "1" })), false, { refresh: true });
+        assert.equal(r.ok, false);
+        assert.match(r.error ?? "", /refreshing failed: cannot reach a/);
+        assert.deepEqual(log, ["read a"]);
+    });
+
+    test("a provider without Read (remote commands, random) keeps its state: no call, every step same", async () => {
+        const host = new HostModels({ commands: [], dockerChanges: [] }).models();
+        assert.equal(host["command:remote:Command"].read, undefined, "pulumi-command's Command has no Read");
+        assert.equal(host["random:index/randomPassword:RandomPassword"].read, undefined);
+        for (const t of ["docker:index/container:Container", "docker:index/volume:Volume", "docker:index/network:Network", "docker:index/remoteImage:RemoteImage", "cloudflare:index/dnsRecord:DnsRecord"]) {
+            assert.equal(typeof host[t].read, "function", `${t} reads`);
+        }
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => thing("cmd", { key: "1", create: "echo hi" }));
+        log.length = 0;
+        const before = readState(st).resources;
+        const p = await up(st, fakeModels(log), () => thing("cmd", { key: "1", create: "echo hi" }), true, { refresh: true, expectNoChanges: true });
+        assert.ok(p.ok, p.error);
+        assert.deepEqual(log, []);
+        assert.deepEqual(p.refreshed, {});
+        const r = await engine(st, fakeModels(log)).refresh();
+        assert.ok(r.ok, r.error);
+        assert.ok(Object.values(r.steps).every((s) => s.op === "same"));
+        assert.deepEqual(readState(st).resources, before, "the state a refresh writes is the state it had");
+    });
+
+    test("expectNoChanges: a preview with no change passes; a change fails it listing the steps; an up applies then fails", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        await up(st, fakeModels(log), () => (thing("a", { key: "1" }), thing("b", { v: "1" })));
+        const same = await up(st, fakeModels(log), () => (thing("a", { key: "1" }), thing("b", { v: "1" })), true, { expectNoChanges: true });
+        assert.ok(same.ok, same.error);
+        log.length = 0;
+        const p = await up(st, fakeModels(log), () => (thing("a", { key: "2" }), thing("b", { v: "2" })), true, { expectNoChanges: true });
+        assert.equal(p.ok, false);
+        const lines = (p.error ?? "").split("\n");
+        assert.equal(lines[0], "no changes were expected for preview but changes were proposed");
+        assert.ok(lines.includes(`  +- replace ${urn(T, "a")} [key]`), p.error);
+        assert.ok(lines.includes(`  ~ update ${urn(T, "b")} [v]`), p.error);
+        assert.deepEqual(log, []);
+        const u = await up(st, fakeModels(log), () => (thing("a", { key: "2" }), thing("b", { v: "1" })), false, { expectNoChanges: true });
+        assert.equal(u.ok, false);
+        assert.match(u.error ?? "", /^no changes were expected for update but changes were proposed\n {2}\+- replace /);
+        assert.deepEqual(log, ["create a", "delete a"], "the up's changes are applied before the check");
+        // pulumi refresh --expect-no-changes: a Read that changes an input fails it.
+        const world = new Map<string, Record<string, unknown>>([["a", { key: "drifted" }], ["b", {}]]);
+        const r = await engine(st, readModels([], world)).refresh(false, { expectNoChanges: true });
+        assert.equal(r.ok, false);
+        assert.match(r.error ?? "", /^no changes were expected for refresh but changes were proposed\n {2}~ update .*::a \[key\]/);
+        assert.equal(unwrapKey(readState(st), "a"), "drifted", "a refresh writes the state it read");
+    });
+
+    test("docker containers (resourceDockerContainerRead): stopped with ports → replaced; stopped without → must_run update starts it; running → same", async () => {
+        const D = "docker:index/container:Container";
+        const real = new HostModels({ commands: [], dockerChanges: [] }).models()[D];
+        const inspect = new Map<string, unknown>();
+        const log: string[] = [];
+        const models: Models = {
+            [D]: {
+                ...real,
+                create: async (ctx, i) => (log.push(`create ${ctx.name}`), { ...i, id: `${ctx.name}-id` }),
+                update: async (ctx, old, i) => (log.push(`update ${ctx.name}`), { ...(old.outputs as object), ...i }),
+                delete: async (ctx) => void log.push(`delete ${ctx.name}`),
+                read: async (ctx, old) => {
+                    const c = inspect.get(ctx.name);
+                    if (!c) return undefined;
+                    const st = containerState(old.outputs as Record<string, unknown>, c);
+                    return { outputs: st, inputs: bridgeRefreshInputs(old.inputs, st) };
+                },
+            },
+        };
+        class Container extends pulumi.CustomResource {
+            constructor(name: string, props: Record<string, unknown>) {
+                super(D, name, props, { deleteBeforeReplace: true });
+            }
+        }
+        const image = "sha256:" + "a".repeat(64);
+        const args = (name: string, ports: boolean) => ({
+            name,
+            image,
+            restart: "unless-stopped",
+            mustRun: true,
+            logDriver: "json-file",
+            logOpts: { "max-size": "10m", "max-file": "3" },
+            ...(ports ? { ports: [{ internal: 5432, external: 15432, ip: "127.0.0.1", protocol: "tcp" }] } : {}),
+            healthcheck: { tests: ["CMD-SHELL", "true"], interval: "5s", timeout: "5s", startPeriod: "20s", retries: 12 },
+        });
+        const program = () => {
+            new Container("db", args("db", true));
+            new Container("worker", args("worker", false));
+        };
+        // What `docker container inspect` prints (the fields the Read uses), running or exited.
+        const container = (name: string, running: boolean, ports: boolean) => ({
+            Id: `${name}-id`,
+            Name: `/${name}`,
+            Image: image,
+            State: { Running: running, ExitCode: running ? 0 : 137 },
+            Config: { Image: image, Cmd: ["run"], Healthcheck: { Test: ["CMD-SHELL", "true"], Interval: 5e9, Timeout: 5e9, StartPeriod: 20e9, Retries: 12 } },
+            HostConfig: { RestartPolicy: { Name: "unless-stopped", MaximumRetryCount: 0 }, LogConfig: { Type: "json-file", Config: { "max-file": "3", "max-size": "10m" } }, Memory: 0, MemoryReservation: 0, MemorySwap: 0, CpuShares: 0, CpusetCpus: "" },
+            NetworkSettings: { Ports: running && ports ? { "5432/tcp": [{ HostIp: "127.0.0.1", HostPort: "15432" }] } : {} },
+        });
+        const st = tmpState();
+        await up(st, models, program);
+        inspect.set("db", container("db", true, true));
+        inspect.set("worker", container("worker", true, false));
+        const clean = await up(st, models, program, true, { refresh: true, expectNoChanges: true });
+        assert.ok(clean.ok, `a running container reads as it was declared: ${clean.error}`);
+
+        inspect.set("db", container("db", false, true));
+        inspect.set("worker", container("worker", false, false));
+        const p = await up(st, models, program, true, { refresh: true });
+        assert.ok(p.ok, p.error);
+        const db = p.steps[urn(D, "db")];
+        assert.equal(db.op, "replace", "the exited container's ports read empty, and ports are ForceNew");
+        assert.deepEqual(db.replaceKeys, ["ports"]);
+        assert.ok(db.keys.includes("mustRun"));
+        assert.deepEqual(p.steps[urn(D, "worker")], { op: "update", keys: ["mustRun"] });
+        log.length = 0;
+        const u = await up(st, models, program, false, { refresh: true });
+        assert.ok(u.ok, u.error);
+        assert.deepEqual([...log].sort(), ["create db", "delete db", "update worker"]);
+        assert.ok(log.indexOf("delete db") < log.indexOf("create db"), "deleteBeforeReplace");
+
+        inspect.delete("worker");
+        const gone = await up(st, models, program, true, { refresh: true });
+        assert.equal(gone.steps[urn(D, "worker")].op, "create", "a container that is gone is created again");
+    });
+
+    test("a refresh clears the init errors of a partial create: the next up no longer forces an update", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        const partial = fakeModels(log, { partial: "c", bridged: true })[T];
+        const reads: Models = { [T]: { ...partial, read: async (_ctx, old) => ({ outputs: old.outputs as Record<string, unknown> }) } };
+        const r = await up(st, reads, () => thing("c", { key: "1" }));
+        assert.equal(r.ok, false);
+        assert.ok(readState(st).resources.find((x) => x.name === "c")!.initErrors?.length);
+        const plain = await up(st, reads, () => thing("c", { key: "1" }), true);
+        assert.equal(plain.steps[urn(T, "c")].op, "update", "without refresh: forced by the init errors");
+        const p = await up(st, reads, () => thing("c", { key: "1" }), true, { refresh: true });
+        assert.equal(p.steps[urn(T, "c")].op, "same");
+    });
+
+    test("the bridge's refresh inputs and the provider's duration strings", () => {
+        assert.deepEqual(bridgeRefreshInputs({ a: 1, b: { x: 1 }, l: [{ p: 1 }, { p: 2 }], gone: 1 }, { a: 2, b: { x: 3, y: 4 }, l: [{ p: 5, q: 6 }], extra: 1 }), {
+            a: 2,
+            b: { x: 3 },
+            l: [{ p: 5 }],
+        });
+        assert.deepEqual(["5s", "1m0s", "1.5s", "500ms", "1h0m0s"], [5e9, 60e9, 1.5e9, 500e6, 3600e9].map(goDuration));
+    });
+});
+
+function unwrapKey(s: ReturnType<typeof readState>, name: string): unknown {
+    return (s.resources.find((x) => x.name === name)!.inputs as Record<string, unknown>).key;
+}

@@ -28,7 +28,7 @@ import { forHost } from "../../lib/topology";
 import * as mesh from "../../lib/mesh";
 import { withShebang } from "../../lib/shell";
 import { expectGolden, expectShellcheckClean } from "./golden";
-import { configFor } from "./harness";
+import { configFor, stackConfig } from "./harness";
 
 const FLEET = "examples/Pulumi.fleet.yaml";
 const H = (name: string, address: string, roles: string[]) => ({
@@ -431,6 +431,59 @@ describe("the data firewall with real iptables", () => {
             assert.ok(r.status === 0 && out.trim() === "", out);
         } finally {
             fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("repair on a mesh stack: the declared mesh scripts, run in a sandbox", () => {
+    test("web1's key step, then its config step declared with the public keys read on the hosts: exit 0, the peers' keys in the config; the probe's masked digest is the declared one", { skip: skip(WG, NETNS, MNTNS, PKGS) }, async () => {
+        const { declared } = require("../../lib/ops/declared") as typeof import("../../lib/ops/declared");
+        const { pickHost } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
+        const { parseProbe, probeScript } = require("../../lib/ops/probe") as typeof import("../../lib/ops/probe");
+        const sc = stackConfig("fleet", { "berth:hosts": HOSTS, "berth:mesh": { cidr: "10.213.0.0/24", port: 51820 } }, FLEET);
+        const view = pickHost(cfg, "web1");
+        const sb = meshSandbox();
+        try {
+            const peerKeys: Record<string, string> = { "203.0.113.32": testKey(21), "203.0.113.33": testKey(22) };
+            let own = "";
+            const { meshPublicKeyScript } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
+            assert.deepEqual([sb.run(meshPublicKeyScript(view)).stdout, sb.run(meshPublicKeyScript(view)).status], ["", 0], "no key yet: nothing");
+            // As repair's source does: a host without a key runs its key step (idempotent), whose stdout is the public key.
+            const d = await declared(view, sc.values, new Set(sc.secretKeys), undefined, cfg.release.revision, undefined, (read) => {
+                const out: Record<string, string> = {};
+                for (const c of read) {
+                    if (c.host === "203.0.113.31") {
+                        const k = sb.run(c.script);
+                        assert.equal(k.status, 0, k.stderr);
+                        own = k.stdout;
+                        out[c.name] = k.stdout;
+                    } else out[c.name] = `${peerKeys[c.host]}\n`;
+                }
+                return out;
+            });
+            assert.ok(mesh.publicKeyFromOutput(own), "the key step printed a public key");
+            // verify's read-only source gives the same stdout, and no more.
+            const read = sb.run(meshPublicKeyScript(view));
+            assert.equal(read.status, 0, read.stderr);
+            assert.equal(read.stdout, own);
+            const meshCommands = d.commands.filter((c) => c.name.startsWith("shop-fleet-mesh-web1-"));
+            assert.deepEqual(meshCommands.map((c) => c.name), ["shop-fleet-mesh-web1-key", "shop-fleet-mesh-web1-config"]);
+            for (const c of meshCommands) {
+                const r = sb.run(c.script);
+                assert.equal(r.status, 0, `${c.name}: ${r.stderr}`);
+            }
+            const m = mesh.meshNames(web1);
+            const conf = fs.readFileSync(path.join(sb.wireguard, path.basename(m.conf)), "utf8");
+            for (const k of Object.values(peerKeys)) assert.ok(conf.includes(`PublicKey = ${k}\n`), conf);
+            const priv = fs.readFileSync(path.join(sb.wireguard, path.basename(m.key)), "utf8").trim();
+            assert.ok(conf.includes(`PrivateKey = ${priv}\n`));
+            // verify's probe on that host: the digest of the config with its key line masked is the declared one.
+            const declaredConf = d.files.find((f) => f.path === m.conf)!;
+            const p = sb.run(probeScript(view, { files: [], maskedFiles: [m.conf], links: [], units: [], containers: [], hostSettings: false }));
+            assert.ok(!p.stdout.includes(priv) && !p.stderr.includes(priv));
+            assert.equal(parseProbe(p.stdout).files[m.conf].sha256, declaredConf.variants[0].sha256);
+        } finally {
+            sb.cleanup();
         }
     });
 });

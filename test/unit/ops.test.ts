@@ -21,8 +21,9 @@ import { parseConfig } from "../../lib/config";
 import { remote, script, withShebang, writeFile } from "../../lib/shell";
 import { webUnitFile, workerUnitFile } from "../../components/app/appUnits";
 import * as site from "../../components/web/nginxSite";
-import { Declared, declared, filesOf, scriptOf } from "../../lib/ops/declared";
-import { compare, consoleScript, declaredUnits, execScript, logsScript, releaseRunAs } from "../../lib/ops/ops";
+import { Declared, declared, filesOf, scriptOf, StdoutSource } from "../../lib/ops/declared";
+import * as mesh from "../../lib/mesh";
+import { compare, consoleScript, declaredUnits, execScript, logsScript, meshKeyStepOf, meshPublicKeyScript, releaseRunAs } from "../../lib/ops/ops";
 import { Probe, parseProbe, probeScript } from "../../lib/ops/probe";
 import { redactor } from "../../lib/ops/host";
 import { pulumiWorks } from "../../lib/ops/source";
@@ -199,7 +200,8 @@ describe("verify: one difference per drifted thing, none on a clean host", () =>
 
 describe("the scripts operations run on a host", () => {
     const texts: Record<string, string> = {
-        "probe.sh": probeScript(staging, { files: ["/etc/a b"], links: ["/etc/nginx/sites-enabled/x"], units: ["nginx.service"], containers: ["c"], hostSettings: true }),
+        "probe.sh": probeScript(staging, { files: ["/etc/a b"], maskedFiles: ["/etc/wireguard/bm-0.conf"], links: ["/etc/nginx/sites-enabled/x"], units: ["nginx.service"], containers: ["c"], hostSettings: true }),
+        "mesh-public-key.sh": meshPublicKeyScript(configFor("fleet", {}, "examples/Pulumi.fleet.yaml")),
         "logs-web.sh": logsScript(staging, "web", 100, true),
         "logs-nginx.sh": logsScript(staging, "nginx", 50, false),
         "logs-postgres.sh": logsScript(staging, "postgres", 20, false),
@@ -265,7 +267,7 @@ describe("the command line", () => {
 });
 
 describe("real stacks: the Pulumi CLI as the source", () => {
-    test("config from `pulumi config --json --show-secrets`, generated secrets from `pulumi stack export`, converge = config set + up", async () => {
+    test("config from `pulumi config --json --show-secrets`, generated secrets from `pulumi stack export`, converge = commit on main + up", async () => {
         const bin = path.join(scratch, "fake-pulumi");
         fs.mkdirSync(bin, { recursive: true });
         const log = path.join(bin, "calls.log");
@@ -298,11 +300,12 @@ describe("real stacks: the Pulumi CLI as the source", () => {
             assert.equal(src.kind, "pulumi");
             assert.equal(src.config.names.id, "shop-staging");
             assert.equal(src.randoms()?.["shop-staging-secret-key-base"], "skb-from-the-state-0123456789");
-            assert.deepEqual(src.converger!.describe({ revision: SHA }), [`pulumi config set revision ${SHA} --stack staging`, "pulumi up --stack staging"]);
-            const r = await src.converger!.apply({ revision: SHA }, { yes: true });
-            assert.ok(r.ok);
+            // The converge commits the stack file to main, then runs pulumi up: applied with real git
+            // in temp clones in test/unit/desired.test.ts (never in this checkout).
+            const plan = src.converger!.describe({ revision: SHA });
+            assert.match(plan[1], new RegExp(`^git commit -m "berth: rollback staging to ${SHA} \\(was main\\) by .*" -- Pulumi\\.staging\\.yaml$`));
+            assert.deepEqual(plan.slice(2), ["git push origin HEAD:main", "pulumi up --stack staging"]);
             const calls = fs.readFileSync(log, "utf8").trim().split("\n");
-            assert.deepEqual(calls.slice(-2), [`config set revision ${SHA} --stack staging`, "up --stack staging --yes"]);
             assert.ok(calls.includes("config --json --show-secrets --stack staging"));
         } finally {
             process.env.PATH = oldPath;
@@ -323,7 +326,7 @@ describe("configuration and workflows", () => {
     test("the drift workflow runs verify for each stack after the preview", () => {
         const w = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "drift.yml"), "utf8"));
         const steps: any[] = w.jobs.drift.steps;
-        const v = steps.findIndex((s) => /lib\/cli\.ts verify -s "\$STACK"/.test(String(s.run)));
+        const v = steps.findIndex((s) => /lib\/cli\.ts verify (--all-hosts )?-s "\$STACK"/.test(String(s.run)));
         assert.ok(v > steps.findIndex((s) => s.with?.command === "preview"), "verify after the preview");
         assert.equal(steps[v].env.STACK, "${{ matrix.stack }}");
         assert.match(String(steps[v].if), /!cancelled\(\)/, "verify runs even when the preview found drift");
@@ -441,5 +444,167 @@ describe("several hosts: operations run on one host (--host)", () => {
         assert.ok(!onData.files.some((f) => f.path.includes("/etc/nginx/")), "the data host has none");
         assert.ok(onData.files.some((f) => f.path.includes("data-firewall")), "the data firewall is the data host's");
         assert.ok(!onWeb2.files.some((f) => f.path.includes("data-firewall")));
+    });
+});
+
+describe("fleets: each host held against what its roles declare; the mesh declared with its hosts' public keys", () => {
+    const { pickHost } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
+    const FLEET = "examples/Pulumi.fleet.yaml";
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILG73IWY0lOiB+/8jU4Y3DSPohHECTBhM3oJgAuYf+0k";
+    // The example's web1 is web + worker; a worker-only host needs its own topology.
+    const HOSTS = [
+        { name: "web1", address: "203.0.113.31", roles: ["web"], hostKey: KEY },
+        { name: "web2", address: "203.0.113.32", roles: ["web"], hostKey: KEY },
+        { name: "work", address: "203.0.113.34", roles: ["worker"], hostKey: KEY },
+        { name: "data", address: "203.0.113.33", roles: ["data"], hostKey: KEY },
+    ];
+    const fc = stackConfig("fleet", { "berth:hosts": HOSTS }, FLEET);
+    const fleet = configFor("fleet", { "berth:hosts": HOSTS }, FLEET);
+    const REV = fleet.release.revision;
+    /** The public keys "on the hosts" (any 32 bytes are a WireGuard key). */
+    const PUB: Record<string, string> = Object.fromEntries(HOSTS.map((h, i) => [h.address, Buffer.alloc(32, 0x41 + i).toString("base64")]));
+    const asked: string[][] = [];
+    const onHosts: StdoutSource = (read) => {
+        asked.push(read.map((c) => `${c.name}@${c.host}`));
+        return Object.fromEntries(read.map((c) => [c.name, `${PUB[c.host]}\n`]));
+    };
+    const cache = new Map<string, Promise<Declared>>();
+    const declaredOn = (host: string) => {
+        if (!cache.has(host)) cache.set(host, declared(pickHost(fleet, host), fc.values, new Set(fc.secretKeys), RANDOMS_FLEET, REV, undefined, onHosts));
+        return cache.get(host)!;
+    };
+    const RANDOMS_FLEET = Object.fromEntries(
+        ["shop-fleet-secret-key-base", "shop-fleet-data-data-postgres-superuser", "shop-fleet-data-data-redis-password", "shop-fleet-postgres-role-data-password"].map((n) => [n, mockPassword(n)]),
+    );
+    const mport = fleet.mesh.port;
+    /** `ufw status verbose` of a host as ufw prints it: ssh everywhere, http(s) on web hosts, the mesh port from each peer. */
+    const ufwOf = (host: string) => {
+        const h = HOSTS.find((x) => x.name === host)!;
+        const row = (to: string, from: string) => `${to.padEnd(27)}ALLOW IN    ${from}`;
+        return [
+            "Status: active",
+            "Default: deny (incoming), allow (outgoing), disabled (routed)",
+            row("22/tcp", "Anywhere"),
+            ...(h.roles.includes("web") ? [row("80/tcp", "Anywhere"), row("443/tcp", "Anywhere")] : []),
+            ...HOSTS.filter((x) => x !== h).map((x) => `${row(`${mport}/udp`, x.address.padEnd(27))}# berth mesh peer ${x.name}`),
+        ];
+    };
+    /** A probe of a host that runs what `d` declares, as the probe reads each role's host (no nginx on a data host, no slot on a worker host). */
+    function hostProbe(host: string, d: Declared): Probe {
+        const cfg = pickHost(fleet, host);
+        const web = cfg.host.roles.includes("web");
+        const app = web || cfg.host.roles.includes("worker");
+        const rel = `${cfg.names.root}/releases/${REV}`;
+        const sshd: Record<string, string> = {};
+        for (const line of d.files.find((f) => f.path.startsWith("/etc/ssh/sshd_config.d/"))!.variants[0].content!.split("\n")) {
+            const m = /^(\w+) (\S+)$/.exec(line);
+            if (m) sshd[m[1].toLowerCase()] = m[2] === "prohibit-password" ? "without-password" : m[2];
+        }
+        const notAfter = new Date(Date.now() + 60 * 86_400_000).toUTCString();
+        return {
+            color: web ? "green" : undefined,
+            revision: app ? REV : undefined,
+            current: app ? rel : undefined,
+            slots: web ? { green: rel } : {},
+            releases: [],
+            units: Object.fromEntries(declaredUnits(cfg, d.files, web ? "green" : undefined).map(([u]) => [u, { active: "active", enabled: "enabled" }])),
+            containers: Object.fromEntries(d.containers.map((c) => [c.name, { status: "running", health: "healthy", imageId: "sha256:1", tags: [c.image] }])),
+            certs: web ? Object.fromEntries(cfg.hostnames.map((h) => [h, { notAfter, names: [...cfg.hostnames] }])) : {},
+            files: Object.fromEntries(d.files.map((f) => [f.path, { exists: true, modeOwner: f.variants[0].modeOwner, sha256: f.variants[0].sha256 }])),
+            links: Object.fromEntries(d.files.filter((f) => f.path.startsWith("/etc/nginx/sites-available/")).map((f) => [f.path.replace("/sites-available/", "/sites-enabled/"), f.path])),
+            // What the probe's `nginx -t` reports where there is no nginx.
+            nginxTest: web ? { ok: true, output: "" } : { ok: false, output: "bash: line 1: nginx: command not found" },
+            upstream: web ? { server: `unix:${cfg.names.webSocket}`, target: `${cfg.names.runDir}/green.sock` } : undefined,
+            ufw: ufwOf(host),
+            sshd,
+            maintenance: false,
+        };
+    }
+    const lines = (cfg: ReturnType<typeof pickHost>, d: Declared, p: Probe) => compare(cfg, d, p).map((x) => `${x.kind} ${x.subject}: ${x.message}`);
+
+    test("the mesh key steps are found as read by the others; declared mesh configs carry the hosts' public keys", async () => {
+        const d = await declaredOn("web1");
+        assert.deepEqual(d.read.map((c) => `${c.name}@${c.host}`).sort(), HOSTS.map((h) => `shop-fleet-mesh-${h.name}-key@${h.address}`).sort());
+        assert.ok(asked.length > 0 && asked.every((a) => a.length === HOSTS.length), "the public keys are asked for, all at once");
+        // Each is recognised as its host's mesh key step (verify reads it with `wg pubkey` there); no other command is.
+        assert.deepEqual(d.read.map((c) => meshKeyStepOf(fleet, c)?.address), d.read.map((c) => c.host));
+        assert.equal(meshKeyStepOf(fleet, { ...d.read[0], name: "shop-fleet-mesh-web9-key" }), undefined, "a key script of another resource is not this one's");
+        assert.equal(meshKeyStepOf(fleet, { ...d.read[0], host: "198.51.100.1" }), undefined, "not a host of the stack");
+        assert.equal(meshKeyStepOf(fleet, { ...d.commands[0], host: "203.0.113.31" }), undefined);
+        const conf = d.files.find((f) => f.path === mesh.meshNames(fleet).conf);
+        assert.ok(conf?.masked, "the wg-quick config is declared, its private key line masked");
+        const text = conf.variants[0].content!;
+        for (const h of HOSTS.filter((x) => x.name !== "web1")) assert.ok(text.includes(`PublicKey = ${PUB[h.address]}\nEndpoint = ${h.address}:${mport}\n`), `${h.name}'s key in web1's config`);
+        assert.ok(!text.includes(PUB["203.0.113.31"]), "not its own");
+        assert.match(text, new RegExp(`^${mesh.PRIVATE_KEY_PLACEHOLDER}$`, "m"));
+        assert.equal(conf.variants[0].modeOwner, "600 root:root");
+        const config = d.commands.find((c) => c.name === "shop-fleet-mesh-web1-config")!;
+        assert.equal(config.script, mesh.meshConfigScript(pickHost(fleet, "web1"), HOSTS.filter((h) => h.name !== "web1").map((h) => ({ name: h.name, address: h.address, privateAddress: pickHost(fleet, h.name).host.privateAddress!, publicKey: PUB[h.address] })), "shop-fleet-mesh-web1"));
+    });
+
+    test("repair's commands on every host of a mesh stack: none is the step that fails for lack of a key (without the keys, the config step is)", async () => {
+        for (const h of HOSTS) {
+            const d = await declaredOn(h.name);
+            assert.ok(d.commands.some((c) => c.name === `shop-fleet-mesh-${h.name}-config`), h.name);
+            for (const c of d.commands) assert.doesNotMatch(c.script, /printed no WireGuard public key|exit 1\n?$/, `${h.name}: ${c.name}`);
+        }
+        const blind = await declared(pickHost(fleet, "web2"), fc.values, new Set(fc.secretKeys), RANDOMS_FLEET, REV);
+        assert.match(blind.commands.find((c) => c.name === "shop-fleet-mesh-web2-config")!.script, /printed no WireGuard public key/);
+    });
+
+    test("units per role: nginx on web hosts only, Docker on the data host only", async () => {
+        const units = async (h: string) => declaredUnits(pickHost(fleet, h), (await declaredOn(h)).files, "green").map(([u]) => u);
+        const [web2, work, data] = [await units("web2"), await units("work"), await units("data")];
+        assert.ok(web2.includes("nginx.service") && !web2.includes("docker.service"), web2.join(" "));
+        assert.ok(!work.includes("nginx.service") && !work.includes("docker.service") && work.includes(`${fleet.names.workerUnit}.service`), work.join(" "));
+        assert.ok(data.includes("docker.service") && !data.includes("nginx.service"), data.join(" "));
+    });
+
+    const edits: [string, (p: Probe, d: Declared, cfg: ReturnType<typeof pickHost>) => void, RegExp][] = [
+        ["web2", (p, _d, cfg) => (p.files[site.sitePath(cfg, "full")].sha256 = "0".repeat(64)), /^file \/etc\/nginx\/sites-available\/berth-shop-fleet-https\.conf: content differs/],
+        ["web2", (p) => (p.files[mesh.meshNames(fleet).conf].sha256 = "0".repeat(64)), /^file \/etc\/wireguard\/bm-[0-9a-f]{8}\.conf: content differs/],
+        ["work", (p, _d, cfg) => (p.units[`${cfg.names.workerUnit}.service`].active = "failed"), /^unit berth-shop-fleet-worker\.service: failed, declared active$/],
+        ["work", (p) => (p.current = "/tmp/x"), /^serving current: points at \/tmp\/x/],
+        ["data", (p, _d, cfg) => (p.containers[cfg.names.postgresContainer].status = "exited"), /^container shop-fleet-postgres: exited, declared running$/],
+        ["data", (p) => (p.units["docker.service"].active = "inactive"), /^unit docker\.service: inactive, declared active$/],
+        ["data", (p) => (p.ufw = p.ufw.filter((l) => !l.includes("203.0.113.32"))), new RegExp(`^firewall ${mport}/udp from 203\\.0\\.113\\.32: declared allowed, no ALLOW IN rule$`)],
+    ];
+    for (const host of ["web2", "work", "data"]) {
+        test(`${host}: a host that runs what its roles declare has no difference`, async () => {
+            const d = await declaredOn(host);
+            assert.deepEqual(lines(pickHost(fleet, host), d, hostProbe(host, d)), []);
+        });
+    }
+    for (const [host, edit, expected] of edits) {
+        test(`${host}: one hand edit, exactly that difference (${expected.source.slice(1, 40)})`, async () => {
+            const cfg = pickHost(fleet, host);
+            const d = await declaredOn(host);
+            const p = hostProbe(host, d);
+            edit(p, d, cfg);
+            const diffs = lines(cfg, d, p);
+            assert.equal(diffs.length, 1, diffs.join("\n"));
+            assert.match(diffs[0], expected);
+        });
+    }
+    test("a data host's probe reads no certificate; a web host's does", () => {
+        assert.match(probeScript(pickHost(fleet, "data"), { files: [], links: [], units: [], containers: [], hostSettings: false }), /^names=\(\)$/m);
+        assert.match(probeScript(pickHost(fleet, "web2"), { files: [], links: [], units: [], containers: [], hostSettings: false }), /^names=\(shop\.example\.com/m);
+    });
+    test("the masked file's digest, computed by the probe with real bash and sed, is the declared one; the private key never is in the probe's output", async () => {
+        const d = await declaredOn("web2");
+        const conf = d.files.find((f) => f.masked)!;
+        const priv = Buffer.alloc(32, 7).toString("base64");
+        const file = path.join(scratch, "bm.conf");
+        fs.writeFileSync(file, conf.variants[0].content!.replace(mesh.PRIVATE_KEY_PLACEHOLDER, `PrivateKey = ${priv}`), { mode: 0o600 });
+        const out = execFileSync("bash", ["-c", probeScript(pickHost(fleet, "data"), { files: [], maskedFiles: [file], links: [], units: [], containers: [], hostSettings: false })], { encoding: "utf8" });
+        assert.ok(!out.includes(priv));
+        assert.equal(parseProbe(out).files[file].sha256, conf.variants[0].sha256);
+        fs.appendFileSync(file, "# hand edit\n");
+        const edited = execFileSync("bash", ["-c", probeScript(pickHost(fleet, "data"), { files: [], maskedFiles: [file], links: [], units: [], containers: [], hostSettings: false })], { encoding: "utf8" });
+        assert.notEqual(parseProbe(edited).files[file].sha256, conf.variants[0].sha256);
+    });
+    test("--all-hosts is an option of verify and repair", () => {
+        assert.equal(parseArgs(["verify", "--all-hosts", "-s", "fleet"]).opts.allHosts, true);
+        assert.equal(parseArgs(["repair", "-s", "fleet", "--all-hosts", "--dry-run"]).opts.allHosts, true);
     });
 });

@@ -323,9 +323,9 @@ describe("assets across releases (linked into the union, pruned with the release
         (fs.readdirSync(union, { recursive: true }) as string[]).filter((f) => !fs.statSync(path.join(union, f)).isDirectory()).sort();
     const ino = (p: string) => fs.statSync(p).ino;
 
-    function link(cfg: BerthConfig, tmp: string, relDir: string) {
+    function link(cfg: BerthConfig, tmp: string, relDir: string, pathPrefix?: string) {
         const text = rehome(cfg, flatten(release.linkAssetsLines(cfg, relDir.split(path.join(tmp, "root")).join(cfg.names.root))).join("\n"), tmp);
-        const r = bash(`set -euo pipefail\n${text}`);
+        const r = bash(`set -euo pipefail\n${text}`, { path: pathPrefix });
         assert.equal(r.status, 0, r.stderr);
     }
     function prune(cfg: BerthConfig, tmp: string) {
@@ -347,6 +347,27 @@ describe("assets across releases (linked into the union, pruned with the release
             // The legacy release's link is left alone: linking it is a no-op.
             link(cfg, tmp, path.join(root, "releases", shas.legacy));
             assert.ok(fs.lstatSync(path.join(root, "releases", shas.legacy, "public/assets")).isSymbolicLink());
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    });
+    test("releases/ and shared/ on different filesystems (ln fails with EXDEV): the files are copied into the union instead", () => {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-assets-"));
+        try {
+            const cfg = configFor("staging", { "berth:keepReleases": 3 });
+            const { root, union, shas } = setup(tmp);
+            // An ln that fails as across filesystems; cp and mv are the real ones.
+            const bin = path.join(tmp, "bin");
+            fs.mkdirSync(bin);
+            fs.writeFileSync(path.join(bin, "ln"), "#!/bin/sh\necho \"ln: failed to create hard link: Invalid cross-device link\" >&2\nexit 1\n", { mode: 0o755 });
+            link(cfg, tmp, path.join(root, "releases", shas.b), bin);
+            link(cfg, tmp, path.join(root, "releases", shas.c), bin);
+            const copied = path.join(union, "app-ccc.css");
+            assert.equal(fs.readFileSync(copied, "utf8"), fs.readFileSync(path.join(root, "releases", shas.c, "public/assets/app-ccc.css"), "utf8"));
+            assert.notEqual(ino(copied), ino(path.join(root, "releases", shas.c, "public/assets/app-ccc.css")), "a copy, not a link");
+            assert.equal(fs.readFileSync(path.join(union, "img/logo-111.svg"), "utf8"), "logo", "subdirectories too");
+            assert.equal(fs.readFileSync(path.join(union, "tinymce.js"), "utf8"), "c", "an existing name is replaced by the newer copy");
+            assert.ok(!listUnion(union).some((f) => f.includes(".berth-new")), "no temporary copy left");
         } finally {
             fs.rmSync(tmp, { recursive: true, force: true });
         }

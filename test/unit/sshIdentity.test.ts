@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { dockerSshOpts } from "../../components/data/dataServices";
 import { sshIdentityFile } from "../../lib/names";
-import { writeDockerSshIdentity, writeSshIdentity } from "../../lib/sshIdentity";
+import { stateKeyFiles, writeDockerSshIdentity, writeSshIdentity, writeStateSshIdentities } from "../../lib/sshIdentity";
 import { byType, configFor, runProgram, stackConfig, TEST_HOME, testPrivateKey, unwrap } from "./harness";
 
 const KEY_FILE = "~/.berth/ssh/berth-staging-203.0.113.10.key";
@@ -113,6 +113,71 @@ describe("writeDockerSshIdentity: the data host's key file only", () => {
         const file = writeDockerSshIdentity(fleet, h);
         assert.equal(file, path.join(h, ".berth/ssh/berth-fleet-203.0.113.33.key"));
         assert.deepEqual(fs.readdirSync(path.join(h, ".berth/ssh")), ["berth-fleet-203.0.113.33.key"]);
+    });
+});
+
+describe("fresh runners: prepare writes the key file of every host the state still references", () => {
+    const FLEET = "examples/Pulumi.fleet.yaml";
+    const hostsWithData = (address: string) => [
+        { name: "web1", address: "203.0.113.31", roles: ["web", "worker"] },
+        { name: "web2", address: "203.0.113.32", roles: ["web"] },
+        { name: "data", address, roles: ["data"] },
+    ].map((h) => ({ ...h, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILG73IWY0lOiB+/8jU4Y3DSPohHECTBhM3oJgAuYf+0k" }));
+
+    test("the data host moved: the old provider in state (as `pulumi stack export` holds it) names the old host's file, written with berth:privateKey", async () => {
+        // The state an earlier up left: the program's resources with the data host on .33.
+        const before = await runProgram(stackConfig("fleet", { "berth:hosts": hostsWithData("203.0.113.33") }, FLEET));
+        const exported = {
+            deployment: {
+                resources: before.resources.map((r) => ({ type: r.type, inputs: unwrap(r.inputs) })),
+            },
+        };
+        // Now the configuration says .44; a fresh runner has no key file at all.
+        const moved = configFor("fleet", { "berth:hosts": hostsWithData("203.0.113.44") }, FLEET);
+        const h = fs.mkdtempSync(path.join(os.tmpdir(), "berth-idhome-"));
+        const current = writeDockerSshIdentity(moved, h);
+        const fromState = writeStateSshIdentities(moved, JSON.parse(JSON.stringify(exported)).deployment.resources, h);
+        assert.deepEqual(fromState, [path.join(h, ".berth/ssh/berth-fleet-203.0.113.33.key")]);
+        assert.equal(current, path.join(h, ".berth/ssh/berth-fleet-203.0.113.44.key"));
+        assert.deepEqual(fs.readdirSync(path.join(h, ".berth/ssh")).sort(), ["berth-fleet-203.0.113.33.key", "berth-fleet-203.0.113.44.key"]);
+        const old = path.join(h, ".berth/ssh/berth-fleet-203.0.113.33.key");
+        assert.equal(fs.readFileSync(old, "utf8"), moved.host.privateKey!.endsWith("\n") ? moved.host.privateKey : `${moved.host.privateKey}\n`);
+        assert.equal((fs.statSync(old).mode & 0o777).toString(8), "600");
+        // ssh finds it under the name the old provider's options carry.
+        const oldOpts = exported.deployment.resources.find((r) => r.type === "pulumi:providers:docker")!.inputs.sshOpts;
+        const opts: string[] = typeof oldOpts === "string" ? JSON.parse(oldOpts) : oldOpts;
+        assert.ok(opts.includes(`IdentityFile=~/.berth/ssh/berth-fleet-203.0.113.33.key`), opts.join(" "));
+    });
+
+    test("providers' options stored as JSON text count too; other stacks' files, other paths and non-docker resources do not", () => {
+        const res = [
+            { type: "pulumi:providers:docker", inputs: { sshOpts: JSON.stringify(["-o", "IdentityFile=~/.berth/ssh/berth-fleet-198.51.100.7.key"]) } },
+            { type: "pulumi:providers:docker", inputs: { sshOpts: ["-o", "IdentityFile=~/.berth/ssh/berth-other-198.51.100.8.key"] } },
+            { type: "pulumi:providers:docker", inputs: { sshOpts: ["-o", "IdentityFile=~/.ssh/id_ed25519"] } },
+            { type: "pulumi:providers:docker", inputs: { sshOpts: ["-o", "IdentityFile=~/.berth/ssh/berth-fleet-../../x.key"] } },
+            { type: "command:remote:Command", inputs: { sshOpts: ["-o", "IdentityFile=~/.berth/ssh/berth-fleet-198.51.100.9.key"] } },
+            { type: "pulumi:providers:docker", inputs: {} },
+        ];
+        assert.deepEqual(stateKeyFiles(res, "berth", "fleet"), [".berth/ssh/berth-fleet-198.51.100.7.key"]);
+    });
+
+    test("the test applier's state file (prepare --state) gives the same resources", () => {
+        const { writeState } = require("../../test/e2e/engine") as typeof import("../../test/e2e/engine");
+        const { stateResources } = require("../../lib/ops/source") as typeof import("../../lib/ops/source");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-state-"));
+        const file = path.join(dir, "state.json");
+        const provider = { urn: "urn:pulumi:fleet::berth::pulumi:providers:docker::p", type: "pulumi:providers:docker", name: "p", custom: true, inputs: { sshOpts: ["-o", "IdentityFile=~/.berth/ssh/berth-fleet-203.0.113.33.key"] }, outputs: {}, protect: false, retainOnDelete: false, deleteBeforeReplace: false, ignoreChanges: [], dependencies: [], order: 0 };
+        writeState(file, { version: 2, resources: [provider] });
+        assert.deepEqual(stateKeyFiles(stateResources("fleet", undefined, file), "berth", "fleet"), [".berth/ssh/berth-fleet-203.0.113.33.key"]);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("agent only (no berth:privateKey): nothing written", () => {
+        const dev = configFor("dev", {}, "examples/Pulumi.fleet.yaml");
+        const agentOnly = { ...dev, host: { ...dev.host, privateKey: undefined } };
+        const h = fs.mkdtempSync(path.join(os.tmpdir(), "berth-idhome-"));
+        assert.deepEqual(writeStateSshIdentities(agentOnly, [{ type: "pulumi:providers:docker", inputs: { sshOpts: ["IdentityFile=~/.berth/ssh/berth-dev-198.51.100.7.key"] } }], h), []);
+        assert.ok(!fs.existsSync(path.join(h, ".berth")));
     });
 });
 

@@ -9,6 +9,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { spawnSync } from "node:child_process";
+import * as os from "node:os";
 import { ROOT } from "./harness";
 
 type Lint = (input: string, path: string) => { line: number; column: number; message: string; kind: string }[];
@@ -118,10 +120,135 @@ describe("workflow properties", () => {
         for (const f of files) {
             const w = wf(f);
             assert.deepEqual(w.permissions, { contents: "read" }, f);
+            for (const [name, job] of Object.entries<any>(w.jobs)) {
+                const write = Object.entries(job.permissions ?? {}).filter(([, v]) => v === "write").map(([k]) => k);
+                const allowed = f === "pr.yml" ? ["pull-requests"] : f === "drift.yml" ? [] : ["contents"];
+                assert.deepEqual(write.filter((k) => !allowed.includes(k)), [], `${f} ${name} writes ${write.join(",")}`);
+            }
             const text = fs.readFileSync(path.join(DIR, f), "utf8");
             for (const m of text.matchAll(/node-version-file: (\S+)/g)) assert.equal(m[1], ".nvmrc", f);
             assert.doesNotMatch(text, /echo[^\n]*\$\{\{\s*secrets\./, `${f} echoes a secret`);
         }
         assert.equal(fs.readFileSync(path.join(ROOT, ".nvmrc"), "utf8").trim(), "24");
+    });
+});
+
+/** The steps of a job, and the index of the first one matching. */
+const stepsOf = (file: string, job: string): any[] => wf(file).jobs[job].steps;
+const indexOf = (steps: any[], pred: (s: any) => boolean, what: string) => {
+    const i = steps.findIndex(pred);
+    assert.ok(i >= 0, `no step: ${what}`);
+    return i;
+};
+const JOBS = [
+    ["pr.yml", "preview"],
+    ["deploy-staging.yml", "up"],
+    ["deploy-production.yml", "up"],
+    ["drift.yml", "drift"],
+] as const;
+
+describe("what runs is what main says", () => {
+    test("staging and production deploys run check-desired before the up; drift runs it too", () => {
+        const staging = stepsOf("deploy-staging.yml", "up");
+        const s = indexOf(staging, (x) => /lib\/cli\.ts check-desired staging --since "\$BEFORE"$/.test(x.run ?? ""), "staging check-desired");
+        assert.equal(staging[s].env.BEFORE, "${{ github.event.before }}");
+        assert.ok(s < indexOf(staging, (x) => x.with?.command === "up", "up"));
+        const production = stepsOf("deploy-production.yml", "up");
+        const p = indexOf(production, (x) => x.run === "node --import tsx lib/cli.ts check-desired production", "production check-desired");
+        assert.ok(p < indexOf(production, (x) => String(x.run).includes("set-desired"), "set-desired"));
+        const drift = stepsOf("drift.yml", "drift");
+        const d = indexOf(drift, (x) => x.run === 'node --import tsx lib/cli.ts check-desired "$STACK"', "drift check-desired");
+        assert.equal(drift[d].if, "${{ !cancelled() }}", "named even when prepare failed");
+        for (const [file, job] of [["deploy-staging.yml", "up"], ["deploy-production.yml", "up"], ["drift.yml", "drift"]] as const) {
+            const checkout = stepsOf(file, job).find((x) => String(x.uses).startsWith("actions/checkout@"));
+            assert.equal(checkout.with?.["fetch-depth"], 0, `${file}: main's history and tags for check-desired`);
+        }
+    });
+    test("production: the dispatched sha goes into Pulumi.production.yaml, committed and pushed to main after a successful up", () => {
+        const w = wf("deploy-production.yml");
+        assert.deepEqual(w.jobs.up.permissions, { contents: "write" });
+        const steps: any[] = w.jobs.up.steps;
+        const set = indexOf(steps, (x) => /lib\/cli\.ts set-desired production "revision=\$REVISION"/.test(x.run ?? ""), "set-desired");
+        assert.doesNotMatch(JSON.stringify(steps), /pulumi config set/, "the stack file is written by berth (comments kept), not in the runner only");
+        const up = indexOf(steps, (x) => x.with?.command === "up", "up");
+        const record = indexOf(steps, (x) => x.name === "Record the deployed revision in main", "record");
+        const health = indexOf(steps, (x) => x.name === "Health check", "health");
+        assert.ok(set < up && up < record && record < health, "recorded right after the up: what runs, healthy or not");
+        assert.equal(steps[record].env.REVISION, "${{ inputs.revision }}");
+        assert.equal(steps[record].env.ACTOR, "${{ github.actor }}");
+        assert.match(steps[record].env.RUN_URL, /github\.run_id/);
+        assert.match(steps[0].run, /"\$GITHUB_REF" = refs\/heads\/main/, "dispatched from main");
+    });
+    test("a production-only commit does not redeploy staging", () => {
+        const w = wf("deploy-staging.yml");
+        assert.deepEqual(w.on.push["paths-ignore"], ["Pulumi.production.yaml"]);
+        assert.deepEqual(w.jobs.up.permissions, { contents: "write" });
+        const steps = w.jobs.up.steps;
+        const tag = indexOf(steps, (x) => String(x.run).includes("git tag -f berth/deployed/staging"), "tag");
+        assert.ok(tag > indexOf(steps, (x) => x.with?.command === "up", "up"));
+    });
+    test("the record step, run with bash against a real origin: commit (sha, actor, run URL, [skip ci]) and tag pushed; a moved main is rebased onto", () => {
+        const run = stepsOf("deploy-production.yml", "up").find((x) => x.name === "Record the deployed revision in main").run as string;
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), "berth-wf-"));
+        try {
+            const env = { ...process.env, GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1", GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@e", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@e" };
+            const git = (cwd: string, ...args: string[]) => {
+                const r = spawnSync("git", args, { cwd, env, encoding: "utf8" });
+                assert.equal(r.status, 0, `git ${args.join(" ")}: ${r.stderr}`);
+                return r.stdout.trim();
+            };
+            const origin = path.join(work, "origin.git");
+            git(work, "init", "-q", "--bare", "-b", "main", origin);
+            git(work, "clone", "-q", origin, "seed");
+            const seed = path.join(work, "seed");
+            git(seed, "switch", "-q", "-c", "main");
+            fs.writeFileSync(path.join(seed, "Pulumi.production.yaml"), "# production\nconfig:\n  berth:revision: " + "a".repeat(40) + "\n");
+            fs.writeFileSync(path.join(seed, "README.md"), "x\n");
+            git(seed, "add", ".");
+            git(seed, "commit", "-qm", "init");
+            git(seed, "push", "-q", "origin", "main");
+            git(work, "clone", "-q", origin, "ci");
+            const ci = path.join(work, "ci");
+            // The deploy wrote the dispatched sha (set-desired); meanwhile someone pushed to main.
+            const sha = "b".repeat(40);
+            fs.writeFileSync(path.join(ci, "Pulumi.production.yaml"), "# production\nconfig:\n  berth:revision: " + sha + "\n");
+            fs.appendFileSync(path.join(seed, "README.md"), "y\n");
+            git(seed, "commit", "-qam", "someone else");
+            git(seed, "push", "-q", "origin", "main");
+            const r = spawnSync("bash", ["-e", "-c", run], { cwd: ci, env: { ...env, REVISION: sha, ACTOR: "octocat", RUN_URL: "https://github.com/o/r/actions/runs/7" }, encoding: "utf8" });
+            assert.equal(r.status, 0, r.stdout + r.stderr);
+            assert.match(r.stdout, /push 1 rejected: main moved/);
+            const log = git(origin, "log", "-1", "--format=%B", "main");
+            assert.match(log, new RegExp(`^berth: production deployed ${sha} by octocat \\[skip ci\\]\n\nhttps://github.com/o/r/actions/runs/7`));
+            assert.equal(git(origin, "show", "main:Pulumi.production.yaml"), `# production\nconfig:\n  berth:revision: ${sha}`);
+            assert.equal(git(origin, "log", "--format=%s", "main~1..main~0").split("\n").length, 1);
+            assert.equal(git(origin, "log", "-1", "--format=%s", "main~1"), "someone else", "rebased onto the moved main");
+            assert.equal(git(origin, "rev-parse", "berth/deployed/production^{commit}"), git(origin, "rev-parse", "main"));
+            assert.deepEqual(git(origin, "show", "--name-only", "--format=", "main").split("\n"), ["Pulumi.production.yaml"], "a production-only commit (paths-ignore in deploy-staging)");
+            // Run again with nothing to record: no new commit, still succeeds.
+            const again = spawnSync("bash", ["-e", "-c", run], { cwd: ci, env: { ...env, REVISION: sha, ACTOR: "octocat", RUN_URL: "u" }, encoding: "utf8" });
+            assert.equal(again.status, 0, again.stderr);
+            assert.match(again.stdout, /main already says production runs b{40}/);
+        } finally {
+            fs.rmSync(work, { recursive: true, force: true });
+        }
+    });
+    test("the ssh-agent step of every workflow is skipped when its secret is empty", () => {
+        for (const [file, job] of JOBS) {
+            const j = wf(file).jobs[job];
+            assert.equal(j.env.BERTH_SSH_PRIVATE_KEY, "${{ secrets.BERTH_SSH_PRIVATE_KEY }}", file);
+            const agents = j.steps.filter((x: any) => String(x.uses).startsWith("webfactory/ssh-agent@"));
+            assert.equal(agents.length, 1, file);
+            assert.equal(agents[0].if, "env.BERTH_SSH_PRIVATE_KEY != ''", file);
+            assert.equal(agents[0].with["ssh-private-key"], "${{ env.BERTH_SSH_PRIVATE_KEY }}", file);
+        }
+        const text = files.map((f) => fs.readFileSync(path.join(DIR, f), "utf8")).join("\n");
+        assert.equal(text.match(/webfactory\/ssh-agent@/g)?.length, JOBS.length, "no other ssh-agent step");
+    });
+    test("drift checks every host: verify --all-hosts, failing the step on drift (pipefail)", () => {
+        const step = stepsOf("drift.yml", "drift").find((x) => /lib\/cli\.ts verify/.test(x.run ?? ""));
+        assert.match(step.run, /^set -o pipefail\nnode --import tsx lib\/cli\.ts verify --all-hosts -s "\$STACK" \| tee -a "\$GITHUB_STEP_SUMMARY"\n$/);
+        const r = spawnSync("bash", ["-e", "-c", step.run.replace("node --import tsx lib/cli.ts verify --all-hosts -s \"$STACK\"", "false")], { env: { ...process.env, GITHUB_STEP_SUMMARY: "/dev/null" } });
+        assert.notEqual(r.status, 0, "a verify that finds drift fails the step through the pipe");
     });
 });

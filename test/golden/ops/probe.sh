@@ -38,6 +38,10 @@ files=('/etc/a b')
 for f in "${files[@]}"; do
   if [ -f "$f" ]; then r F "$f" "$(stat -c '%a %U:%G' "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else r F "$f" missing; fi
 done
+masked=(/etc/wireguard/bm-0.conf)
+for f in "${masked[@]}"; do
+  if [ -f "$f" ]; then r F "$f" "$(stat -c '%a %U:%G' "$f")" "$(sed 's/^PrivateKey = .*/PrivateKey = <the host'\''s key file>/' "$f" | sha256sum | cut -d' ' -f1)"; else r F "$f" missing; fi
+done
 links=(/etc/nginx/sites-enabled/x)
 for l in "${links[@]}"; do r L "$l" "$(readlink "$l" 2>/dev/null || true)"; done
 up=/etc/nginx/berth/shop-staging-upstream.conf

@@ -33,7 +33,7 @@ saved=0
 for db in "${dbs[@]}"; do
   [ -n "$db" ] || continue
   t0=$SECONDS
-  if docker exec shop-production-postgres pg_dump -U postgres -Fc -Z0 -d "$db" | rs backup --host shop-production --stdin --stdin-filename "postgres/$db.dump" "${tags[@]}" --tag "db:$db"; then
+  if docker exec shop-production-postgres pg_dump -U postgres -Fc -Z0 -d "$db" | rs backup --host shop-production --stdin --stdin-filename "postgres-$db.dump" "${tags[@]}" --tag "db:$db"; then
     echo "berth-shop-production-backup: database $db saved in $((SECONDS - t0))s"
     saved=$((saved + 1))
   else
@@ -89,14 +89,14 @@ restored=()
 for line in "${picked[@]}"; do
   id="${line%% *}"
   path="${line#* }"
-  case "$path" in /postgres/*.dump) ;; *) continue ;; esac
-  db="${path#/postgres/}"
+  case "$path" in /postgres-*.dump | /postgres/*.dump) ;; *) continue ;; esac
+  db="${path#/postgres[-/]}"
   db="${db%.dump}"
   [[ "$db" =~ ^[A-Za-z0-9_-]{1,63}$ ]] || { echo "berth-shop-production-restore: unexpected database name in $path" >&2; exit 1; }
   scratch="${db:0:40}__berth_restore"
   echo "berth-shop-production-restore: restoring $db from snapshot ${id:0:8} into $scratch"
   printf '%s\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' 'CREATE DATABASE :"scratch" OWNER :"role";' | pg -d postgres -v scratch="$scratch" -v role=shop_production
-  rs dump "$id" "/postgres/$db.dump" | docker exec -i shop-production-postgres pg_restore -U postgres --exit-on-error --single-transaction -d "$scratch"
+  rs dump "$id" "$path" | docker exec -i shop-production-postgres pg_restore -U postgres --exit-on-error --single-transaction -d "$scratch"
   restored+=("$db")
 done
 if [ "${#restored[@]}" = 0 ]; then echo "berth-shop-production-restore: the run holds no database" >&2; exit 1; fi
@@ -151,12 +151,12 @@ tested=0
 for line in "${picked[@]}"; do
   id="${line%% *}"
   path="${line#* }"
-  case "$path" in /postgres/*.dump) ;; *) continue ;; esac
-  db="${path#/postgres/}"
+  case "$path" in /postgres-*.dump | /postgres/*.dump) ;; *) continue ;; esac
+  db="${path#/postgres[-/]}"
   db="${db%.dump}"
   [[ "$db" =~ ^[A-Za-z0-9_-]{1,63}$ ]] || { echo "berth-shop-production-restore-test: unexpected database name in $path" >&2; exit 1; }
   scratch="${db:0:40}__berth_restore_test"
-  ( printf '%s\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' 'CREATE DATABASE :"scratch" OWNER :"role";' | pg -d postgres -v scratch="$scratch" -v role=shop_production && rs dump "$id" "/postgres/$db.dump" | docker exec -i shop-production-postgres pg_restore -U postgres --exit-on-error --single-transaction -d "$scratch" ) || fail "snapshot ${id:0:8} of $db could not be restored"
+  ( printf '%s\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' 'CREATE DATABASE :"scratch" OWNER :"role";' | pg -d postgres -v scratch="$scratch" -v role=shop_production && rs dump "$id" "$path" | docker exec -i shop-production-postgres pg_restore -U postgres --exit-on-error --single-transaction -d "$scratch" ) || fail "snapshot ${id:0:8} of $db could not be restored"
   tables="$(pg -d "$scratch" -c "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")"
   [ "$tables" -gt 0 ] || fail "the restored $db holds no table"
   counts="$({

@@ -34,7 +34,11 @@ if [ -d /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eea
   install -d -m 0755 /srv/berth/shop-production/shared/public/assets
   (cd /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets && find . -name '.?*' -prune -o -type d -printf '%P\0') | while IFS= read -r -d '' sub; do
     install -d -m 0755 /srv/berth/shop-production/shared/public/assets/"$sub"
-    find /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets/"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | xargs -0r ln -f -t /srv/berth/shop-production/shared/public/assets/"$sub" --
+    if ! find /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets/"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | xargs -0r ln -f -t /srv/berth/shop-production/shared/public/assets/"$sub" -- 2>/dev/null; then
+      find /srv/berth/shop-production/releases/5f8008de1dd704ea09395bd87621f1d32eeac017/public/assets/"$sub" -mindepth 1 -maxdepth 1 ! -type d ! -name '.*' -print0 | while IFS= read -r -d '' f; do
+        cp -p "$f" /srv/berth/shop-production/shared/public/assets/"$sub/.berth-new" && mv -f /srv/berth/shop-production/shared/public/assets/"$sub/.berth-new" /srv/berth/shop-production/shared/public/assets/"$sub/${f##*/}"
+      done
+    fi
   done
   echo 'berth: linked the release'\''s assets into /srv/berth/shop-production/shared/public/assets'
 fi
