@@ -436,6 +436,16 @@ function devSource(project: string, opts: SourceOptions): StackSource {
         secretKeys,
         config,
         randoms: () => (fs.existsSync(stateFile) ? applierRandoms(stateFile) : undefined),
-        converger: applierConverger("dev", () => values, secretKeys, stateFile, opts.dnsApi ?? acme.dnsApi, (next) => (values = next)),
+        converger: applierConverger("dev", () => values, secretKeys, stateFile, opts.dnsApi ?? acme.dnsApi, (next) => {
+            // The dev stack's desired state is its stack file (what dev:up and every later
+            // `-s dev` operation read): what an operation changed is written there, so a
+            // later repair or up converges toward it, not back to the old value.
+            const changed = Object.fromEntries(Object.entries(next).filter(([k, v]) => (k === "berth:maintenance" || k === "berth:revision") && values[k] !== v));
+            if (Object.keys(changed).length > 0) {
+                const file = path.join(ROOT, stackFileName("dev"));
+                fs.writeFileSync(file, setStackValues(fs.readFileSync(file, "utf8"), changed, stackFileName("dev")));
+            }
+            values = next;
+        }),
     };
 }

@@ -208,7 +208,8 @@ describe("backups on a disposable VPS with an SFTP target", () => {
         assert.match(vpsOk(`docker exec ${PG} pg_dump -U postgres -Fc -Z0 -d ${DB} | grep -a -c ${MARKER} || true`), /^[1-9]/m);
         // ... and nowhere in the repository's files.
         const files = sftp(["exec", SFTP, `find ${REPO_PATH} -type f | wc -l; du -sb ${REPO_PATH} | cut -f1; grep -r -l -a ${MARKER} ${REPO_PATH} || echo not-found`]).trim().split("\n");
-        assert.ok(Number(files[0]) > 3 && Number(files[1]) > 10_000, `repository: ${files}`);
+        // `restic init` alone writes ~1.5 KB (config, key); a snapshot adds data packs, an index and the snapshot.
+        assert.ok(Number(files[0]) > 3 && Number(files[1]) > 4_096, `repository: ${files}`);
         assert.equal(files[2], "not-found", "the marker row is readable in the repository");
     });
 

@@ -17,8 +17,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Fleet, FLEET_HOSTS, FLEET_WEB_HOSTS, keepHosts, makeFleet, removeFleet } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { FleetStage, neighbourConnects, pemFingerprint256, tcpRefused, underLoad, writeBenchSection } from "./kit";
+import { berthCli, FleetStage, neighbourConnects, pemFingerprint256, tcpRefused, underLoad, writeBenchSection } from "./kit";
 import { certificatePaths } from "../../components/web/certificate";
+import { sitePath } from "../../components/web/nginxSite";
+import { dataFirewallNames } from "../../lib/names";
 import { dataAddress } from "../../lib/topology";
 
 let fleet: Fleet;
@@ -146,6 +148,36 @@ describe("berth on three hosts (two web, one data)", () => {
         assert.ok(r.ok, r.error);
         assert.deepEqual(r.commands.map((c) => `${c.phase} ${c.resource}`), []);
         assert.deepEqual(r.dockerChanges, []);
+    });
+
+    test("8. drift on the fleet: verify --all-hosts holds each host against its roles; hand edits on web2 and the data host are reported and repaired", async () => {
+        const cli = { configPath: path.join(fleet.work, "stack-config.json"), statePath: path.join(fleet.work, "state.json"), dnsApi: fleet.acme.dnsApi };
+        fs.writeFileSync(cli.configPath, JSON.stringify(stage.cfg({ "berth:revision": "v1" })), { mode: 0o600 });
+        const drift = (out: string) => out.split("\n").filter((l) => l.startsWith("drift: "));
+        const clean = await berthCli(cli, ["verify", "--all-hosts"]);
+        assert.equal(clean.code, 0, `a clean fleet (web-only, worker and data hosts, the WireGuard mesh) shows no drift:\n${clean.stdout}${clean.stderr}`);
+        assert.deepEqual(drift(clean.stdout), []);
+        for (const h of FLEET_HOSTS) assert.match(clean.stdout, new RegExp(`== host ${h} `), `a section for ${h}`);
+
+        const cfg = stage.config();
+        const site = sitePath(cfg, "full");
+        const firewall = dataFirewallNames(cfg).script;
+        stage.onHost("web2", `echo '# a hand edit' >> ${site}`);
+        stage.onHost("data", `echo '# a hand edit' >> ${firewall}`);
+        const seen = await berthCli(cli, ["verify", "--all-hosts"]);
+        assert.equal(seen.code, 1, seen.stdout);
+        const lines = drift(seen.stdout);
+        assert.equal(lines.length, 2, `exactly the two hand edits:\n${lines.join("\n")}`);
+        assert.ok(lines.some((l) => l.includes(site)), `web2's site: ${lines.join("; ")}`);
+        assert.ok(lines.some((l) => l.includes(firewall)), `the data host's firewall script: ${lines.join("; ")}`);
+
+        const repaired = await berthCli(cli, ["repair", "--all-hosts"]);
+        assert.equal(repaired.code, 0, `${repaired.stdout}\n${repaired.stderr}`);
+        const after = await berthCli(cli, ["verify", "--all-hosts"]);
+        assert.equal(after.code, 0, after.stdout);
+        assert.doesNotMatch(stage.onHost("web2", `cat ${site}`).stdout, /a hand edit/);
+        assert.doesNotMatch(stage.onHost("data", `cat ${firewall}`).stdout, /a hand edit/);
+        assert.deepEqual(await stage.versions(), { web1: fleet.shas.v1, web2: fleet.shas.v1 }, "repair released nothing");
     });
 });
 

@@ -215,6 +215,12 @@ describe("berth operations on the dev stack", () => {
         assert.equal(acme.status, 200);
         assert.equal(acme.body, "ops-probe-token");
         assert.equal(JSON.parse(berth(["status", "--json"]).stdout).maintenance, true);
+        // Maintenance is what the stack now records: verify finds no drift, repair keeps it on.
+        const v = berth(["verify"]);
+        assert.equal(v.code, 0, `maintenance is declared, not drift:\n${v.stdout}${v.stderr}`);
+        const rep = berth(["repair"]);
+        assert.equal(rep.code, 0, `${rep.stdout}\n${rep.stderr}`);
+        assert.equal((await stage.get("/up")).status, 503, "repair converges toward the recorded maintenance, not away from it");
         const off = berth(["maintenance", "off"]);
         assert.equal(off.code, 0, `${off.stdout}\n${off.stderr}`);
         assert.equal((await stage.get("/up")).status, 200);
