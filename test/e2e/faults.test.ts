@@ -251,7 +251,12 @@ describe("faults and hardening on a disposable VPS", () => {
         const active = onVps(world, `cat ${ROOT}/state/color`).stdout.trim();
         assert.equal(onVps(world, `readlink ${ROOT}/web.sock`).stdout.trim(), `/run/berth-${ID}/${active}.sock`);
         assert.equal(onVps(world, `ls -a ${ROOT} /etc/nginx/berth | grep -c 'berth-new\\|berth-prev' || true`).stdout.trim(), "0", "no half-written files");
-        assert.match(onVps(world, `tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value berth-${ID}-web@${active}.service)/environ | grep ^FAULTS=`).stdout, /FAULTS=1/);
+        // The serving instance runs the env file of the last up (FAULTS=1): its stamp holds that file's digest.
+        // (Not /proc/<pid>/environ: puma 6 writes its long process title over that memory.)
+        assert.match(onVps(world, `grep '^FAULTS=' /etc/berth/${ID}/app.env`).stdout, /^FAULTS="1"$/m);
+        const envDigest = onVps(world, `sha256sum /etc/berth/${ID}/app.env | cut -c1-16`).stdout.trim();
+        assert.match(onVps(world, `cat ${ROOT}/state/${active}.stamp`).stdout, new RegExp(` env:${envDigest} `), "the serving instance started with the current env file");
+        assert.equal(onVps(world, `systemctl is-active berth-${ID}-web@${active}.service`).stdout.trim(), "active");
     });
 
     test("9. two operations at once: host-level steps wait for the host lock, both end correct", async () => {
