@@ -50,6 +50,13 @@ export interface Names {
     readonly runDir: string;
     /** The stable address nginx proxies to: a symlink to the serving instance's socket, swapped with `mv -T` on a switch. */
     readonly webSocket: string;
+    /** The union of the kept releases' public/assets (hard links), which nginx serves under /assets/. */
+    readonly assets: string;
+    /** npm's and Yarn's package caches, kept across releases like the bundle. */
+    readonly npmCache: string;
+    readonly yarnCache: string;
+    /** Root-owned directory first on a yarn app's build PATH: `yarn` -> Debian's `yarnpkg`. */
+    readonly binDir: string;
 }
 
 const ID = /^[a-z][a-z0-9-]*[a-z0-9]$/;
@@ -93,6 +100,10 @@ export function deriveNames(app: string, stack: string): Names {
         proxyUnit: `berth-${id}-proxy@`,
         runDir: `/run/berth-${id}`,
         webSocket: `/srv/berth/${id}/web.sock`,
+        assets: `/srv/berth/${id}/shared/public/assets`,
+        npmCache: `/srv/berth/${id}/shared/npm-cache`,
+        yarnCache: `/srv/berth/${id}/shared/yarn-cache`,
+        binDir: `/srv/berth/${id}/bin`,
     };
 }
 

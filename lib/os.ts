@@ -25,21 +25,17 @@ export interface HostRelease {
     readonly id: "debian" | "ubuntu";
     /** `VERSION_ID` in /etc/os-release. */
     readonly versionId: string;
-    /** `VERSION_CODENAME` in /etc/os-release (the archive's suite). */
-    readonly codename: string;
     /** How berth names it to people. */
     readonly name: string;
     /** Major.minor of the Ruby its `ruby` package (ruby-defaults) depends on. */
     readonly ruby: string;
-    /** Major version of its `nodejs` package. */
-    readonly node: string;
 }
 
 /** The releases berth supports, oldest first. */
 export const HOST_RELEASES = [
-    { id: "debian", versionId: "12", codename: "bookworm", name: "Debian 12", ruby: "3.1", node: "18" },
-    { id: "debian", versionId: "13", codename: "trixie", name: "Debian 13", ruby: "3.3", node: "20" },
-    { id: "ubuntu", versionId: "24.04", codename: "noble", name: "Ubuntu 24.04", ruby: "3.2", node: "18" },
+    { id: "debian", versionId: "12", name: "Debian 12", ruby: "3.1" },
+    { id: "debian", versionId: "13", name: "Debian 13", ruby: "3.3" },
+    { id: "ubuntu", versionId: "24.04", name: "Ubuntu 24.04", ruby: "3.2" },
 ] as const satisfies readonly HostRelease[];
 
 /** `<ID>:<VERSION_ID>`, the word the generated `case` matches. */
@@ -56,9 +52,6 @@ export function hostRelease(key: string): HostRelease {
     if (!r) throw new Error(`berth does not support host release ${JSON.stringify(key)}; it supports ${supportedNames()}`);
     return r;
 }
-
-/** The Ruby version (major.minor) each release's `ruby` package brings. */
-export const RUBY_VERSIONS: Readonly<Record<ReleaseKey, string>> = Object.fromEntries(HOST_RELEASES.map((r) => [releaseKey(r), r.ruby])) as Record<ReleaseKey, string>;
 
 /** `Debian 12, Debian 13, Ubuntu 24.04` */
 export function supportedNames(): string {

@@ -53,6 +53,11 @@ export function assign(name: string, value: string | number): string {
     return `${name}=${quote(value)}`;
 }
 
+/** `lines` with `prefix` before each non-empty one (a nested block of a script, a config file's block). */
+export function indent(prefix: string, lines: Lines): string[] {
+    return flatten(lines).map((l) => (l === "" ? l : `${prefix}${l}`));
+}
+
 /**
  * A bash script: strict mode header, then the lines. Nested arrays are
  * flattened and empty entries dropped so callers can build lines conditionally.
@@ -189,18 +194,13 @@ export function pinnedSshWords(keyFile: string, knownHosts: string, opts: { noCo
 export const APT_LOCK_WAIT = "DPkg::Lock::Timeout=600";
 
 /**
- * Installs the Debian packages of `pkgs` that are not installed yet (nothing
- * runs apt when all are): apt waits for dpkg's lock, keeps changed conffiles.
- * `lock`: lines that take a lock only when something is installed (the caller
- * holds none); `stderr`: apt and the message go to stderr (stdout is data).
- * berth's own packages go through lib/os.ts `osAptInstall`, which names
- * them per host release.
+ * Installs the packages of the bash array `wanted` (set by the caller's
+ * lines: lib/os.ts `osPackagesCase`, per host release) that are not
+ * installed yet (nothing runs apt when all are): apt waits for dpkg's lock,
+ * keeps changed conffiles. `lock`: lines that take a lock only when
+ * something is installed (the caller holds none); `stderr`: apt and the
+ * message go to stderr (stdout is data).
  */
-export function aptInstallMissing(pkgs: readonly string[], opts: { lock?: Lines; stderr?: boolean } = {}): Lines {
-    return [`wanted=(${pkgs.map(quote).join(" ")})`, aptInstallWanted(opts)];
-}
-
-/** `aptInstallMissing` for the bash array `wanted` the caller's lines set (lib/os.ts: per host release). */
 export function aptInstallWanted(opts: { lock?: Lines; stderr?: boolean } = {}): Lines {
     const err = opts.stderr ? " >&2" : "";
     return [

@@ -28,7 +28,7 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { gitKnownHostsLine, ResolvedRevision } from "../../lib/revision";
-import { Arg, cmd, flatten, hostLock, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
+import { Arg, cmd, hostLock, indent, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
 import { HOST_LOCK } from "../../lib/names";
 import { osAptInstall } from "../../lib/os";
 import { RUBY_CHECK, rubyCheckArgs } from "../../lib/ruby";
@@ -221,20 +221,6 @@ export function buildSteps(cfg: BerthConfig): string[] {
 /** The JS package managers berth runs, by what the checkout finds (`$js`, `BERTH_JS` in the build). */
 export type JsManager = "npm" | "yarn" | "yarn-berry";
 
-/** Package caches kept across releases under shared/, like the bundle: a second release installs from them. */
-export function jsCaches(cfg: BerthConfig): { npm: string; yarn: string } {
-    return { npm: `${cfg.names.root}/shared/npm-cache`, yarn: `${cfg.names.root}/shared/yarn-cache` };
-}
-
-/**
- * A root-owned directory with `yarn` -> Debian's `yarnpkg`: jsbundling-rails
- * and cssbundling-rails run `yarn build` (and Debian's binary is `yarnpkg`).
- * Put first on the build's PATH for yarn apps only.
- */
-export function jsBinDir(cfg: BerthConfig): string {
-    return `${cfg.names.root}/bin`;
-}
-
 /** Debian's Yarn (Yarn 1.22 on Debian 12 and Ubuntu 24.04, Yarn 4 on Debian 13). */
 export const YARNPKG = "/usr/bin/yarnpkg";
 
@@ -266,7 +252,7 @@ export function jsDetectLines(cfg: BerthConfig, dir: string, sha: string): Lines
         'if [ -n "$js" ]; then',
         ...indent("  ", [
             // Only when something is missing does apt run, under the host lock (fd 9), released after.
-            ...flatten(osAptInstall(["js-bundling"], { lock: hostLock(HOST_LOCK, `JavaScript packages of ${cfg.names.id}`), stderr: true })),
+            osAptInstall(["js-bundling"], { lock: hostLock(HOST_LOCK, `JavaScript packages of ${cfg.names.id}`), stderr: true }),
             "exec 9>&-",
         ]),
         "fi",
@@ -280,8 +266,9 @@ export function jsDetectLines(cfg: BerthConfig, dir: string, sha: string): Lines
         `    echo ${quote(`berth: release ${sha}: yarn.lock is a Yarn 2+ lockfile, and this host's yarnpkg is Yarn 1, which runs a newer Yarn only from the repository: commit it (yarn set version <version> writes .yarn/releases/ and yarnPath in .yarnrc.yml), or a package-lock.json (npm install) instead`)} >&2`,
         "    exit 1",
         "  fi",
-        `  ${cmd("install", "-d", "-m", "0755", jsBinDir(cfg))}`,
-        `  ${cmd("ln", "-sfn", YARNPKG, `${jsBinDir(cfg)}/yarn`)}`,
+        // jsbundling-rails and cssbundling-rails run `yarn build`; Debian's binary is `yarnpkg`.
+        `  ${cmd("install", "-d", "-m", "0755", cfg.names.binDir)}`,
+        `  ${cmd("ln", "-sfn", YARNPKG, `${cfg.names.binDir}/yarn`)}`,
         "fi",
     ];
 }
@@ -294,20 +281,16 @@ export function jsDetectLines(cfg: BerthConfig, dir: string, sha: string): Lines
  * package manager in both gems.
  */
 export function jsInstallStep(cfg: BerthConfig): string {
-    const c = jsCaches(cfg);
-    const yarnEnv = `export YARN_CACHE_FOLDER=${quote(c.yarn)} SKIP_YARN_INSTALL=1 PATH=${quote(jsBinDir(cfg))}:"$PATH"`;
+    const n = cfg.names;
+    const yarnEnv = `export YARN_CACHE_FOLDER=${quote(n.yarnCache)} SKIP_YARN_INSTALL=1 PATH=${quote(n.binDir)}:"$PATH"`;
     const run = (command: string) => `echo ${quote(`berth: ${command}`)}; ${command}`;
     return [
         'case "${BERTH_JS:-}" in',
-        `  npm) export npm_config_cache=${quote(c.npm)} SKIP_YARN_INSTALL=1; ${run("npm ci --no-audit --no-fund")} ;;`,
+        `  npm) export npm_config_cache=${quote(n.npmCache)} SKIP_YARN_INSTALL=1; ${run("npm ci --no-audit --no-fund")} ;;`,
         `  yarn) ${yarnEnv}; ${run("yarnpkg install --frozen-lockfile --non-interactive")} ;;`,
         `  yarn-berry) ${yarnEnv}; ${run("yarnpkg install --immutable")} ;;`,
         "esac",
     ].join("\n");
-}
-
-function indent(prefix: string, lines: string[]): string[] {
-    return lines.map((l) => (l === "" ? l : `${prefix}${l}`));
 }
 
 // ---------------------------------------------------------------------------
@@ -331,11 +314,6 @@ export function rubyCheckLines(dir: string, sha: string): Lines {
 // ---------------------------------------------------------------------------
 // Assets
 
-/** The union of the kept releases' public/assets that nginx serves under /assets/. */
-export function assetsUnion(cfg: BerthConfig): string {
-    return `${cfg.names.root}/shared/public/assets`;
-}
-
 /**
  * Root, after the build: hard-links the files of the release's own
  * public/assets into the union (`ln -f`: an existing name is replaced by
@@ -348,7 +326,7 @@ export function assetsUnion(cfg: BerthConfig): string {
  */
 export function linkAssetsLines(cfg: BerthConfig, dir: string): Lines {
     const src = `${dir}/public/assets`;
-    const union = assetsUnion(cfg);
+    const union = cfg.names.assets;
     return [
         `if [ -d ${quote(src)} ] && [ ! -L ${quote(src)} ]; then`,
         `  ${cmd("install", "-d", "-m", "0755", union)}`,

@@ -24,7 +24,7 @@ import { HOST_LOCK } from "../../lib/names";
 import { cmd, hostLock, Lines, quote, raw, script, writeFile } from "../../lib/shell";
 import { upstreamFile } from "../web/nginxSite";
 import { probeHeaders } from "../../lib/proxy";
-import { assetsUnion, BUILT_MARKER, releasePath } from "./release";
+import { BUILT_MARKER, releasePath } from "./release";
 import { has } from "../../lib/topology";
 
 export interface SwitchArgs {
@@ -375,7 +375,7 @@ function upstreamLines(cfg: BerthConfig): Lines {
 export function pruneLines(cfg: BerthConfig): string[] {
     const n = cfg.names;
     const releases = `${n.root}/releases`;
-    const union = assetsUnion(cfg);
+    const union = n.assets;
     return [
         `keep=$( { readlink -f ${quote(`${n.root}/current`)}; readlink -f ${quote(`${n.root}/slots/blue`)}; readlink -f ${quote(`${n.root}/slots/green`)}; } 2>/dev/null || true)`,
         `find ${quote(releases)} -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\\n' | sort -rn | tail -n +${cfg.release.keepReleases + 1} | cut -d' ' -f2- | while read -r old; do`,

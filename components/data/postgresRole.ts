@@ -18,7 +18,7 @@ import { lifecycle } from "../../lib/lifecycle";
 import { Connection, remoteScript } from "../../lib/remote";
 import { dataAddress } from "../../lib/topology";
 import { osAptInstall } from "../../lib/os";
-import { cmd, flatten, quote, readSecrets, retry, script, secretsPayload } from "../../lib/shell";
+import { cmd, indent, quote, readSecrets, retry, script, secretsPayload } from "../../lib/shell";
 
 export interface PostgresRoleArgs {
     /** Validated stack configuration. */
@@ -184,7 +184,7 @@ export function externalRoleScript(cfg: BerthConfig, admin: AdminUrl): string {
         `if ! [[ "$ROLE_PASSWORD" =~ ^[A-Za-z0-9]{16,}$ ]]; then echo 'berth: role password must be 16+ alphanumerics' >&2; exit 64; fi`,
         "export PGPASSWORD",
         "if ! command -v psql >/dev/null 2>&1; then",
-        flatten(osAptInstall(["postgresql-client"], { stderr: true })).map((l) => `  ${l}`),
+        indent("  ", osAptInstall(["postgresql-client"], { stderr: true })),
         "fi",
         `export PGHOST=${quote(admin.host)} PGPORT=${quote(admin.port)} PGUSER=${quote(admin.user)} PGDATABASE=${quote(admin.dbname)}${admin.sslmode ? ` PGSSLMODE=${quote(admin.sslmode)}` : ""} PGCONNECT_TIMEOUT=10`,
         "{",

@@ -11,7 +11,7 @@ import { Connection, connectionFor, managedBy, remoteScript } from "../../lib/re
 import { PROTECT } from "../app/appUnits";
 import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN, NGINX_MAIN_CONF } from "../../lib/names";
 import { osDetectLines, osPackagesCase } from "../../lib/os";
-import { aptInstallWanted, cmd, flatten, hostLock, quote, raw, script, writeFile } from "../../lib/shell";
+import { aptInstallWanted, cmd, hostLock, indent, quote, raw, script, writeFile } from "../../lib/shell";
 import { has } from "../../lib/topology";
 
 export interface HostArgs {
@@ -268,7 +268,7 @@ export function dockerEngineScript(cfg: BerthConfig): string {
         hostLock(HOST_LOCK, "docker engine"),
         osPackagesCase("wanted", ["docker-engine"]),
         `if ! { ${DOCKER_BOTH}; }; then`,
-        flatten(aptInstallWanted()).map((l) => `  ${l}`),
+        indent("  ", aptInstallWanted()),
         "fi",
         `if ! { ${DOCKER_BOTH}; }; then echo "berth: docker engine: docker and dockerd are not both on PATH after installing \${wanted[*]}" >&2; exit 1; fi`,
         "systemctl enable --now --quiet docker",

@@ -43,9 +43,8 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { HOST_LOCK } from "../../lib/names";
-import { Lines, cmd, hostLock, quote, script, writeFile } from "../../lib/shell";
+import { Lines, cmd, hostLock, indent, quote, script, writeFile } from "../../lib/shell";
 import { nginxProxyHeaderLines } from "../../lib/proxy";
-import { assetsUnion } from "../app/release";
 import { certificatePaths } from "./certificate";
 
 export type SitePhase = "challenge" | "full";
@@ -245,7 +244,6 @@ function httpsFile(cfg: BerthConfig, realIpFrom?: readonly string[]): string[] {
     const id = nginxIdent(cfg);
     const cert = certificatePaths(cfg);
     const { maps, addHeaders } = headerMaps(cfg);
-    const indent = (pad: string, lines: string[]) => lines.map((l) => `${pad}${l}`);
     return [
         `include ${n.nginxUpstream};`,
         "",
@@ -313,9 +311,9 @@ function httpsFile(cfg: BerthConfig, realIpFrom?: readonly string[]): string[] {
     ];
 }
 
-/** The `root` under which `/assets/x` is the union's `x` (components/app/release.ts keeps the union). */
+/** The `root` under which `/assets/x` is the union's `x` (lib/names.ts `assets`; components/app/release.ts fills it). */
 function assetsRoot(cfg: BerthConfig): string {
-    const union = assetsUnion(cfg);
+    const union = cfg.names.assets;
     if (!union.endsWith("/assets")) throw new Error(`berth: the assets union ${union} must end in /assets to be served under /assets/`);
     return union.slice(0, -"/assets".length);
 }

@@ -21,7 +21,6 @@ import * as site from "../../components/web/nginxSite";
 import * as host from "../../components/host/host";
 import { NGINX_HARDENING_DROPIN } from "../../lib/names";
 import * as cert from "../../components/web/certificate";
-import { assetsUnion } from "../../components/app/release";
 import { PROXY_HEADERS, probeHeaders } from "../../lib/proxy";
 import { filesOf, scriptOf } from "../../lib/ops/declared";
 import { expectGolden, expectShellcheckClean } from "./golden";
@@ -699,7 +698,7 @@ describe("site: proxied headers, assets, Cloudflare", () => {
         const full = site.nginxSiteFile(staging, "full");
         const assets = locationBlock(full, "^~ /assets/");
         assert.deepEqual([...assets.matchAll(/^ +root (\S+);$/gm)].map((m) => m[1]), [`${staging.names.root}/shared/public`]);
-        assert.equal(`${staging.names.root}/shared/public/assets`, assetsUnion(staging), "the directory the releases link their assets into");
+        assert.equal(`${staging.names.root}/shared/public/assets`, staging.names.assets, "the directory the releases link their assets into");
         for (const l of ["gzip_static on;", "expires max;", 'add_header Cache-Control "public, immutable";', "try_files $uri =404;"]) {
             assert.ok(assets.includes(`        ${l}\n`), l);
         }
