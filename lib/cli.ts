@@ -157,32 +157,6 @@ export function wantsHelp(argv: string[]): boolean {
     return false;
 }
 
-/**
- * Runs an operation that shows its plan on stderr before it converges
- * (rollback and maintenance print it ahead of Pulumi's output and
- * confirmation prompt) and drops the lines it already showed from its
- * summary, so a terminal shows each header once. `--json` data is unchanged.
- */
-export async function once(op: () => Promise<OpOutput>): Promise<OpOutput> {
-    const shown = new Map<string, number>();
-    const write = process.stderr.write;
-    process.stderr.write = function (this: unknown, chunk: unknown, ...rest: unknown[]): boolean {
-        for (const line of String(chunk).split("\n")) if (line) shown.set(line, (shown.get(line) ?? 0) + 1);
-        return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
-    } as typeof process.stderr.write;
-    try {
-        const out = await op();
-        const text = out.text.filter((line) => {
-            const n = shown.get(line) ?? 0;
-            if (n > 0) shown.set(line, n - 1);
-            return n === 0;
-        });
-        return { ...out, text };
-    } finally {
-        process.stderr.write = write;
-    }
-}
-
 export async function main(argv: string[]): Promise<number> {
     if (wantsHelp(argv)) {
         process.stdout.write(`${USAGE}\n`);
@@ -227,11 +201,11 @@ export async function main(argv: string[]): Promise<number> {
         case "verify":
             return print(opts.allHosts ? await onAllHosts(s, "verify", (h) => verify(h)) : await verify(s), opts, redact);
         case "repair":
-            return print(await once(() => (opts.allHosts ? onAllHosts(s, "repair", (h) => repair(h, opts)) : repair(s, opts))), opts, redact);
+            return print(await (opts.allHosts ? onAllHosts(s, "repair", (h) => repair(h, opts)) : repair(s, opts)), opts, redact);
         case "rollback":
-            return print(await once(() => rollback(s, args[0], opts)), opts, redact);
+            return print(await rollback(s, args[0], opts), opts, redact);
         case "maintenance":
-            return print(await once(() => maintenance(s, args[0], opts)), opts, redact);
+            return print(await maintenance(s, args[0], opts), opts, redact);
         case "logs":
             return logs(s, args[0], opts);
         case "console": {

@@ -132,8 +132,7 @@ export class Stack {
         return [
             ...(web ? [`${n.webUnit}blue.service`, `${n.webUnit}green.service`] : []),
             ...(this.cfg.release.workerCommand ? [`${n.workerUnit}.service`] : []),
-            ...(web ? ["nginx.service"] : []),
-            ...(has(this.cfg.host, "data") ? ["docker.service"] : []),
+            ...roleDaemons(this.cfg.host),
             ...(web ? ["certbot.timer"] : []),
         ];
     }
@@ -296,7 +295,8 @@ export async function rollback(s: Stack, target: string | undefined, opts: OpOpt
     data.applied = r.ok;
     data.serving = after.revision ?? null;
     const ok = r.ok && after.revision === pick.sha;
-    return { code: ok ? 0 : 1, text: [...explain, ok ? `rolled back: serving ${after.revision} on ${after.color}` : `rollback failed: ${r.error ?? `serving ${after.revision}`}`], data };
+    // The plan went to stderr before the converge (ahead of its output and prompt): the summary says only the outcome.
+    return { code: ok ? 0 : 1, text: [ok ? `rolled back: serving ${after.revision} on ${after.color}` : `rollback failed: ${r.error ?? `serving ${after.revision}`}`], data };
 }
 
 export async function maintenance(s: Stack, mode: string | undefined, opts: OpOptions): Promise<OpOutput> {
@@ -315,7 +315,8 @@ export async function maintenance(s: Stack, mode: string | undefined, opts: OpOp
     const r = await s.source.converger.apply({ maintenance: String(want) }, { yes: opts.yes === true });
     const after = s.probe();
     const ok = r.ok && after.maintenance === want;
-    return { code: ok ? 0 : 1, text: [...explain, ok ? `maintenance is ${mode}` : `maintenance ${mode} failed: ${r.error ?? "the site did not change"}`], data: { maintenance: after.maintenance, applied: r.ok } };
+    // The plan went to stderr before the converge (ahead of its output and prompt): the summary says only the outcome.
+    return { code: ok ? 0 : 1, text: [ok ? `maintenance is ${mode}` : `maintenance ${mode} failed: ${r.error ?? "the site did not change"}`], data: { maintenance: after.maintenance, applied: r.ok } };
 }
 
 // ---------------------------------------------------------------------------
@@ -353,9 +354,13 @@ export function declaredUnits(cfg: BerthConfig, files: DeclaredFile[], color: st
         if (!color) continue;
         if (m[2] === "socket" || `${m[1]}@` === cfg.names.webUnit) out.push([`${m[1]}@${color}.${m[2]}`, install]);
     }
-    if (has(cfg.host, "web")) out.push(["nginx.service", true]);
-    if (has(cfg.host, "data")) out.push(["docker.service", true]);
+    for (const daemon of roleDaemons(cfg.host)) out.push([daemon, true]);
     return out;
+}
+
+/** The daemons a host's roles run (components/host/host.ts installs them): nginx on a web host, Docker on the data host. */
+export function roleDaemons(host: HostConfig): string[] {
+    return [...(has(host, "web") ? ["nginx.service"] : []), ...(has(host, "data") ? ["docker.service"] : [])];
 }
 
 /** ufw settings the firewall script declares. */

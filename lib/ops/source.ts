@@ -34,6 +34,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BerthConfig, configErrorMessage, parseConfig } from "../config";
+import type { StateResource } from "../sshIdentity";
 import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -216,14 +217,14 @@ export function applierRandoms(stateFile: string): Record<string, string> {
  * `stateFile`, otherwise `pulumi stack export`. A stack without state yet
  * (or without a working CLI) has none.
  */
-export function stateResources(stack: string, root = ROOT, stateFile?: string): { type: string; inputs?: Record<string, unknown> }[] {
+export function stateResources(stack: string, root = ROOT, stateFile?: string): StateResource[] {
     if (stateFile) {
         const { readState } = require("../../test/e2e/engine") as typeof import("../../test/e2e/engine");
         return readState(stateFile).resources.map((r) => ({ type: r.type, inputs: unwrapSecret(r.inputs) }));
     }
     const r = spawnSync("pulumi", ["stack", "export", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
     if (r.status !== 0) return [];
-    const resources = (JSON.parse(r.stdout)?.deployment?.resources ?? []) as { type: string; inputs?: Record<string, unknown> }[];
+    const resources = (JSON.parse(r.stdout)?.deployment?.resources ?? []) as StateResource[];
     return resources.map((x) => ({ type: String(x.type), inputs: unwrapSecret(x.inputs) }));
 }
 
@@ -440,7 +441,7 @@ function devSource(project: string, opts: SourceOptions): StackSource {
             // The dev stack's desired state is its stack file (what dev:up and every later
             // `-s dev` operation read): what an operation changed is written there, so a
             // later repair or up converges toward it, not back to the old value.
-            const changed = Object.fromEntries(Object.entries(next).filter(([k, v]) => (k === "berth:maintenance" || k === "berth:revision") && values[k] !== v));
+            const changed = Object.fromEntries(Object.entries(next).filter(([k, v]) => values[k] !== v));
             if (Object.keys(changed).length > 0) {
                 const file = path.join(ROOT, stackFileName("dev"));
                 fs.writeFileSync(file, setStackValues(fs.readFileSync(file, "utf8"), changed, stackFileName("dev")));

@@ -255,6 +255,14 @@ export class DockerEndpoint {
         return r.stdout.trim();
     }
 
+    /** `docker <kind> inspect <id>` for a provider's Read: the object, or undefined when the answer says it is `gone`; any other failure throws. */
+    async inspect(kind: string, id: string, gone: RegExp): Promise<any | undefined> {
+        const r = await this.docker([kind, "inspect", id]);
+        if (r.code === 0) return JSON.parse(r.stdout)[0];
+        if (gone.test(r.stderr)) return undefined;
+        throw new Error(`docker ${kind} inspect ${id} failed: ${r.stderr.trim()}`);
+    }
+
     close(): void {
         for (const c of this.children) c.kill();
         this.server.close();
@@ -420,12 +428,8 @@ export class HostModels {
             },
             read: async (ctx, old) => {
                 const prev = unwrap(old.outputs);
-                const r = await this.engine(ctx).docker(["volume", "inspect", String(prev.name)]);
-                if (r.code !== 0) {
-                    if (/no such volume|not found/i.test(r.stderr)) return undefined;
-                    throw new Error(`docker volume inspect ${prev.name} failed: ${r.stderr.trim()}`);
-                }
-                const v = JSON.parse(r.stdout)[0];
+                const v = await this.engine(ctx).inspect("volume", String(prev.name), /no such volume|not found/i);
+                if (v === undefined) return undefined;
                 return bridgeRead(old, { ...prev, name: v.Name, driver: v.Driver, labels: labelSet(v.Labels, prev.labels) });
             },
             bridged: true,
@@ -449,12 +453,8 @@ export class HostModels {
             },
             read: async (ctx, old) => {
                 const prev = unwrap(old.outputs);
-                const r = await this.engine(ctx).docker(["image", "inspect", String(prev.name)]);
-                if (r.code !== 0) {
-                    if (/no such image|not found/i.test(r.stderr)) return undefined;
-                    throw new Error(`docker image inspect ${prev.name} failed: ${r.stderr.trim()}`);
-                }
-                const im = JSON.parse(r.stdout)[0];
+                const im = await this.engine(ctx).inspect("image", String(prev.name), /no such image|not found/i);
+                if (im === undefined) return undefined;
                 return bridgeRead(old, { ...prev, imageId: im.Id, repoDigest: repoDigestOf(String(prev.name), im.RepoDigests ?? []) });
             },
             bridged: true,
@@ -492,12 +492,9 @@ export class HostModels {
             read: async (ctx, old) => {
                 const prev = unwrap(old.outputs);
                 const id = String(prev.id ?? prev.name);
-                const r = await this.engine(ctx).docker(["container", "inspect", id]);
-                if (r.code !== 0) {
-                    if (/no such (object|container)/i.test(r.stderr)) return undefined;
-                    throw new Error(`docker container inspect ${id} failed: ${r.stderr.trim()}`);
-                }
-                return bridgeRead(old, containerState(prev, JSON.parse(r.stdout)[0]));
+                const c = await this.engine(ctx).inspect("container", id, /no such (object|container)/i);
+                if (c === undefined) return undefined;
+                return bridgeRead(old, containerState(prev, c));
             },
             bridged: true,
         };

@@ -11,8 +11,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { once } from "../../lib/cli";
-import { ROOT } from "./harness";
+import { maintenance, Stack } from "../../lib/ops/ops";
+import { configFor, ROOT } from "./harness";
 
 const BERTH = path.join(ROOT, "scripts", "berth");
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID/OkqO5A1NNS+H5MK5fHskty1lNvmdXYIlpgLQpTTDi";
@@ -156,30 +156,39 @@ describe("berth init on the command line", () => {
 });
 
 describe("headers printed once", () => {
-    test("lines an operation showed on stderr before converging are not repeated in its summary", async () => {
+    /** A stack whose converge only records what it was asked, on a host that then answers in maintenance. */
+    function fakeStack(applied: Record<string, string>[]): Stack {
+        const converger = {
+            describe: (c: Record<string, string>) => [`pulumi up (${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(" ")})`],
+            apply: async (c: Record<string, string>) => (applied.push(c), { ok: true }),
+        };
+        return { cfg: configFor("staging"), source: { converger }, probe: () => ({ maintenance: true }) } as unknown as Stack;
+    }
+    async function withStderr<T>(f: () => Promise<T>): Promise<{ out: T; stderr: string }> {
         const seen: string[] = [];
         const write = process.stderr.write;
-        process.stderr.write = ((chunk: unknown) => {
-            seen.push(String(chunk));
-            return true;
-        }) as typeof process.stderr.write;
-        let out;
+        process.stderr.write = ((chunk: unknown) => (seen.push(String(chunk)), true)) as typeof process.stderr.write;
         try {
-            out = await once(async () => {
-                process.stderr.write("maintenance on for shop-staging: berth:maintenance false -> true\n  nginx answers 503\n");
-                process.stderr.write("pulumi output\n");
-                return { code: 0, text: ["maintenance on for shop-staging: berth:maintenance false -> true", "  nginx answers 503", "maintenance is on"], data: { applied: true } };
-            });
+            return { out: await f(), stderr: seen.join("") };
         } finally {
             process.stderr.write = write;
         }
+    }
+    test("lines an operation showed on stderr before converging are not repeated in its summary", async () => {
+        const applied: Record<string, string>[] = [];
+        const { out, stderr } = await withStderr(() => maintenance(fakeStack(applied), "on", { yes: true }));
+        assert.deepEqual(applied, [{ maintenance: "true" }]);
         assert.deepEqual(out.text, ["maintenance is on"]);
-        assert.deepEqual(out.data, { applied: true });
-        assert.equal(seen.join(""), "maintenance on for shop-staging: berth:maintenance false -> true\n  nginx answers 503\npulumi output\n", "stderr still shows the plan, once");
-        assert.equal(process.stderr.write, write);
+        assert.deepEqual(out.data, { maintenance: true, applied: true });
+        assert.equal(stderr.split("\n").filter((l) => l === "maintenance on for shop-staging: berth:maintenance false -> true").length, 1, `stderr still shows the plan, once:\n${stderr}`);
+        assert.match(stderr, /\$ pulumi up \(maintenance=true\)/);
     });
     test("a dry run (nothing shown on stderr) keeps its whole text", async () => {
-        const out = await once(async () => ({ code: 0, text: ["rollback of shop-staging: ...", "(dry run: nothing changed)"], data: {} }));
-        assert.deepEqual(out.text, ["rollback of shop-staging: ...", "(dry run: nothing changed)"]);
+        const applied: Record<string, string>[] = [];
+        const { out, stderr } = await withStderr(() => maintenance(fakeStack(applied), "on", { dryRun: true }));
+        assert.deepEqual(applied, []);
+        assert.equal(stderr, "");
+        assert.equal(out.text[0], "maintenance on for shop-staging: berth:maintenance false -> true");
+        assert.equal(out.text[out.text.length - 1], "(dry run: nothing changed)");
     });
 });
