@@ -42,6 +42,7 @@ import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import * as YAML from "yaml";
 import { configErrorMessage, NAMESPACE, parseConfig } from "../config";
+import { sshEndpoint } from "../revision";
 import { hostKeyType, isHostKey, isHostname, isImmutableRevision, UNPINNABLE_GIT_HOST_KEY_TYPES, UNPINNABLE_HOST_KEY_TYPES } from "../config/checks";
 
 /** `ssh-keyscan -t ed25519 [-p port] <host>`'s stdout ("host type base64" lines). Injected in tests: no network. */
@@ -120,14 +121,6 @@ export function terminalAsk(): Ask | undefined {
             rl.close();
         }
     };
-}
-
-/** The git server of an SSH repository URL (ssh://[user@]host[:port]/path or user@host:path); undefined for https:// and file://. */
-export function gitServer(repository: string): { host: string; port: number } | undefined {
-    const ssh = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\//.exec(repository);
-    if (ssh) return { host: ssh[1].replace(/^\[|\]$/g, ""), port: ssh[2] ? Number(ssh[2]) : 22 };
-    const scp = /^[A-Za-z0-9._-]+@([A-Za-z0-9._-]+):/.exec(repository);
-    return scp ? { host: scp[1], port: 22 } : undefined;
 }
 
 /** The app name a repository suggests: `git@github.com:example-co/shop.git` -> `shop` (a-z, 0-9, -; at most 20). */
@@ -281,7 +274,7 @@ export async function init(o: InitOptions, root: string, keyscan: Keyscan = sshK
 
     const sshPort = typeof existing[`${NAMESPACE}:sshPort`] === "number" ? (existing[`${NAMESPACE}:sshPort`] as number) : 22;
     const hostKey = pinFromKeyscan(keyscan(a.host, sshPort), sshPort === 22 ? a.host : `${a.host} -p ${sshPort}`, UNPINNABLE_HOST_KEY_TYPES, "a VPS");
-    const git = gitServer(a.repository);
+    const git = sshEndpoint(a.repository);
     const gitKey = git && pinFromKeyscan(keyscan(git.host, git.port), git.port === 22 ? git.host : `${git.host} -p ${git.port}`, UNPINNABLE_GIT_HOST_KEY_TYPES, "a git server");
 
     const set = (k: string, v: unknown) => (v === undefined ? doc.deleteIn(["config", `${NAMESPACE}:${k}`]) : doc.setIn(["config", `${NAMESPACE}:${k}`], v));
@@ -340,7 +333,7 @@ function neededSecrets(stack: string, a: Answers, config: Record<string, unknown
             why: `the SSH key berth logs in to ${a.host} with (its public half in the login user's authorized_keys)`,
         });
     }
-    if (gitServer(a.repository) && !has(`${NAMESPACE}:deployKey`)) {
+    if (sshEndpoint(a.repository) && !has(`${NAMESPACE}:deployKey`)) {
         out.push({
             key: `${NAMESPACE}:deployKey`,
             command: `pulumi config set --secret deployKey -s ${stack} < ~/.ssh/${a.app}_deploy_key`,

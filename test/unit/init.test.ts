@@ -11,7 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { parseConfig } from "../../lib/config";
-import { appFromRepository, fingerprint, gitServer, init, InitOptions, InitUsageError, Keyscan } from "../../lib/ops/init";
+import { appFromRepository, fingerprint, init, InitOptions, InitUsageError, Keyscan } from "../../lib/ops/init";
+import { sshEndpoint } from "../../lib/revision";
 import { configFrom, ROOT, secretCommandKeys, withUserSecrets } from "./harness";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID/OkqO5A1NNS+H5MK5fHskty1lNvmdXYIlpgLQpTTDi";
@@ -136,9 +137,9 @@ describe("berth init", () => {
     });
 
     test("the git server's key is pinned from the URL's host and port; https repositories need neither it nor a deploy key", async () => {
-        assert.deepEqual(gitServer("ssh://git@git.example.net:2222/srv/shop.git"), { host: "git.example.net", port: 2222 });
-        assert.deepEqual(gitServer("git@github.com:example-co/shop.git"), { host: "github.com", port: 22 });
-        assert.equal(gitServer("https://github.com/example-co/shop.git"), undefined);
+        assert.deepEqual(sshEndpoint("ssh://git@git.example.net:2222/srv/shop.git"), { host: "git.example.net", port: 2222 });
+        assert.deepEqual(sshEndpoint("git@github.com:example-co/shop.git"), { host: "github.com", port: 22 });
+        assert.equal(sshEndpoint("https://github.com/example-co/shop.git"), undefined);
 
         const root = tmpRoot();
         const keyscan = fakeKeyscan({ ...KEYS, "git.example.net": [GIT_KEY] });
