@@ -11,26 +11,26 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as cloudflare from "@pulumi/cloudflare";
-import { BerthConfig, HostConfig } from "../lib/config";
+import { BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
+import { argsFor, plan, Plan, PlanHost } from "../lib/plan";
+import { presetOf } from "../lib/presets";
 import { ResolvedRevision } from "../lib/revision";
-import { AppUnits } from "./app/appUnits";
-import { Backup } from "./data/backup";
-import { Certificate } from "./web/certificate";
-import { DataServices } from "./data/dataServices";
-import { Dns } from "./web/dns";
-import { Host } from "./host/host";
-import { NginxSite } from "./web/nginxSite";
-import { PostgresRole } from "./data/postgresRole";
-import { Release } from "./app/release";
-import { Switch } from "./app/switch";
-import { DataFirewall } from "./data/dataFirewall";
-import { Mesh } from "./host/mesh";
-import { meshNames } from "../lib/mesh";
-import { appHosts, dataHost, dataIsRemote, forHost, perHostAliases, perHostName, releaseHost, webHosts } from "../lib/topology";
+import { APP_UNITS_SCOPE, AppUnits } from "./app/appUnits";
+import { Backup, BACKUP_SCOPE } from "./data/backup";
+import { Certificate, CERTIFICATE_SCOPE } from "./web/certificate";
+import { DATA_SERVICES_SCOPE, DataServices } from "./data/dataServices";
+import { Dns, DNS_SCOPE } from "./web/dns";
+import { Host, HOST_SCOPE } from "./host/host";
+import { NGINX_SITE_SCOPE, NginxSite } from "./web/nginxSite";
+import { POSTGRES_ROLE_SCOPE, PostgresRole } from "./data/postgresRole";
+import { Release, RELEASE_SCOPE } from "./app/release";
+import { Switch, SWITCH_SCOPE } from "./app/switch";
+import { DATA_FIREWALL_SCOPE, DataFirewall } from "./data/dataFirewall";
+import { Mesh, MESH_SCOPE } from "./host/mesh";
 
 export interface EnvironmentArgs {
-    /** Validated stack configuration (lib/config.ts). */
+    /** Validated stack configuration (lib/config.ts); lib/plan.ts turns it into the plan this composes. */
     config: BerthConfig;
     /** The release to serve: configured ref and the commit it resolved to. */
     revision: ResolvedRevision;
@@ -46,6 +46,53 @@ export interface AppHost {
     readonly httpSite?: NginxSite;
     readonly certificate?: Certificate;
     readonly httpsSite?: NginxSite;
+}
+
+/** The data step's components and the URLs the app is given. */
+interface DataStep {
+    data?: DataServices;
+    dataFirewall?: DataFirewall;
+    role?: PostgresRole;
+    databaseUrl: pulumi.Output<string>;
+    redisUrl: pulumi.Output<string>;
+}
+
+/** The app step: per app host, env file and units, and the release (built on every host). */
+interface AppStep {
+    units: Record<string, AppUnits>;
+    releases: Record<string, Release>;
+}
+
+type WebSites = Record<string, { http: NginxSite; cert: Certificate; https: NginxSite }>;
+
+/** What every step reads: the plan, the environment's name and children options, and each host's Host. */
+class Steps {
+    readonly child: { parent: pulumi.Resource };
+    readonly hosts: Record<string, Host> = {};
+    mesh?: Mesh;
+
+    constructor(
+        readonly parent: pulumi.Resource,
+        readonly name: string,
+        readonly plan: Plan,
+    ) {
+        this.child = { parent };
+    }
+
+    /** A per-host component's name and options (lib/plan.ts: same URNs on a single host). */
+    per<T>(base: string, h: PlanHost, make: (name: string, opts: pulumi.ComponentResourceOptions) => T): T {
+        const full = `${this.name}-${base}`;
+        return make(h.resourceName(full), { ...this.child, aliases: h.aliases(full) });
+    }
+
+    /** Everything that must be up on a host before the stack's services use it (mesh included). */
+    ready(h: PlanHost): pulumi.Resource[] {
+        return [...this.hosts[h.name].ready, ...(this.mesh?.ready[h.name] ?? [])];
+    }
+
+    connection(h: PlanHost) {
+        return this.hosts[h.name].connection;
+    }
 }
 
 export class Environment extends pulumi.ComponentResource {
@@ -80,201 +127,220 @@ export class Environment extends pulumi.ComponentResource {
 
     constructor(name: string, args: EnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:env:Environment", name, {}, opts);
-        const cfg = args.config;
-        const child = { parent: this };
-        /** A per-host component's name and options (lib/topology.ts: same URNs on a single host). */
-        const per = <T>(base: string, h: HostConfig, make: (name: string, opts: pulumi.ComponentResourceOptions) => T): T =>
-            make(perHostName(cfg, `${name}-${base}`, h), { ...child, aliases: perHostAliases(cfg, `${name}-${base}`, h) });
+        const p = plan(args.config);
+        const steps = new Steps(this, name, p);
+        hostStep(steps);
+        this.hosts = steps.hosts;
+        this.host = this.hosts[p.first.name];
+        this.mesh = steps.mesh;
 
-        this.hosts = {};
-        for (const h of cfg.hosts) {
-            this.hosts[h.name] = per("host", h, (n, o) => new Host(n, { config: forHost(cfg, h) }, o));
+        const data = dataStep(steps);
+        ({ data: this.data, dataFirewall: this.dataFirewall, role: this.role, databaseUrl: this.databaseUrl, redisUrl: this.redisUrl } = data);
+        if (p.sites.dns) {
+            this.dns = new Dns(`${name}-dns`, argsFor(p, p.first, DNS_SCOPE), steps.child);
         }
-        this.host = this.hosts[cfg.host.name];
-        if (cfg.mesh.enabled) {
-            this.mesh = new Mesh(
-                `${name}-mesh`,
-                { members: cfg.hosts.map((h) => ({ cfg: forHost(cfg, h), connection: this.hosts[h.name].connection, dependsOn: this.hosts[h.name].ready })) },
-                child,
+        const env = appEnvStep(steps, data);
+        if (p.backup) {
+            const d = p.backup.host;
+            this.backup = steps.per("backup", d, (n, o) =>
+                new Backup(n, { ...argsFor(p, d, BACKUP_SCOPE), connection: steps.connection(d), hostReady: [...steps.ready(d), this.data!.postgres] }, o),
             );
         }
-        /** Everything that must be up on a host before the stack's services use it (mesh included). */
-        const ready = (h: HostConfig): pulumi.Resource[] => [...this.hosts[h.name].ready, ...(this.mesh?.ready[h.name] ?? [])];
-
-        // Data: containers on the data host, or external services by URL.
-        const d = dataHost(cfg);
-        const dc = d && forHost(cfg, d);
-        let databaseUrl: pulumi.Output<string>;
-        let redisUrl: pulumi.Output<string>;
-        if (d && dc) {
-            const dHost = this.hosts[d.name];
-            // Several hosts: the data ports open on the private address only after the
-            // firewall admits exactly the app hosts (mesh: only through the mesh interface).
-            if (dataIsRemote(cfg)) {
-                this.dataFirewall = new DataFirewall(
-                    `${name}-data-firewall`,
-                    {
-                        cfg: dc,
-                        connection: dHost.connection,
-                        allowed: appHosts(cfg).filter((h) => h.name !== d.name).map((h) => h.privateAddress!),
-                        ports: [cfg.postgres.port, cfg.redis.port],
-                        inInterface: cfg.mesh.enabled ? meshNames(cfg).iface : undefined,
-                        dependsOn: ready(d),
-                    },
-                    child,
-                );
-            }
-            const dataAfter = [dHost.dockerEngine!, ...(this.mesh?.ready[d.name] ?? []), ...(this.dataFirewall?.ready ?? [])];
-            const data = per("data", d, (n, o) => new DataServices(n, { config: dc, dependsOn: dataAfter }, o));
-            this.data = data;
-            this.role = per("postgres-role", d, (n, o) => new PostgresRole(n, { config: dc, connection: dHost.connection, container: data.postgres }, o));
-            databaseUrl = this.role.databaseUrl;
-            redisUrl = this.data.redisUrl;
-        } else {
-            const rh = releaseHost(cfg);
-            if (cfg.external.postgresAdminUrl) {
-                this.role = new PostgresRole(`${name}-postgres-role`, {
-                    config: forHost(cfg, rh),
-                    connection: this.hosts[rh.name].connection,
-                    external: { adminUrl: cfg.external.postgresAdminUrl },
-                    dependsOn: ready(rh),
-                }, child);
-                databaseUrl = this.role.databaseUrl;
-            } else {
-                databaseUrl = pulumi.secret(cfg.external.postgresUrl!);
-            }
-            redisUrl = pulumi.secret(cfg.external.redisUrl!);
-        }
-        if (cfg.dns.enabled) {
-            this.dns = new Dns(`${name}-dns`, { config: cfg }, child);
-        }
-
-        const secretKeyBase = new random.RandomPassword(`${name}-secret-key-base`, { length: 96, special: false }, { ...child, ...lifecycle(cfg, "password") });
-        const env = pulumi.secret(
-            pulumi.all([databaseUrl, redisUrl, secretKeyBase.result]).apply(([databaseUrl, redisUrl, skb]) => appEnv(cfg, { databaseUrl, redisUrl, secretKeyBase: skb })),
-        );
-
-        const apps = appHosts(cfg);
-        const rh = releaseHost(cfg);
-        // Several app hosts: builds everywhere first, then the release command once, then
-        // every host prepares before any host switches. One app host: the single-host order.
-        const fleet = apps.length > 1;
-        // The backup named after the release runs where the database is; inside the
-        // release command when that is the same host.
-        const backupApart = d !== undefined && d.name !== rh.name;
-        if (cfg.backup && d && dc) {
-            this.backup = per("backup", d, (n, o) => new Backup(n, { config: dc, connection: this.hosts[d.name].connection, hostReady: [...ready(d), this.data!.postgres] }, o));
-        }
-
-        // Per app host: env file and units, then the release (built on every host).
-        const units: Record<string, AppUnits> = {};
-        const releases: Record<string, Release> = {};
-        for (const h of apps) {
-            const hc = forHost(cfg, h);
-            const connection = this.hosts[h.name].connection;
-            units[h.name] = per("units", h, (n, o) => new AppUnits(n, { config: hc, connection, env, hostReady: ready(h) }, o));
-        }
-        for (const h of apps) {
-            const hc = forHost(cfg, h);
-            const connection = this.hosts[h.name].connection;
-            const here = h.name === rh.name;
-            releases[h.name] = per("release", h, (n, o) =>
-                new Release(
-                    n,
-                    {
-                        config: hc,
-                        connection,
-                        revision: args.revision,
-                        hostReady: ready(h),
-                        envFile: units[h.name].envFile,
-                        role: this.role?.command,
-                        backup: backupApart ? undefined : this.backup?.ready,
-                        runReleaseCommand: !fleet && !backupApart && here,
-                    },
-                    o,
-                ),
-            );
-        }
-        // Several app hosts, or the database on another host: the release command waits for
-        // every host's build (and the data host's backup named after the release).
-        const rel = releases[rh.name];
-        if (!rel.migrate) {
-            const builds = apps.filter((h) => h.name !== rh.name).map((h) => releases[h.name].checkout);
-            const backup = backupApart ? this.backup?.addReleaseBackup(rel.sha, [...builds, rel.checkout]) : undefined;
-            rel.addReleaseCommand([...builds, ...(backup ? [backup] : [])], { backup: !backupApart });
-        }
-
-        // Web hosts: challenge site, certificate, HTTPS site. With several web hosts
-        // (dns-01) the certificates are requested one host after the other, so one
-        // host's clean-up never removes a TXT record another host is validating.
-        const sites: Record<string, { http: NginxSite; cert: Certificate; https: NginxSite }> = {};
-        // Proxied through Cloudflare: nginx restores the visitor's address from
-        // Cloudflare's published ranges (the provider's data source, read at every
-        // preview and up). Not proxied: no invoke at all, the sites are unchanged.
-        const realIpFrom = cfg.dns.proxied
-            ? cloudflare.getIpRangesOutput({}, child).apply((r) => [...(r.ipv4Cidrs ?? []), ...(r.ipv6Cidrs ?? [])])
-            : undefined;
-        let previousCert: Certificate | undefined;
-        for (const h of webHosts(cfg)) {
-            const hc = forHost(cfg, h);
-            const connection = this.hosts[h.name].connection;
-            const http = per("site-http", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "challenge", dependsOn: ready(h), realIpFrom }, o));
-            const after = previousCert;
-            const cert = per("certificate", h, (n, o) =>
-                new Certificate(n, { config: hc, connection, dependsOn: [http.command, ...(this.dns?.records ?? []), ...(after ? [after.command] : [])] }, o),
-            );
-            previousCert = cert;
-            const https = per("site-https", h, (n, o) => new NginxSite(n, { config: hc, connection, phase: "full", dependsOn: [cert.command], realIpFrom }, o));
-            sites[h.name] = { http, cert, https };
-        }
-
-        // Switch: single host, one command; several, every host prepares (starts and
-        // checks the release) before any host moves traffic.
-        const migrate = rel.migrate!;
-        const switches: Record<string, Switch> = {};
-        for (const h of apps) {
-            const hc = forHost(cfg, h);
-            const site = sites[h.name];
-            switches[h.name] = per("switch", h, (n, o) =>
-                new Switch(
-                    n,
-                    {
-                        config: hc,
-                        connection: this.hosts[h.name].connection,
-                        sha: rel.sha,
-                        envHash: units[h.name].envHash,
-                        unitsHash: units[h.name].unitsHash,
-                        // The single host's list is the one it always had (URNs and step order unchanged).
-                        dependsOn: fleet
-                            ? [migrate, releases[h.name].checkout, units[h.name].units, units[h.name].envFile, ...(site ? [site.https.command] : [])]
-                            : [migrate, units[h.name].units, units[h.name].envFile, site!.https.command],
-                        prepare: fleet,
-                    },
-                    o,
-                ),
-            );
-        }
-        if (fleet) {
-            const prepared = apps.map((h) => switches[h.name].prepare!);
-            for (const h of apps) switches[h.name].switchAfter(prepared);
-        }
+        const app = appStep(steps, env, args.revision, data.role, this.backup);
+        const sites = webStep(steps, this.dns);
+        const switches = switchStep(steps, app, sites);
 
         this.apps = Object.fromEntries(
-            apps.map((h) => [h.name, { host: this.hosts[h.name], units: units[h.name], release: releases[h.name], switch: switches[h.name], httpSite: sites[h.name]?.http, certificate: sites[h.name]?.cert, httpsSite: sites[h.name]?.https }]),
+            p.apps.map((h) => {
+                const site = sites[h.name];
+                const entry: AppHost = { host: this.hosts[h.name], units: app.units[h.name], release: app.releases[h.name], switch: switches[h.name], httpSite: site?.http, certificate: site?.cert, httpsSite: site?.https };
+                return [h.name, entry];
+            }),
         );
-        const first = this.apps[cfg.host.name];
+        const first = this.apps[p.first.name];
         this.units = first.units;
         this.release = first.release;
         this.switch = first.switch;
         this.httpSite = first.httpSite!;
         this.certificate = first.certificate!;
         this.httpsSite = first.httpsSite!;
-
-        this.urls = cfg.hostnames.map((h) => `https://${h}`);
-        this.databaseUrl = databaseUrl;
-        this.redisUrl = redisUrl;
+        this.urls = [...p.sites.urls];
         this.registerOutputs({ urls: this.urls, revision: this.release.sha, databaseUrl: this.databaseUrl, redisUrl: this.redisUrl });
     }
+}
+
+/** Every host's Host, then (multi-host stacks without private addresses) the WireGuard mesh. */
+function hostStep(s: Steps): void {
+    const p = s.plan;
+    for (const h of p.hosts) {
+        s.hosts[h.name] = s.per("host", h, (n, o) => new Host(n, argsFor(p, h, HOST_SCOPE), o));
+    }
+    if (p.mesh) {
+        s.mesh = new Mesh(
+            `${s.name}-mesh`,
+            { members: p.hosts.map((h) => ({ cfg: argsFor(p, h, MESH_SCOPE), connection: s.connection(h), dependsOn: s.hosts[h.name].ready })) },
+            s.child,
+        );
+    }
+}
+
+/** Data: containers on the data host (behind the data firewall when app hosts are elsewhere), or external services by URL. */
+function dataStep(s: Steps): DataStep {
+    const p = s.plan;
+    const d = p.data;
+    if (d.kind === "external") {
+        const rh = d.roleHost;
+        const role = rh
+            ? new PostgresRole(
+                  `${s.name}-postgres-role`,
+                  { ...argsFor(p, rh, POSTGRES_ROLE_SCOPE), connection: s.connection(rh), external: { adminUrl: d.postgresAdminUrl! }, dependsOn: s.ready(rh) },
+                  s.child,
+              )
+            : undefined;
+        return { role, databaseUrl: role ? role.databaseUrl : pulumi.secret(d.postgresUrl!), redisUrl: pulumi.secret(d.redisUrl!) };
+    }
+    const h = d.host;
+    const dHost = s.hosts[h.name];
+    // Several hosts: the data ports open on the private address only after the
+    // firewall admits exactly the app hosts (mesh: only through the mesh interface).
+    const dataFirewall = d.firewall
+        ? new DataFirewall(
+              `${s.name}-data-firewall`,
+              {
+                  ...argsFor(p, h, DATA_FIREWALL_SCOPE),
+                  connection: dHost.connection,
+                  allowed: [...d.firewall.allowed],
+                  ports: [...d.firewall.ports],
+                  inInterface: d.firewall.inInterface,
+                  dependsOn: s.ready(h),
+              },
+              s.child,
+          )
+        : undefined;
+    const dataAfter = [dHost.dockerEngine!, ...(s.mesh?.ready[h.name] ?? []), ...(dataFirewall?.ready ?? [])];
+    const data = s.per("data", h, (n, o) => new DataServices(n, { ...argsFor(p, h, DATA_SERVICES_SCOPE), address: d.address, dependsOn: dataAfter }, o));
+    const role = s.per("postgres-role", h, (n, o) =>
+        new PostgresRole(n, { ...argsFor(p, h, POSTGRES_ROLE_SCOPE), address: d.address, connection: dHost.connection, container: data.postgres }, o),
+    );
+    return { data, dataFirewall, role, databaseUrl: role.databaseUrl, redisUrl: data.redisUrl };
+}
+
+/** The app's env file content (secret): the generated secret key base and the data URLs. */
+function appEnvStep(s: Steps, data: DataStep): pulumi.Output<Record<string, string>> {
+    const cfg = s.plan.config;
+    const secretKeyBase = new random.RandomPassword(`${s.name}-secret-key-base`, { length: 96, special: false }, { ...s.child, ...lifecycle(cfg, "password") });
+    return pulumi.secret(
+        pulumi.all([data.databaseUrl, data.redisUrl, secretKeyBase.result]).apply(([databaseUrl, redisUrl, skb]) => appEnv(cfg, { databaseUrl, redisUrl, secretKeyBase: skb })),
+    );
+}
+
+/**
+ * Per app host: env file and units, then the release (built on every host).
+ * Several app hosts, or the database on another host: builds everywhere
+ * first, then the release command once (after the data host's backup named
+ * after the release); one app host: the single-host order.
+ */
+function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision: ResolvedRevision, role?: PostgresRole, backup?: Backup): AppStep {
+    const p = s.plan;
+    const rh = p.releaseHost;
+    // The backup named after the release runs where the database is; inside the
+    // release command when that is the same host.
+    const backupApart = p.data.kind === "containers" && p.data.host.name !== rh.name;
+    const units: Record<string, AppUnits> = {};
+    const releases: Record<string, Release> = {};
+    for (const h of p.apps) {
+        units[h.name] = s.per("units", h, (n, o) => new AppUnits(n, { ...argsFor(p, h, APP_UNITS_SCOPE), connection: s.connection(h), env, hostReady: s.ready(h) }, o));
+    }
+    for (const h of p.apps) {
+        releases[h.name] = s.per("release", h, (n, o) =>
+            new Release(
+                n,
+                {
+                    ...argsFor(p, h, RELEASE_SCOPE),
+                    connection: s.connection(h),
+                    revision,
+                    hostReady: s.ready(h),
+                    envFile: units[h.name].envFile,
+                    role: role?.command,
+                    backupReady: backupApart ? undefined : backup?.ready,
+                    runReleaseCommand: !p.fleet && !backupApart && h.runsReleaseCommand,
+                },
+                o,
+            ),
+        );
+    }
+    const rel = releases[rh.name];
+    if (!rel.migrate) {
+        const builds = p.apps.filter((h) => h.name !== rh.name).map((h) => releases[h.name].checkout);
+        const named = backupApart ? backup?.addReleaseBackup(rel.sha, [...builds, rel.checkout]) : undefined;
+        rel.addReleaseCommand([...builds, ...(named ? [named] : [])], { backup: !backupApart });
+    }
+    return { units, releases };
+}
+
+/**
+ * Web hosts: challenge site, certificate, HTTPS site. With several web hosts
+ * (dns-01) the certificates are requested one host after the other, so one
+ * host's clean-up never removes a TXT record another host is validating.
+ */
+function webStep(s: Steps, dns?: Dns): WebSites {
+    const p = s.plan;
+    const sites: WebSites = {};
+    // Proxied through Cloudflare: nginx restores the visitor's address from
+    // Cloudflare's published ranges (the provider's data source, read at every
+    // preview and up). Not proxied: no invoke at all, the sites are unchanged.
+    const realIpFrom = p.sites.proxied
+        ? cloudflare.getIpRangesOutput({}, s.child).apply((r) => [...(r.ipv4Cidrs ?? []), ...(r.ipv6Cidrs ?? [])])
+        : undefined;
+    let previousCert: Certificate | undefined;
+    for (const h of p.webs) {
+        const scope = argsFor(p, h, NGINX_SITE_SCOPE);
+        const connection = s.connection(h);
+        const http = s.per("site-http", h, (n, o) => new NginxSite(n, { ...scope, connection, phase: "challenge", dependsOn: s.ready(h), realIpFrom }, o));
+        const after = previousCert;
+        const cert = s.per("certificate", h, (n, o) =>
+            new Certificate(n, { ...argsFor(p, h, CERTIFICATE_SCOPE), connection, dependsOn: [http.command, ...(dns?.records ?? []), ...(after ? [after.command] : [])] }, o),
+        );
+        previousCert = cert;
+        const https = s.per("site-https", h, (n, o) => new NginxSite(n, { ...scope, connection, phase: "full", dependsOn: [cert.command], realIpFrom }, o));
+        sites[h.name] = { http, cert, https };
+    }
+    return sites;
+}
+
+/** Switch: single host, one command; several, every host prepares (starts and checks the release) before any host moves traffic. */
+function switchStep(s: Steps, app: AppStep, sites: WebSites): Record<string, Switch> {
+    const p = s.plan;
+    const rel = app.releases[p.releaseHost.name];
+    const migrate = rel.migrate!;
+    const switches: Record<string, Switch> = {};
+    for (const h of p.apps) {
+        const site = sites[h.name];
+        const units = app.units[h.name];
+        switches[h.name] = s.per("switch", h, (n, o) =>
+            new Switch(
+                n,
+                {
+                    ...argsFor(p, h, SWITCH_SCOPE),
+                    connection: s.connection(h),
+                    sha: rel.sha,
+                    envHash: units.envHash,
+                    unitsHash: units.unitsHash,
+                    // The single host's list is the one it always had (URNs and step order unchanged).
+                    dependsOn: p.fleet
+                        ? [migrate, app.releases[h.name].checkout, units.units, units.envFile, ...(site ? [site.https.command] : [])]
+                        : [migrate, units.units, units.envFile, site!.https.command],
+                    prepare: p.fleet,
+                },
+                o,
+            ),
+        );
+    }
+    if (p.fleet) {
+        const prepared = p.apps.map((h) => switches[h.name].prepare!);
+        for (const h of p.apps) switches[h.name].switchAfter(prepared);
+    }
+    return switches;
 }
 
 /**
@@ -282,12 +348,8 @@ export class Environment extends pulumi.ComponentResource {
  * owns (reserved names the config validator refuses from the user).
  */
 export function appEnv(cfg: BerthConfig, s: { databaseUrl: string; redisUrl: string; secretKeyBase: string }): Record<string, string> {
-    const rails = cfg.release.preset === "rails";
-    // Rails before 7.1 logs to log/production.log (never rotated by berth) unless told to log to
-    // STDOUT, which the journal keeps: the default of the Rails preset, for the units, the build
-    // and the release command alike; berth:env may still set it.
-    const defaults: Record<string, string> = rails ? { RAILS_LOG_TO_STDOUT: "1" } : {};
-    const owned: Record<string, string> = rails ? { RAILS_ENV: "production", RACK_ENV: "production" } : {};
+    // The preset's defaults (berth:env may override them) and the variables it owns (lib/presets).
+    const { defaultEnv: defaults, ownedEnv: owned } = presetOf(cfg);
     // berth:secretEnv.SECRET_KEY_BASE (an app moving to berth keeps its sessions) wins over the generated one.
     const secretKeyBase = cfg.secretEnv.SECRET_KEY_BASE ?? s.secretKeyBase;
     return { ...defaults, ...cfg.env, ...cfg.secretEnv, ...owned, SECRET_KEY_BASE: secretKeyBase, DATABASE_URL: s.databaseUrl, REDIS_URL: s.redisUrl };

@@ -19,6 +19,8 @@ import { hostKeyType, isImmutableRevision, parseSftpRepository, type Role, ROLES
 import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
 import { show } from "./config/schemas";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
+import { portSlots } from "./ports";
+import { PRESETS } from "./presets";
 
 export {
     hostKeyType,
@@ -151,6 +153,12 @@ export interface BerthConfig {
     readonly backup?: BackupConfig;
     /** `berth:maintenance`: nginx answers 503 with the maintenance page (every path but ACME challenges). */
     readonly maintenance: boolean;
+    /** `berth:processes` (with `berth:workerCommand` as the process `worker`), by name. */
+    readonly processes: Readonly<Record<string, ProcessConfig>>;
+    /** `berth:schedules`, by name. */
+    readonly schedules: Readonly<Record<string, ScheduleConfig>>;
+    /** `berth:accessories`, by name. */
+    readonly accessories: Readonly<Record<string, AccessoryConfig>>;
 }
 
 export interface BackupConfig {
@@ -301,8 +309,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (production && !revisionIsImmutable) {
         errors.push(`${NAMESPACE}:revision: ${show(raw.revision)} can move; production needs a full commit sha or a tag`);
     }
-    if (raw.preset === "generic" && !raw.webCommand) {
-        errors.push(`${NAMESPACE}:webCommand: required with the generic preset`);
+    if (PRESETS[raw.preset].needsWebCommand && !raw.webCommand) {
+        errors.push(`${NAMESPACE}:webCommand: required with the ${raw.preset} preset`);
     }
     if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
         errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
@@ -431,6 +439,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             retention: { ...raw.backup.retention },
         },
         maintenance: raw.maintenance,
+        ...buildServices(raw, ctx.stack, hosts, errors),
     };
 }
 
@@ -547,4 +556,152 @@ export function loadConfig(pulumi: typeof import("@pulumi/pulumi")): BerthConfig
         }
     }
     return result.config;
+}
+
+// ---------------------------------------------------------------------------
+// Process types, schedules, accessories (issue 18): parsed here, not yet used
+// by any component (the plan reads them).
+
+export interface ProcessConfig {
+    readonly name: string;
+    /** Shell command line, run in the current release with the app's environment. */
+    readonly command: string;
+    /** Instances on each of its hosts (0: defined but stopped). */
+    readonly count: number;
+    /** Names of the hosts that run it: `hosts`, else every host with its `role` (default worker). */
+    readonly hosts: readonly string[];
+}
+
+export interface ScheduleConfig {
+    readonly name: string;
+    readonly command: string;
+    /** systemd OnCalendar= expression (validated: lib/config/calendar.ts). */
+    readonly schedule: string;
+    /** Seconds a run may take before systemd stops it. */
+    readonly timeout: number;
+}
+
+export interface AccessoryConfig {
+    readonly name: string;
+    /** A pulled image, or undefined with `build`. */
+    readonly image?: string;
+    /** A local image: Debian packages on Debian's slim image, then a RUN line. */
+    readonly build?: { readonly debianPackages: readonly string[]; readonly command?: string };
+    readonly command?: string;
+    readonly env: Readonly<Record<string, string>>;
+    /** Names in `berth:secretEnv` the container gets. */
+    readonly secretEnv: readonly string[];
+    /** A password berth generates: the container's `env` variable, the URL's userinfo. */
+    readonly password?: { readonly env: string; readonly user?: string; readonly rotation: string };
+    /** Volume name (Docker's: `<app>-<stack>-<name>`) -> container path. */
+    readonly volumes: Readonly<Record<string, string>>;
+    /** The port in the container. */
+    readonly port: number;
+    /** The port it is published on (lib/ports.ts: from its name, or `hostPort`). */
+    readonly hostPort: number;
+    readonly health?: string;
+    /** Names of the hosts that run it: `hosts`, else every host with its `role` (default data). */
+    readonly hosts: readonly string[];
+    readonly urlEnv: string;
+    readonly urlScheme: string;
+    readonly urlPath?: string;
+}
+
+type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories">;
+
+function buildServices(raw: Raw, stack: string, hosts: readonly HostConfig[], errors: string[]): Services {
+    return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors) };
+}
+
+/** The hosts a process or accessory runs on: its `hosts` (names of berth:hosts), else every host with its role. */
+function placement(key: string, p: { readonly role?: Role; readonly hosts?: readonly string[] }, defaultRole: Role, raw: Raw, hosts: readonly HostConfig[], errors: string[]): string[] {
+    if (p.role !== undefined && p.hosts !== undefined) errors.push(`${key}: set role or hosts, not both`);
+    if (p.hosts !== undefined) {
+        if (raw.hosts === undefined) errors.push(`${key}.hosts: only with berth:hosts (a berth:host stack runs everything on its one host)`);
+        else {
+            p.hosts.forEach((h, i) => {
+                if (!hosts.some((x) => x.name === h)) errors.push(`${key}.hosts[${i}]: ${show(h)} is not a host of berth:hosts`);
+                if (p.hosts!.indexOf(h) !== i) errors.push(`${key}.hosts[${i}]: ${show(h)} is listed twice`);
+            });
+        }
+        return [...new Set(p.hosts)];
+    }
+    const role = p.role ?? defaultRole;
+    const on = hosts.filter((h) => h.roles.includes(role)).map((h) => h.name);
+    if (on.length === 0) errors.push(`${key}.role: no host has the ${role} role`);
+    return on;
+}
+
+function buildProcesses(raw: Raw, hosts: readonly HostConfig[], errors: string[]): Record<string, ProcessConfig> {
+    if (raw.workerCommand !== undefined && Object.keys(raw.processes).length > 0) {
+        errors.push(`${NAMESPACE}:workerCommand: set together with berth:processes; berth:workerCommand is the process worker: move it to berth:processes.worker.command`);
+    }
+    // berth:workerCommand is `worker: {command}` on the worker hosts (buildHosts reports a stack without one).
+    const entries = Object.keys(raw.processes).length > 0 || raw.workerCommand === undefined ? Object.entries(raw.processes) : [["worker", { command: raw.workerCommand, count: 1, role: "worker" as Role }] as const];
+    const out: Record<string, ProcessConfig> = {};
+    for (const [name, p] of entries) {
+        const fromWorkerCommand = !(name in raw.processes);
+        const on = placement(`${NAMESPACE}:processes.${name}`, p, "worker", raw, hosts, fromWorkerCommand ? [] : errors);
+        out[name] = { name, command: p.command, count: p.count, hosts: on };
+    }
+    return out;
+}
+
+function buildSchedules(raw: Raw): Record<string, ScheduleConfig> {
+    return Object.fromEntries(Object.entries(raw.schedules).map(([name, s]) => [name, { name, command: s.command, schedule: s.schedule, timeout: s.timeout }]));
+}
+
+function buildAccessories(raw: Raw, stack: string, hosts: readonly HostConfig[], errors: string[]): Record<string, AccessoryConfig> {
+    const names = Object.keys(raw.accessories);
+    const fixed: Record<string, number | undefined> = { postgres: raw.postgres.port, redis: raw.redis.port };
+    for (const n of names) fixed[n] = raw.accessories[n].hostPort;
+    const slots = portSlots({ app: raw.app, stack, portBase: raw.portBase, fixed }, ["postgres", "redis", ...names]);
+    const keyOf = (n: string) => (n === "postgres" || n === "redis" ? `berth:${n}.port` : n.startsWith("web ") ? `berth:portBase (${n})` : `berth:accessories.${n}`);
+    for (const c of slots.collisions) {
+        // postgres/redis against the web instances are reported with berth:portBase above.
+        if (!names.includes(c.names[1])) continue;
+        errors.push(`${keyOf(c.names[1])}.hostPort: port ${c.port} is also ${keyOf(c.names[0])}'s; set berth:accessories.${c.names[1]}.hostPort to a free port`);
+    }
+    const urlEnvs = new Map<string, string>();
+    const volumes = new Map<string, string>();
+    const out: Record<string, AccessoryConfig> = {};
+    for (const name of names) {
+        const a = raw.accessories[name];
+        const key = `${NAMESPACE}:accessories.${name}`;
+        if (a.image === undefined && a.build === undefined) errors.push(`${key}: set image (a pulled image) or build (one built on the host from Debian packages)`);
+        if (a.image !== undefined && a.build !== undefined) errors.push(`${key}: set image or build, not both`);
+        if (a.build !== undefined && a.command === undefined) errors.push(`${key}.command: required with build (Debian's image runs no service of its own)`);
+        a.secretEnv.forEach((s, i) => {
+            if (!(s in raw.secretEnv)) errors.push(`${key}.secretEnv[${i}]: ${show(s)} is not set in berth:secretEnv`);
+        });
+        if (a.password && (a.password.env in a.env || a.secretEnv.includes(a.password.env))) errors.push(`${key}.password.env: ${show(a.password.env)} is also set in env or secretEnv`);
+        if (a.urlEnv in raw.env || a.urlEnv in raw.secretEnv) errors.push(`${key}.urlEnv: ${show(a.urlEnv)} is also set in berth:${a.urlEnv in raw.env ? "env" : "secretEnv"}; the accessory's URL is set by berth`);
+        if (urlEnvs.has(a.urlEnv)) errors.push(`${key}.urlEnv: ${show(a.urlEnv)} is also the urlEnv of berth:accessories.${urlEnvs.get(a.urlEnv)}`);
+        urlEnvs.set(a.urlEnv, name);
+        for (const v of Object.keys(a.volumes)) {
+            // Docker volumes are named `<app>-<stack>-<volume>` (lib/names.ts accessoryNames): one name, one accessory.
+            if (volumes.has(v)) errors.push(`${key}.volumes.${v}: the volume ${show(v)} is also berth:accessories.${volumes.get(v)}'s; give it another name`);
+            volumes.set(v, name);
+        }
+        const hostPort = slots.ports[name];
+        if (hostPort === raw.sshPort || hostPort === 80 || hostPort === 443) errors.push(`${key}.hostPort: ${hostPort} is reserved for SSH/HTTP/HTTPS`);
+        out[name] = {
+            name,
+            image: a.image,
+            build: a.build && { debianPackages: a.build.debianPackages, command: a.build.command },
+            command: a.command,
+            env: a.env,
+            secretEnv: a.secretEnv,
+            password: a.password && { ...a.password },
+            volumes: a.volumes,
+            port: a.port,
+            hostPort,
+            health: a.health,
+            hosts: placement(key, a, "data", raw, hosts, errors),
+            urlEnv: a.urlEnv,
+            urlScheme: a.urlScheme,
+            urlPath: a.urlPath,
+        };
+    }
+    return out;
 }

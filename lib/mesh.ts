@@ -22,7 +22,7 @@
  * `dataFirewallNames`); they belong in lib/names.ts.
  */
 import type { BerthConfig } from "./config";
-import { dataFirewallNames, HOST_LOCK, meshNames, TUN_TMPFILES } from "./names";
+import { dataFirewallNames, HOST_LOCK, meshNames, PROTECT, TUN_TMPFILES } from "./names";
 
 // Host paths and unit names live in lib/names.ts; re-exported for the callers of this module.
 export { dataFirewallNames, meshNames, TUN_TMPFILES };
@@ -30,7 +30,6 @@ export type { DataFirewallNames, MeshNames } from "./names";
 import { managedBy } from "./remote";
 import { osDetectLines, osPackagesCase } from "./os";
 import { aptInstallWanted, cmd, hostLock, quote, raw, script, writeFile } from "./shell";
-import { PROTECT } from "../components/app/appUnits";
 
 // ---------------------------------------------------------------------------
 // Names
@@ -61,6 +60,9 @@ function port(what: string, p: number): number {
     return p;
 }
 
+/** What the mesh and data-firewall builders read: the stack, the host they run on, the mesh settings. */
+export type MeshScope = Pick<BerthConfig, "project" | "stack" | "names" | "host" | "mesh">;
+
 export function isWireguardKey(v: string): boolean {
     return WG_KEY.test(v);
 }
@@ -78,7 +80,7 @@ export function publicKeyFromOutput(stdout: string | undefined): string | undefi
  * The config step when peers' key steps printed no public key: it fails on
  * the host, naming them, so no config is ever written without every key.
  */
-export function meshKeysMissingScript(cfg: BerthConfig, peers: readonly string[]): string {
+export function meshKeysMissingScript(cfg: MeshScope, peers: readonly string[]): string {
     const m = meshNames(cfg);
     return script(
         `echo ${quote(`berth: mesh ${m.iface} on ${cfg.host.name}: the key step of ${peers.join(", ")} printed no WireGuard public key; run pulumi up again`)} >&2`,
@@ -87,7 +89,7 @@ export function meshKeysMissingScript(cfg: BerthConfig, peers: readonly string[]
 }
 
 /** The mesh address with the prefix length of `berth:mesh.cidr` (`10.213.0.7/24`). */
-export function meshInterfaceAddress(cfg: BerthConfig): string {
+export function meshInterfaceAddress(cfg: MeshScope): string {
     const a = cfg.host.privateAddress;
     if (a === undefined) throw new Error(`berth: host ${cfg.host.name} has no mesh address`);
     const bits = Number(cfg.mesh.cidr.split("/")[1]);
@@ -135,7 +137,7 @@ export function tunTmpfilesConf(): string {
  * then renamed), records which resource owns it, and prints only the public
  * key on stdout (apt and every message go to stderr).
  */
-export function meshKeyScript(cfg: BerthConfig, identity: string): string {
+export function meshKeyScript(cfg: MeshScope, identity: string): string {
     const m = meshNames(cfg);
     return script(
         osDetectLines(),
@@ -168,7 +170,7 @@ export function meshKeyScript(cfg: BerthConfig, identity: string): string {
  * Removes the key, unless a newer mesh resource owns it or wg-quick's config
  * for the interface is still there (the config's delete runs first).
  */
-export function meshKeyDeleteScript(cfg: BerthConfig, identity: string): string {
+export function meshKeyDeleteScript(cfg: MeshScope, identity: string): string {
     const m = meshNames(cfg);
     return script(
         `if [ -f ${quote(m.keyOwner)} ] && ! grep -qxF ${quote(meshIdentityLine(identity))} ${quote(m.keyOwner)}; then`,
@@ -195,7 +197,7 @@ export const PRIVATE_KEY_PLACEHOLDER = "PrivateKey = <the host's key file>";
  * plain wg-quick config (`systemctl reload`, i.e. `wg syncconf`, keeps the
  * key and the sessions) while no script or output ever carries the key.
  */
-export function meshConf(cfg: BerthConfig, peers: readonly MeshPeer[], identity: string): string {
+export function meshConf(cfg: MeshScope, peers: readonly MeshPeer[], identity: string): string {
     const m = meshNames(cfg);
     const listen = port("berth:mesh.port", cfg.mesh.port);
     const lines = [
@@ -232,7 +234,7 @@ export function meshConf(cfg: BerthConfig, peers: readonly MeshPeer[], identity:
  * into a 0600 temp file renamed over the config only when it differs. Sets
  * `$conf_changed`.
  */
-function writeConfLines(cfg: BerthConfig, conf: string): string[] {
+function writeConfLines(cfg: MeshScope, conf: string): string[] {
     const m = meshNames(cfg);
     const [before, after] = conf.split(`${PRIVATE_KEY_PLACEHOLDER}\n`);
     if (after === undefined) throw new Error("berth: the mesh config has no private key line");
@@ -260,13 +262,13 @@ function writeConfLines(cfg: BerthConfig, conf: string): string[] {
 }
 
 /** docker.service waits for the mesh, so containers publishing on the mesh address find it at boot. */
-export function meshDockerDropIn(cfg: BerthConfig): string {
+export function meshDockerDropIn(cfg: MeshScope): string {
     const m = meshNames(cfg);
     return [managedBy(cfg), "[Unit]", `Wants=${m.unit}`, `After=${m.unit}`, ""].join("\n");
 }
 
 /** The ufw rules a member wants: the mesh port, UDP, from each peer's public address only. */
-export function meshUfwRules(cfg: BerthConfig, peers: readonly Pick<MeshPeer, "name" | "address">[]): { rule: string; comment: string }[] {
+export function meshUfwRules(cfg: MeshScope, peers: readonly Pick<MeshPeer, "name" | "address">[]): { rule: string; comment: string }[] {
     const m = meshNames(cfg);
     return [...peers]
         .sort((a, b) => a.name.localeCompare(b.name))
@@ -282,7 +284,7 @@ export function meshUfwRules(cfg: BerthConfig, peers: readonly Pick<MeshPeer, "n
  * starts with the mesh's tag: rules of peers that left (or of an old port)
  * are deleted, missing ones added.
  */
-function ufwSyncLines(cfg: BerthConfig, rules: { rule: string; comment: string }[]): string[] {
+function ufwSyncLines(cfg: MeshScope, rules: { rule: string; comment: string }[]): string[] {
     const m = meshNames(cfg);
     return [
         `want=${quote(rules.map((r) => r.rule).join("\n"))}`,
@@ -308,7 +310,7 @@ function ufwSyncLines(cfg: BerthConfig, rules: { rule: string; comment: string }
  * only peers changed and the address is the same, and restarts otherwise.
  * Never prints a key.
  */
-export function meshConfigScript(cfg: BerthConfig, peers: readonly MeshPeer[], identity: string): string {
+export function meshConfigScript(cfg: MeshScope, peers: readonly MeshPeer[], identity: string): string {
     const m = meshNames(cfg);
     const address = meshInterfaceAddress(cfg);
     return script(
@@ -345,7 +347,7 @@ export function meshConfigScript(cfg: BerthConfig, peers: readonly MeshPeer[], i
  * Undoes the config step (interface down, config, drop-in and ufw rules
  * removed) unless the config belongs to a newer mesh resource.
  */
-export function meshConfigDeleteScript(cfg: BerthConfig, identity: string): string {
+export function meshConfigDeleteScript(cfg: MeshScope, identity: string): string {
     const m = meshNames(cfg);
     return script(
         hostLock(HOST_LOCK, `mesh ${m.iface}`),
@@ -406,7 +408,7 @@ export function dataFirewallIdentityLine(identity: string): string {
  *    host: no DNAT, and Docker 20.10's own rules accept them) are dropped
  *    unless they come from a Docker bridge.
  */
-export function dataFirewallRules(cfg: BerthConfig, opts: DataFirewallRules): string {
+export function dataFirewallRules(cfg: MeshScope, opts: DataFirewallRules): string {
     const c = dataFirewallNames(cfg).chain;
     const allowed = [...new Set(opts.allowed.map((a) => ipv4("data firewall allowed address", a)))].sort();
     const ports = [...new Set(opts.ports.map((p) => port("data firewall port", p)))];
@@ -434,7 +436,7 @@ export function dataFirewallRules(cfg: BerthConfig, opts: DataFirewallRules): st
 }
 
 /** The installed script the unit runs: (re)applies the chain and makes sure DOCKER-USER jumps to it. Idempotent. */
-export function dataFirewallScriptFile(cfg: BerthConfig, opts: DataFirewallRules): string {
+export function dataFirewallScriptFile(cfg: MeshScope, opts: DataFirewallRules): string {
     const f = dataFirewallNames(cfg);
     return [
         "#!/bin/bash",
@@ -459,7 +461,7 @@ export function dataFirewallScriptFile(cfg: BerthConfig, opts: DataFirewallRules
  * Sandboxed like berth's other units, with only the capabilities iptables
  * needs.
  */
-export function dataFirewallUnitFile(cfg: BerthConfig, identity: string): string {
+export function dataFirewallUnitFile(cfg: MeshScope, identity: string): string {
     const f = dataFirewallNames(cfg);
     return [
         managedBy(cfg),
@@ -499,7 +501,7 @@ export function dataFirewallUnitFile(cfg: BerthConfig, identity: string): string
 }
 
 /** The remote command: installs script and unit, enables the unit, applies the rules now and prints the chain. */
-export function dataFirewallInstallScript(cfg: BerthConfig, opts: DataFirewallRules, identity: string): string {
+export function dataFirewallInstallScript(cfg: MeshScope, opts: DataFirewallRules, identity: string): string {
     const f = dataFirewallNames(cfg);
     return script(
         "command -v iptables-restore >/dev/null 2>&1 || { echo 'berth: iptables is not installed (docker.io brings it)' >&2; exit 1; }",
@@ -515,7 +517,7 @@ export function dataFirewallInstallScript(cfg: BerthConfig, opts: DataFirewallRu
 }
 
 /** Removes unit, script and chain, unless the unit belongs to a newer DataFirewall resource. */
-export function dataFirewallDeleteScript(cfg: BerthConfig, identity: string): string {
+export function dataFirewallDeleteScript(cfg: MeshScope, identity: string): string {
     const f = dataFirewallNames(cfg);
     return script(
         `if [ -f ${quote(f.unitPath)} ] && ! grep -qxF ${quote(dataFirewallIdentityLine(identity))} ${quote(f.unitPath)}; then`,

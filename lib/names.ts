@@ -3,6 +3,12 @@
  * (or two apps) can share one VPS without colliding. Pure functions only.
  */
 
+import type { HostConfig } from "./config";
+import { Arg, cmd, quote, raw } from "./shell";
+
+/** What `dockerSshOpts` reads: the stack and the host the Docker provider connects to. */
+export type SshScope = { readonly project: string; readonly stack: string; readonly host: Pick<HostConfig, "address" | "sshPort" | "hostKey" | "privateKey"> };
+
 export interface Names {
     /** `<app>-<stack>`: unix user, directory, unit, container and site prefix. */
     readonly id: string;
@@ -278,3 +284,180 @@ export function dns01Paths(cfg: { readonly names: Names }): Dns01Paths {
     };
 }
 
+
+// ---------------------------------------------------------------------------
+// Host facts the components and the CLI share
+// ---------------------------------------------------------------------------
+
+/**
+ * The sandbox every berth unit and nginx's drop-in share (systemd.exec(5)):
+ * no home directories, private /tmp and /dev, kernel and cgroup settings
+ * read-only, no clock/hostname changes, no SUID/SGID, namespaces or realtime
+ * scheduling, one personality.
+ */
+export const PROTECT = [
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "RestrictSUIDSGID=yes",
+    "RestrictNamespaces=yes",
+    "RestrictRealtime=yes",
+    "LockPersonality=yes",
+];
+
+/** Marker files inside a release directory. */
+export const BUILT_MARKER = ".berth-built";
+export const RELEASED_MARKER = ".berth-released";
+
+/** The two nginx sites of a stack: `challenge` (HTTP, ACME webroot) and `full` (HTTPS). */
+export type SitePhase = "challenge" | "full";
+
+export function sitePath(cfg: { readonly names: Names }, phase: SitePhase): string {
+    return `/etc/nginx/sites-available/${siteFileName(cfg, phase)}`;
+}
+
+export function siteLink(cfg: { readonly names: Names }, phase: SitePhase): string {
+    return `/etc/nginx/sites-enabled/${siteFileName(cfg, phase)}`;
+}
+
+export function siteFileName(cfg: { readonly names: Names }, phase: SitePhase): string {
+    return `${cfg.names.nginxSite}${phase === "full" ? "-https" : ""}.conf`;
+}
+
+/**
+ * Runs `body` (bash) as the app user in `dir` with the app's environment,
+ * through systemd-run: systemd parses the EnvironmentFile exactly as it does
+ * for the units, output is piped back, and the exit status is returned.
+ */
+export function runAsApp(cfg: { readonly names: Names }, unitSuffix: string, dir: string, body: string, extra: Arg[] = []): string {
+    const n = cfg.names;
+    return cmd(
+        "systemd-run",
+        "--quiet",
+        "--wait",
+        "--pipe",
+        "--collect",
+        "--service-type=exec",
+        raw(`--unit=${quote(`berth-${n.id}-${unitSuffix}`)}-"$$"`),
+        "-p",
+        `User=${n.user}`,
+        "-p",
+        `Group=${n.user}`,
+        "-p",
+        `EnvironmentFile=${n.envFile}`,
+        "-p",
+        `WorkingDirectory=${dir}`,
+        "-p",
+        `Environment=HOME=${n.root}/shared`,
+        "-p",
+        "UMask=0022",
+        ...extra,
+        "/bin/bash",
+        "-c",
+        `set -euo pipefail\n${body}`,
+    );
+}
+/** The known_hosts host pattern OpenSSH uses for this address and port. */
+export function knownHostsPattern(address: string, port: number): string {
+    return port === 22 ? address : `[${address}]:${port}`;
+}
+
+/**
+ * Options for the `ssh` binary the Docker provider runs. The pinned host key
+ * reaches OpenSSH through KnownHostsCommand (split into argv by ssh itself,
+ * no shell), so no known_hosts file is written and the inputs stay the same
+ * on every machine that runs `pulumi`. Authentication: with
+ * `berth:privateKey`, only the key file the program writes at start
+ * (lib/sshIdentity.ts), named with ssh's own `~/` so this text is identical
+ * on every machine (`IdentitiesOnly` keeps agent keys from using up the
+ * host's MaxAuthTries); otherwise the SSH agent (`berth:sshAgent`). The key
+ * itself never appears here.
+ */
+export function dockerSshOpts(cfg: SshScope): string[] {
+    const base = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15"];
+    const identity =
+        cfg.host.privateKey === undefined
+            ? []
+            : ["-o", "IdentitiesOnly=yes", "-o", `IdentityFile=${sshIdentityFile(cfg.project, cfg.stack, cfg.host.address).forSsh}`];
+    if (!cfg.host.hostKey) {
+        return [...base, ...identity, "-o", "StrictHostKeyChecking=accept-new"];
+    }
+    return [
+        ...base,
+        ...identity,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        `KnownHostsCommand=/bin/echo ${knownHostsPattern(cfg.host.address, cfg.host.sshPort)} ${cfg.host.hostKey}`,
+    ];
+}
+
+
+// ---------------------------------------------------------------------------
+// Process types, schedules, accessories (berth:processes, berth:schedules, berth:accessories)
+
+export interface ProcessUnitNames {
+    /** Template unit (without `.service`): `berth-<id>-<process>@`; instances `1`..`count`. */
+    readonly unit: string;
+    readonly unitPath: string;
+    /** `berth-<id>-<process>@1.service`, ... one per instance. */
+    readonly instances: readonly string[];
+    /** Journal identifier prefix (`<id>-<process>`; the unit adds `-<instance>`). */
+    readonly syslogIdentifier: string;
+}
+
+/** Unit names of a process type with `count` instances. */
+export function processUnitNames(names: Pick<Names, "id">, process: string, count: number): ProcessUnitNames {
+    const unit = `berth-${names.id}-${process}@`;
+    return {
+        unit,
+        unitPath: `/etc/systemd/system/${unit}.service`,
+        instances: Array.from({ length: count }, (_, i) => `${unit}${i + 1}.service`),
+        syslogIdentifier: `${names.id}-${process}`,
+    };
+}
+
+export interface ScheduleUnitNames {
+    /** Service + timer name (without suffix): `berth-<id>-schedule-<name>`. */
+    readonly unit: string;
+    readonly servicePath: string;
+    readonly timerPath: string;
+    readonly syslogIdentifier: string;
+}
+
+export function scheduleUnitNames(names: Pick<Names, "id">, schedule: string): ScheduleUnitNames {
+    const unit = `berth-${names.id}-schedule-${schedule}`;
+    return {
+        unit,
+        servicePath: `/etc/systemd/system/${unit}.service`,
+        timerPath: `/etc/systemd/system/${unit}.timer`,
+        syslogIdentifier: `${names.id}-schedule-${schedule}`,
+    };
+}
+
+export interface AccessoryNames {
+    /** Container: `<id>-<name>` (postgres's and redis's are today's `postgresContainer` / `redisContainer`). */
+    readonly container: string;
+    /** A locally built image: `berth-<id>-<name>` (tagged with its build's digest). */
+    readonly image: string;
+    /** Docker volume of a `volumes` entry: `<id>-<volume>` (so `pgdata` is today's `postgresVolume`). */
+    readonly volume: (volume: string) => string;
+}
+
+export function accessoryNames(names: Pick<Names, "id">, accessory: string): AccessoryNames {
+    return {
+        container: `${names.id}-${accessory}`,
+        image: `berth-${names.id}-${accessory}`,
+        volume: (volume) => `${names.id}-${volume}`,
+    };
+}

@@ -22,7 +22,7 @@ import { remote } from "./shell";
 export type Connection = command.types.input.remote.ConnectionArgs;
 
 /** The single SSH connection object reused by every command of a stack. */
-export function connectionFor(cfg: BerthConfig): Connection {
+export function connectionFor(cfg: Pick<BerthConfig, "host">): Connection {
     return {
         host: cfg.host.address,
         port: cfg.host.sshPort,

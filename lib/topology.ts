@@ -13,10 +13,12 @@
 import type { BerthConfig, HostConfig, Role } from "./config";
 
 /**
- * The configuration as one host's components see it: `cfg.host` is that
- * host, and a host without the worker role has no worker command (so its
- * units, switch and checks have no worker). On a `berth:host` stack the view
- * is the configuration itself.
+ * The whole configuration as seen from one host, for the CLI (lib/ops,
+ * lib/sshIdentity.ts), which calls builders with a full configuration:
+ * `cfg.host` is that host, and a host without the worker role has no worker
+ * command. Components never use it: they take narrow Args built from the
+ * host's plan entry (lib/plan.ts `argsFor`), where `host` always means the
+ * host the component runs on.
  */
 export function forHost(cfg: BerthConfig, host: HostConfig): BerthConfig {
     if (!cfg.multiHost) return cfg;
@@ -24,16 +26,16 @@ export function forHost(cfg: BerthConfig, host: HostConfig): BerthConfig {
     return Object.freeze({ ...cfg, host, release });
 }
 
-export function hostsWith(cfg: BerthConfig, role: Role): HostConfig[] {
+export function hostsWith(cfg: Pick<BerthConfig, "hosts">, role: Role): HostConfig[] {
     return cfg.hosts.filter((h) => h.roles.includes(role));
 }
 
 /** Hosts that run the app (web or worker): each gets the release, env file and units. */
-export function appHosts(cfg: BerthConfig): HostConfig[] {
+export function appHosts(cfg: Pick<BerthConfig, "hosts">): HostConfig[] {
     return cfg.hosts.filter((h) => h.roles.includes("web") || h.roles.includes("worker"));
 }
 
-export function webHosts(cfg: BerthConfig): HostConfig[] {
+export function webHosts(cfg: Pick<BerthConfig, "hosts">): HostConfig[] {
     return hostsWith(cfg, "web");
 }
 

@@ -18,12 +18,18 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
-import { NGINX_USER } from "../../lib/names";
+import { NGINX_USER, PROTECT } from "../../lib/names";
+
+export { PROTECT };
 import { cmd, quote, script, writeFile } from "../../lib/shell";
 
-export interface AppUnitsArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+/** What the builders read of the configuration: the stack, this app host and the release settings as it runs them. */
+export const APP_UNITS_SCOPE = ["project", "stack", "production", "protect", "names", "host", "release"] as const;
+export type AppUnitsScope = Pick<BerthConfig, (typeof APP_UNITS_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface AppUnitsArgs extends AppUnitsScope {
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /**
      * The app's complete environment, already merged (DATABASE_URL,
@@ -47,7 +53,7 @@ export class AppUnits extends pulumi.ComponentResource {
 
     constructor(name: string, args: AppUnitsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:app:AppUnits", name, {}, opts);
-        const cfg = args.config;
+        const cfg: AppUnitsScope = args;
         const { connection } = args;
         const sudo = cfg.host.sudo;
 
@@ -128,7 +134,7 @@ export function envFileContent(cfg: Pick<BerthConfig, "project" | "stack">, env:
  * truncated stdin never replaces a good file), renames it into place when it
  * differs. Prints only `changed` or `unchanged`: never the content.
  */
-export function envFileScript(cfg: BerthConfig): string {
+export function envFileScript(cfg: AppUnitsScope): string {
     const n = cfg.names;
     return script(
         "umask 077",
@@ -148,7 +154,7 @@ export function envFileScript(cfg: BerthConfig): string {
     );
 }
 
-export function envFileDeleteScript(cfg: BerthConfig): string {
+export function envFileDeleteScript(cfg: AppUnitsScope): string {
     return script(cmd("rm", "-f", cfg.names.envFile));
 }
 
@@ -187,38 +193,16 @@ export function shellExecStart(commandLine: string): string {
     return `/bin/sh -c ${systemdQuote(`exec ${commandLine}`)}`;
 }
 
-export function webUnitPath(cfg: BerthConfig): string {
+export function webUnitPath(cfg: AppUnitsScope): string {
     return `/etc/systemd/system/${cfg.names.webUnit}.service`;
 }
 
-export function workerUnitPath(cfg: BerthConfig): string {
+export function workerUnitPath(cfg: AppUnitsScope): string {
     return `/etc/systemd/system/${cfg.names.workerUnit}.service`;
 }
 
-/**
- * The sandbox every berth unit and nginx's drop-in share (systemd.exec(5)):
- * no home directories, private /tmp and /dev, kernel and cgroup settings
- * read-only, no clock/hostname changes, no SUID/SGID, namespaces or realtime
- * scheduling, one personality.
- */
-export const PROTECT = [
-    "ProtectHome=yes",
-    "PrivateTmp=yes",
-    "PrivateDevices=yes",
-    "ProtectKernelTunables=yes",
-    "ProtectKernelModules=yes",
-    "ProtectKernelLogs=yes",
-    "ProtectControlGroups=yes",
-    "ProtectClock=yes",
-    "ProtectHostname=yes",
-    "RestrictSUIDSGID=yes",
-    "RestrictNamespaces=yes",
-    "RestrictRealtime=yes",
-    "LockPersonality=yes",
-];
-
 /** Sandboxing shared by the web and worker units (systemd.exec(5)). */
-function hardening(cfg: BerthConfig): string[] {
+function hardening(cfg: AppUnitsScope): string[] {
     return [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
@@ -256,7 +240,7 @@ function sandboxTightening(): string[] {
 }
 
 /** Non-secret environment set in the unit itself (the env file overrides it). */
-function unitEnvironment(cfg: BerthConfig): string[] {
+function unitEnvironment(cfg: AppUnitsScope): string[] {
     return [
         `Environment=HOME=${cfg.names.root}/shared`,
         "Environment=LANG=C.UTF-8",
@@ -265,7 +249,7 @@ function unitEnvironment(cfg: BerthConfig): string[] {
     ];
 }
 
-function unitText(cfg: BerthConfig, opts: { description: string; service: string[] }): string {
+function unitText(cfg: AppUnitsScope, opts: { description: string; service: string[] }): string {
     return [
         managedBy(cfg),
         "[Unit]",
@@ -295,7 +279,7 @@ function unitText(cfg: BerthConfig, opts: { description: string; service: string
  * working directory `slots/%i` is a symlink to the release the instance
  * runs, and `slots/%i.env` (PORT, REVISION) is written by the switch.
  */
-export function webUnitFile(cfg: BerthConfig): string {
+export function webUnitFile(cfg: AppUnitsScope): string {
     const n = cfg.names;
     return unitText(cfg, {
         description: `berth ${n.id} web (%i)`,
@@ -310,11 +294,11 @@ export function webUnitFile(cfg: BerthConfig): string {
     });
 }
 
-export function proxySocketPath(cfg: BerthConfig): string {
+export function proxySocketPath(cfg: AppUnitsScope): string {
     return `/etc/systemd/system/${cfg.names.proxyUnit}.socket`;
 }
 
-export function proxyServicePath(cfg: BerthConfig): string {
+export function proxyServicePath(cfg: AppUnitsScope): string {
     return `/etc/systemd/system/${cfg.names.proxyUnit}.service`;
 }
 
@@ -323,7 +307,7 @@ export function proxyServicePath(cfg: BerthConfig): string {
  * serving instance through the symlink `names.webSocket`, which the switch
  * points at one of these. Only root and nginx's user may connect.
  */
-export function proxySocketFile(cfg: BerthConfig): string {
+export function proxySocketFile(cfg: AppUnitsScope): string {
     const n = cfg.names;
     return [
         managedBy(cfg),
@@ -350,7 +334,7 @@ export function proxySocketFile(cfg: BerthConfig): string {
  * any app that listens on 127.0.0.1:$PORT can be switched by a symlink. Bound
  * to the web instance: it stops with it.
  */
-export function proxyServiceFile(cfg: BerthConfig): string {
+export function proxyServiceFile(cfg: AppUnitsScope): string {
     const n = cfg.names;
     return [
         managedBy(cfg),
@@ -381,7 +365,7 @@ export function proxyServiceFile(cfg: BerthConfig): string {
 const PROXYD = "/usr/lib/systemd/systemd-socket-proxyd";
 
 /** The worker unit (only with `berth:workerCommand`); runs the current release. */
-export function workerUnitFile(cfg: BerthConfig): string {
+export function workerUnitFile(cfg: AppUnitsScope): string {
     const n = cfg.names;
     if (!cfg.release.workerCommand) throw new Error("berth: no worker command configured");
     return unitText(cfg, {
@@ -397,7 +381,7 @@ export function workerUnitFile(cfg: BerthConfig): string {
 }
 
 /** sha256 over the unit files berth manages for this config. */
-export function unitsHash(cfg: BerthConfig): string {
+export function unitsHash(cfg: AppUnitsScope): string {
     return sha256([webUnitFile(cfg), cfg.release.workerCommand ? workerUnitFile(cfg) : "", proxySocketFile(cfg), proxyServiceFile(cfg)].join("\0"));
 }
 
@@ -406,7 +390,7 @@ export function unitsHash(cfg: BerthConfig): string {
  * is no longer configured, and reloads systemd only when something changed.
  * Starting and restarting instances is the switch's job.
  */
-export function unitsScript(cfg: BerthConfig): string {
+export function unitsScript(cfg: AppUnitsScope): string {
     const worker = workerUnitPath(cfg);
     const workerUnit = `${cfg.names.workerUnit}.service`;
     return script(
@@ -433,7 +417,7 @@ export function unitsScript(cfg: BerthConfig): string {
 }
 
 /** Destroy (non-production): stop and disable every instance and the worker, remove the files. */
-export function unitsDeleteScript(cfg: BerthConfig): string {
+export function unitsDeleteScript(cfg: AppUnitsScope): string {
     const n = cfg.names;
     const units = [`${n.proxyUnit}blue.socket`, `${n.proxyUnit}green.socket`, `${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
     return script(

@@ -28,15 +28,21 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { gitKnownHostsLine, ResolvedRevision } from "../../lib/revision";
-import { Arg, cmd, hostLock, indent, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
-import { HOST_LOCK } from "../../lib/names";
-import { osAptInstall } from "../../lib/os";
-import { RUBY_CHECK, rubyCheckArgs } from "../../lib/ruby";
+import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
+import { BUILT_MARKER, RELEASED_MARKER, runAsApp } from "../../lib/names";
+import { presetOf } from "../../lib/presets";
+import { bundlerSettings, jsDetectLines, jsInstallStep, type JsManager, rubyCheckLines, YARNPKG } from "../../lib/presets/rails";
 import { releaseBackupLines } from "../data/backup";
 
-export interface ReleaseArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+export { BUILT_MARKER, bundlerSettings, jsDetectLines, jsInstallStep, type JsManager, RELEASED_MARKER, rubyCheckLines, runAsApp, YARNPKG };
+
+/** What the builders read of the configuration: the stack, this app host, the release settings and the backup. */
+export const RELEASE_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "release", "backup", "postgres"] as const;
+export type ReleaseScope = Pick<BerthConfig, (typeof RELEASE_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface ReleaseArgs extends ReleaseScope {
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /** The configured ref and the commit it resolved to where pulumi runs. */
     revision: ResolvedRevision;
@@ -47,7 +53,7 @@ export interface ReleaseArgs {
     /** The Postgres role the release command (db:prepare) logs in with; none when the app's own URL to a managed database is given. */
     role?: pulumi.Input<pulumi.Resource>;
     /** With `berth:backup`: the installed backup (components/data/backup.ts) the release command runs before migrating. */
-    backup?: pulumi.Input<pulumi.Resource>[];
+    backupReady?: pulumi.Input<pulumi.Resource>[];
     /**
      * Multi-host: false; the environment then declares the release command
      * on one host only (lib/topology.ts releaseHost) with
@@ -68,7 +74,7 @@ export class Release extends pulumi.ComponentResource {
 
     constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:app:Release", name, {}, opts);
-        const cfg = args.config;
+        const cfg: ReleaseScope = args;
         const { connection } = args;
         const sudo = cfg.host.sudo;
         this.sha = args.revision.sha;
@@ -122,7 +128,7 @@ export class Release extends pulumi.ComponentResource {
      */
     public addReleaseCommand(after: pulumi.Input<pulumi.Resource>[], opts: { backup: boolean } = { backup: false }): command.remote.Command {
         const args = this.releaseArgs;
-        const cfg = args.config;
+        const cfg: ReleaseScope = args;
         this.migrate = remoteScript(
             `${this.releaseName}-release-command`,
             {
@@ -132,7 +138,7 @@ export class Release extends pulumi.ComponentResource {
                 triggers: [this.sha],
                 lifecycle: lifecycle(cfg, "command"),
             },
-            { parent: this, dependsOn: [this.checkout, ...(args.role ? [args.role] : []), args.envFile, ...(args.backup ?? []), ...after] },
+            { parent: this, dependsOn: [this.checkout, ...(args.role ? [args.role] : []), args.envFile, ...(args.backupReady ?? []), ...after] },
         );
         return this.migrate;
     }
@@ -143,172 +149,19 @@ export class Release extends pulumi.ComponentResource {
 // ---------------------------------------------------------------------------
 
 /** The trigger the policy pack reads to check production revisions. */
-export function releaseTrigger(cfg: BerthConfig, rev: ResolvedRevision) {
+export function releaseTrigger(cfg: ReleaseScope, rev: ResolvedRevision) {
     return { kind: "berth-release", app: cfg.app, stack: cfg.stack, production: cfg.production, ref: rev.ref, revision: rev.sha };
 }
 
-export function releasePath(cfg: BerthConfig, sha: string): string {
+export function releasePath(cfg: Pick<ReleaseScope, "names">, sha: string): string {
     return `${cfg.names.root}/releases/${sha}`;
 }
 
-/** Marker files inside a release directory. */
-export const BUILT_MARKER = ".berth-built";
-export const RELEASED_MARKER = ".berth-released";
 
-/**
- * Runs `body` (bash) as the app user in `dir` with the app's environment,
- * through systemd-run: systemd parses the EnvironmentFile exactly as it does
- * for the units, output is piped back, and the exit status is returned.
- */
-export function runAsApp(cfg: BerthConfig, unitSuffix: string, dir: string, body: string, extra: Arg[] = []): string {
-    const n = cfg.names;
-    return cmd(
-        "systemd-run",
-        "--quiet",
-        "--wait",
-        "--pipe",
-        "--collect",
-        "--service-type=exec",
-        raw(`--unit=${quote(`berth-${n.id}-${unitSuffix}`)}-"$$"`),
-        "-p",
-        `User=${n.user}`,
-        "-p",
-        `Group=${n.user}`,
-        "-p",
-        `EnvironmentFile=${n.envFile}`,
-        "-p",
-        `WorkingDirectory=${dir}`,
-        "-p",
-        `Environment=HOME=${n.root}/shared`,
-        "-p",
-        "UMask=0022",
-        ...extra,
-        "/bin/bash",
-        "-c",
-        `set -euo pipefail\n${body}`,
-    );
-}
-
-/**
- * Bundler settings of the Rails preset. `deployment`: Capistrano's
- * BUNDLE_DEPLOYMENT semantics (lockfile enforced, gems under shared/bundle,
- * no development/test groups). `system`: gems come from the host (Debian's
- * ruby-* packages); Bundler's deployment mode cannot use system gems, so the
- * closest equivalent is a frozen lockfile with the same groups left out.
- */
-export function bundlerSettings(cfg: BerthConfig): [string, string][] {
-    const common: [string, string][] = [["without", "development:test"]];
-    return cfg.release.bundler === "deployment"
-        ? [["deployment", "true"], ["path", `${cfg.names.root}/shared/bundle`], ...common]
-        : [["frozen", "true"], ...common];
-}
-
-export function buildSteps(cfg: BerthConfig): string[] {
-    const steps: string[] = [];
-    if (cfg.release.preset === "rails") {
-        for (const [k, v] of bundlerSettings(cfg)) steps.push(cmd("bundle", "config", "set", "--local", k, v));
-        steps.push(cfg.release.bundler === "deployment" ? "bundle install --jobs 2 --retry 3 --quiet" : "bundle install --local --quiet");
-        steps.push(jsInstallStep(cfg));
-        steps.push("bin/rails assets:precompile");
-    }
+export function buildSteps(cfg: ReleaseScope): string[] {
+    const steps = presetOf(cfg).buildSteps(cfg);
     if (cfg.release.buildCommand) steps.push(cfg.release.buildCommand);
     return steps;
-}
-
-// ---------------------------------------------------------------------------
-// JavaScript and CSS bundling (jsbundling-rails, cssbundling-rails)
-
-/** The JS package managers berth runs, by what the checkout finds (`$js`, `BERTH_JS` in the build). */
-export type JsManager = "npm" | "yarn" | "yarn-berry";
-
-/** Debian's Yarn (Yarn 1.22 on Debian 12 and Ubuntu 24.04, Yarn 4 on Debian 13). */
-export const YARNPKG = "/usr/bin/yarnpkg";
-
-/**
- * Root, in the extracted release `dir` (Rails preset): which package manager
- * its lockfile asks for (into `$js`, empty for an importmap app), the
- * refusals that are clearer here than in the middle of a build (bun, pnpm,
- * a lockfile of the other Yarn generation), and Node + npm + yarnpkg from
- * the OS when missing (lib/os.ts "js-bundling"), under the host lock like
- * every apt run, released right after.
- */
-export function jsDetectLines(cfg: BerthConfig, dir: string, sha: string): Lines {
-    const d = (f: string) => quote(`${dir}/${f}`);
-    const fail = (msg: string) => `{ echo ${quote(`berth: release ${sha}: ${msg}`)} >&2; exit 1; }`;
-    return [
-        "js=",
-        `if [ -f ${d("package.json")} ]; then`,
-        `  if [ -f ${d("bun.lockb")} ] || [ -f ${d("bun.lock")} ]; then`,
-        `    ${fail("its lockfile is bun's (bun.lockb/bun.lock), and bun is not packaged by the host OS. Commit a package-lock.json (npm install) or a yarn.lock (yarnpkg install) instead")}`,
-        `  elif [ -f ${d("pnpm-lock.yaml")} ]; then`,
-        `    ${fail("its lockfile is pnpm's (pnpm-lock.yaml), and pnpm is not packaged by the host OS. Commit a package-lock.json (npm install) or a yarn.lock (yarnpkg install) instead")}`,
-        `  elif [ -f ${d("package-lock.json")} ]; then js=npm`,
-        `  elif [ -f ${d("yarn.lock")} ] && grep -q '^__metadata:' ${d("yarn.lock")}; then js=yarn-berry`,
-        `  elif [ -f ${d("yarn.lock")} ]; then js=yarn`,
-        "  else",
-        `    echo ${quote(`berth: release ${sha} has a package.json without a lockfile (package-lock.json, yarn.lock): berth installs no JavaScript packages for it`)} >&2`,
-        "  fi",
-        "fi",
-        'if [ -n "$js" ]; then',
-        ...indent("  ", [
-            // Only when something is missing does apt run, under the host lock (fd 9), released after.
-            osAptInstall(["js-bundling"], { lock: hostLock(HOST_LOCK, `JavaScript packages of ${cfg.names.id}`), stderr: true }),
-            "exec 9>&-",
-        ]),
-        "fi",
-        'if [ "$js" = yarn ] || [ "$js" = yarn-berry ]; then',
-        "  yarn_major=$(dpkg-query -W -f='${Version}' yarnpkg | sed 's/^[0-9]*://; s/[.].*//')",
-        '  if [ "$js" = yarn ] && [ "$yarn_major" != 1 ]; then',
-        `    echo "berth: release ${sha}: yarn.lock is a Yarn 1 lockfile, and this host's yarnpkg is Yarn $yarn_major, which cannot install it unchanged. Commit a package-lock.json (npm install) instead, or move the app to Yarn $yarn_major (its yarn.lock and .yarnrc.yml)" >&2`,
-        "    exit 1",
-        "  fi",
-        `  if [ "$js" = yarn-berry ] && [ "$yarn_major" = 1 ] && ! grep -q '^yarnPath:' ${d(".yarnrc.yml")} 2>/dev/null; then`,
-        `    echo ${quote(`berth: release ${sha}: yarn.lock is a Yarn 2+ lockfile, and this host's yarnpkg is Yarn 1, which runs a newer Yarn only from the repository: commit it (yarn set version <version> writes .yarn/releases/ and yarnPath in .yarnrc.yml), or a package-lock.json (npm install) instead`)} >&2`,
-        "    exit 1",
-        "  fi",
-        // jsbundling-rails and cssbundling-rails run `yarn build`; Debian's binary is `yarnpkg`.
-        `  ${cmd("install", "-d", "-m", "0755", cfg.names.binDir)}`,
-        `  ${cmd("ln", "-sfn", YARNPKG, `${cfg.names.binDir}/yarn`)}`,
-        "fi",
-    ];
-}
-
-/**
- * The build step (app user, release directory) for what the checkout found
- * in `$BERTH_JS`: the lockfile-exact install, with the package cache kept
- * under shared/, before assets:precompile. jsbundling/cssbundling then skip
- * their own (not lockfile-exact) install: SKIP_YARN_INSTALL covers every
- * package manager in both gems.
- */
-export function jsInstallStep(cfg: BerthConfig): string {
-    const n = cfg.names;
-    const yarnEnv = `export YARN_CACHE_FOLDER=${quote(n.yarnCache)} SKIP_YARN_INSTALL=1 PATH=${quote(n.binDir)}:"$PATH"`;
-    const run = (command: string) => `echo ${quote(`berth: ${command}`)}; ${command}`;
-    return [
-        'case "${BERTH_JS:-}" in',
-        `  npm) export npm_config_cache=${quote(n.npmCache)} SKIP_YARN_INSTALL=1; ${run("npm ci --no-audit --no-fund")} ;;`,
-        `  yarn) ${yarnEnv}; ${run("yarnpkg install --frozen-lockfile --non-interactive")} ;;`,
-        `  yarn-berry) ${yarnEnv}; ${run("yarnpkg install --immutable")} ;;`,
-        "esac",
-    ].join("\n");
-}
-
-// ---------------------------------------------------------------------------
-// Ruby
-
-/**
- * Root, in the extracted release (Rails preset), before anything is built:
- * the host's Ruby against the release's `.ruby-version` and Gemfile `ruby`
- * directive (lib/ruby.ts), failing with one line that names both versions
- * and the supported OS releases whose Ruby matches.
- */
-export function rubyCheckLines(dir: string, sha: string): Lines {
-    return [
-        "if command -v ruby >/dev/null 2>&1; then",
-        "  # shellcheck disable=SC2016 # $stderr and #{...} are the Ruby program's",
-        `  ${cmd("ruby", "-e", RUBY_CHECK, "--", dir, sha, ...rubyCheckArgs())}`,
-        "fi",
-    ];
 }
 
 // ---------------------------------------------------------------------------
@@ -324,7 +177,7 @@ export function rubyCheckLines(dir: string, sha: string): Lines {
  * A release built by an earlier berth (public/assets a symlink to the
  * union) and an app without assets link nothing.
  */
-export function linkAssetsLines(cfg: BerthConfig, dir: string): Lines {
+export function linkAssetsLines(cfg: ReleaseScope, dir: string): Lines {
     const src = `${dir}/public/assets`;
     const union = cfg.names.assets;
     return [
@@ -344,21 +197,19 @@ export function linkAssetsLines(cfg: BerthConfig, dir: string): Lines {
     ];
 }
 
-export function releaseSteps(cfg: BerthConfig): string[] {
+export function releaseSteps(cfg: ReleaseScope): string[] {
     if (cfg.release.releaseCommand) return [cfg.release.releaseCommand];
-    return cfg.release.preset === "rails" ? ["bin/rails db:prepare"] : [];
+    const preset = presetOf(cfg).releaseCommand;
+    return preset ? [preset] : [];
 }
-
-/** Directories of shared/ linked into every release (Capistrano's linked_dirs). */
-const LINKED_DIRS = ["log", "tmp", "storage"];
 
 /** Links shared/ directories into a release. public/assets stays the release's own (see linkAssetsLines). */
-function linkShared(cfg: BerthConfig, dir: string): Lines {
+function linkShared(cfg: ReleaseScope, dir: string): Lines {
     const shared = `${cfg.names.root}/shared`;
-    return LINKED_DIRS.map((d) => `rm -rf ${quote(`${dir}/${d}`)} && ln -s ${quote(`${shared}/${d}`)} ${quote(`${dir}/${d}`)}`);
+    return presetOf(cfg).linkedDirs.map((d) => `rm -rf ${quote(`${dir}/${d}`)} && ln -s ${quote(`${shared}/${d}`)} ${quote(`${dir}/${d}`)}`);
 }
 
-export function deployKeyScript(cfg: BerthConfig): string {
+export function deployKeyScript(cfg: ReleaseScope): string {
     const etc = cfg.names.etc;
     const known = gitKnownHostsLine(cfg.release.repository, cfg.release.repositoryHostKey ?? "");
     return script(
@@ -373,12 +224,12 @@ export function deployKeyScript(cfg: BerthConfig): string {
     );
 }
 
-function gitSshCommand(cfg: BerthConfig): string {
+function gitSshCommand(cfg: ReleaseScope): string {
     const etc = cfg.names.etc;
     return pinnedSshWords(`${etc}/deploy_key`, `${etc}/git_known_hosts`).join(" ");
 }
 
-export function checkoutScript(cfg: BerthConfig, sha: string): string {
+export function checkoutScript(cfg: ReleaseScope, sha: string): string {
     const n = cfg.names;
     const rel = releasePath(cfg, sha);
     const tmp = `${n.root}/releases/.${sha}.partial`;
@@ -386,7 +237,8 @@ export function checkoutScript(cfg: BerthConfig, sha: string): string {
     const repo = cfg.release.repository;
     const ssh = cfg.release.deployKey !== undefined;
     const build = buildSteps(cfg);
-    const rails = cfg.release.preset === "rails";
+    const preset = presetOf(cfg);
+    const expandsLater = preset.buildRunArgs.length > 0;
     return script(
         `if [ -f ${quote(`${rel}/${BUILT_MARKER}`)} ]; then echo ${quote(`berth: release ${sha} is already built; reusing it`)}; exit 0; fi`,
         ssh && `export GIT_SSH_COMMAND=${quote(gitSshCommand(cfg))}`,
@@ -404,18 +256,18 @@ export function checkoutScript(cfg: BerthConfig, sha: string): string {
         cmd("install", "-d", "-m", "0755", tmp),
         `${cmd("git", "--git-dir", mirror, "archive", "--format=tar", sha)} | ${cmd("tar", "-x", "-C", tmp)}`,
         `printf '%s\\n' ${quote(sha)} > ${quote(`${tmp}/REVISION`)}`,
-        rails && [rubyCheckLines(tmp, sha), jsDetectLines(cfg, tmp, sha)],
+        preset.checkoutLines(cfg, tmp, sha),
         linkShared(cfg, tmp),
         cmd("chown", "-R", `${n.user}:${n.user}`, tmp),
         build.length > 0 && [
             `echo ${quote(`berth: building release ${sha}`)}`,
             // The build's own variables ($BERTH_JS, $PATH) expand in the app's shell, not here.
-            rails && "# shellcheck disable=SC2016",
-            runAsApp(cfg, "build", tmp, build.join("\n"), rails ? [raw('-p "Environment=BERTH_JS=$js"')] : []),
+            expandsLater && "# shellcheck disable=SC2016",
+            runAsApp(cfg, "build", tmp, build.join("\n"), [...preset.buildRunArgs]),
         ],
         cmd("chown", "-R", "root:root", tmp),
         // The app may write only through the shared/ links.
-        ...LINKED_DIRS.map((d) => `[ ! -L ${quote(`${tmp}/${d}`)} ] || chown -h ${quote(`${n.user}:${n.user}`)} ${quote(`${tmp}/${d}`)}`),
+        ...presetOf(cfg).linkedDirs.map((d) => `[ ! -L ${quote(`${tmp}/${d}`)} ] || chown -h ${quote(`${n.user}:${n.user}`)} ${quote(`${tmp}/${d}`)}`),
         `find ${quote(tmp)} -maxdepth 1 -name .bundle -exec chown -R ${quote(`${n.user}:${n.user}`)} {} +`,
         // A directory left without its marker by an interrupted run is not a release (nothing serves it).
         cmd("rm", "-rf", "--one-file-system", rel),
@@ -426,7 +278,7 @@ export function checkoutScript(cfg: BerthConfig, sha: string): string {
     );
 }
 
-export function releaseCommandScript(cfg: BerthConfig, sha: string, opts: { backup: boolean } = { backup: true }): string {
+export function releaseCommandScript(cfg: ReleaseScope, sha: string, opts: { backup: boolean } = { backup: true }): string {
     const rel = releasePath(cfg, sha);
     const steps = releaseSteps(cfg);
     return script(

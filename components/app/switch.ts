@@ -27,9 +27,13 @@ import { probeHeaders } from "../../lib/proxy";
 import { BUILT_MARKER, releasePath } from "./release";
 import { has } from "../../lib/topology";
 
-export interface SwitchArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+/** What the builders read of the configuration: the stack, this app host, its ports, the domain the probe sends, the release settings. */
+export const SWITCH_SCOPE = ["project", "stack", "production", "protect", "names", "ports", "domain", "host", "multiHost", "release"] as const;
+export type SwitchScope = Pick<BerthConfig, (typeof SWITCH_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface SwitchArgs extends SwitchScope {
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /** Commit sha of the release to serve. */
     sha: string;
@@ -59,7 +63,7 @@ export class Switch extends pulumi.ComponentResource {
 
     constructor(name: string, args: SwitchArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:app:Switch", name, {}, opts);
-        const cfg = args.config;
+        const cfg: SwitchScope = args;
         this.switchArgs = args;
         this.switchName = name;
         if (args.prepare) {
@@ -84,7 +88,7 @@ export class Switch extends pulumi.ComponentResource {
      * web host's prepare). Called once, by the environment.
      */
     public switchAfter(after: pulumi.Input<pulumi.Resource>[]): command.remote.Command {
-        const cfg = this.switchArgs.config;
+        const cfg: SwitchScope = this.switchArgs;
         this.command = remoteScript(
             `${this.switchName}-switch`,
             {
@@ -115,7 +119,7 @@ export interface SwitchInputs {
     unitsHash: string;
 }
 
-function unit(cfg: BerthConfig, instance: string): string {
+function unit(cfg: SwitchScope, instance: string): string {
     return `${cfg.names.webUnit}${instance}.service`;
 }
 
@@ -124,11 +128,11 @@ function unit(cfg: BerthConfig, instance: string): string {
  * longest request it may still be serving) or the rollback window, whichever
  * is longer.
  */
-export function holdSeconds(cfg: BerthConfig): number {
+export function holdSeconds(cfg: SwitchScope): number {
     return Math.max(cfg.release.drainSeconds, cfg.release.rollbackWindow);
 }
 
-export function switchScript(cfg: BerthConfig, inp: SwitchInputs): string {
+export function switchScript(cfg: SwitchScope, inp: SwitchInputs): string {
     if (!has(cfg.host, "web")) return workerSwitchScript(cfg, inp);
     const n = cfg.names;
     const r = cfg.release;
@@ -173,7 +177,7 @@ export function switchScript(cfg: BerthConfig, inp: SwitchInputs): string {
  * the instance healthy and only moves traffic) after every host's prepare,
  * so no host serves the new release unless all of them can.
  */
-export function prepareScript(cfg: BerthConfig, inp: SwitchInputs): string {
+export function prepareScript(cfg: SwitchScope, inp: SwitchInputs): string {
     if (!has(cfg.host, "web")) {
         return script(
             `rel=${quote(releasePath(cfg, inp.sha))}`,
@@ -189,7 +193,7 @@ export function prepareScript(cfg: BerthConfig, inp: SwitchInputs): string {
 }
 
 /** A host with the worker role only: point `current` at the release and restart the worker. */
-function workerSwitchScript(cfg: BerthConfig, inp: SwitchInputs): string {
+function workerSwitchScript(cfg: SwitchScope, inp: SwitchInputs): string {
     const n = cfg.names;
     const state = `${n.root}/state`;
     const worker = cfg.release.workerCommand ? `${n.workerUnit}.service` : undefined;
@@ -216,13 +220,13 @@ function stampOf(inp: SwitchInputs): string {
 }
 
 /** Points `current` at "$rel" with one atomic rename. */
-function pointCurrent(cfg: BerthConfig): string {
+function pointCurrent(cfg: SwitchScope): string {
     const n = cfg.names;
     return `ln -sfn "$rel" ${quote(`${n.root}/current.berth-new`)} && mv -T ${quote(`${n.root}/current.berth-new`)} ${quote(`${n.root}/current`)}`;
 }
 
 /** Lock, variables and helpers, and the exit when the release already serves healthy. */
-function switchPrologue(cfg: BerthConfig, inp: SwitchInputs, what: "switch" | "prepare"): Lines {
+function switchPrologue(cfg: SwitchScope, inp: SwitchInputs, what: "switch" | "prepare"): Lines {
     const n = cfg.names;
     const rel = releasePath(cfg, inp.sha);
     const state = `${n.root}/state`;
@@ -260,7 +264,7 @@ function switchPrologue(cfg: BerthConfig, inp: SwitchInputs, what: "switch" | "p
  * (`force_ssl`) or checks the host name answers as it would to real
  * traffic. Prints `<status> <redirect URL>` (`000 ` without an answer).
  */
-function probeFunction(cfg: BerthConfig): string {
+function probeFunction(cfg: SwitchScope): string {
     const n = cfg.names;
     const headers = probeHeaders(cfg.domain).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
     const curl = cmd(
@@ -281,14 +285,14 @@ function probeFunction(cfg: BerthConfig): string {
 }
 
 /** The probe's headers as the failure message lists them: `Host: example.com, X-Forwarded-Proto: https, ...`. */
-export function probeHeaderText(cfg: BerthConfig): string {
+export function probeHeaderText(cfg: SwitchScope): string {
     return probeHeaders(cfg.domain)
         .map(([k, v]) => `${k}: ${v}`)
         .join(", ");
 }
 
 /** Starts the release on the idle instance (unless it already runs there, healthy) and waits for its health path. */
-function startIdleLines(cfg: BerthConfig): Lines {
+function startIdleLines(cfg: SwitchScope): Lines {
     const n = cfg.names;
     const r = cfg.release;
     const state = `${n.root}/state`;
@@ -340,7 +344,7 @@ function startIdleLines(cfg: BerthConfig): Lines {
 }
 
 /** Writes the constant upstream file when it differs, then `nginx -t` and one reload (restored on rejection). */
-function upstreamLines(cfg: BerthConfig): Lines {
+function upstreamLines(cfg: SwitchScope): Lines {
     const n = cfg.names;
     return [
         `upstream=${quote(n.nginxUpstream)}`,
@@ -372,7 +376,7 @@ function upstreamLines(cfg: BerthConfig): Lines {
  * wrote there go with the last such release. A failure to list any kept
  * release's assets removes nothing.
  */
-export function pruneLines(cfg: BerthConfig): string[] {
+export function pruneLines(cfg: SwitchScope): string[] {
     const n = cfg.names;
     const releases = `${n.root}/releases`;
     const union = n.assets;
@@ -409,7 +413,7 @@ export function pruneLines(cfg: BerthConfig): string[] {
 }
 
 /** Destroy (non-production): stop and disable every instance and the worker. */
-export function stopScript(cfg: BerthConfig): string {
+export function stopScript(cfg: SwitchScope): string {
     const n = cfg.names;
     const units = [
         `${n.proxyUnit}blue.socket`,

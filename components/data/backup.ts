@@ -43,9 +43,13 @@ import { osAptInstall } from "../../lib/os";
 import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../../lib/shell";
 import { knownHostsPattern } from "./dataServices";
 
-export interface BackupArgs {
-    /** Validated stack configuration; `config.backup` must be set. */
-    config: BerthConfig;
+/** What the builders read of the configuration: the stack, the data host, the Postgres settings and `backup` (must be set). */
+export const BACKUP_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "postgres", "backup"] as const;
+export type BackupScope = Pick<BerthConfig, (typeof BACKUP_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface BackupArgs extends BackupScope {
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /** Host steps that must be done first (packages, docker engine). */
     hostReady: pulumi.Input<pulumi.Resource>[];
@@ -72,7 +76,7 @@ export class Backup extends pulumi.ComponentResource {
 
     constructor(name: string, args: BackupArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:data:Backup", name, {}, opts);
-        const cfg = args.config;
+        const cfg: BackupScope = args;
         const b = requireBackup(cfg);
         const { connection } = args;
         const sudo = cfg.host.sudo;
@@ -117,7 +121,7 @@ export class Backup extends pulumi.ComponentResource {
      * host, after `after` (every host's build); the release command waits for it.
      */
     public addReleaseBackup(sha: string, after: pulumi.Input<pulumi.Resource>[]): command.remote.Command {
-        const cfg = this.backupArgs.config;
+        const cfg: BackupScope = this.backupArgs;
         this.releaseBackup = remoteScript(
             `${this.backupName}-before-release`,
             { connection: this.backupArgs.connection, sudo: cfg.host.sudo, create: script(releaseBackupLines(cfg, sha)), triggers: [sha], lifecycle: lifecycle(cfg, "command") },
@@ -131,7 +135,7 @@ export class Backup extends pulumi.ComponentResource {
 // Pure builders (golden-tested, shellchecked, systemd-analyze verified)
 // ---------------------------------------------------------------------------
 
-function requireBackup(cfg: BerthConfig): BackupConfig {
+function requireBackup(cfg: BackupScope): BackupConfig {
     if (!cfg.backup) throw new Error("berth: berth:backup is not configured");
     return cfg.backup;
 }
@@ -141,7 +145,7 @@ function requireBackup(cfg: BerthConfig): BackupConfig {
  * retention of at least 7 days). It replaces only the repository command,
  * which has no delete and whose create is idempotent.
  */
-export function backupTrigger(cfg: BerthConfig) {
+export function backupTrigger(cfg: BackupScope) {
     const b = requireBackup(cfg);
     return { kind: "berth-backup", app: cfg.app, stack: cfg.stack, production: cfg.production, repository: b.repository, retention: { ...b.retention } };
 }
@@ -152,7 +156,7 @@ export function retentionDays(r: { daily: number; weekly: number; monthly: numbe
 }
 
 /** The ssh command restic runs for the SFTP back end: only the pinned key, only our client key. */
-export function sftpCommand(cfg: BerthConfig): string {
+export function sftpCommand(cfg: BackupScope): string {
     const b = requireBackup(cfg);
     const etc = cfg.names.backupEtc;
     return [
@@ -169,32 +173,32 @@ export function sftpCommand(cfg: BerthConfig): string {
     ].join(" ");
 }
 
-export function knownHostsLine(cfg: BerthConfig): string {
+export function knownHostsLine(cfg: BackupScope): string {
     const b = requireBackup(cfg);
     return `${knownHostsPattern(b.sftp.host, b.sftp.port)} ${b.hostKey}`;
 }
 
 /** `rs`: restic with the repository, the password file, the cache and the pinned SFTP connection. */
-function resticFunction(cfg: BerthConfig): string {
+function resticFunction(cfg: BackupScope): string {
     const b = requireBackup(cfg);
     const n = cfg.names;
     return `rs() { ${cmd("restic", "--repo", b.repository, "--password-file", `${n.backupEtc}/password`, "--cache-dir", n.backupCache, "-o", `sftp.command=${sftpCommand(cfg)}`)} "$@"; }`;
 }
 
 /** psql as the superuser inside the Postgres container (local socket), extra arguments appended. */
-function psqlFunction(cfg: BerthConfig): string {
+function psqlFunction(cfg: BackupScope): string {
     return `pg() { ${cmd("docker", "exec", "-i", cfg.names.postgresContainer, "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", "postgres")} "$@"; }`;
 }
 
 /** Takes this stack's backup lock (a backup and a restore never overlap). */
-function lockLines(cfg: BerthConfig, what: string): string[] {
+function lockLines(cfg: BackupScope, what: string): string[] {
     return [
         `exec 9>${quote(cfg.names.backupLock)}`,
         `flock -w 3600 9 || { echo ${quote(`${what}: another backup or restore of ${cfg.names.id} is still running`)} >&2; exit 75; }`,
     ];
 }
 
-export function backupPackagesScript(cfg: BerthConfig): string {
+export function backupPackagesScript(cfg: BackupScope): string {
     return script(
         osAptInstall(BACKUP_PACKAGES, { lock: [`exec 8>${quote(HOST_LOCK)}`, "flock -w 600 8"] }),
         `restic version`,
@@ -207,7 +211,7 @@ export function backupPackagesScript(cfg: BerthConfig): string {
  * 0600 in a 0700 root directory) and the pinned known_hosts; prints only
  * what changed, never a value.
  */
-export function credentialsScript(cfg: BerthConfig): string {
+export function credentialsScript(cfg: BackupScope): string {
     const n = cfg.names;
     const etc = n.backupEtc;
     const put = (file: string, producer: string): string[] => [
@@ -232,12 +236,12 @@ export function credentialsScript(cfg: BerthConfig): string {
 }
 
 /** Outside production only: forgets the credentials on the host (the repository stays). */
-export function credentialsDeleteScript(cfg: BerthConfig): string {
+export function credentialsDeleteScript(cfg: BackupScope): string {
     return script(cmd("rm", "-rf", cfg.names.backupEtc, cfg.names.backupCache));
 }
 
 /** `restic init` unless the repository answers already (idempotent; never deletes). */
-export function repositoryInitScript(cfg: BerthConfig): string {
+export function repositoryInitScript(cfg: BackupScope): string {
     const repo = requireBackup(cfg).repository;
     return script(
         resticFunction(cfg),
@@ -260,7 +264,7 @@ function ownedDatabasesSql(): string[] {
 }
 
 /** The installed backup script: `berth-<id>-backup [scheduled|release|manual] [sha]`. */
-export function backupScriptFile(cfg: BerthConfig): string {
+export function backupScriptFile(cfg: BackupScope): string {
     const b = requireBackup(cfg);
     const n = cfg.names;
     const me = `berth-${n.id}-backup`;
@@ -330,7 +334,7 @@ export function backupScriptFile(cfg: BerthConfig): string {
  * snapshots of one backup run: sets `run` and the array `picked` of
  * `<snapshot id> <path>` lines.
  */
-function pickRunLines(cfg: BerthConfig, me: string): Lines {
+function pickRunLines(cfg: BackupScope, me: string): Lines {
     const host = quote(cfg.names.id);
     return [
         'case "$target" in',
@@ -348,7 +352,7 @@ function pickRunLines(cfg: BerthConfig, me: string): Lines {
 }
 
 /** Restores one database snapshot ("$id", "$db") into "$scratch" (dropped and created first). */
-function restoreIntoScratchLines(cfg: BerthConfig): string[] {
+function restoreIntoScratchLines(cfg: BackupScope): string[] {
     const n = cfg.names;
     return [
         `printf '%s\\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' 'CREATE DATABASE :"scratch" OWNER :"role";' | pg -d postgres -v scratch="$scratch" -v role=${quote(cfg.postgres.role)}`,
@@ -373,7 +377,7 @@ export function dbFromPathLines(me: string): string[] {
 }
 
 /** The installed restore script: `berth-<id>-restore [latest|<snapshot id>|sha:<sha>]`. */
-export function restoreScriptFile(cfg: BerthConfig): string {
+export function restoreScriptFile(cfg: BackupScope): string {
     const n = cfg.names;
     const me = `berth-${n.id}-restore`;
     const units = [`${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
@@ -424,7 +428,7 @@ export function restoreScriptFile(cfg: BerthConfig): string {
  * table; each table's row count goes to the journal; the scratch databases
  * are dropped. Any failure exits 1 (a failed unit).
  */
-export function restoreTestScriptFile(cfg: BerthConfig): string {
+export function restoreTestScriptFile(cfg: BackupScope): string {
     const n = cfg.names;
     const me = `berth-${n.id}-restore-test`;
     return withShebang(
@@ -479,7 +483,7 @@ export function unitPath(unit: string, suffix: "service" | "timer"): string {
 }
 
 /** A oneshot service running one installed script (started by its timer, or by hand). */
-function oneshotServiceFile(cfg: BerthConfig, what: string, execStart: string, unit: string): string {
+function oneshotServiceFile(cfg: BackupScope, what: string, execStart: string, unit: string): string {
     return [
         managedBy(cfg),
         "[Unit]",
@@ -499,28 +503,28 @@ function oneshotServiceFile(cfg: BerthConfig, what: string, execStart: string, u
 }
 
 /** A timer starting the service of the same name; Persistent: a run missed while the host was down happens at boot. */
-function timerFile(cfg: BerthConfig, what: string, onCalendar: string): string {
+function timerFile(cfg: BackupScope, what: string, onCalendar: string): string {
     return [managedBy(cfg), "[Unit]", `Description=berth ${cfg.names.id}: ${what}`, "", "[Timer]", `OnCalendar=${onCalendar}`, "Persistent=true", "", "[Install]", "WantedBy=timers.target", ""].join("\n");
 }
 
-export function backupServiceFile(cfg: BerthConfig): string {
+export function backupServiceFile(cfg: BackupScope): string {
     return oneshotServiceFile(cfg, "encrypted off-host backup of the database", `${cfg.names.backupScript} scheduled`, cfg.names.backupUnit);
 }
 
-export function backupTimerFile(cfg: BerthConfig): string {
+export function backupTimerFile(cfg: BackupScope): string {
     return timerFile(cfg, "scheduled database backup", requireBackup(cfg).schedule);
 }
 
-export function restoreTestServiceFile(cfg: BerthConfig): string {
+export function restoreTestServiceFile(cfg: BackupScope): string {
     return oneshotServiceFile(cfg, "restore test of the latest database backup", cfg.names.restoreTestScript, cfg.names.restoreTestUnit);
 }
 
-export function restoreTestTimerFile(cfg: BerthConfig): string {
+export function restoreTestTimerFile(cfg: BackupScope): string {
     return timerFile(cfg, "scheduled restore test", requireBackup(cfg).restoreTestSchedule);
 }
 
 /** Every file the install step writes: path -> [content, mode]. */
-export function backupFiles(cfg: BerthConfig): Record<string, [string, string]> {
+export function backupFiles(cfg: BackupScope): Record<string, [string, string]> {
     const n = cfg.names;
     return {
         [n.backupScript]: [backupScriptFile(cfg), "0700"],
@@ -534,7 +538,7 @@ export function backupFiles(cfg: BerthConfig): Record<string, [string, string]> 
 }
 
 /** Writes the scripts and units (only when they differ) and enables both timers. */
-export function installScript(cfg: BerthConfig): string {
+export function installScript(cfg: BackupScope): string {
     const n = cfg.names;
     return script(
         "changed=0",
@@ -545,7 +549,7 @@ export function installScript(cfg: BerthConfig): string {
 }
 
 /** Outside production only: stops the timers, removes scripts and units. Never touches the repository. */
-export function installDeleteScript(cfg: BerthConfig): string {
+export function installDeleteScript(cfg: BackupScope): string {
     const n = cfg.names;
     return script(
         `for unit in ${[`${n.backupUnit}.timer`, `${n.restoreTestUnit}.timer`].map(quote).join(" ")}; do systemctl disable --now --quiet "$unit" 2>/dev/null || true; done`,
@@ -555,7 +559,7 @@ export function installDeleteScript(cfg: BerthConfig): string {
 }
 
 /** The line the release command runs before migrating (components/app/release.ts). */
-export function releaseBackupLines(cfg: BerthConfig, sha: string): string[] {
+export function releaseBackupLines(cfg: BackupScope, sha: string): string[] {
     const n = cfg.names;
     return [
         `echo ${quote(`berth: backing up the database before the release command of ${sha}`)}`,

@@ -22,18 +22,23 @@ import { lifecycle } from "../../lib/lifecycle";
 import { dataFirewallDeleteScript, dataFirewallInstallScript } from "../../lib/mesh";
 import { Connection, remoteScript } from "../../lib/remote";
 
-export interface DataFirewallArgs {
-    /** Data host view (forHost): `cfg.host` is the data host. */
-    cfg: BerthConfig;
+/** What the builders read of the configuration: the stack, the data host. */
+export const DATA_FIREWALL_SCOPE = ["project", "stack", "production", "protect", "names", "host", "mesh"] as const;
+export type DataFirewallScope = Pick<BerthConfig, (typeof DATA_FIREWALL_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface DataFirewallArgs extends DataFirewallScope {
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /** Private addresses of the app hosts. */
     allowed: pulumi.Input<string[]>;
-    /** Published host ports of postgres and redis: cfg.postgres.port, cfg.redis.port. */
+    /** Published host ports of postgres and redis (lib/plan.ts: `postgres.port`, `redis.port`). */
     ports: number[];
-    /** Mesh only: the interface allowed connections arrive on (`meshNames(cfg).iface`). */
+    /** Mesh only: the interface allowed connections arrive on (lib/plan.ts: `meshNames(cfg).iface`). */
     inInterface?: string;
     /** Ports inside the containers (default 5432 and 6379). */
     containerPorts?: number[];
+    /** What must be up on the data host first (its Host's `ready`, the mesh). */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -44,7 +49,7 @@ export class DataFirewall extends pulumi.ComponentResource {
 
     constructor(name: string, args: DataFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:data:DataFirewall", name, {}, opts);
-        const cfg = args.cfg;
+        const cfg: DataFirewallScope = args;
         const identity = `${name}-rules`;
         const rules = { ports: args.ports, inInterface: args.inInterface, containerPorts: args.containerPorts };
         this.rules = remoteScript(

@@ -20,13 +20,19 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
-import { sshIdentityFile } from "../../lib/names";
+import { dockerSshOpts, knownHostsPattern } from "../../lib/names";
 import { managedBy } from "../../lib/remote";
-import { dataAddress } from "../../lib/topology";
 
-export interface DataServicesArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+export { dockerSshOpts, knownHostsPattern };
+
+/** What the builders read of the configuration: the stack, the data host, the Postgres and Redis settings. */
+export const DATA_SERVICES_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "postgres", "redis"] as const;
+export type DataServicesScope = Pick<BerthConfig, (typeof DATA_SERVICES_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface DataServicesArgs extends DataServicesScope {
+    /** Address the data services listen on and the app connects to (lib/plan.ts: loopback, or the data host's private address). */
+    address: string;
     /** Resources that must be ready before the engine is used (Docker installed). */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -51,7 +57,7 @@ export class DataServices extends pulumi.ComponentResource {
 
     constructor(name: string, args: DataServicesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:data:DataServices", name, {}, opts);
-        const cfg = args.config;
+        const cfg: DataServicesScope = args;
         const n = cfg.names;
         const child = { parent: this };
 
@@ -105,7 +111,7 @@ export class DataServices extends pulumi.ComponentResource {
                 image: postgresImage.imageId,
                 envs: postgresEnv(),
                 uploads: [{ file: POSTGRES_PASSWORD_FILE, content: pulumi.secret(superPassword.result) }],
-                ports: [{ internal: 5432, external: cfg.postgres.port, ip: dataAddress(cfg), protocol: "tcp" }],
+                ports: [{ internal: 5432, external: cfg.postgres.port, ip: args.address, protocol: "tcp" }],
                 networksAdvanced: [{ name: this.network.name, aliases: ["postgres"] }],
                 volumes: [{ volumeName: this.postgresVolume.name, containerPath: "/var/lib/postgresql/data" }],
                 healthcheck: {
@@ -128,7 +134,7 @@ export class DataServices extends pulumi.ComponentResource {
                 image: redisImage.imageId,
                 command: ["redis-server", REDIS_CONF_FILE],
                 uploads: [{ file: REDIS_CONF_FILE, content: pulumi.secret(pulumi.interpolate`${redisConf(cfg)}requirepass ${redisPassword.result}\n`) }],
-                ports: [{ internal: 6379, external: cfg.redis.port, ip: dataAddress(cfg), protocol: "tcp" }],
+                ports: [{ internal: 6379, external: cfg.redis.port, ip: args.address, protocol: "tcp" }],
                 networksAdvanced: [{ name: this.network.name, aliases: ["redis"] }],
                 volumes: [{ volumeName: this.redisVolume.name, containerPath: "/data" }],
                 healthcheck: {
@@ -143,7 +149,7 @@ export class DataServices extends pulumi.ComponentResource {
             { ...onEngine, deleteBeforeReplace: true, ...lifecycle(cfg, "container") },
         );
 
-        this.redisUrl = pulumi.secret(pulumi.interpolate`redis://:${redisPassword.result}@${dataAddress(cfg)}:${cfg.redis.port}/0`);
+        this.redisUrl = pulumi.secret(pulumi.interpolate`redis://:${redisPassword.result}@${args.address}:${cfg.redis.port}/0`);
 
         this.registerOutputs({
             postgres: this.postgres.name,
@@ -158,50 +164,11 @@ export class DataServices extends pulumi.ComponentResource {
 // ---------------------------------------------------------------------------
 
 /** `ssh://user@host:port` for the Docker provider. */
-export function dockerHost(cfg: BerthConfig): string {
+export function dockerHost(cfg: DataServicesScope): string {
     return `ssh://${cfg.host.sshUser}@${cfg.host.address}:${cfg.host.sshPort}`;
 }
 
-/** The known_hosts host pattern OpenSSH uses for this address and port. */
-export function knownHostsPattern(address: string, port: number): string {
-    return port === 22 ? address : `[${address}]:${port}`;
-}
-
-/**
- * Options for the `ssh` binary the Docker provider runs. The pinned host key
- * reaches OpenSSH through KnownHostsCommand (split into argv by ssh itself,
- * no shell), so no known_hosts file is written and the inputs stay the same
- * on every machine that runs `pulumi`. Authentication: with
- * `berth:privateKey`, only the key file the program writes at start
- * (lib/sshIdentity.ts), named with ssh's own `~/` so this text is identical
- * on every machine (`IdentitiesOnly` keeps agent keys from using up the
- * host's MaxAuthTries); otherwise the SSH agent (`berth:sshAgent`). The key
- * itself never appears here.
- */
-export function dockerSshOpts(cfg: BerthConfig): string[] {
-    const base = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15"];
-    const identity =
-        cfg.host.privateKey === undefined
-            ? []
-            : ["-o", "IdentitiesOnly=yes", "-o", `IdentityFile=${sshIdentityFile(cfg.project, cfg.stack, cfg.host.address).forSsh}`];
-    if (!cfg.host.hostKey) {
-        return [...base, ...identity, "-o", "StrictHostKeyChecking=accept-new"];
-    }
-    return [
-        ...base,
-        ...identity,
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        `KnownHostsCommand=/bin/echo ${knownHostsPattern(cfg.host.address, cfg.host.sshPort)} ${cfg.host.hostKey}`,
-    ];
-}
-
-export function labels(cfg: BerthConfig, role: string): { label: string; value: string }[] {
+export function labels(cfg: DataServicesScope, role: string): { label: string; value: string }[] {
     return [
         { label: "berth.app", value: cfg.app },
         { label: "berth.stack", value: cfg.stack },
@@ -221,7 +188,7 @@ export function postgresEnv(): string[] {
 }
 
 /** Redis configuration without the password line (added as a secret). */
-export function redisConf(cfg: BerthConfig): string {
+export function redisConf(cfg: DataServicesScope): string {
     return [
         managedBy(cfg),
         "bind 0.0.0.0",

@@ -16,13 +16,18 @@ import * as random from "@pulumi/random";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, remoteScript } from "../../lib/remote";
-import { dataAddress } from "../../lib/topology";
 import { osAptInstall } from "../../lib/os";
 import { cmd, indent, quote, readSecrets, retry, script, secretsPayload } from "../../lib/shell";
 
-export interface PostgresRoleArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+/** What the builders read of the configuration: the stack, the host the role is managed from, the Postgres settings. */
+export const POSTGRES_ROLE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "postgres"] as const;
+export type PostgresRoleScope = Pick<BerthConfig, (typeof POSTGRES_ROLE_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface PostgresRoleArgs extends PostgresRoleScope {
+    /** Containers only: the address Postgres listens on and the app connects to (lib/plan.ts: loopback, or the data host's private address). */
+    address?: string;
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /** The Postgres container (must be healthy before the role is managed). */
     container?: docker.Container;
@@ -42,7 +47,7 @@ export class PostgresRole extends pulumi.ComponentResource {
 
     constructor(name: string, args: PostgresRoleArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:postgres:PostgresRole", name, {}, opts);
-        const cfg = args.config;
+        const cfg: PostgresRoleScope = args;
         this.roleName = cfg.postgres.role;
 
         const password = new random.RandomPassword(
@@ -69,7 +74,7 @@ export class PostgresRole extends pulumi.ComponentResource {
         this.databaseUrl = pulumi.secret(
             admin
                 ? pulumi.interpolate`postgres://${cfg.postgres.role}:${password.result}@${urlHost(admin.host)}:${admin.port}/${cfg.postgres.database}${admin.sslmode ? `?sslmode=${admin.sslmode}` : ""}`
-                : pulumi.interpolate`postgres://${cfg.postgres.role}:${password.result}@${dataAddress(cfg)}:${cfg.postgres.port}/${cfg.postgres.database}`,
+                : pulumi.interpolate`postgres://${cfg.postgres.role}:${password.result}@${args.address}:${cfg.postgres.port}/${cfg.postgres.database}`,
         );
         this.registerOutputs({ roleName: this.roleName, databaseUrl: this.databaseUrl });
     }
@@ -79,11 +84,11 @@ export class PostgresRole extends pulumi.ComponentResource {
 // Pure script builders
 // ---------------------------------------------------------------------------
 
-function psql(cfg: BerthConfig): string {
+function psql(cfg: PostgresRoleScope): string {
     return cmd("docker", "exec", "-i", cfg.names.postgresContainer, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "postgres");
 }
 
-function waitForPostgres(cfg: BerthConfig): string {
+function waitForPostgres(cfg: PostgresRoleScope): string {
     return retry(60, 2, cmd("docker", "exec", cfg.names.postgresContainer, "pg_isready", "-q", "-U", "postgres", "-h", "127.0.0.1"));
 }
 
@@ -92,7 +97,7 @@ function waitForPostgres(cfg: BerthConfig): string {
  * password from stdin. The password reaches psql as a `\set` line on psql's
  * stdin and is quoted by psql itself (`:'pw'`): never argv, never a file.
  */
-export function roleScript(cfg: BerthConfig): string {
+export function roleScript(cfg: PostgresRoleScope): string {
     const role = cfg.postgres.role;
     return script(
         readSecrets("ROLE_PASSWORD"),
@@ -106,7 +111,7 @@ export function roleScript(cfg: BerthConfig): string {
 }
 
 /** Outside production only: drops the databases the role owns, then the role. */
-export function roleDeleteScript(cfg: BerthConfig): string {
+export function roleDeleteScript(cfg: PostgresRoleScope): string {
     const role = cfg.postgres.role;
     const c = cfg.names.postgresContainer;
     return script(
@@ -177,7 +182,7 @@ function urlHost(host: string): string {
  * here) connects with the admin URL's parts as PG* variables and the admin
  * password from stdin (PGPASSWORD, this process only: never argv, never a file).
  */
-export function externalRoleScript(cfg: BerthConfig, admin: AdminUrl): string {
+export function externalRoleScript(cfg: PostgresRoleScope, admin: AdminUrl): string {
     const role = cfg.postgres.role;
     return script(
         readSecrets("ROLE_PASSWORD", "PGPASSWORD"),

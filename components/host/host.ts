@@ -8,15 +8,21 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, connectionFor, managedBy, remoteScript } from "../../lib/remote";
-import { PROTECT } from "../app/appUnits";
-import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN, NGINX_MAIN_CONF } from "../../lib/names";
+import { presetOf } from "../../lib/presets";
+import { RAILS_PACKAGES } from "../../lib/presets/rails";
+import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN, NGINX_MAIN_CONF, PROTECT } from "../../lib/names";
 import { osDetectLines, osPackagesCase } from "../../lib/os";
 import { aptInstallWanted, cmd, hostLock, indent, quote, raw, script, writeFile } from "../../lib/shell";
 import { has } from "../../lib/topology";
 
-export interface HostArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+export { RAILS_PACKAGES };
+
+/** What the builders read of the configuration: the stack, this host (its roles decide Docker and nginx), the packages and the preset. */
+export const HOST_SCOPE = ["project", "stack", "production", "protect", "names", "host", "packages", "release"] as const;
+export type HostScope = Pick<BerthConfig, (typeof HOST_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface HostArgs extends HostScope {
 }
 
 export class Host extends pulumi.ComponentResource {
@@ -37,7 +43,7 @@ export class Host extends pulumi.ComponentResource {
 
     constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:host:Host", name, {}, opts);
-        const cfg = args.config;
+        const cfg: HostScope = args;
         const sudo = cfg.host.sudo;
         this.connection = connectionFor(cfg);
         const connection = this.connection;
@@ -113,21 +119,19 @@ export const BASE_PACKAGES = [
     "openssl",
 ];
 
-/** Toolchain the Rails preset builds releases with (logical names, as BASE_PACKAGES). */
-export const RAILS_PACKAGES = ["ruby", "ruby-dev", "bundler", "build-essential", "libpq-dev", "libyaml-dev", "pkg-config", "tzdata"];
 
 /** Packages only a web host needs (a data-only or worker-only host has no nginx and no certificate). */
 const WEB_ONLY_PACKAGES = new Set(["nginx", "certbot"]);
 
 /** The logical packages of this host (lib/os.ts `packageNames` gives the real ones per release); berth:packages as written. */
-export function hostPackages(cfg: BerthConfig): string[] {
+export function hostPackages(cfg: HostScope): string[] {
     const app = has(cfg.host, "web") || has(cfg.host, "worker");
     const base = has(cfg.host, "web") ? BASE_PACKAGES : BASE_PACKAGES.filter((p) => !WEB_ONLY_PACKAGES.has(p));
-    const preset = app && cfg.release.preset === "rails" ? RAILS_PACKAGES : [];
+    const preset = app ? presetOf(cfg).packages : [];
     return [...new Set([...base, ...preset, ...(app ? cfg.packages : [])])].sort();
 }
 
-export function packagesScript(cfg: BerthConfig): string {
+export function packagesScript(cfg: HostScope): string {
     const pkgs = hostPackages(cfg);
     return script(
         // The first command on every host: an unsupported release stops here, with one line.
@@ -162,7 +166,7 @@ export function packagesScript(cfg: BerthConfig): string {
  * x/crypto (pulumi-command) and Docker's ssh all speak these. A pinned ECDSA
  * host key keeps its algorithm so berth can still connect.
  */
-export function sshCryptoLines(cfg: BerthConfig): string[] {
+export function sshCryptoLines(cfg: HostScope): string[] {
     const pinned = cfg.host.hostKey?.split(" ")[0];
     const hostKeyAlgorithms = ["ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com", "rsa-sha2-512", "rsa-sha2-256"];
     if (pinned && !hostKeyAlgorithms.includes(pinned)) hostKeyAlgorithms.push(pinned);
@@ -174,11 +178,11 @@ export function sshCryptoLines(cfg: BerthConfig): string[] {
     ];
 }
 
-function sshDropIn(cfg: BerthConfig): string {
+function sshDropIn(cfg: HostScope): string {
     return `/etc/ssh/sshd_config.d/10-${cfg.names.dropIn}.conf`;
 }
 
-export function sshHardeningScript(cfg: BerthConfig): string {
+export function sshHardeningScript(cfg: HostScope): string {
     const file = sshDropIn(cfg);
     return script(
         "install -d -m 0755 /etc/ssh/sshd_config.d",
@@ -205,14 +209,14 @@ export function sshHardeningScript(cfg: BerthConfig): string {
     );
 }
 
-export function sshHardeningDeleteScript(cfg: BerthConfig): string {
+export function sshHardeningDeleteScript(cfg: HostScope): string {
     return script(
         cmd("rm", "-f", sshDropIn(cfg)),
         "sshd -t && { systemctl reload ssh 2>/dev/null || systemctl reload sshd; }",
     );
 }
 
-export function firewallScript(cfg: BerthConfig): string {
+export function firewallScript(cfg: HostScope): string {
     return script(
         "ufw default deny incoming >/dev/null",
         "ufw default allow outgoing >/dev/null",
@@ -226,7 +230,7 @@ export function firewallScript(cfg: BerthConfig): string {
     );
 }
 
-export function appUserScript(cfg: BerthConfig): string {
+export function appUserScript(cfg: HostScope): string {
     const n = cfg.names;
     return script(
         `if ! id -u ${quote(n.user)} >/dev/null 2>&1; then`,
@@ -246,7 +250,7 @@ export function appUserScript(cfg: BerthConfig): string {
 /** Directories under shared/ linked into every release (Capistrano's linked_dirs). */
 export const SHARED_DIRS = ["log", "tmp", "storage", "bundle"];
 
-export function appUserDeleteScript(cfg: BerthConfig): string {
+export function appUserDeleteScript(cfg: HostScope): string {
     const n = cfg.names;
     return script(
         cmd("rm", "-rf", "--one-file-system", n.root, n.etc),
@@ -262,7 +266,7 @@ const DOCKER_BOTH = "command -v docker >/dev/null 2>&1 && command -v dockerd >/d
  * docker.io, plus docker-cli on Debian 13). Nothing is installed when both
  * the daemon and the CLI are there (whichever packages brought them).
  */
-export function dockerEngineScript(cfg: BerthConfig): string {
+export function dockerEngineScript(cfg: HostScope): string {
     return script(
         osDetectLines(),
         hostLock(HOST_LOCK, "docker engine"),
@@ -332,7 +336,7 @@ const TOKENS_COMMENTED = "^[[:space:]]*#[[:space:]]*server_tokens[[:space:]]";
  * compares only what berth writes). A change is checked with `nginx -t`;
  * when it fails, nginx.conf and the conf.d file are put back as they were.
  */
-export function nginxHardeningScript(_cfg: BerthConfig): string {
+export function nginxHardeningScript(_cfg: HostScope): string {
     const conf = quote(NGINX_MAIN_CONF);
     const legacy = quote(NGINX_HARDENING_CONF);
     return script(

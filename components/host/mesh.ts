@@ -32,15 +32,21 @@ import {
 } from "../../lib/mesh";
 import { Connection, remoteScript } from "../../lib/remote";
 
+/** What the mesh builders read of the configuration: the stack, the member host, the mesh settings. */
+export const MESH_SCOPE = ["project", "stack", "production", "protect", "names", "host", "mesh"] as const;
+export type MeshMemberScope = Pick<BerthConfig, (typeof MESH_SCOPE)[number]>;
+
 export interface MeshMember {
-    /** forHost view: `cfg.host` is the member. */
-    cfg: BerthConfig;
+    /** The member's settings (lib/plan.ts: `cfg.host` is the member host). */
+    cfg: MeshMemberScope;
+    /** The member's SSH connection (its Host's). */
     connection: pulumi.Input<Connection>;
     /** What must be done on the host first (its Host's `ready`: packages, ufw). */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
 export interface MeshArgs {
+    /** Every host of the stack, each with its settings, connection and readiness. */
     members: MeshMember[];
 }
 

@@ -77,9 +77,13 @@ import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { osAptInstall } from "../../lib/os";
 import { cmd, hostLock, Lines, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
 
-export interface CertificateArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+/** What the builders read of the configuration: the stack, this web host, the names and the ACME settings. */
+export const CERTIFICATE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "hostnames", "acme"] as const;
+export type CertificateScope = Pick<BerthConfig, (typeof CERTIFICATE_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface CertificateArgs extends CertificateScope {
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /** What must exist first: the DNS records and the challenge site. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
@@ -94,7 +98,7 @@ export class Certificate extends pulumi.ComponentResource {
 
     constructor(name: string, args: CertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:web:Certificate", name, {}, opts);
-        const cfg = args.config;
+        const cfg: CertificateScope = args;
         const paths = certificatePaths(cfg);
         this.certPath = paths.fullchain;
         this.keyPath = paths.privkey;
@@ -129,7 +133,7 @@ export interface CertificatePaths {
     readonly renewal: string;
 }
 
-export function certificatePaths(cfg: BerthConfig): CertificatePaths {
+export function certificatePaths(cfg: CertificateScope): CertificatePaths {
     const live = `/etc/letsencrypt/live/${cfg.names.certName}`;
     return {
         live,
@@ -140,16 +144,16 @@ export function certificatePaths(cfg: BerthConfig): CertificatePaths {
     };
 }
 
-export function acmeCaPath(cfg: BerthConfig): string {
+export function acmeCaPath(cfg: CertificateScope): string {
     return `${cfg.names.etc}/acme-ca.pem`;
 }
 
-export function certbotDropInPath(cfg: BerthConfig): string {
+export function certbotDropInPath(cfg: CertificateScope): string {
     return `/etc/systemd/system/certbot.service.d/${cfg.names.dropIn}.conf`;
 }
 
 /** The certbot.service drop-in that makes timer renewals trust the private CA. */
-export function certbotDropIn(cfg: BerthConfig): string {
+export function certbotDropIn(cfg: CertificateScope): string {
     return [
         managedBy(cfg),
         `# certbot renewals of ${cfg.names.certName} need the private ACME CA of berth:acme.caBundle.`,
@@ -175,7 +179,7 @@ export const CLOUDFLARE_PROPAGATION_SECONDS = 30;
 export type Dns01Method = "cloudflare" | "hooks";
 
 /** The DNS-01 method of the configuration; undefined for http-01. */
-export function dns01Method(cfg: BerthConfig): Dns01Method | undefined {
+export function dns01Method(cfg: CertificateScope): Dns01Method | undefined {
     if (cfg.acme.challenge !== "dns-01") return undefined;
     const d = cfg.acme.dns01;
     if (d?.cloudflareApiToken) return "cloudflare";
@@ -188,7 +192,7 @@ export function dns01Method(cfg: BerthConfig): Dns01Method | undefined {
  * lines, one per line as `readSecrets` reads them; undefined for http-01
  * (no stdin, as before).
  */
-export function dns01Stdin(cfg: BerthConfig): string | undefined {
+export function dns01Stdin(cfg: CertificateScope): string | undefined {
     const method = dns01Method(cfg);
     const d = cfg.acme.dns01;
     if (method === "cloudflare") return secretsPayload([d!.cloudflareApiToken!]);
@@ -197,7 +201,7 @@ export function dns01Stdin(cfg: BerthConfig): string | undefined {
 }
 
 /** The line of the identity file: which resource (`owner`) manages the lineage's DNS-01 files. */
-export function dns01IdentityLine(cfg: BerthConfig, owner: string): string {
+export function dns01IdentityLine(cfg: CertificateScope, owner: string): string {
     return `# berth certificate identity: ${JSON.stringify({ certName: cfg.names.certName, owner })}`;
 }
 
@@ -206,7 +210,7 @@ export function dns01IdentityLine(cfg: BerthConfig, owner: string): string {
  * configuration's way of validating: when the lineage's differ, it is
  * reissued so its renewal conf follows.
  */
-export function renewalParams(cfg: BerthConfig): [string, string][] {
+export function renewalParams(cfg: CertificateScope): [string, string][] {
     const p = dns01Paths(cfg);
     switch (dns01Method(cfg)) {
         case "cloudflare":
@@ -227,7 +231,7 @@ export function renewalParams(cfg: BerthConfig): [string, string][] {
 }
 
 /** certbot's authenticator and its options. */
-function authenticatorArgs(cfg: BerthConfig): string[] {
+function authenticatorArgs(cfg: CertificateScope): string[] {
     const p = dns01Paths(cfg);
     switch (dns01Method(cfg)) {
         case "cloudflare":
@@ -246,7 +250,7 @@ function authenticatorArgs(cfg: BerthConfig): string[] {
 }
 
 /** certbot's arguments except the renewal policy flag (chosen on the host). */
-export function certbotArgs(cfg: BerthConfig): string[] {
+export function certbotArgs(cfg: CertificateScope): string[] {
     return [
         "certonly",
         ...authenticatorArgs(cfg),
@@ -265,7 +269,7 @@ export function certbotArgs(cfg: BerthConfig): string[] {
 }
 
 /** The private CA's trust for this run and for timer renewals (or its removal); then a daemon-reload when needed. */
-function caTrustLines(cfg: BerthConfig): Lines {
+function caTrustLines(cfg: CertificateScope): Lines {
     const dropInPath = certbotDropInPath(cfg);
     const ca = acmeCaPath(cfg);
     return [
@@ -287,7 +291,7 @@ function caTrustLines(cfg: BerthConfig): Lines {
 }
 
 /** Chooses `$policy`: keep the certificate until it expires, unless the lineage comes from another CA (or, `more`, validates another way). */
-function policyLines(cfg: BerthConfig, more: Lines = []): Lines {
+function policyLines(cfg: CertificateScope, more: Lines = []): Lines {
     const p = certificatePaths(cfg);
     return [
         `server=${quote(cfg.acme.server)}`,
@@ -306,7 +310,7 @@ function policyLines(cfg: BerthConfig, more: Lines = []): Lines {
 }
 
 /** The certbot run and what follows it on every path. */
-function certbotLines(cfg: BerthConfig, after: Lines = []): Lines {
+function certbotLines(cfg: CertificateScope, after: Lines = []): Lines {
     return [
         `${cmd("certbot", ...certbotArgs(cfg))} "$policy"`,
         after,
@@ -319,7 +323,7 @@ function certbotLines(cfg: BerthConfig, after: Lines = []): Lines {
  * The certificate command's create (= update) script. `owner` (the command's
  * resource name) goes into the dns-01 identity file; http-01 ignores it.
  */
-export function certificateScript(cfg: BerthConfig, owner: string = cfg.names.certName): string {
+export function certificateScript(cfg: CertificateScope, owner: string = cfg.names.certName): string {
     if (dns01Method(cfg) !== undefined) return dns01CertificateScript(cfg, owner);
     return script(
         cmd("install", "-d", "-m", "0755", "/var/www/berth-acme", cfg.names.webroot),
@@ -340,7 +344,7 @@ function secretFile(path: string, mode: "0600" | "0700", producer: string): stri
 }
 
 /** A hook script: `#!/bin/sh`, the managed-by header, then the user's line from the secret variable `variable`. */
-function hookFile(cfg: BerthConfig, path: string, kind: "auth" | "cleanup", variable: string): string[] {
+function hookFile(cfg: CertificateScope, path: string, kind: "auth" | "cleanup", variable: string): string[] {
     const what =
         kind === "auth"
             ? "publishes the TXT record _acme-challenge.{CERTBOT_DOMAIN} = {CERTBOT_VALIDATION} (certbot's environment)"
@@ -350,7 +354,7 @@ function hookFile(cfg: BerthConfig, path: string, kind: "auth" | "cleanup", vari
 }
 
 /** dns-01: the plugin (Cloudflare), the credentials or hooks from stdin, then certbot as for http-01. */
-function dns01CertificateScript(cfg: BerthConfig, owner: string): string {
+function dns01CertificateScript(cfg: CertificateScope, owner: string): string {
     const method = dns01Method(cfg)!;
     const p = dns01Paths(cfg);
     const cloudflare = method === "cloudflare";
@@ -400,7 +404,7 @@ function dns01CertificateScript(cfg: BerthConfig, owner: string): string {
  * trust; with dns-01 also the credentials and hooks, unless the identity
  * file names another (newer) resource, which then owns all of it.
  */
-export function certificateDeleteScript(cfg: BerthConfig, owner: string = cfg.names.certName): string {
+export function certificateDeleteScript(cfg: CertificateScope, owner: string = cfg.names.certName): string {
     const p = certificatePaths(cfg);
     const dropInPath = certbotDropInPath(cfg);
     const dns = dns01Method(cfg) !== undefined ? dns01Paths(cfg) : undefined;

@@ -10,9 +10,12 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { webHosts } from "../../lib/topology";
 
-export interface DnsArgs {
-    /** Validated stack configuration (`dns.enabled` must be true). */
-    config: BerthConfig;
+/** What the builders read of the configuration: the stack, every host (the web hosts' addresses), the names and the DNS settings. */
+export const DNS_SCOPE = ["project", "stack", "production", "protect", "names", "hosts", "multiHost", "hostnames", "dns"] as const;
+export type DnsScope = Pick<BerthConfig, (typeof DNS_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface DnsArgs extends DnsScope {
 }
 
 export interface RecordSpec {
@@ -31,7 +34,7 @@ export class Dns extends pulumi.ComponentResource {
 
     constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:dns:Dns", name, {}, opts);
-        const cfg = args.config;
+        const cfg: DnsScope = args;
         this.zoneId = cfg.dns.zoneId
             ? pulumi.output(cfg.dns.zoneId)
             : cloudflare.getZoneOutput({ filter: { name: cfg.dns.zone, match: "all" } }, { parent: this }).apply((z) => z.zoneId ?? z.id);
@@ -57,7 +60,7 @@ export class Dns extends pulumi.ComponentResource {
 }
 
 /** The records one stack owns, in a stable order. */
-export function recordSpecs(cfg: BerthConfig): RecordSpec[] {
+export function recordSpecs(cfg: DnsScope): RecordSpec[] {
     const out: RecordSpec[] = [];
     const web = webHosts(cfg);
     for (const h of cfg.hostnames) {

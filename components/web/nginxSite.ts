@@ -42,16 +42,20 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
-import { HOST_LOCK } from "../../lib/names";
+import { HOST_LOCK, SitePhase, siteFileName, siteLink, sitePath } from "../../lib/names";
 import { Lines, cmd, hostLock, indent, quote, script, writeFile } from "../../lib/shell";
 import { nginxProxyHeaderLines } from "../../lib/proxy";
 import { certificatePaths } from "./certificate";
 
-export type SitePhase = "challenge" | "full";
+export { type SitePhase, siteLink, sitePath };
 
-export interface NginxSiteArgs {
-    /** Validated stack configuration. */
-    config: BerthConfig;
+/** What the builders read of the configuration: the stack, this web host, the site names and nginx settings. */
+export const NGINX_SITE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "domain", "hostnames", "maintenance", "nginx", "acme"] as const;
+export type NginxSiteScope = Pick<BerthConfig, (typeof NGINX_SITE_SCOPE)[number]>;
+
+/** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
+export interface NginxSiteArgs extends NginxSiteScope {
+    /** This host's SSH connection (its Host's `connection`). */
     connection: pulumi.Input<Connection>;
     /** `challenge` (port 80 only, before the certificate) or `full` (the HTTPS server, after it). */
     phase: SitePhase;
@@ -73,7 +77,7 @@ export class NginxSite extends pulumi.ComponentResource {
 
     constructor(name: string, args: NginxSiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:web:NginxSite", name, {}, opts);
-        const cfg = args.config;
+        const cfg: NginxSiteScope = args;
         this.phase = args.phase;
         this.path = sitePath(cfg, args.phase);
         this.command = remoteScript(
@@ -100,25 +104,13 @@ export class NginxSite extends pulumi.ComponentResource {
 // ---------------------------------------------------------------------------
 
 /** What the policy pack reads to find sites; a change replaces the HTTPS site. */
-export function siteTrigger(cfg: BerthConfig) {
+export function siteTrigger(cfg: NginxSiteScope) {
     return { kind: "berth-nginx-site", production: cfg.production, hsts: cfg.nginx.hsts, domain: cfg.domain };
 }
 
 /** nginx identifier for this stack (upstream, shm zone, map variables). */
-export function nginxIdent(cfg: BerthConfig): string {
+export function nginxIdent(cfg: Pick<NginxSiteScope, "names">): string {
     return `berth_${cfg.names.id.replace(/-/g, "_")}`;
-}
-
-export function sitePath(cfg: BerthConfig, phase: SitePhase): string {
-    return `/etc/nginx/sites-available/${siteFileName(cfg, phase)}`;
-}
-
-export function siteLink(cfg: BerthConfig, phase: SitePhase): string {
-    return `/etc/nginx/sites-enabled/${siteFileName(cfg, phase)}`;
-}
-
-function siteFileName(cfg: BerthConfig, phase: SitePhase): string {
-    return `${cfg.names.nginxSite}${phase === "full" ? "-https" : ""}.conf`;
 }
 
 /**
@@ -130,7 +122,7 @@ function siteFileName(cfg: BerthConfig, phase: SitePhase): string {
  * would keep sending requests to the old instance after a switch; a unix
  * socket connect costs next to nothing.
  */
-export function upstreamFile(cfg: BerthConfig): string {
+export function upstreamFile(cfg: Pick<NginxSiteScope, "project" | "stack" | "names">): string {
     return [
         managedBy(cfg),
         `upstream ${nginxIdent(cfg)} {`,
@@ -140,7 +132,7 @@ export function upstreamFile(cfg: BerthConfig): string {
     ].join("\n");
 }
 
-function logLines(cfg: BerthConfig): string[] {
+function logLines(cfg: NginxSiteScope): string[] {
     return [
         `    access_log /var/log/nginx/${cfg.names.nginxSite}.access.log;`,
         `    error_log /var/log/nginx/${cfg.names.nginxSite}.error.log;`,
@@ -152,7 +144,7 @@ function logLines(cfg: BerthConfig): string[] {
  * (Rails sends its own): the value comes from a per-site map on the
  * upstream's header, and nginx skips add_header when the value is empty.
  */
-function headerMaps(cfg: BerthConfig): { maps: string[]; addHeaders: string[] } {
+function headerMaps(cfg: NginxSiteScope): { maps: string[]; addHeaders: string[] } {
     const id = nginxIdent(cfg);
     const headers: [string, string, string][] = [
         ...(cfg.nginx.hsts ? [["Strict-Transport-Security", "hsts", "max-age=63072000; includeSubDomains"] as [string, string, string]] : []),
@@ -194,7 +186,7 @@ function realIpLines(ranges: readonly string[] | undefined): string[] {
     ];
 }
 
-function httpServer(cfg: BerthConfig, realIpFrom?: readonly string[]): string[] {
+function httpServer(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[] {
     return [
         "server {",
         "    listen 80;",
@@ -239,7 +231,7 @@ const TLS12_CIPHERS = [
     "ECDHE-RSA-CHACHA20-POLY1305",
 ];
 
-function httpsFile(cfg: BerthConfig, realIpFrom?: readonly string[]): string[] {
+function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[] {
     const n = cfg.names;
     const id = nginxIdent(cfg);
     const cert = certificatePaths(cfg);
@@ -312,7 +304,7 @@ function httpsFile(cfg: BerthConfig, realIpFrom?: readonly string[]): string[] {
 }
 
 /** The `root` under which `/assets/x` is the union's `x` (lib/names.ts `assets`; components/app/release.ts fills it). */
-function assetsRoot(cfg: BerthConfig): string {
+function assetsRoot(cfg: NginxSiteScope): string {
     const union = cfg.names.assets;
     if (!union.endsWith("/assets")) throw new Error(`berth: the assets union ${union} must end in /assets to be served under /assets/`);
     return union.slice(0, -"/assets".length);
@@ -330,7 +322,7 @@ export const DEFAULT_MAINTENANCE_PAGE =
  * default. An internal redirect to a named location skips the server-level
  * return, so the page itself is served (with status 503).
  */
-function maintenanceLines(cfg: BerthConfig): string[] {
+function maintenanceLines(cfg: NginxSiteScope): string[] {
     if (!cfg.maintenance) return [];
     return [
         "    # berth:maintenance is on: every request answers 503 with the maintenance page.",
@@ -354,7 +346,7 @@ function maintenanceLines(cfg: BerthConfig): string[] {
 }
 
 /** The line the HTTPS file carries so a replaced resource's delete can tell the file is no longer its own. */
-export function identityLine(cfg: BerthConfig): string {
+export function identityLine(cfg: NginxSiteScope): string {
     return `# berth site identity: ${JSON.stringify(siteTrigger(cfg))}`;
 }
 
@@ -362,7 +354,7 @@ export function identityLine(cfg: BerthConfig): string {
  * The file a phase writes (challenge: the port-80 server; full: the 443
  * server); `realIpFrom`: Cloudflare's ranges when it proxies the site.
  */
-export function nginxSiteFile(cfg: BerthConfig, phase: SitePhase, realIpFrom?: readonly string[]): string {
+export function nginxSiteFile(cfg: NginxSiteScope, phase: SitePhase, realIpFrom?: readonly string[]): string {
     const hosts = cfg.hostnames.join(", ");
     const body =
         phase === "challenge"
@@ -376,7 +368,7 @@ export function nginxSiteFile(cfg: BerthConfig, phase: SitePhase, realIpFrom?: r
 }
 
 /** Installs `text` as the phase's site (backup, write, link); sets $changed. */
-function installSite(cfg: BerthConfig, phase: SitePhase, realIpFrom?: readonly string[]): Lines {
+function installSite(cfg: NginxSiteScope, phase: SitePhase, realIpFrom?: readonly string[]): Lines {
     return [
         `site=${quote(sitePath(cfg, phase))}`,
         `link=${quote(siteLink(cfg, phase))}`,
@@ -390,7 +382,7 @@ function installSite(cfg: BerthConfig, phase: SitePhase, realIpFrom?: readonly s
 }
 
 /** nginx -t, then reload; on rejection roll back what this run changed and fail. */
-function testAndReload(cfg: BerthConfig, phase: SitePhase, rollbackExtra: Lines = []): Lines {
+function testAndReload(cfg: NginxSiteScope, phase: SitePhase, rollbackExtra: Lines = []): Lines {
     return [
         'if [ "$changed" = 1 ]; then',
         '  if ! out=$(nginx -t 2>&1); then',
@@ -412,7 +404,7 @@ function testAndReload(cfg: BerthConfig, phase: SitePhase, rollbackExtra: Lines 
     ];
 }
 
-export function siteScript(cfg: BerthConfig, phase: SitePhase, realIpFrom?: readonly string[]): string {
+export function siteScript(cfg: NginxSiteScope, phase: SitePhase, realIpFrom?: readonly string[]): string {
     const n = cfg.names;
     if (phase === "challenge") {
         return script(
@@ -447,7 +439,7 @@ export function siteScript(cfg: BerthConfig, phase: SitePhase, realIpFrom?: read
  * sure nginx really serves a file from the webroot for every host name
  * (over loopback: this checks nginx, not DNS).
  */
-function challengeProbe(cfg: BerthConfig): string[] {
+function challengeProbe(cfg: NginxSiteScope): string[] {
     const dir = `${cfg.names.webroot}/.well-known/acme-challenge`;
     return [
         cmd("install", "-d", "-m", "0755", `${cfg.names.webroot}/.well-known`, dir),
@@ -468,7 +460,7 @@ function challengeProbe(cfg: BerthConfig): string[] {
     ];
 }
 
-function reloadAfterRemoval(cfg: BerthConfig): string[] {
+function reloadAfterRemoval(cfg: NginxSiteScope): string[] {
     return [
         "if command -v nginx >/dev/null 2>&1; then",
         "  if ! out=$(nginx -t 2>&1); then",
@@ -481,7 +473,7 @@ function reloadAfterRemoval(cfg: BerthConfig): string[] {
     ];
 }
 
-export function siteDeleteScript(cfg: BerthConfig, phase: SitePhase): string {
+export function siteDeleteScript(cfg: NginxSiteScope, phase: SitePhase): string {
     const site = sitePath(cfg, phase);
     const lock = hostLock(HOST_LOCK, `nginx site of ${cfg.names.id}`);
     if (phase === "challenge") {

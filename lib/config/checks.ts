@@ -2,6 +2,7 @@
  * Pure value checks behind the configuration schema (lib/config/schemas.ts),
  * also used by parseConfig's cross-key checks and by tests.
  */
+import { isCalendarExpression } from "./calendar";
 
 const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 
@@ -92,9 +93,13 @@ export function parseSftpRepository(v: string): { user: string; host: string; po
     return { user: long[1], host: long[2], port, path: long[4] };
 }
 
-/** A systemd calendar expression (OnCalendar=, systemd.time(7)) of the plain characters it uses. */
+/**
+ * A systemd calendar expression (OnCalendar=, systemd.time(7)) systemd
+ * accepts: parsed by lib/config/calendar.ts (a subset of systemd's grammar,
+ * cross-checked against `systemd-analyze calendar` in the unit tests).
+ */
 export function isCalendarSpec(v: string): boolean {
-    return /^[A-Za-z0-9*:,.\/~ +-]{1,100}$/.test(v) && v.trim() === v;
+    return isCalendarExpression(v);
 }
 
 export const ROLES = ["web", "worker", "data"] as const;

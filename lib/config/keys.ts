@@ -26,6 +26,7 @@ import * as net from "node:net";
 import { z } from "zod";
 import { APT_PACKAGE, isHostKey, isPrivateKey } from "./checks";
 import {
+    AccessoriesSchema,
     AcmeSchema,
     BackupSchema,
     CloudflareSchema,
@@ -39,7 +40,9 @@ import {
     port,
     positiveInt,
     PostgresSchema,
+    ProcessesSchema,
     RedisSchema,
+    SchedulesSchema,
     show,
     str,
 } from "./schemas";
@@ -203,6 +206,12 @@ export const KEYS = declare({
         meaning: "first of 4 loopback ports (postgres, redis, web blue, web green); 0 derives them from app + stack",
         pulumi: "First of four loopback ports (postgres, redis, web blue, web green). 0 derives it from app + stack.",
     },
+    accessories: {
+        schema: AccessoriesSchema.default({}),
+        meaning:
+            "containers beside Postgres and Redis (Meilisearch, memcached...), on loopback / the private data path only: `NAME: {image` (pulled) or `build: {debianPackages, command}` (built on the host), `command`, `env`, `secretEnv` (names in `berth:secretEnv`), `password` (generated: `env`, `user`), `volumes` (name: container path), `port` (in the container), `health`, `role` (data) or `hosts`, `urlEnv` (the app's variable, e.g. `MEILI_URL`), `urlScheme` (http), `urlPath}`. Each gets a host port from its name",
+        undeclared: "(accessories: NAME: {image or build, port, urlEnv, ...})",
+    },
     env: {
         schema: envMap(false).default({}),
         meaning: "plain environment variables of the app",
@@ -262,6 +271,18 @@ export const KEYS = declare({
         schema: command(),
         meaning: "optional worker process (e.g. `bundle exec sidekiq`)",
         pulumi: "Command of an optional worker process (e.g. bundle exec sidekiq). Empty for none.",
+    },
+    processes: {
+        schema: ProcessesSchema.default({}),
+        meaning:
+            "long-running process types beside web (Procfile's `worker:`, `jobs:`): `NAME: {command, count (1; instances per host, 0 stops it), role (worker) or hosts}`. `berth:workerCommand` is the process `worker`; set one or the other",
+        undeclared: "(process types: NAME: {command, count, role or hosts})",
+    },
+    schedules: {
+        schema: SchedulesSchema.default({}),
+        meaning:
+            "scheduled jobs, systemd timers in the app's environment, run once per stack (on the release host), never overlapping themselves: `NAME: {command, schedule (systemd calendar expression, e.g. `Mon..Fri 07:00`), timeout (3600 s)}`",
+        undeclared: "(scheduled jobs: NAME: {command, schedule, timeout})",
     },
     keepReleases: {
         schema: positiveInt(50).default(5),

@@ -5,7 +5,7 @@
  */
 import * as net from "node:net";
 import { z } from "zod";
-import { ENV_NAME, IMAGE, isCalendarSpec, isHostKey, isHostname, isPrivateKey, parseSftpRepository, RESERVED_ENV, ROLES, SECRET_ONLY_ENV } from "./checks";
+import { APT_PACKAGE, ENV_NAME, IMAGE, isCalendarSpec, isHostKey, isHostname, isPrivateKey, parseSftpRepository, RESERVED_ENV, ROLES, SECRET_ONLY_ENV } from "./checks";
 
 export const show = (v: unknown) => JSON.stringify(v);
 
@@ -153,3 +153,143 @@ export const Dns01Schema = z
         cleanupHook: z.string({ error: "must be a string" }).refine((v) => v.trim() !== "" && !v.includes("\n"), { error: "must be one line of shell" }).optional(),
     }, { error: "must be an object" })
     .strict();
+
+// ---------------------------------------------------------------------------
+// Process types, schedules, accessories (issue 18)
+
+/** A name that becomes part of unit, container and volume names: a-z, 0-9, -, at most 20 characters. */
+const nameKey = (what: string, reserved: ReadonlySet<string>) =>
+    z.string().refine((k) => /^[a-z][a-z0-9-]{0,19}$/.test(k) && !k.endsWith("-") && !reserved.has(k), {
+        error: (iss) =>
+            reserved.has(String(iss.input))
+                ? `${show(iss.input)} is a name berth uses itself; choose another ${what} name`
+                : `${show(iss.input)} is not a valid ${what} name (a-z, 0-9, -, at most 20 characters)`,
+    });
+
+/** One line of shell, never empty. */
+export const commandLine = () =>
+    z.string({ error: "must be a string" }).refine((v) => v.trim() !== "" && !/[\n\r\0]/.test(v), { error: "must be one line of shell" });
+
+const role = () => z.enum(ROLES, { error: (iss) => `${show(iss.input)} is not a role (web, worker or data)` });
+const hostNames = () =>
+    z
+        .array(z.string({ error: "must be a host name of berth:hosts" }), { error: "must be a list of host names of berth:hosts" })
+        .min(1, { error: "must name at least one host" });
+
+/**
+ * Unit names a process type may not take: `berth-<app>-<stack>-<name>@` must
+ * not be one of berth's own units (web, its socket proxy, backup and restore
+ * units, the data firewall, the release's transient units).
+ */
+export const RESERVED_PROCESS_NAMES: ReadonlySet<string> = new Set(["web", "proxy", "backup", "restore", "restore-test", "data-firewall", "release", "build", "drain"]);
+
+export const ProcessSchema = z
+    .object({
+        command: commandLine(),
+        count: z
+            .number({ error: "must be an integer ≥ 0" })
+            .int({ error: "must be an integer ≥ 0" })
+            .min(0, { error: "must be an integer ≥ 0" })
+            .max(32, { error: "must be at most 32" })
+            .default(1),
+        role: role().optional(),
+        hosts: hostNames().optional(),
+    }, { error: "must be an object" })
+    .strict();
+
+/** `berth:processes`: name -> process type (`worker: {command: bundle exec sidekiq}`). */
+export const ProcessesSchema = z.record(nameKey("process", RESERVED_PROCESS_NAMES), ProcessSchema, { error: "must be an object of name: {command, count, role or hosts}" });
+
+export const ScheduleSchema = z
+    .object({
+        command: commandLine(),
+        schedule: str(isCalendarSpec, 'a systemd calendar expression (e.g. "*-*-* 03:15:00", "Mon..Fri 08:00", "hourly"; systemd.time(7))'),
+        timeout: positiveInt(86400).default(3600),
+    }, { error: "must be an object" })
+    .strict();
+
+/** `berth:schedules`: name -> job (`report: {command: "bin/rails runner Report.mail", schedule: "Mon 07:00"}`). */
+export const SchedulesSchema = z.record(nameKey("schedule", new Set()), ScheduleSchema, { error: "must be an object of name: {command, schedule, timeout}" });
+
+/** Accessory names taken by berth's own containers and volumes (`<app>-<stack>-net`, `-pgdata`, ...). */
+export const RESERVED_ACCESSORY_NAMES: ReadonlySet<string> = new Set(["postgres", "redis", "net", "pgdata", "redisdata"]);
+
+/** Docker volumes are `<app>-<stack>-<volume>`: Postgres's and Redis's names are taken. */
+const RESERVED_VOLUME_NAMES: ReadonlySet<string> = new Set(["pgdata", "redisdata", "net", "postgres", "redis"]);
+
+const containerPath = () => str((v) => /^\/[A-Za-z0-9._\/-]*$/.test(v) && !v.split("/").includes(".."), "an absolute path in the container");
+
+/**
+ * One accessory: a container on the private data path (published on
+ * loopback, or on the data host's private address for the stack's other
+ * hosts), never on a public address.
+ *
+ * Postgres and Redis are meant to become the first two entries of this same
+ * mechanism (their keys `berth:postgres` / `berth:redis` keep working and are
+ * read into these entries):
+ *
+ *     postgres: { image: "postgres:16.4", port: 5432, role: "data",
+ *                 volumes: { pgdata: "/var/lib/postgresql/data" },
+ *                 password: { env: "POSTGRES_PASSWORD", user: "<app>_<stack>", rotation: "1" },
+ *                 env: { POSTGRES_USER: "<app>_<stack>", POSTGRES_DB: "<app>_<stack>" },
+ *                 health: "pg_isready -U <app>_<stack>",
+ *                 urlEnv: "DATABASE_URL", urlScheme: "postgres", urlPath: "/<app>_<stack>" }
+ *     redis:    { image: "redis:7.4.1", port: 6379, role: "data",
+ *                 volumes: { redisdata: "/data" },
+ *                 password: { env: "REDIS_PASSWORD", rotation: "1" },
+ *                 command: "redis-server /usr/local/etc/redis/redis.conf",
+ *                 health: "redis-cli ping",
+ *                 urlEnv: "REDIS_URL", urlScheme: "redis", urlPath: "/0" }
+ *
+ * (their volume names are today's `<app>-<stack>-pgdata` / `-redisdata`, so
+ * the containers and volumes are adopted, not replaced; the names are
+ * reserved for that). What Postgres has beyond an accessory — the app role
+ * made by PostgresRole, backups — stays in its own components.
+ */
+export const AccessorySchema = z
+    .object({
+        /** A pulled image (`getmeili/meilisearch:v1.10`); or `build`. */
+        image: image().optional(),
+        /** A local image: Debian's packages on Debian's slim image, then `command` (a RUN line), built on the host. */
+        build: z
+            .object({
+                debianPackages: z
+                    .array(str((v) => APT_PACKAGE.test(v), "a valid Debian package name"), { error: "must be a list of package names" })
+                    .min(1, { error: "must list at least one package" }),
+                command: commandLine().optional(),
+            }, { error: "must be an object" })
+            .strict()
+            .optional(),
+        /** What the container runs (required with `build`; else the image's own). */
+        command: commandLine().optional(),
+        env: envMap(false).default({}),
+        /** Names in `berth:secretEnv` the container also gets (same name). */
+        secretEnv: z.array(z.string({ error: "must be a name in berth:secretEnv" }), { error: "must be a list of names in berth:secretEnv" }).default([]),
+        /** A password berth generates: in the container's `env` variable and the URL's userinfo (`user`). */
+        password: z
+            .object({
+                env: str((v) => ENV_NAME.test(v), "a valid environment variable name (A-Z, 0-9, _)"),
+                user: str((v) => /^[A-Za-z0-9_.-]{1,63}$/.test(v), "a valid user name").optional(),
+                rotation: rotation().default("1"),
+            }, { error: "must be an object" })
+            .strict()
+            .optional(),
+        /** Docker volume name (`<app>-<stack>-<name>`) -> path in the container. */
+        volumes: z.record(nameKey("volume", RESERVED_VOLUME_NAMES), containerPath(), { error: "must be an object of name: /container/path" }).default({}),
+        /** The port the service listens on inside the container. */
+        port: port(),
+        /** The host port it is published on; default derived from its name (lib/ports.ts). */
+        hostPort: port().optional(),
+        /** A command run inside the container; exit 0 = healthy. */
+        health: commandLine().optional(),
+        role: role().optional(),
+        hosts: hostNames().optional(),
+        /** The app's environment variable holding the accessory's URL. */
+        urlEnv: str((v) => ENV_NAME.test(v) && !RESERVED_ENV.has(v), "a valid environment variable name berth does not set (A-Z, 0-9, _)"),
+        urlScheme: str((v) => /^[a-z][a-z0-9+.-]{0,19}$/.test(v), "a URL scheme (e.g. http, memcached)").default("http"),
+        urlPath: str((v) => /^\/[A-Za-z0-9._~\/-]*$/.test(v), "a URL path starting with /").optional(),
+    }, { error: "must be an object" })
+    .strict();
+
+/** `berth:accessories`: name -> container service. */
+export const AccessoriesSchema = z.record(nameKey("accessory", RESERVED_ACCESSORY_NAMES), AccessorySchema, { error: "must be an object of name: {image or build, port, urlEnv, ...}" });

@@ -13,7 +13,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as readline from "node:readline";
-import { dockerSshOpts } from "../../components/data/dataServices";
+import { dockerSshOpts } from "../names";
 import { BerthConfig } from "../config";
 import { remote } from "../shell";
 import { writeSshIdentity } from "../sshIdentity";

@@ -13,8 +13,8 @@
  * applier), so the switch and the nginx site do the work and the stack's
  * configuration says what runs.
  */
-import { runAsApp } from "../../components/app/release";
-import { sitePath } from "../../components/web/nginxSite";
+import { runAsApp, sitePath } from "../names";
+import { presetOf } from "../presets";
 import { BerthConfig, HostConfig } from "../config";
 import { meshKeyScript, meshNames, publicKeyFromOutput } from "../mesh";
 import { forHost, has, releaseHost } from "../topology";
@@ -248,7 +248,8 @@ export function releaseRunAs(cfg: BerthConfig, what: string, body: string, tty: 
 
 /** `bin/rails console` (Rails preset) or a shell, as the app user in the current release with the app's environment. */
 export function consoleScript(cfg: BerthConfig, opts: { shell?: boolean; tty: boolean }): string {
-    const body = cfg.release.preset === "rails" && !opts.shell ? "exec bin/rails console" : opts.tty ? "exec bash -i" : "exec bash";
+    const presetConsole = presetOf(cfg).console;
+    const body = presetConsole && !opts.shell ? presetConsole : opts.tty ? "exec bash -i" : "exec bash";
     return script(releaseRunAs(cfg, "console", body, opts.tty));
 }
 

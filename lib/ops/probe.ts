@@ -8,8 +8,7 @@
  * line masked before hashing).
  */
 import { BerthConfig } from "../config";
-import { sitePath } from "../../components/web/nginxSite";
-import { BUILT_MARKER, RELEASED_MARKER } from "../../components/app/release";
+import { BUILT_MARKER, RELEASED_MARKER, sitePath } from "../names";
 import { PRIVATE_KEY_PLACEHOLDER } from "../mesh";
 import { cmd, quote, script } from "../shell";
 import { has } from "../topology";

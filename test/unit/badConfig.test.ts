@@ -17,6 +17,97 @@ interface Case {
 
 const CASES: Case[] = [
     {
+        name: "process types: every field named by its key, all at once",
+        stack: "staging",
+        set: {
+            "berth:processes": {
+                worker: { command: "bundle exec sidekiq", count: -1 },
+                jobs: { command: "", count: 1.5, role: "cron" },
+                Web: { command: "bin/web" },
+                web: { command: "bin/web" },
+                mail: { command: "bin/mail", extra: 1 },
+            },
+        },
+        errors: [
+            "berth:processes.worker.count: must be an integer ≥ 0",
+            "berth:processes.jobs.command: must be one line of shell",
+            "berth:processes.jobs.count: must be an integer ≥ 0",
+            'berth:processes.jobs.role: "cron" is not a role (web, worker or data)',
+            'berth:processes.Web: "Web" is not a valid process name (a-z, 0-9, -, at most 20 characters)',
+            'berth:processes.web: "web" is a name berth uses itself; choose another process name',
+            "berth:processes.mail.extra: unknown key",
+        ],
+    },
+    {
+        name: "berth:workerCommand and berth:processes together; a placement that cannot be",
+        stack: "staging",
+        set: {
+            "berth:workerCommand": "bundle exec sidekiq",
+            "berth:processes": { jobs: { command: "bin/jobs", count: 2 }, mail: { command: "bin/mail", role: "web", hosts: ["main"] } },
+        },
+        errors: [
+            "berth:workerCommand: set together with berth:processes; berth:workerCommand is the process worker: move it to berth:processes.worker.command",
+            "berth:processes.mail: set role or hosts, not both",
+            "berth:processes.mail.hosts: only with berth:hosts (a berth:host stack runs everything on its one host)",
+        ],
+    },
+    {
+        name: "schedules: a calendar expression systemd would refuse, a command, a timeout",
+        stack: "production",
+        set: {
+            "berth:schedules": {
+                report: { command: "bin/rails runner Report.mail", schedule: "*-*-* 25:00" },
+                nightly: { command: "bin/a\nbin/b", schedule: "daily", timeout: 0 },
+                weekly: { command: "bin/rails runner Digest.send", schedule: "Sun..Mon 07:00" },
+            },
+        },
+        errors: [
+            'berth:schedules.report.schedule: "*-*-* 25:00" is not a systemd calendar expression (e.g. "*-*-* 03:15:00", "Mon..Fri 08:00", "hourly"; systemd.time(7))',
+            "berth:schedules.nightly.command: must be one line of shell",
+            "berth:schedules.nightly.timeout: 0 is out of range (1-86400)",
+            'berth:schedules.weekly.schedule: "Sun..Mon 07:00" is not a systemd calendar expression (e.g. "*-*-* 03:15:00", "Mon..Fri 08:00", "hourly"; systemd.time(7))',
+        ],
+    },
+    {
+        name: "accessories: names, paths, image or build, secrets, URL variables and ports",
+        stack: "staging",
+        set: {
+            "berth:accessories": {
+                meili: { image: "getmeili/meilisearch:v1.10", port: 7700, urlEnv: "MEILI_URL", secretEnv: ["MEILI_MASTER_KEY"] },
+                cache: { build: { debianPackages: ["memcached"] }, port: 11211, urlEnv: "MEILI_URL", hostPort: 21145 },
+                both: { image: "minio/minio", build: { debianPackages: ["minio"] }, command: "minio server /data", port: 9000, urlEnv: "S3_URL", hostPort: 443 },
+                neither: { port: 8080, urlEnv: "APP_HOST" },
+            },
+        },
+        errors: [
+            "berth:accessories.cache.hostPort: port 21145 is also berth:redis.port's; set berth:accessories.cache.hostPort to a free port",
+            'berth:accessories.meili.secretEnv[0]: "MEILI_MASTER_KEY" is not set in berth:secretEnv',
+            "berth:accessories.cache.command: required with build (Debian's image runs no service of its own)",
+            'berth:accessories.cache.urlEnv: "MEILI_URL" is also the urlEnv of berth:accessories.meili',
+            "berth:accessories.both: set image or build, not both",
+            "berth:accessories.both.hostPort: 443 is reserved for SSH/HTTP/HTTPS",
+            "berth:accessories.neither: set image (a pulled image) or build (one built on the host from Debian packages)",
+            'berth:accessories.neither.urlEnv: "APP_HOST" is also set in berth:env; the accessory\'s URL is set by berth',
+        ],
+    },
+    {
+        name: "accessories: reserved names and bad fields",
+        stack: "staging",
+        set: {
+            "berth:accessories": {
+                postgres: { image: "postgres:17", port: 5432, urlEnv: "PG_URL" },
+                search: { image: "getmeili/meilisearch:v1.10", port: 0, urlEnv: "DATABASE_URL", volumes: { data: "relative/path" }, urlScheme: "HTTP" },
+            },
+        },
+        errors: [
+            'berth:accessories.postgres: "postgres" is a name berth uses itself; choose another accessory name',
+            "berth:accessories.search.port: 0 is out of range (1-65535)",
+            'berth:accessories.search.urlEnv: "DATABASE_URL" is not a valid environment variable name berth does not set (A-Z, 0-9, _)',
+            'berth:accessories.search.volumes.data: "relative/path" is not an absolute path in the container',
+            'berth:accessories.search.urlScheme: "HTTP" is not a URL scheme (e.g. http, memcached)',
+        ],
+    },
+    {
         name: "drain and rollback window out of range",
         stack: "staging",
         set: { "berth:drainSeconds": -1, "berth:rollbackWindow": 86401 },

@@ -180,7 +180,7 @@ describe("secrets only on stdin", () => {
                 if (a.type === "command:remote:Command") opts = a.opts as pulumi.CustomResourceOptions;
                 return undefined;
             });
-            new cert.Certificate("shop-staging-certificate", { config: cfg, connection: { host: "192.0.2.10", user: "root" }, dependsOn: [] });
+            new cert.Certificate("shop-staging-certificate", { ...cfg, connection: { host: "192.0.2.10", user: "root" }, dependsOn: [] });
             return {};
         });
         await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();

@@ -263,3 +263,81 @@ describe("one place per key: lib/config/keys.ts renders Pulumi.yaml and the READ
         }
     });
 });
+
+describe("process types, schedules, accessories (berth:processes, berth:schedules, berth:accessories)", () => {
+    const FLEET = "examples/Pulumi.fleet.yaml";
+    const fleetWith = (set: Record<string, unknown>) => {
+        const sc = stackConfig("fleet", set, FLEET);
+        return parseConfig(sc.values, { project: "berth", stack: sc.stack, secretKeys: new Set(sc.secretKeys) });
+    };
+    test("berth:workerCommand is the process worker, on the worker hosts", () => {
+        const r = fleetWith({});
+        assert.ok(r.ok, !r.ok ? r.errors.join("\n") : "");
+        assert.deepEqual(r.config.processes, { worker: { name: "worker", command: "bundle exec sidekiq -C config/sidekiq.yml", count: 1, hosts: ["web1"] } });
+        assert.deepEqual(parse(stackConfig("staging")).processes, {});
+    });
+    test("processes: count, role and hosts resolve to host names; a process defaults to the worker role", () => {
+        const r = fleetWith({
+            "berth:workerCommand": undefined,
+            "berth:processes": { worker: { command: "bundle exec sidekiq" }, jobs: { command: "bin/jobs", count: 3, hosts: ["web2", "data"] }, edge: { command: "bin/edge", count: 0, role: "web" } },
+        });
+        assert.ok(r.ok, !r.ok ? r.errors.join("\n") : "");
+        assert.deepEqual(
+            Object.values(r.config.processes).map((p) => [p.name, p.count, [...p.hosts]]),
+            [
+                ["worker", 1, ["web1"]],
+                ["jobs", 3, ["web2", "data"]],
+                ["edge", 0, ["web1", "web2"]],
+            ],
+        );
+    });
+    test("processes and accessories on hosts that are not there, or a role no host has", () => {
+        const r = fleetWith({
+            "berth:workerCommand": undefined,
+            "berth:processes": { jobs: { command: "bin/jobs", hosts: ["web3", "web2", "web2"] } },
+            "berth:accessories": { meili: { image: "getmeili/meilisearch:v1.10", port: 7700, urlEnv: "MEILI_URL", role: "worker", hosts: ["web1"] } },
+        });
+        assert.ok(!r.ok);
+        assert.deepEqual(r.errors, [
+            'berth:processes.jobs.hosts[0]: "web3" is not a host of berth:hosts',
+            'berth:processes.jobs.hosts[2]: "web2" is listed twice',
+            "berth:accessories.meili: set role or hosts, not both",
+        ]);
+        const noWorker = fleetWith({
+            "berth:workerCommand": undefined,
+            "berth:hosts": [
+                { name: "web1", address: "203.0.113.31", roles: ["web"] },
+                { name: "data", address: "203.0.113.33", roles: ["data"] },
+            ],
+            "berth:processes": { jobs: { command: "bin/jobs" } },
+        });
+        assert.ok(!noWorker.ok);
+        assert.ok(noWorker.errors.includes("berth:processes.jobs.role: no host has the worker role"), noWorker.errors.join("\n"));
+    });
+    test("schedules keep their fields; the timeout defaults to an hour", () => {
+        const r = fleetWith({ "berth:schedules": { digest: { command: "bin/rails runner Digest.send", schedule: "Mon..Fri 07:00 Europe/Berlin" }, sweep: { command: "bin/sweep", schedule: "*:0/15", timeout: 60 } } });
+        assert.ok(r.ok, !r.ok ? r.errors.join("\n") : "");
+        assert.deepEqual(r.config.schedules.digest, { name: "digest", command: "bin/rails runner Digest.send", schedule: "Mon..Fri 07:00 Europe/Berlin", timeout: 3600 });
+        assert.equal(r.config.schedules.sweep.timeout, 60);
+    });
+    test("accessories run on the data host by default, on a port from their name, and leave postgres and redis where they were", () => {
+        const before = fleetWith({});
+        const r = fleetWith({
+            "berth:accessories": {
+                meili: { image: "getmeili/meilisearch:v1.10", port: 7700, urlEnv: "MEILI_URL", volumes: { data: "/meili_data" } },
+                cache: { build: { debianPackages: ["memcached"] }, command: "memcached -u nobody -l 0.0.0.0", port: 11211, urlEnv: "MEMCACHE_SERVERS", urlScheme: "memcached", hostPort: 31000 },
+            },
+        });
+        assert.ok(r.ok && before.ok, !r.ok ? r.errors.join("\n") : "");
+        const { meili, cache } = r.config.accessories;
+        assert.deepEqual([...meili.hosts], ["data"]);
+        assert.equal(meili.urlScheme, "http");
+        assert.ok(meili.hostPort >= 28000 && meili.hostPort <= 32767, String(meili.hostPort));
+        assert.equal(cache.hostPort, 31000);
+        assert.deepEqual(r.config.ports, before.config.ports);
+        // Removing the other accessory does not move this one.
+        const alone = fleetWith({ "berth:accessories": { meili: { image: "getmeili/meilisearch:v1.10", port: 7700, urlEnv: "MEILI_URL" } } });
+        assert.ok(alone.ok);
+        assert.equal(alone.config.accessories.meili.hostPort, meili.hostPort);
+    });
+});

@@ -126,21 +126,49 @@ describe("release pruning (run for real in a temporary root)", () => {
 });
 
 describe("goldens hold what differs", () => {
-    test("no golden file repeats its base (test/unit/golden.ts GOLDEN_BASES)", () => {
-        const { GOLDEN_BASES, GOLDEN_DIR, goldenSource } = require("./golden") as typeof import("./golden");
-        const fs = require("node:fs") as typeof import("node:fs");
-        const path = require("node:path") as typeof import("node:path");
-        let checked = 0;
-        for (const [dir, base] of Object.entries(GOLDEN_BASES)) {
-            for (const f of fs.readdirSync(path.join(GOLDEN_DIR, dir))) {
-                const own = path.join(GOLDEN_DIR, dir, f);
-                if (fs.statSync(own).isDirectory()) continue;
-                const b = goldenSource(`${base}/${f}`);
-                checked++;
-                if (b) assert.notEqual(fs.readFileSync(own, "utf8"), fs.readFileSync(b, "utf8"), `${dir}/${f} is the same as ${path.relative(GOLDEN_DIR, b)}: remove it (UPDATE_GOLDEN=1 npm test does)`);
+    const { GOLDEN_BASES, GOLDEN_DIR, STACK_BASES, goldenBase, checkGolden } = require("./golden") as typeof import("./golden");
+    const fs = require("node:fs") as typeof import("node:fs");
+    const path = require("node:path") as typeof import("node:path");
+    /** Every file below the directories that have a base (a stack's directory with all its subdirectories). */
+    const filesUnder = (...dirs: string[]): string[] => {
+        const out: string[] = [];
+        const walk = (rel: string) => {
+            for (const e of fs.readdirSync(path.join(GOLDEN_DIR, rel), { withFileTypes: true })) {
+                if (e.isDirectory()) walk(`${rel}/${e.name}`);
+                else out.push(`${rel}/${e.name}`);
             }
+        };
+        dirs.filter((d) => fs.existsSync(path.join(GOLDEN_DIR, d))).forEach(walk);
+        return [...new Set(out)];
+    };
+    const ownFiles = () => filesUnder(...Object.keys(GOLDEN_BASES), ...Object.keys(STACK_BASES));
+    test("no golden file repeats its base (test/unit/golden.ts GOLDEN_BASES, STACK_BASES)", () => {
+        let checked = 0;
+        for (const rel of ownFiles()) {
+            const b = goldenBase(rel);
+            if (!b) continue;
+            checked++;
+            const via = b.substituted ? ` with stack ${b.substituted.from} -> ${b.substituted.to} substituted` : "";
+            assert.notEqual(fs.readFileSync(path.join(GOLDEN_DIR, rel), "utf8"), b.text, `${rel} is the same as ${b.source}${via}: remove it (UPDATE_GOLDEN=1 npm test does)`);
         }
         assert.ok(checked > 10);
+    });
+    test("production's goldens are staging's rendered with the stack as a parameter: only real differences are stored", () => {
+        const stored = filesUnder("production");
+        const staging = filesUnder("staging");
+        assert.ok(stored.length < staging.length / 2, `production/ stores ${stored.length} files, staging/ ${staging.length}`);
+    });
+    test("a production render the substitution does not explain fails", () => {
+        // web.service differs between the stacks only by the stack name: no file of its own.
+        assert.ok(!fs.existsSync(path.join(GOLDEN_DIR, "production/web.service")));
+        const units = require("../../components/app/appUnits") as typeof import("../../components/app/appUnits");
+        const prod = units.webUnitFile(configFor("production"));
+        const stagingText = units.webUnitFile(configFor("staging"));
+        checkGolden("production/web.service", prod);
+        assert.throws(() => checkGolden("production/web.service", stagingText), /with stack staging -> production substituted/);
+        assert.throws(() => checkGolden("production/web.service", prod.replace("Restart=on-failure", "Restart=always")));
+        // The substitution covers names and the managed-by line, not a domain: switch.sh (Host header) keeps its own file.
+        assert.ok(fs.existsSync(path.join(GOLDEN_DIR, "production/switch.sh")));
     });
 });
 

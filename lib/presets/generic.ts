@@ -1,0 +1,19 @@
+/**
+ * The generic preset: any program; berth runs `berth:buildCommand`,
+ * `berth:releaseCommand` and `berth:webCommand` as written, nothing else.
+ */
+import type { Preset } from "./index";
+
+export const generic: Preset = {
+    name: "generic",
+    packages: [],
+    needsWebCommand: true,
+    checkoutLines: () => [],
+    buildSteps: () => [],
+    buildRunArgs: [],
+    releaseCommand: undefined,
+    defaultEnv: {},
+    ownedEnv: {},
+    console: undefined,
+    linkedDirs: ["log", "tmp", "storage"],
+};

@@ -1,3 +1,0 @@
-set -euo pipefail
-umask 022
-rm -f /etc/berth/shop-production/app.env
