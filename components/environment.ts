@@ -15,18 +15,23 @@ import { BerthConfig } from "../lib/config";
 import { lifecycle } from "../lib/lifecycle";
 import { argsFor, plan, Plan, PlanHost } from "../lib/plan";
 import { presetOf } from "../lib/presets";
+import { appDatabases, databaseEnv, sqliteUrl } from "../lib/databases";
 import { ResolvedRevision } from "../lib/revision";
-import { APP_UNITS_SCOPE, AppUnits } from "./app/appUnits";
+import { APP_UNITS_SCOPE, AppUnits, sha256 } from "./app/appUnits";
 import { Backup, BACKUP_SCOPE } from "./data/backup";
 import { Certificate, CERTIFICATE_SCOPE } from "./web/certificate";
 import { DATA_SERVICES_SCOPE, DataServices } from "./data/dataServices";
 import { Dns, DNS_SCOPE } from "./web/dns";
 import { Host, HOST_SCOPE } from "./host/host";
 import { NGINX_SITE_SCOPE, NginxSite } from "./web/nginxSite";
+import { BASIC_AUTH_SCOPE, BasicAuth } from "./web/basicAuth";
 import { POSTGRES_ROLE_SCOPE, PostgresRole } from "./data/postgresRole";
 import { Release, RELEASE_SCOPE } from "./app/release";
 import { Switch, SWITCH_SCOPE } from "./app/switch";
+import { Processes, PROCESSES_SCOPE } from "./app/processes";
+import { Schedules, SCHEDULES_SCOPE } from "./app/schedules";
 import { DATA_FIREWALL_SCOPE, DataFirewall } from "./data/dataFirewall";
+import { Accessory, ACCESSORY_SCOPE, accessoryEnv } from "./data/accessory";
 import { Mesh, MESH_SCOPE } from "./host/mesh";
 
 export interface EnvironmentArgs {
@@ -55,11 +60,15 @@ interface DataStep {
     role?: PostgresRole;
     databaseUrl: pulumi.Output<string>;
     redisUrl: pulumi.Output<string>;
+    /** `berth:accessories` on the data host. */
+    accessories?: Accessory[];
 }
 
 /** The app step: per app host, env file and units, and the release (built on every host). */
 interface AppStep {
     units: Record<string, AppUnits>;
+    /** berth:processes: the template units of the hosts that run process types. */
+    processes: Record<string, Processes>;
     releases: Record<string, Release>;
 }
 
@@ -70,6 +79,8 @@ class Steps {
     readonly child: { parent: pulumi.Resource };
     readonly hosts: Record<string, Host> = {};
     mesh?: Mesh;
+    /** What the app's env file waits for: every accessory ready (dataStep). */
+    accessoriesReady: pulumi.Resource[] = [];
 
     constructor(
         readonly parent: pulumi.Resource,
@@ -118,6 +129,8 @@ export class Environment extends pulumi.ComponentResource {
     public readonly certificate: Certificate;
     public readonly httpsSite: NginxSite;
     public readonly switch: Switch;
+    /** With `berth:schedules`: the timers on the release host. */
+    public readonly schedules?: Schedules;
     /** https:// URL of every host name. */
     public readonly urls: string[];
     /** postgres:// URL of the app role (secret). */
@@ -143,12 +156,13 @@ export class Environment extends pulumi.ComponentResource {
         if (p.backup) {
             const d = p.backup.host;
             this.backup = steps.per("backup", d, (n, o) =>
-                new Backup(n, { ...argsFor(p, d, BACKUP_SCOPE), connection: steps.connection(d), hostReady: [...steps.ready(d), this.data!.postgres] }, o),
+                new Backup(n, { ...argsFor(p, d, BACKUP_SCOPE), connection: steps.connection(d), hostReady: [...steps.ready(d), ...(this.data?.postgres ? [this.data.postgres] : [])] }, o),
             );
         }
         const app = appStep(steps, env, args.revision, data.role, this.backup);
         const sites = webStep(steps, this.dns);
         const switches = switchStep(steps, app, sites);
+        this.schedules = scheduleStep(steps, app, switches);
 
         this.apps = Object.fromEntries(
             p.apps.map((h) => {
@@ -188,6 +202,9 @@ function hostStep(s: Steps): void {
 function dataStep(s: Steps): DataStep {
     const p = s.plan;
     const d = p.data;
+    if (d.kind === "external" && p.config.database === "sqlite") {
+        return { databaseUrl: pulumi.secret(sqliteUrl(appDatabases(p.config)[0].sqliteFile)), redisUrl: pulumi.secret(d.redisUrl ?? "") };
+    }
     if (d.kind === "external") {
         const rh = d.roleHost;
         const role = rh
@@ -212,6 +229,7 @@ function dataStep(s: Steps): DataStep {
                   allowed: [...d.firewall.allowed],
                   ports: [...d.firewall.ports],
                   inInterface: d.firewall.inInterface,
+                  containerPorts: d.firewall.containerPorts && [...d.firewall.containerPorts],
                   dependsOn: s.ready(h),
               },
               s.child,
@@ -219,10 +237,28 @@ function dataStep(s: Steps): DataStep {
         : undefined;
     const dataAfter = [dHost.dockerEngine!, ...(s.mesh?.ready[h.name] ?? []), ...(dataFirewall?.ready ?? [])];
     const data = s.per("data", h, (n, o) => new DataServices(n, { ...argsFor(p, h, DATA_SERVICES_SCOPE), address: d.address, dependsOn: dataAfter }, o));
+    const accessories = accessoryStep(s, d, data, dataAfter);
+    if (!data.postgres) {
+        // berth:database sqlite: Redis here, the database in files on the app host (lib/databases.ts).
+        return { data, dataFirewall, accessories, databaseUrl: pulumi.secret(sqliteUrl(appDatabases(p.config)[0].sqliteFile)), redisUrl: data.redisUrl };
+    }
     const role = s.per("postgres-role", h, (n, o) =>
         new PostgresRole(n, { ...argsFor(p, h, POSTGRES_ROLE_SCOPE), address: d.address, connection: dHost.connection, container: data.postgres }, o),
     );
-    return { data, dataFirewall, role, databaseUrl: role.databaseUrl, redisUrl: data.redisUrl };
+    return { data, dataFirewall, role, accessories, databaseUrl: role.databaseUrl, redisUrl: data.redisUrl };
+}
+
+/** `berth:accessories`: one Accessory each on the data host, on its engine and network; the app's env file waits until each is ready. */
+function accessoryStep(s: Steps, d: Extract<Plan["data"], { kind: "containers" }>, data: DataServices, after: pulumi.Input<pulumi.Resource>[]): Accessory[] {
+    const p = s.plan;
+    const h = d.host;
+    const made = d.accessories.map((a) =>
+        s.per(`accessory-${a.name}`, h, (n, o) =>
+            new Accessory(n, { ...argsFor(p, h, ACCESSORY_SCOPE), accessory: a, address: d.address, connection: s.connection(h), provider: data.provider, network: data.network, dependsOn: after }, o),
+        ),
+    );
+    s.accessoriesReady = made.flatMap((a) => a.ready);
+    return made;
 }
 
 /** The app's env file content (secret): the generated secret key base and the data URLs. */
@@ -230,7 +266,10 @@ function appEnvStep(s: Steps, data: DataStep): pulumi.Output<Record<string, stri
     const cfg = s.plan.config;
     const secretKeyBase = new random.RandomPassword(`${s.name}-secret-key-base`, { length: 96, special: false }, { ...s.child, ...lifecycle(cfg, "password") });
     return pulumi.secret(
-        pulumi.all([data.databaseUrl, data.redisUrl, secretKeyBase.result]).apply(([databaseUrl, redisUrl, skb]) => appEnv(cfg, { databaseUrl, redisUrl, secretKeyBase: skb })),
+        pulumi
+            .all([data.databaseUrl, data.redisUrl, secretKeyBase.result, accessoryEnv(data.accessories ?? [])])
+            // Accessory URLs (their urlEnv: never a name berth sets, lib/config.ts); berth's own variables win.
+            .apply(([databaseUrl, redisUrl, skb, urls]) => ({ ...urls, ...appEnv(cfg, { databaseUrl, redisUrl, secretKeyBase: skb }) })),
     );
 }
 
@@ -245,11 +284,15 @@ function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision:
     const rh = p.releaseHost;
     // The backup named after the release runs where the database is; inside the
     // release command when that is the same host.
-    const backupApart = p.data.kind === "containers" && p.data.host.name !== rh.name;
+    const backupApart = p.config.database !== "sqlite" && p.data.kind === "containers" && p.data.host.name !== rh.name;
     const units: Record<string, AppUnits> = {};
+    const processes: Record<string, Processes> = {};
     const releases: Record<string, Release> = {};
     for (const h of p.apps) {
-        units[h.name] = s.per("units", h, (n, o) => new AppUnits(n, { ...argsFor(p, h, APP_UNITS_SCOPE), connection: s.connection(h), env, hostReady: s.ready(h) }, o));
+        units[h.name] = s.per("units", h, (n, o) => new AppUnits(n, { ...argsFor(p, h, APP_UNITS_SCOPE), connection: s.connection(h), env, hostReady: [...s.ready(h), ...s.accessoriesReady] }, o));
+    }
+    for (const h of p.apps.filter((x) => x.processes.length > 0)) {
+        processes[h.name] = s.per("processes", h, (n, o) => new Processes(n, { ...argsFor(p, h, PROCESSES_SCOPE), connection: s.connection(h), hostReady: s.ready(h) }, o));
     }
     for (const h of p.apps) {
         releases[h.name] = s.per("release", h, (n, o) =>
@@ -275,7 +318,7 @@ function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision:
         const named = backupApart ? backup?.addReleaseBackup(rel.sha, [...builds, rel.checkout]) : undefined;
         rel.addReleaseCommand([...builds, ...(named ? [named] : [])], { backup: !backupApart });
     }
-    return { units, releases };
+    return { units, processes, releases };
 }
 
 /**
@@ -302,7 +345,9 @@ function webStep(s: Steps, dns?: Dns): WebSites {
             new Certificate(n, { ...argsFor(p, h, CERTIFICATE_SCOPE), connection, dependsOn: [http.command, ...(dns?.records ?? []), ...(after ? [after.command] : [])] }, o),
         );
         previousCert = cert;
-        const https = s.per("site-https", h, (n, o) => new NginxSite(n, { ...scope, connection, phase: "full", dependsOn: [cert.command], realIpFrom }, o));
+        // berth:basicAuth (only stacks that set it have this resource): the password file before the site that asks for it.
+        const gate = p.config.basicAuth && s.per("basic-auth", h, (n, o) => new BasicAuth(n, { ...argsFor(p, h, BASIC_AUTH_SCOPE), connection, dependsOn: s.ready(h) }, o));
+        const https = s.per("site-https", h, (n, o) => new NginxSite(n, { ...scope, connection, phase: "full", dependsOn: [cert.command, ...(gate ? [gate.command] : [])], realIpFrom }, o));
         sites[h.name] = { http, cert, https };
     }
     return sites;
@@ -317,6 +362,9 @@ function switchStep(s: Steps, app: AppStep, sites: WebSites): Record<string, Swi
     for (const h of p.apps) {
         const site = sites[h.name];
         const units = app.units[h.name];
+        // berth:processes: their units and counts join the units' hash (a change is a new switch, which restarts them).
+        const procs = app.processes[h.name];
+        const unitsHash = procs ? pulumi.all([units.unitsHash, procs.unitsHash]).apply(([a, b]) => sha256(`${a}\0${b}`)) : units.unitsHash;
         switches[h.name] = s.per("switch", h, (n, o) =>
             new Switch(
                 n,
@@ -325,11 +373,14 @@ function switchStep(s: Steps, app: AppStep, sites: WebSites): Record<string, Swi
                     connection: s.connection(h),
                     sha: rel.sha,
                     envHash: units.envHash,
-                    unitsHash: units.unitsHash,
+                    unitsHash,
                     // The single host's list is the one it always had (URNs and step order unchanged).
-                    dependsOn: p.fleet
-                        ? [migrate, app.releases[h.name].checkout, units.units, units.envFile, ...(site ? [site.https.command] : [])]
-                        : [migrate, units.units, units.envFile, site!.https.command],
+                    dependsOn: [
+                        ...(p.fleet
+                            ? [migrate, app.releases[h.name].checkout, units.units, units.envFile, ...(site ? [site.https.command] : [])]
+                            : [migrate, units.units, units.envFile, site!.https.command]),
+                        ...(procs ? [procs.units] : []),
+                    ],
                     prepare: p.fleet,
                 },
                 o,
@@ -343,6 +394,18 @@ function switchStep(s: Steps, app: AppStep, sites: WebSites): Record<string, Swi
     return switches;
 }
 
+/** berth:schedules: the timers on the release host, once a release is current there (after its switch). */
+function scheduleStep(s: Steps, app: AppStep, switches: Record<string, Switch>): Schedules | undefined {
+    const sp = s.plan.schedules;
+    if (!sp) return undefined;
+    const h = sp.host;
+    return new Schedules(
+        `${s.name}-schedules`,
+        { ...argsFor(s.plan, h, SCHEDULES_SCOPE), connection: s.connection(h), dependsOn: [switches[h.name].command, app.units[h.name].envFile] },
+        s.child,
+    );
+}
+
 /**
  * The app's environment: the user's variables and secrets, plus what berth
  * owns (reserved names the config validator refuses from the user).
@@ -352,5 +415,7 @@ export function appEnv(cfg: BerthConfig, s: { databaseUrl: string; redisUrl: str
     const { defaultEnv: defaults, ownedEnv: owned } = presetOf(cfg);
     // berth:secretEnv.SECRET_KEY_BASE (an app moving to berth keeps its sessions) wins over the generated one.
     const secretKeyBase = cfg.secretEnv.SECRET_KEY_BASE ?? s.secretKeyBase;
-    return { ...defaults, ...cfg.env, ...cfg.secretEnv, ...owned, SECRET_KEY_BASE: secretKeyBase, DATABASE_URL: s.databaseUrl, REDIS_URL: s.redisUrl };
+    // The databases' URLs (lib/databases.ts: DATABASE_URL, one <NAME>_DATABASE_URL per berth:databases); no REDIS_URL without a Redis (sqlite, no data host).
+    const redis: Record<string, string> = s.redisUrl ? { REDIS_URL: s.redisUrl } : {};
+    return { ...defaults, ...cfg.env, ...cfg.secretEnv, ...owned, SECRET_KEY_BASE: secretKeyBase, ...databaseEnv(cfg, s.databaseUrl), ...redis };
 }

@@ -109,6 +109,10 @@ export interface BerthConfig {
     readonly packages: readonly string[];
     readonly postgres: { readonly image: string; readonly role: string; readonly database: string; readonly port: number; readonly passwordRotation: string };
     readonly redis: { readonly image: string; readonly port: number; readonly passwordRotation: string };
+    /** `berth:database`: the Postgres container, an external Postgres (`external`), or SQLite files on the one app host (lib/databases.ts). */
+    readonly database: DatabaseKind;
+    /** `berth:databases`: the app's databases beyond the primary (Rails multi-db: queue, cache, cable). */
+    readonly databases: readonly string[];
     readonly env: Readonly<Record<string, string>>;
     /** Secret values: wrap in pulumi.secret before use in resources. */
     readonly secretEnv: Readonly<Record<string, string>>;
@@ -139,6 +143,8 @@ export interface BerthConfig {
         readonly rollbackWindow: number;
     };
     readonly nginx: { readonly clientMaxBodySize: string; readonly proxyTimeout: number; readonly hsts: boolean };
+    /** `berth:basicAuth`: user -> password of the site's basic-auth gate (secret values: only on stdin, components/web/basicAuth.ts). */
+    readonly basicAuth?: Readonly<Record<string, string>>;
     readonly acme: {
         readonly email?: string;
         readonly server: string;
@@ -179,7 +185,11 @@ export interface BackupConfig {
     readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
     /** Also back up the Redis volume. */
     readonly redis: boolean;
+    /** Also back up shared/storage (Active Storage's local files) in the same run, after the databases (default: with sqlite). */
+    readonly storage: boolean;
 }
+
+export type DatabaseKind = "postgres" | "external" | "sqlite";
 
 export const LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
 export const LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -309,6 +319,9 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (production && !revisionIsImmutable) {
         errors.push(`${NAMESPACE}:revision: ${show(raw.revision)} can move; production needs a full commit sha or a tag`);
     }
+    if (production && raw.basicAuth) {
+        errors.push(`${NAMESPACE}:basicAuth: a gate for staging and review stacks; a production stack serves the public (remove it, or make the stack not production)`);
+    }
     if (PRESETS[raw.preset].needsWebCommand && !raw.webCommand) {
         errors.push(`${NAMESPACE}:webCommand: required with the ${raw.preset} preset`);
     }
@@ -361,7 +374,9 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     const ext = raw.externalData ?? {};
     const dataHosts = hosts.filter((h) => h.roles.includes("data"));
     if (dataHosts.length > 1) errors.push(`${NAMESPACE}:hosts: ${dataHosts.map((h) => h.name).join(", ")} all have the data role; one host runs the data services`);
-    if (dataHosts.length === 0) {
+    if (dataHosts.length === 0 && raw.database === "sqlite") {
+        // No Postgres at all; Redis only when the app names one (berth:externalData.redisUrl).
+    } else if (dataHosts.length === 0) {
         if (!ext.postgresUrl && !ext.postgresAdminUrl) {
             errors.push(`${NAMESPACE}:externalData.postgresUrl: required when no host has the data role (or postgresAdminUrl, for berth to manage the app's role)`);
         }
@@ -372,7 +387,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (ext.postgresAdminUrl && ext.postgresUrl) {
         errors.push(`${NAMESPACE}:externalData: set postgresUrl (the app's own role) or postgresAdminUrl (berth manages the role), not both`);
     }
-    if (raw.backup && dataHosts.length === 0) {
+    const database = buildDatabase(raw, hosts, errors);
+    if (raw.backup && dataHosts.length === 0 && database !== "sqlite") {
         errors.push(`${NAMESPACE}:backup: backups of an external database are not supported yet (use the provider's backups), or give a host the data role`);
     }
 
@@ -403,6 +419,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             passwordRotation: raw.postgres.passwordRotation,
         },
         redis: { image: raw.redis.image, port: ports.redis, passwordRotation: raw.redis.passwordRotation },
+        database,
+        databases: raw.databases,
         env: raw.env,
         secretEnv: raw.secretEnv,
         release: {
@@ -424,6 +442,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             rollbackWindow: raw.rollbackWindow,
         },
         nginx: { clientMaxBodySize: raw.nginx.clientMaxBodySize, proxyTimeout: raw.nginx.proxyTimeout, hsts: raw.nginx.hsts ?? production },
+        basicAuth: raw.basicAuth,
         acme: {
             email: raw.acme.email,
             server: raw.acme.server ?? (production ? LETSENCRYPT : LETSENCRYPT_STAGING),
@@ -437,10 +456,41 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             sftp: parseSftpRepository(raw.backup.repository)!,
             hostKey: raw.backup.hostKey.trim().split(/\s+/).slice(0, 2).join(" "),
             retention: { ...raw.backup.retention },
+            storage: raw.backup.storage ?? database === "sqlite",
         },
         maintenance: raw.maintenance,
         ...buildServices(raw, ctx.stack, hosts, errors),
     };
+}
+
+/**
+ * `berth:database` (default: postgres with a data host, else external) and
+ * what it excludes; `berth:databases`' URL variables must be berth's alone.
+ */
+function buildDatabase(raw: Raw, hosts: readonly HostConfig[], errors: string[]): DatabaseKind {
+    const key = `${NAMESPACE}:database`;
+    const data = hosts.find((h) => h.roles.includes("data"));
+    const database = raw.database ?? (data ? "postgres" : "external");
+    const apps = hosts.filter((h) => h.roles.includes("web") || h.roles.includes("worker"));
+    if (database === "postgres" && !data) errors.push(`${key}: postgres runs in a container on the data host, and no host has the data role (use external with berth:externalData)`);
+    if (database === "external" && data) errors.push(`${key}: external, but ${data.name} has the data role (its Postgres container would go unused); use postgres, or give no host the data role`);
+    if (database === "sqlite") {
+        if (apps.length > 1) {
+            errors.push(`${key}: sqlite keeps the database in files on the app host, and this stack has ${apps.length} app hosts (${apps.map((h) => h.name).join(", ")}); use postgres, or one host with the web and worker roles`);
+        }
+        if (raw.externalData?.postgresUrl || raw.externalData?.postgresAdminUrl) errors.push(`${NAMESPACE}:externalData: a Postgres URL is set, but berth:database is sqlite; use one or the other`);
+        if (raw.backup?.redis && data && !data.roles.includes("web") && !data.roles.includes("worker")) {
+            errors.push(`${NAMESPACE}:backup.redis: with sqlite the backup runs on the app host, and Redis is on ${data.name}; back up Redis from there by hand, or set it false`);
+        }
+    }
+    if (raw.backup?.storage && data && database !== "sqlite" && !data.roles.includes("web") && !data.roles.includes("worker")) {
+        errors.push(`${NAMESPACE}:backup.storage: the backup runs on the data host ${data.name}, and the uploads (shared/storage) are on the app hosts; set it false`);
+    }
+    for (const name of raw.databases) {
+        const v = `${name.toUpperCase()}_DATABASE_URL`;
+        if (v in raw.env || v in raw.secretEnv) errors.push(`${NAMESPACE}:${v in raw.env ? "env" : "secretEnv"}.${v}: berth sets it (berth:databases lists ${name}); remove it`);
+    }
+    return database;
 }
 
 /**
@@ -586,7 +636,7 @@ export interface AccessoryConfig {
     /** A pulled image, or undefined with `build`. */
     readonly image?: string;
     /** A local image: Debian packages on Debian's slim image, then a RUN line. */
-    readonly build?: { readonly debianPackages: readonly string[]; readonly command?: string };
+    readonly build?: { readonly from?: string; readonly debianPackages: readonly string[]; readonly command?: string };
     readonly command?: string;
     readonly env: Readonly<Record<string, string>>;
     /** Names in `berth:secretEnv` the container gets. */
@@ -642,6 +692,11 @@ function buildProcesses(raw: Raw, hosts: readonly HostConfig[], errors: string[]
     for (const [name, p] of entries) {
         const fromWorkerCommand = !(name in raw.processes);
         const on = placement(`${NAMESPACE}:processes.${name}`, p, "worker", raw, hosts, fromWorkerCommand ? [] : errors);
+        // A process runs the current release: only app hosts (web or worker) have one.
+        for (const h of on) {
+            const roles = hosts.find((x) => x.name === h)?.roles;
+            if (!fromWorkerCommand && roles && !roles.includes("web") && !roles.includes("worker")) errors.push(`${NAMESPACE}:processes.${name}: host ${show(h)} has neither the web nor the worker role; a process runs the app's release, which only those hosts have`);
+        }
         out[name] = { name, command: p.command, count: p.count, hosts: on };
     }
     return out;
@@ -649,6 +704,15 @@ function buildProcesses(raw: Raw, hosts: readonly HostConfig[], errors: string[]
 
 function buildSchedules(raw: Raw): Record<string, ScheduleConfig> {
     return Object.fromEntries(Object.entries(raw.schedules).map(([name, s]) => [name, { name, command: s.command, schedule: s.schedule, timeout: s.timeout }]));
+}
+
+/** Accessories run on Docker, which berth installs on the data host only. */
+function onDataHost(key: string, on: string[], hosts: readonly HostConfig[], errors: string[]): string[] {
+    for (const name of on) {
+        const h = hosts.find((x) => x.name === name);
+        if (h && !h.roles.includes("data")) errors.push(`${key}.hosts: ${name} has no data role; accessories run on the data host's Docker engine`);
+    }
+    return on;
 }
 
 function buildAccessories(raw: Raw, stack: string, hosts: readonly HostConfig[], errors: string[]): Record<string, AccessoryConfig> {
@@ -688,7 +752,7 @@ function buildAccessories(raw: Raw, stack: string, hosts: readonly HostConfig[],
         out[name] = {
             name,
             image: a.image,
-            build: a.build && { debianPackages: a.build.debianPackages, command: a.build.command },
+            build: a.build && { from: a.build.from, debianPackages: a.build.debianPackages, command: a.build.command },
             command: a.command,
             env: a.env,
             secretEnv: a.secretEnv,
@@ -697,7 +761,7 @@ function buildAccessories(raw: Raw, stack: string, hosts: readonly HostConfig[],
             port: a.port,
             hostPort,
             health: a.health,
-            hosts: placement(key, a, "data", raw, hosts, errors),
+            hosts: onDataHost(key, placement(key, a, "data", raw, hosts, errors), hosts, errors),
             urlEnv: a.urlEnv,
             urlScheme: a.urlScheme,
             urlPath: a.urlPath,

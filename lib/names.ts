@@ -50,6 +50,10 @@ export interface Names {
     readonly restoreTestUnit: string;
     /** flock file serialising this stack's backups and restores. */
     readonly backupLock: string;
+    /** Scratch directory of a backup or restore run (SQLite online copies, made as the app user: under the app's root, which it can reach; removed by each run). */
+    readonly backupSpool: string;
+    /** shared/storage, linked into every release as storage/: Active Storage's local files, and SQLite's database files (berth:database sqlite). */
+    readonly storageDir: string;
     /** Template socket + service (instances `blue`/`green`): systemd-socket-proxyd from the instance's unix socket to its loopback port. */
     readonly proxyUnit: string;
     /** Directory of the instances' unix sockets (`<runDir>/blue.sock`, `green.sock`; made by systemd at each boot). */
@@ -103,6 +107,8 @@ export function deriveNames(app: string, stack: string): Names {
         backupUnit: `berth-${id}-backup`,
         restoreTestUnit: `berth-${id}-restore-test`,
         backupLock: `/run/lock/berth-${id}-backup.lock`,
+        backupSpool: `/srv/berth/${id}/shared/backup-spool`,
+        storageDir: `/srv/berth/${id}/shared/storage`,
         proxyUnit: `berth-${id}-proxy@`,
         runDir: `/run/berth-${id}`,
         webSocket: `/srv/berth/${id}/web.sock`,
@@ -181,6 +187,18 @@ export const HOST_LOCK = "/run/lock/berth-host.lock";
 
 /** nginx hardening drop-in (one per host, the same text from every stack). */
 export const NGINX_HARDENING_DROPIN = "/etc/systemd/system/nginx.service.d/50-berth-hardening.conf";
+
+/** Host-wide system hardening files (lib/hostHardening.ts: one per host, the same text from every stack). */
+export const HOST_HARDENING = {
+    sysctl: "/etc/sysctl.d/90-berth-hardening.conf",
+    modprobe: "/etc/modprobe.d/berth-hardening.conf",
+    coredump: "/etc/systemd/coredump.conf.d/90-berth-hardening.conf",
+    limits: "/etc/security/limits.d/90-berth-hardening.conf",
+    profile: "/etc/profile.d/berth-hardening.sh",
+    loginDefs: "/etc/login.defs",
+    issue: "/etc/issue",
+    issueNet: "/etc/issue.net",
+} as const;
 
 /** nginx's main configuration (the distribution's): berth makes its own `server_tokens` directive `off`. */
 export const NGINX_MAIN_CONF = "/etc/nginx/nginx.conf";
@@ -330,6 +348,11 @@ export function siteFileName(cfg: { readonly names: Names }, phase: SitePhase): 
     return `${cfg.names.nginxSite}${phase === "full" ? "-https" : ""}.conf`;
 }
 
+/** `berth:basicAuth`'s password file (hashes only; root:www-data 0640), read by nginx at each request. */
+export function basicAuthFile(cfg: { readonly names: Names }): string {
+    return `/etc/nginx/berth/${cfg.names.id}.htpasswd`;
+}
+
 /**
  * Runs `body` (bash) as the app user in `dir` with the app's environment,
  * through systemd-run: systemd parses the EnvironmentFile exactly as it does
@@ -433,15 +456,29 @@ export interface ScheduleUnitNames {
     readonly servicePath: string;
     readonly timerPath: string;
     readonly syslogIdentifier: string;
+    /** The schedule's failure marker (root's; written by the failure unit, removed by a successful run). */
+    readonly failedMarker: string;
 }
 
-export function scheduleUnitNames(names: Pick<Names, "id">, schedule: string): ScheduleUnitNames {
+/** The template unit a failed schedule run starts (`OnFailure=`; instance = the schedule's name): it writes the failure marker. */
+export function scheduleFailureUnit(names: Pick<Names, "id">): { readonly unit: string; readonly unitPath: string } {
+    const unit = `berth-${names.id}-schedule-failed@`;
+    return { unit, unitPath: `/etc/systemd/system/${unit}.service` };
+}
+
+/** Where the schedules' failure markers live (`<name>.failed`: time, result, exit status of the last failed run). */
+export function scheduleStateDir(names: Pick<Names, "root">): string {
+    return `${names.root}/state/schedules`;
+}
+
+export function scheduleUnitNames(names: Pick<Names, "id" | "root">, schedule: string): ScheduleUnitNames {
     const unit = `berth-${names.id}-schedule-${schedule}`;
     return {
         unit,
         servicePath: `/etc/systemd/system/${unit}.service`,
         timerPath: `/etc/systemd/system/${unit}.timer`,
         syslogIdentifier: `${names.id}-schedule-${schedule}`,
+        failedMarker: `${scheduleStateDir(names)}/${schedule}.failed`,
     };
 }
 

@@ -12,9 +12,11 @@
  * `berth:hosts` stack suffixes them with the host's name, and its first web
  * host answers to the single-host names by alias.
  */
-import type { BerthConfig, HostConfig, Role } from "./config";
+import type { AccessoryConfig, BerthConfig, HostConfig, ProcessConfig, Role, ScheduleConfig } from "./config";
+import { DATA_CONTAINER_PORTS } from "./mesh";
 import { meshNames } from "./names";
 import { presetOf, type Preset } from "./presets";
+import { processesOn } from "./units/process";
 import { appHosts, dataAddress, dataHost, dataIsRemote, perHostAliases, perHostName, releaseHost, webHosts } from "./topology";
 
 /** One host of the stack and what it runs. */
@@ -38,6 +40,8 @@ export interface PlanHost {
     readonly firstWeb: boolean;
     /** The release settings as this host runs them: no worker command without the worker role. */
     readonly release: BerthConfig["release"];
+    /** The process types this host runs as template units (lib/units/process.ts processesOn; none with berth:workerCommand). */
+    readonly processes: readonly ProcessConfig[];
     /** A per-host component's name: `base` on a `berth:host` stack, `base-<host>` on a `berth:hosts` stack. */
     readonly resourceName: (base: string) => string;
     /** A per-host component's aliases (the first web host of a `berth:hosts` stack answers to `base`). */
@@ -52,7 +56,9 @@ export type DataPlan =
           /** Address the containers listen on and the app connects to (loopback, or the data host's private address). */
           readonly address: string;
           /** Some app host is elsewhere: the data ports open to exactly those hosts (DataFirewall). */
-          readonly firewall?: { readonly allowed: readonly string[]; readonly ports: readonly number[]; readonly inInterface?: string };
+          readonly firewall?: { readonly allowed: readonly string[]; readonly ports: readonly number[]; readonly inInterface?: string; readonly containerPorts?: readonly number[] };
+          /** `berth:accessories` on this host (components/data/accessory.ts), each published on `address` at its port slot (`hostPort`). */
+          readonly accessories: readonly AccessoryConfig[];
       }
     | {
           readonly kind: "external";
@@ -82,6 +88,8 @@ export interface Plan {
     readonly data: DataPlan;
     /** With `berth:backup` and a data host: where backups run; `apart` when that is not the release host. */
     readonly backup?: { readonly host: PlanHost; readonly apart: boolean };
+    /** With `berth:schedules`: the timers, on the release host only (once per stack). */
+    readonly schedules?: { readonly host: PlanHost; readonly list: readonly ScheduleConfig[] };
     /** Sites: every host name and its https:// URL; Cloudflare records when `dns.enabled`. */
     readonly sites: { readonly hostnames: readonly string[]; readonly urls: readonly string[]; readonly dns: boolean; readonly proxied: boolean };
     /** The app's preset (lib/presets). */
@@ -106,6 +114,7 @@ export function plan(config: BerthConfig): Plan {
             runsReleaseCommand: h.name === releaseName,
             firstWeb: h.name === firstName,
             release,
+            processes: has("web") || has("worker") ? processesOn({ processes: config.processes, host: h, release }) : [],
             resourceName: (base: string) => perHostName(config, base, h),
             aliases: (base: string) => perHostAliases(config, base, h),
         });
@@ -126,10 +135,17 @@ export function plan(config: BerthConfig): Plan {
         fleet: apps.length > 1,
         mesh: config.mesh.enabled,
         data,
-        backup: config.backup && d ? { host: byName(d.name), apart: d.name !== releaseName } : undefined,
+        backup: backupPlan(config, d && byName(d.name), rh),
+        schedules: Object.keys(config.schedules).length > 0 ? { host: rh, list: Object.values(config.schedules) } : undefined,
         sites: { hostnames: config.hostnames, urls: config.hostnames.map((h) => `https://${h}`), dns: config.dns.enabled, proxied: config.dns.proxied },
         preset: presetOf(config),
     });
+}
+
+/** Backups run where the database is: the data host, or (berth:database sqlite) the one app host. */
+function backupPlan(config: BerthConfig, d: PlanHost | undefined, rh: PlanHost): Plan["backup"] {
+    const h = config.database === "sqlite" ? rh : d;
+    return config.backup && h ? { host: h, apart: h.name !== rh.name } : undefined;
 }
 
 /** Postgres and Redis: containers on the data host `d`, or external services (the role managed from the release host). */
@@ -138,14 +154,17 @@ function dataPlan(config: BerthConfig, apps: readonly PlanHost[], d: PlanHost | 
         const e = config.external;
         return { kind: "external", roleHost: e.postgresAdminUrl ? rh : undefined, postgresAdminUrl: e.postgresAdminUrl, postgresUrl: e.postgresUrl, redisUrl: e.redisUrl };
     }
+    // Accessories run on the data host (lib/config.ts refuses any other); their ports join Postgres's and Redis's.
+    const accessories = Object.values(config.accessories).filter((a) => a.hosts.includes(d.name));
     const firewall = dataIsRemote(config)
         ? {
               allowed: apps.filter((h) => h.name !== d.name).map((h) => h.host.privateAddress!),
-              ports: [config.postgres.port, config.redis.port],
+              ports: [config.postgres.port, config.redis.port, ...accessories.map((a) => a.hostPort)],
               inInterface: config.mesh.enabled ? meshNames(config).iface : undefined,
+              containerPorts: accessories.length > 0 ? [...DATA_CONTAINER_PORTS, ...accessories.map((a) => a.port)] : undefined,
           }
         : undefined;
-    return { kind: "containers", host: d, address: dataAddress(config), firewall };
+    return { kind: "containers", host: d, address: dataAddress(config), firewall, accessories };
 }
 
 /**

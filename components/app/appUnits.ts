@@ -19,8 +19,9 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { NGINX_USER, PROTECT } from "../../lib/names";
+import { appHardening, appServiceLines, sandboxTightening, shellExecStart, systemdQuote } from "../../lib/units/common";
 
-export { PROTECT };
+export { PROTECT, shellExecStart, systemdQuote };
 import { cmd, quote, script, writeFile } from "../../lib/shell";
 
 /** What the builders read of the configuration: the stack, this app host and the release settings as it runs them. */
@@ -158,95 +159,12 @@ export function envFileDeleteScript(cfg: AppUnitsScope): string {
     return script(cmd("rm", "-f", cfg.names.envFile));
 }
 
-/**
- * One word for a systemd command line (ExecStart=, systemd.service(5)):
- * single-quoted, with `\` and `'` backslash-escaped (systemd unescapes C
- * escapes inside quotes too), `%` doubled (unit specifiers), `$` doubled
- * (systemd's own ${VAR} substitution), tab/newline/other control characters
- * as C escapes. NUL cannot be represented and is rejected.
- */
-export function systemdQuote(word: string): string {
-    if (word.includes("\0")) throw new Error("berth: a systemd command line cannot contain NUL");
-    const escaped = word.replace(/[\\'%$\x01-\x1f\x7f]/g, (c) => {
-        switch (c) {
-            case "\\":
-                return "\\\\";
-            case "'":
-                return "\\'";
-            case "%":
-                return "%%";
-            case "$":
-                return "$$";
-            case "\n":
-                return "\\n";
-            case "\t":
-                return "\\t";
-            default:
-                return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
-        }
-    });
-    return `'${escaped}'`;
-}
-
-/** `ExecStart=` value running a shell command line as the service's main process. */
-export function shellExecStart(commandLine: string): string {
-    return `/bin/sh -c ${systemdQuote(`exec ${commandLine}`)}`;
-}
-
 export function webUnitPath(cfg: AppUnitsScope): string {
     return `/etc/systemd/system/${cfg.names.webUnit}.service`;
 }
 
 export function workerUnitPath(cfg: AppUnitsScope): string {
     return `/etc/systemd/system/${cfg.names.workerUnit}.service`;
-}
-
-/** Sandboxing shared by the web and worker units (systemd.exec(5)). */
-function hardening(cfg: AppUnitsScope): string[] {
-    return [
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        `ReadWritePaths=${cfg.names.root}/shared`,
-        ...PROTECT,
-        "CapabilityBoundingSet=",
-        "AmbientCapabilities=",
-        "SystemCallArchitectures=native",
-        "UMask=0027",
-        ...sandboxTightening(),
-    ];
-}
-
-/**
- * What brings a unit to `systemd-analyze security` ≤ 2.0 without getting in
- * an app's way: no view of other processes, only the IP and unix socket
- * families (outbound HTTPS to third-party APIs still works), the
- * `@system-service` syscall set minus privileged/obsolete calls, no device
- * nodes, private IPC, no W+X memory only where the process is not a Ruby/JIT
- * runtime (see proxyUnitFile).
- */
-function sandboxTightening(): string[] {
-    return [
-        "ProtectProc=invisible",
-        "ProcSubset=pid",
-        "PrivateUsers=yes",
-        "PrivateIPC=yes",
-        "RemoveIPC=yes",
-        "DevicePolicy=closed",
-        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
-        "SystemCallFilter=@system-service",
-        "SystemCallFilter=~@privileged @resources @obsolete @debug @mount @cpu-emulation @clock @module @raw-io @reboot @swap",
-        "SystemCallErrorNumber=EPERM",
-    ];
-}
-
-/** Non-secret environment set in the unit itself (the env file overrides it). */
-function unitEnvironment(cfg: AppUnitsScope): string[] {
-    return [
-        `Environment=HOME=${cfg.names.root}/shared`,
-        "Environment=LANG=C.UTF-8",
-        // RAILS_LOG_TO_STDOUT is in the env file (components/environment.ts appEnv), which the build
-        // and the release command read too; nginx serves public/ so RAILS_SERVE_STATIC_FILES stays unset.
-    ];
 }
 
 function unitText(cfg: AppUnitsScope, opts: { description: string; service: string[] }): string {
@@ -259,14 +177,13 @@ function unitText(cfg: AppUnitsScope, opts: { description: string; service: stri
         "",
         "[Service]",
         "Type=simple",
-        `User=${cfg.names.user}`,
-        `Group=${cfg.names.user}`,
         ...opts.service,
         "Restart=on-failure",
         "RestartSec=2",
         "TimeoutStopSec=30",
         "KillMode=mixed",
-        ...hardening(cfg),
+        // The sandbox of every unit running the app's code (lib/units/common.ts).
+        ...appHardening(cfg.names),
         "",
         "[Install]",
         "WantedBy=multi-user.target",
@@ -284,9 +201,7 @@ export function webUnitFile(cfg: AppUnitsScope): string {
     return unitText(cfg, {
         description: `berth ${n.id} web (%i)`,
         service: [
-            `WorkingDirectory=${n.root}/slots/%i`,
-            ...unitEnvironment(cfg),
-            `EnvironmentFile=${n.envFile}`,
+            ...appServiceLines(n, `${n.root}/slots/%i`),
             `EnvironmentFile=${n.root}/slots/%i.env`,
             `ExecStart=${shellExecStart(cfg.release.webCommand)}`,
             `SyslogIdentifier=${n.id}-web-%i`,
@@ -371,9 +286,7 @@ export function workerUnitFile(cfg: AppUnitsScope): string {
     return unitText(cfg, {
         description: `berth ${n.id} worker`,
         service: [
-            `WorkingDirectory=${n.root}/current`,
-            ...unitEnvironment(cfg),
-            `EnvironmentFile=${n.envFile}`,
+            ...appServiceLines(n),
             `ExecStart=${shellExecStart(cfg.release.workerCommand)}`,
             `SyslogIdentifier=${n.id}-worker`,
         ],

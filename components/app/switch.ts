@@ -9,8 +9,10 @@
  * atomic `mv -T`, no nginx reload: client connections are never closed; new
  * requests go to the new instance, requests in flight finish on the old one).
  * The old instance stays up, idle, for max(drain, rollback window) and is
- * then stopped by a transient systemd timer; a switch back inside that
- * window only moves the symlink. The worker restarts on the new release. If
+ * then stopped by a transient systemd timer (after the drain only when
+ * Solid Queue runs in Puma: `jobsInPuma`); a switch back inside that
+ * window only moves the symlink. The worker and the process types of
+ * berth:processes (components/app/processes.ts) restart on the new release. If
  * the new instance never becomes healthy it is stopped, traffic stays where
  * it was, and `pulumi up` fails with the release's name and its last log
  * lines. Every switch holds the host lock (lib/names.ts HOST_LOCK).
@@ -26,9 +28,12 @@ import { upstreamFile } from "../web/nginxSite";
 import { probeHeaders } from "../../lib/proxy";
 import { BUILT_MARKER, releasePath } from "./release";
 import { has } from "../../lib/topology";
+import { instancesFunction, processHaltLines, processInstances, processSwitchLines } from "./processes";
+import { processesOn } from "../../lib/units/process";
+import { drainRunCommand } from "../../lib/units/drain";
 
 /** What the builders read of the configuration: the stack, this app host, its ports, the domain the probe sends, the release settings. */
-export const SWITCH_SCOPE = ["project", "stack", "production", "protect", "names", "ports", "domain", "host", "multiHost", "release"] as const;
+export const SWITCH_SCOPE = ["project", "stack", "production", "protect", "names", "ports", "domain", "host", "multiHost", "release", "processes", "env"] as const;
 export type SwitchScope = Pick<BerthConfig, (typeof SWITCH_SCOPE)[number]>;
 
 /** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
@@ -129,7 +134,31 @@ function unit(cfg: SwitchScope, instance: string): string {
  * is longer.
  */
 export function holdSeconds(cfg: SwitchScope): number {
-    return Math.max(cfg.release.drainSeconds, cfg.release.rollbackWindow);
+    return jobsInPuma(cfg) ? cfg.release.drainSeconds : Math.max(cfg.release.drainSeconds, cfg.release.rollbackWindow);
+}
+
+/**
+ * Solid Queue runs inside Puma (`SOLID_QUEUE_IN_PUMA` in berth:env; Rails'
+ * config/puma.rb loads the plugin when the variable is set at all, even
+ * empty). Its supervisor is a child of Puma that Puma stops with it, and
+ * Puma stops when the supervisor goes (the plugin watches both ways), so
+ * jobs cannot be turned off in a running instance: an instance kept idle
+ * for the rollback window would go on running jobs with the previous
+ * release's code beside the new one. So the previous instance is kept for
+ * the drain only (requests in flight), and a later rollback is a full,
+ * health-checked switch (seconds, still no downtime) instead of a move of
+ * traffic alone. The two releases' job runners overlap only while the new
+ * instance starts and the old one drains, as in any rolling deploy.
+ */
+export function jobsInPuma(cfg: Pick<BerthConfig, "env">): boolean {
+    return Object.prototype.hasOwnProperty.call(cfg.env, "SOLID_QUEUE_IN_PUMA");
+}
+
+/** What the switch says about the previous instance. */
+function holdText(cfg: SwitchScope): string {
+    return jobsInPuma(cfg)
+        ? `the previous instance stays up for ${holdSeconds(cfg)}s (the drain only: Solid Queue runs in Puma, so no idle instance is kept for a rollback)`
+        : `the previous instance stays up for ${holdSeconds(cfg)}s (drain or rollback window, the longer)`;
 }
 
 export function switchScript(cfg: SwitchScope, inp: SwitchInputs): string {
@@ -161,11 +190,13 @@ export function switchScript(cfg: SwitchScope, inp: SwitchInputs): string {
         '  drain=$(drain_unit "$active")',
         '  systemctl stop "$drain.timer" 2>/dev/null || true',
         '  systemctl reset-failed "$drain.timer" "$drain.service" 2>/dev/null || true',
-        // Kept up for the drain (requests in flight) and the rollback window, then stopped.
-        `  systemd-run --quiet --collect --unit="$drain" --on-active=${holdSeconds(cfg)} systemctl stop "$(proxy_socket "$active")" "$(web_unit "$active")"`,
+        // Kept up for the drain (requests in flight) and the rollback window, then stopped
+        // by systemd: the sandboxed transient service conflicts with both (lib/units/drain.ts).
+        `  ${drainRunCommand(raw('"$drain"'), holdSeconds(cfg), [raw('"$(proxy_socket "$active")"'), raw('"$(web_unit "$active")"')])}`,
         "fi",
         worker && [cmd("systemctl", "enable", "--quiet", worker), cmd("systemctl", "restart", worker)],
-        `echo "berth: release $rev serving on $idle (127.0.0.1:$port); the previous instance stays up for ${holdSeconds(cfg)}s (drain or rollback window, the longer)"`,
+        processesOn(cfg).length > 0 && [instancesFunction(), processSwitchLines(cfg)],
+        `echo "berth: release $rev serving on $idle (127.0.0.1:$port); ${holdText(cfg)}"`,
         pruneLines(cfg),
     );
 }
@@ -197,6 +228,7 @@ function workerSwitchScript(cfg: SwitchScope, inp: SwitchInputs): string {
     const n = cfg.names;
     const state = `${n.root}/state`;
     const worker = cfg.release.workerCommand ? `${n.workerUnit}.service` : undefined;
+    const procs = processesOn(cfg).length > 0 ? processInstances(cfg) : undefined;
     const stamp = stampOf(inp);
     return script(
         hostLock(HOST_LOCK, `switch of ${n.id}`),
@@ -206,9 +238,15 @@ function workerSwitchScript(cfg: SwitchScope, inp: SwitchInputs): string {
         `if [ ! -f "$rel/${BUILT_MARKER}" ]; then echo "berth: release $rev is not built on host ${cfg.host.name}" >&2; exit 1; fi`,
         cmd("install", "-d", "-m", "0755", state),
         worker && `if [ "$(cat ${quote(`${state}/worker.stamp`)} 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet ${quote(worker)}; then echo "berth: release $rev already running"; exit 0; fi`,
+        procs && [
+            instancesFunction(),
+            // Every instance active on this stamp: nothing to do (systemctl is-active of several units is true when any is).
+            `if ${[`[ "$(cat ${quote(`${state}/processes.stamp`)} 2>/dev/null)" = "$stamp" ]`, ...procs.map((u) => `systemctl is-active --quiet ${quote(u)}`)].join(" && ")}; then echo "berth: release $rev already running"; exit 0; fi`,
+        ],
         pointCurrent(cfg),
         `echo "$rev" > ${quote(`${state}/revision`)}`,
         worker && [cmd("systemctl", "enable", "--quiet", worker), cmd("systemctl", "restart", worker), `echo "$stamp" > ${quote(`${state}/worker.stamp`)}`],
+        procs && [processSwitchLines(cfg), `echo "$stamp" > ${quote(`${state}/processes.stamp`)}`],
         `echo "berth: release $rev is current on host ${cfg.host.name}"`,
         pruneLines(cfg),
     );
@@ -427,6 +465,7 @@ export function stopScript(cfg: SwitchScope): string {
         `for c in blue green; do systemctl stop ${quote(`berth-${n.id}-drain-`)}"$c.timer" 2>/dev/null || true; done`,
         // One at a time: systemctl refuses the whole list when one unit file is gone.
         `for u in ${units.map(quote).join(" ")}; do systemctl disable --now "$u" 2>/dev/null || true; done`,
+        processesOn(cfg).length > 0 && [instancesFunction(), processHaltLines(cfg)],
         cmd("rm", "-rf", `${n.root}/state`, `${n.root}/slots/blue`, `${n.root}/slots/green`, `${n.root}/slots/blue.env`, `${n.root}/slots/green.env`, n.webSocket),
     );
 }

@@ -42,9 +42,10 @@ import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { osAptInstall } from "../../lib/os";
 import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../../lib/shell";
 import { knownHostsPattern } from "./dataServices";
+import { appDatabases } from "../../lib/databases";
 
 /** What the builders read of the configuration: the stack, the data host, the Postgres settings and `backup` (must be set). */
-export const BACKUP_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "postgres", "backup"] as const;
+export const BACKUP_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "postgres", "backup", "database", "databases"] as const;
 export type BackupScope = Pick<BerthConfig, (typeof BACKUP_SCOPE)[number]>;
 
 /** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
@@ -198,9 +199,14 @@ function lockLines(cfg: BackupScope, what: string): string[] {
     ];
 }
 
+/** BACKUP_PACKAGES, and sqlite3 (its online backup, `.backup`) with berth:database sqlite. */
+export function backupPackages(cfg: Pick<BackupScope, "database">): string[] {
+    return cfg.database === "sqlite" ? [...BACKUP_PACKAGES, "sqlite3"] : BACKUP_PACKAGES;
+}
+
 export function backupPackagesScript(cfg: BackupScope): string {
     return script(
-        osAptInstall(BACKUP_PACKAGES, { lock: [`exec 8>${quote(HOST_LOCK)}`, "flock -w 600 8"] }),
+        osAptInstall(backupPackages(cfg), { lock: [`exec 8>${quote(HOST_LOCK)}`, "flock -w 600 8"] }),
         `restic version`,
         `echo ${quote(`berth: backup tools ready for ${cfg.names.id}`)}`,
     );
@@ -263,16 +269,43 @@ function ownedDatabasesSql(): string[] {
     ];
 }
 
+/** Postgres: `pg_dump -Fc` of every database the app role owns, one snapshot each (sets failed, saved). */
+function postgresDumpLines(cfg: BackupScope, me: string): string[] {
+    const n = cfg.names;
+    return [
+        "# An assignment, not a process substitution: a failing psql (e.g. Postgres down) fails the backup.",
+        `owned="$({ ${ownedDatabasesSql().join("\n")}\n} | pg -d postgres -v role=${quote(cfg.postgres.role)})"`,
+        'mapfile -t dbs <<<"$owned"',
+        "failed=0",
+        "saved=0",
+        'for db in "${dbs[@]}"; do',
+        "  [ -n \"$db\" ] || continue",
+        "  t0=$SECONDS",
+        `  if ${cmd("docker", "exec", n.postgresContainer, "pg_dump", "-U", "postgres", "-Fc", "-Z0", "-d", raw('"$db"'))} | rs backup --host ${quote(n.id)} --stdin --stdin-filename "postgres-$db.dump" "\${tags[@]}" --tag "db:$db"; then`,
+        `    echo "${me}: database $db saved in $((SECONDS - t0))s"`,
+        "    saved=$((saved + 1))",
+        "  else",
+        `    echo "${me}: backing up database $db FAILED" >&2`,
+        "    failed=1",
+        "    break",
+        "  fi",
+        "done",
+    ];
+}
+
 /** The installed backup script: `berth-<id>-backup [scheduled|release|manual] [sha]`. */
 export function backupScriptFile(cfg: BackupScope): string {
     const b = requireBackup(cfg);
     const n = cfg.names;
     const me = `berth-${n.id}-backup`;
+    const sqlite = cfg.database === "sqlite";
     return withShebang(
         script(
             `# ${managedBy(cfg).slice(2)}`,
             `# Usage: ${n.backupScript} [scheduled|release|manual] [sha]`,
-            "# Dumps every database the app role owns into the restic repository (encrypted, off host).",
+            sqlite
+                ? "# Copies every SQLite database (online backup: consistent under writes) into the restic repository (encrypted, off host)."
+                : "# Dumps every database the app role owns into the restic repository (encrypted, off host).",
             "umask 077",
             'reason="${1:-manual}"',
             'sha="${2:-}"',
@@ -280,27 +313,11 @@ export function backupScriptFile(cfg: BackupScope): string {
             `if [ -n "$sha" ] && ! [[ "$sha" =~ ^[0-9a-f]{40}$ ]]; then echo ${quote(`${me}: the sha must be 40 hex digits`)} >&2; exit 64; fi`,
             lockLines(cfg, me),
             resticFunction(cfg),
-            psqlFunction(cfg),
+            sqlite ? spoolLines(cfg) : psqlFunction(cfg),
             'run="$(date -u +%Y%m%dT%H%M%SZ)-$$"',
             `tags=(--tag berth --tag ${quote(cfg.stack)} --tag "reason:$reason" --tag "run:$run")`,
             'if [ -n "$sha" ]; then tags+=(--tag "sha:$sha"); fi',
-            "# An assignment, not a process substitution: a failing psql (e.g. Postgres down) fails the backup.",
-            `owned="$({ ${ownedDatabasesSql().join("\n")}\n} | pg -d postgres -v role=${quote(cfg.postgres.role)})"`,
-            'mapfile -t dbs <<<"$owned"',
-            "failed=0",
-            "saved=0",
-            'for db in "${dbs[@]}"; do',
-            "  [ -n \"$db\" ] || continue",
-            "  t0=$SECONDS",
-            `  if ${cmd("docker", "exec", n.postgresContainer, "pg_dump", "-U", "postgres", "-Fc", "-Z0", "-d", raw('"$db"'))} | rs backup --host ${quote(n.id)} --stdin --stdin-filename "postgres-$db.dump" "\${tags[@]}" --tag "db:$db"; then`,
-            `    echo "${me}: database $db saved in $((SECONDS - t0))s"`,
-            "    saved=$((saved + 1))",
-            "  else",
-            `    echo "${me}: backing up database $db FAILED" >&2`,
-            "    failed=1",
-            "    break",
-            "  fi",
-            "done",
+            sqlite ? sqliteDumpLines(cfg, me) : postgresDumpLines(cfg, me),
             b.redis && [
                 'if [ "$failed" = 0 ]; then',
                 `  if ${cmd("docker", "exec", n.redisContainer, "tar", "-C", "/data", "-cf", "-", ".")} | rs backup --host ${quote(n.id)} --stdin --stdin-filename redis-data.tar "\${tags[@]}" --tag redis; then`,
@@ -311,13 +328,16 @@ export function backupScriptFile(cfg: BackupScope): string {
                 "  fi",
                 "fi",
             ],
+            b.storage && storageBackupLines(cfg, me),
             'if [ "$failed" = 1 ]; then',
-            '  rs forget --tag "run:$run" >/dev/null 2>&1 || true',
+            // By id: `forget --tag` without a keep policy removes nothing ("no policy was specified").
+            `  partial="$(rs snapshots --json --tag "run:$run" 2>/dev/null | jq -r '.[].id' || true)"`,
+            '  if [ -n "$partial" ]; then mapfile -t ids <<<"$partial"; rs forget "${ids[@]}" >/dev/null 2>&1 || true; fi',
             `  echo "${me}: FAILED; no snapshot of run $run is kept" >&2`,
             "  exit 1",
             "fi",
             'if [ "$saved" = 0 ]; then',
-            `  echo ${quote(`${me}: role ${cfg.postgres.role} owns no database yet; nothing to back up`)}`,
+            `  echo ${quote(sqlite ? `${me}: no database file exists yet; nothing to back up` : `${me}: role ${cfg.postgres.role} owns no database yet; nothing to back up`)}`,
             "fi",
             'if [ "$reason" = scheduled ]; then',
             // --keep-within: every snapshot of the last days stays, the release ones (sha:<sha>) included,
@@ -378,8 +398,10 @@ export function dbFromPathLines(me: string): string[] {
 
 /** The installed restore script: `berth-<id>-restore [latest|<snapshot id>|sha:<sha>]`. */
 export function restoreScriptFile(cfg: BackupScope): string {
+    if (cfg.database === "sqlite") return sqliteRestoreScriptFile(cfg);
     const n = cfg.names;
     const me = `berth-${n.id}-restore`;
+    const storage = requireBackup(cfg).storage;
     const units = [`${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
     return withShebang(
         script(
@@ -394,6 +416,7 @@ export function restoreScriptFile(cfg: BackupScope): string {
             resticFunction(cfg),
             psqlFunction(cfg),
             pickRunLines(cfg, me),
+            storage && storagePickLines(),
             "restored=()",
             'for line in "${picked[@]}"; do',
             '  id="${line%% *}"',
@@ -405,6 +428,7 @@ export function restoreScriptFile(cfg: BackupScope): string {
             '  restored+=("$db")',
             "done",
             `if [ "\${#restored[@]}" = 0 ]; then echo "${me}: the run holds no database" >&2; exit 1; fi`,
+            storage && storageScratchLines(cfg, me),
             "active=()",
             `for unit in ${units.map(quote).join(" ")}; do`,
             '  if systemctl is-active --quiet "$unit"; then active+=("$unit"); fi',
@@ -412,6 +436,7 @@ export function restoreScriptFile(cfg: BackupScope): string {
             `start_app() { if [ "\${#active[@]}" -gt 0 ]; then systemctl start "\${active[@]}"; echo "${me}: started \${active[*]}"; fi; }`,
             "trap start_app EXIT",
             `if [ "\${#active[@]}" -gt 0 ]; then systemctl stop "\${active[@]}"; echo "${me}: stopped \${active[*]}"; fi`,
+            storage && storageSwapLines(cfg, me),
             'for db in "${restored[@]}"; do',
             '  scratch="${db:0:40}__berth_restore"',
             `  printf '%s\\n' 'DROP DATABASE IF EXISTS :"db" WITH (FORCE);' 'ALTER DATABASE :"scratch" RENAME TO :"db";' | pg -d postgres -v db="$db" -v scratch="$scratch"`,
@@ -429,6 +454,7 @@ export function restoreScriptFile(cfg: BackupScope): string {
  * are dropped. Any failure exits 1 (a failed unit).
  */
 export function restoreTestScriptFile(cfg: BackupScope): string {
+    if (cfg.database === "sqlite") return sqliteRestoreTestScriptFile(cfg);
     const n = cfg.names;
     const me = `berth-${n.id}-restore-test`;
     return withShebang(
@@ -470,6 +496,264 @@ export function restoreTestScriptFile(cfg: BackupScope): string {
             `  echo "${me}: $db: snapshot \${id:0:8} restores: $tables tables, $rows rows"`,
             `  printf '%s\\n' 'DROP DATABASE :"scratch" WITH (FORCE);' | pg -d postgres -v scratch="$scratch"`,
             '  scratch=""',
+            "  tested=$((tested + 1))",
+            "done",
+            '[ "$tested" -gt 0 ] || fail "the latest run holds no database"',
+            `echo "${me}: OK: $tested database(s) of run \${run#run:} restore"`,
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// SQLite (berth:database sqlite) and shared/storage (berth:backup.storage)
+
+/**
+ * The run's scratch directory (names.backupSpool), emptied now and on exit;
+ * owned by the app user, who makes the SQLite copies (a root sqlite3 would
+ * leave root-owned -wal/-shm files the app could not open).
+ */
+function spoolLines(cfg: BackupScope): string[] {
+    const n = cfg.names;
+    return [
+        `spool=${quote(n.backupSpool)}`,
+        'rm -rf "$spool"',
+        cmd("install", "-d", "-m", "0700", "-o", n.user, "-g", n.user, raw('"$spool"')),
+        `trap 'rm -rf "$spool"' EXIT`,
+    ];
+}
+
+/** `sqlite3` as the app user (its files, its -wal/-shm), extra arguments appended. */
+function sqliteAsApp(cfg: BackupScope): string {
+    return `as_app_sqlite3() { ${cmd("runuser", "-u", cfg.names.user, "--", "sqlite3", "-batch", "-bail")} "$@"; }`;
+}
+
+/** The SQLite files of the app's databases, as `name file` words for a `while read` loop. */
+function sqliteTable(cfg: BackupScope): string[] {
+    return ["cat <<'DATABASES'", ...appDatabases(cfg).map((d) => `${d.name} ${d.sqliteFile}`), "DATABASES"];
+}
+
+/**
+ * SQLite: each database file copied with SQLite's online backup
+ * (`.backup`, consistent while the app writes, WAL included) into the
+ * spool, checked (`PRAGMA quick_check`), then saved as one snapshot
+ * (`/sqlite-<name>.sqlite3`, tagged db:<name>). A file that does not exist
+ * yet is skipped (the release command's db:prepare makes it).
+ */
+function sqliteDumpLines(cfg: BackupScope, me: string): string[] {
+    const n = cfg.names;
+    return [
+        sqliteAsApp(cfg),
+        "failed=0",
+        "saved=0",
+        "while read -r db file; do",
+        '  if [ ! -f "$file" ]; then echo "' + me + ': database $db ($file) does not exist yet; skipped"; continue; fi',
+        "  t0=$SECONDS",
+        '  copy="$spool/$db.sqlite3"',
+        `  if as_app_sqlite3 "$file" ".backup '$copy'" && [ "$(as_app_sqlite3 "$copy" 'PRAGMA quick_check')" = ok ] && rs backup --host ${quote(n.id)} --stdin --stdin-filename "sqlite-$db.sqlite3" "\${tags[@]}" --tag "db:$db" <"$copy"; then`,
+        `    echo "${me}: database $db saved in $((SECONDS - t0))s"`,
+        "    saved=$((saved + 1))",
+        '    rm -f "$copy"',
+        "  else",
+        `    echo "${me}: backing up database $db FAILED" >&2`,
+        "    failed=1",
+        "    break",
+        "  fi",
+        `done < <(${sqliteTable(cfg).join("\n")}\n)`,
+    ];
+}
+
+/** tar arguments that leave the live SQLite files out of the storage archive (they are saved on their own). */
+function storageExcludes(cfg: BackupScope): string[] {
+    if (cfg.database !== "sqlite") return [];
+    return appDatabases(cfg).flatMap((d) => {
+        const f = `./${d.sqliteFile.slice(cfg.names.storageDir.length + 1)}`;
+        return [f, `${f}-wal`, `${f}-shm`, `${f}-journal`].map((x) => `--exclude=${x}`);
+    });
+}
+
+/**
+ * shared/storage (Active Storage's local files) after the databases, in the
+ * same run: one tar (`/storage.tar`, tagged storage). Every blob the dumps
+ * refer to was written before them, so it is in the archive. tar's exit 1
+ * (a file changed while read: an upload in progress) is not a failure.
+ */
+function storageBackupLines(cfg: BackupScope, me: string): string[] {
+    const n = cfg.names;
+    return [
+        `if [ "$failed" = 0 ] && [ -d ${quote(n.storageDir)} ]; then`,
+        `  if { ${cmd("tar", "-C", n.storageDir, "--numeric-owner", ...storageExcludes(cfg), "-cf", "-", ".")} || [ "$?" = 1 ]; } | rs backup --host ${quote(n.id)} --stdin --stdin-filename storage.tar "\${tags[@]}" --tag storage; then`,
+        `    echo "${me}: storage (uploads) saved"`,
+        "  else",
+        `    echo "${me}: backing up storage FAILED" >&2`,
+        "    failed=1",
+        "  fi",
+        "fi",
+    ];
+}
+
+/**
+ * Before the app stops: the run's `/storage.tar` (if any, "$storage_id")
+ * extracted into a scratch directory beside shared/storage (same
+ * filesystem: the swap is two renames). Sets `storage_new` (empty: no
+ * storage in the run, storage is left as it is).
+ */
+function storageScratchLines(cfg: BackupScope, me: string): string[] {
+    const n = cfg.names;
+    const scratch = `${n.storageDir}.berth-restore`;
+    return [
+        'storage_new=""',
+        'if [ -n "$storage_id" ]; then',
+        `  storage_new=${quote(scratch)}`,
+        '  rm -rf "$storage_new"',
+        `  ${cmd("install", "-d", "-m", "0755", "-o", n.user, "-g", n.user, raw('"$storage_new"'))}`,
+        '  rs dump "$storage_id" /storage.tar | tar -C "$storage_new" --numeric-owner -xpf -',
+        `  echo "${me}: storage of snapshot \${storage_id:0:8} unpacked"`,
+        "fi",
+    ];
+}
+
+/** While the app is stopped: the unpacked storage replaces shared/storage (the old one is removed after). */
+function storageSwapLines(cfg: BackupScope, me: string): string[] {
+    const n = cfg.names;
+    const old = `${n.storageDir}.berth-old`;
+    return [
+        'if [ -n "$storage_new" ]; then',
+        `  rm -rf ${quote(old)}`,
+        `  if [ -d ${quote(n.storageDir)} ]; then mv -T ${quote(n.storageDir)} ${quote(old)}; fi`,
+        `  mv -T "$storage_new" ${quote(n.storageDir)}`,
+        `  rm -rf ${quote(old)}`,
+        `  echo "${me}: storage restored"`,
+        "fi",
+    ];
+}
+
+/** Sets `storage_id` to the run's storage snapshot (empty: none); call after pickRunLines. */
+function storagePickLines(): string[] {
+    return [
+        'storage_id=""',
+        'for line in "${picked[@]}"; do',
+        '  if [ "${line#* }" = /storage.tar ]; then storage_id="${line%% *}"; fi',
+        "done",
+    ];
+}
+
+/** Validates a SQLite snapshot's path and sets `db` and `file` (the live file); skips other paths. */
+function sqliteFromPathLines(cfg: BackupScope, me: string): string[] {
+    return [
+        '  case "$path" in /sqlite-*.sqlite3) ;; *) continue ;; esac',
+        '  db="${path#/sqlite-}"',
+        '  db="${db%.sqlite3}"',
+        "  file=",
+        "  while read -r name f; do",
+        '    if [ "$name" = "$db" ]; then file="$f"; fi',
+        `  done < <(${sqliteTable(cfg).join("\n")}\n)`,
+        `  [ -n "$file" ] || { echo "${me}: $db in $path is not a database of berth:databases; skipped" >&2; continue; }`,
+    ];
+}
+
+/** The restore script with berth:database sqlite: files, not databases (same usage and guarantees as Postgres'). */
+function sqliteRestoreScriptFile(cfg: BackupScope): string {
+    const n = cfg.names;
+    const me = `berth-${n.id}-restore`;
+    const units = [`${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
+    const owner = quote(`${n.user}:${n.user}`);
+    return withShebang(
+        script(
+            `# ${managedBy(cfg).slice(2)}`,
+            `# Usage: ${n.restoreScript} [latest|<snapshot id>|sha:<release sha>]`,
+            "# Restores every SQLite database of that backup run (and its storage, if it holds one): each is",
+            "# downloaded and checked while the app still serves, then the app is stopped, the files replace",
+            "# the live ones, and the app is started again. A failure before the swap leaves the live files untouched.",
+            "umask 077",
+            'target="${1:-latest}"',
+            lockLines(cfg, me),
+            resticFunction(cfg),
+            spoolLines(cfg),
+            sqliteAsApp(cfg),
+            pickRunLines(cfg, me),
+            storagePickLines(),
+            "restored=()",
+            "files=()",
+            'for line in "${picked[@]}"; do',
+            '  id="${line%% *}"',
+            '  path="${line#* }"',
+            sqliteFromPathLines(cfg, me),
+            '  copy="$spool/$db.sqlite3"',
+            `  echo "${me}: restoring $db from snapshot \${id:0:8}"`,
+            `  rs dump "$id" "$path" >"$copy"`,
+            `  chown ${owner} "$copy"`,
+            `  [ "$(as_app_sqlite3 "$copy" 'PRAGMA integrity_check')" = ok ] || { echo "${me}: the copy of $db fails SQLite's integrity check" >&2; exit 1; }`,
+            '  restored+=("$db")',
+            '  files+=("$file")',
+            "done",
+            `if [ "\${#restored[@]}" = 0 ]; then echo "${me}: the run holds no database" >&2; exit 1; fi`,
+            storageScratchLines(cfg, me),
+            "active=()",
+            `for unit in ${units.map(quote).join(" ")}; do`,
+            '  if systemctl is-active --quiet "$unit"; then active+=("$unit"); fi',
+            "done",
+            `start_app() { rm -rf "$spool"; if [ "\${#active[@]}" -gt 0 ]; then systemctl start "\${active[@]}"; echo "${me}: started \${active[*]}"; fi; }`,
+            "trap start_app EXIT",
+            `if [ "\${#active[@]}" -gt 0 ]; then systemctl stop "\${active[@]}"; echo "${me}: stopped \${active[*]}"; fi`,
+            storageSwapLines(cfg, me),
+            'for i in "${!restored[@]}"; do',
+            '  db="${restored[$i]}"',
+            '  file="${files[$i]}"',
+            `  ${cmd("install", "-d", "-m", "0755", "-o", n.user, "-g", n.user, n.storageDir)}`,
+            // Same filesystem as the live file, then one rename; a stale -wal/-shm would be replayed onto the restored file.
+            `  ${cmd("install", "-m", "0640", "-o", n.user, "-g", n.user, raw('"$spool/$db.sqlite3"'), raw('"$file.berth-restore"'))}`,
+            '  rm -f "$file-wal" "$file-shm" "$file-journal"',
+            '  mv -f "$file.berth-restore" "$file"',
+            `  echo "${me}: database $db restored"`,
+            "done",
+            `echo "${me}: restored \${#restored[@]} database(s) from run \${run#run:}"`,
+        ),
+    );
+}
+
+/** The restore test with berth:database sqlite: integrity check, tables and row counts of each copy; storage listed. */
+function sqliteRestoreTestScriptFile(cfg: BackupScope): string {
+    const n = cfg.names;
+    const me = `berth-${n.id}-restore-test`;
+    return withShebang(
+        script(
+            `# ${managedBy(cfg).slice(2)}`,
+            `# Usage: ${n.restoreTestScript}`,
+            "# Restores the latest backup run's SQLite databases into scratch files and checks them; exit 1 on any problem.",
+            "umask 077",
+            "target=latest",
+            lockLines(cfg, me),
+            resticFunction(cfg),
+            spoolLines(cfg),
+            sqliteAsApp(cfg),
+            'fail() { echo "' + me + ': FAILED: $*" >&2; exit 1; }',
+            `rs check || fail "restic check found a damaged repository"`,
+            pickRunLines(cfg, me),
+            "tested=0",
+            'for line in "${picked[@]}"; do',
+            '  id="${line%% *}"',
+            '  path="${line#* }"',
+            '  if [ "$path" = /storage.tar ]; then',
+            '    entries="$(rs dump "$id" /storage.tar | tar -tf - | wc -l)" || fail "the storage of snapshot ${id:0:8} could not be read"',
+            `    echo "${me}: storage: snapshot \${id:0:8} restores: $entries entries"`,
+            "    continue",
+            "  fi",
+            sqliteFromPathLines(cfg, me),
+            '  copy="$spool/$db.sqlite3"',
+            `  rs dump "$id" "$path" >"$copy" || fail "snapshot \${id:0:8} of $db could not be restored"`,
+            `  chown ${quote(`${n.user}:${n.user}`)} "$copy"`,
+            `  [ "$(as_app_sqlite3 "$copy" 'PRAGMA integrity_check')" = ok ] || fail "the restored $db fails SQLite's integrity check"`,
+            `  tables="$(as_app_sqlite3 "$copy" "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")"`,
+            '  [ "$tables" -gt 0 ] || fail "the restored $db holds no table"',
+            "  rows=0",
+            "  while read -r table; do",
+            `    count="$(as_app_sqlite3 "$copy" "SELECT count(*) FROM \\"$table\\"")"`,
+            `    [[ "$count" =~ ^[0-9]+$ ]] || fail "could not count the rows of $db.$table"`,
+            `    echo "${me}: $db: $table: $count rows"`,
+            "    rows=$((rows + count))",
+            `  done < <(as_app_sqlite3 "$copy" "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1")`,
+            `  echo "${me}: $db: snapshot \${id:0:8} restores: $tables tables, $rows rows"`,
+            '  rm -f "$copy"',
             "  tested=$((tested + 1))",
             "done",
             '[ "$tested" -gt 0 ] || fail "the latest run holds no database"',
@@ -559,7 +843,7 @@ export function installDeleteScript(cfg: BackupScope): string {
 }
 
 /** The line the release command runs before migrating (components/app/release.ts). */
-export function releaseBackupLines(cfg: BackupScope, sha: string): string[] {
+export function releaseBackupLines(cfg: Pick<BackupScope, "names">, sha: string): string[] {
     const n = cfg.names;
     return [
         `echo ${quote(`berth: backing up the database before the release command of ${sha}`)}`,

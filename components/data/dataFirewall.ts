@@ -1,6 +1,7 @@
 /**
- * DataFirewall: on the data host of a multi-host stack, Postgres and Redis
- * are published by Docker on the host's private address (provider network or
+ * DataFirewall: on the data host of a multi-host stack, Postgres, Redis and
+ * the accessories (components/data/accessory.ts) are published by Docker on
+ * the host's private address (provider network or
  * the WireGuard mesh). Docker's published ports bypass ufw (DNAT in
  * PREROUTING, then FORWARD through Docker's own chains), so this filters them
  * in DOCKER-USER: new connections to the published ports only from the app
@@ -32,11 +33,11 @@ export interface DataFirewallArgs extends DataFirewallScope {
     connection: pulumi.Input<Connection>;
     /** Private addresses of the app hosts. */
     allowed: pulumi.Input<string[]>;
-    /** Published host ports of postgres and redis (lib/plan.ts: `postgres.port`, `redis.port`). */
+    /** Published host ports: postgres, redis, then each accessory's port slot (lib/plan.ts `data.firewall.ports`). */
     ports: number[];
     /** Mesh only: the interface allowed connections arrive on (lib/plan.ts: `meshNames(cfg).iface`). */
     inInterface?: string;
-    /** Ports inside the containers (default 5432 and 6379). */
+    /** Ports inside the containers (default 5432 and 6379; with accessories, theirs too: lib/plan.ts `data.firewall.containerPorts`). */
     containerPorts?: number[];
     /** What must be up on the data host first (its Host's `ready`, the mesh). */
     dependsOn: pulumi.Input<pulumi.Resource>[];

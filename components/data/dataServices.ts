@@ -1,6 +1,9 @@
 /**
  * DataServices: Postgres and Redis as Docker containers on the host's engine,
- * driven by @pulumi/docker over SSH with the host key pinned. Ports are
+ * driven by @pulumi/docker over SSH with the host key pinned. They are the
+ * first two entries of the accessory mechanism (`postgresSpec`, `redisSpec`
+ * below, made by components/data/accessory.ts `serviceResources`), under
+ * this component and with their resource names of old (URNs are an API). Ports are
  * published only on 127.0.0.1 (Docker's published ports bypass ufw) — on a
  * multi-host stack only on the data host's private address, guarded by
  * components/data/dataFirewall.ts (lib/topology.ts dataAddress) — data
@@ -17,16 +20,16 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import * as random from "@pulumi/random";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { dockerSshOpts, knownHostsPattern } from "../../lib/names";
 import { managedBy } from "../../lib/remote";
+import { DATA_LABEL, labels, serviceResources, ServiceSpec } from "./accessory";
 
-export { dockerSshOpts, knownHostsPattern };
+export { dockerSshOpts, knownHostsPattern, labels };
 
 /** What the builders read of the configuration: the stack, the data host, the Postgres and Redis settings. */
-export const DATA_SERVICES_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "postgres", "redis"] as const;
+export const DATA_SERVICES_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "postgres", "redis", "database"] as const;
 export type DataServicesScope = Pick<BerthConfig, (typeof DATA_SERVICES_SCOPE)[number]>;
 
 /** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
@@ -44,12 +47,13 @@ export const REDIS_CONF_FILE = "/etc/berth-redis.conf";
 export class DataServices extends pulumi.ComponentResource {
     public readonly provider: docker.Provider;
     public readonly network: docker.Network;
-    public readonly postgresVolume: docker.Volume;
+    /** Undefined with `berth:database` sqlite (no Postgres at all). */
+    public readonly postgresVolume?: docker.Volume;
     public readonly redisVolume: docker.Volume;
-    public readonly postgres: docker.Container;
+    public readonly postgres?: docker.Container;
     public readonly redis: docker.Container;
-    /** Superuser password of the Postgres container (secret). */
-    public readonly postgresSuperPassword: pulumi.Output<string>;
+    /** Superuser password of the Postgres container (secret; undefined with sqlite). */
+    public readonly postgresSuperPassword?: pulumi.Output<string>;
     /** Redis `requirepass` (secret). */
     public readonly redisPassword: pulumi.Output<string>;
     /** redis://:password@<data address>:port/0 (secret). */
@@ -59,100 +63,34 @@ export class DataServices extends pulumi.ComponentResource {
         super("berth:data:DataServices", name, {}, opts);
         const cfg: DataServicesScope = args;
         const n = cfg.names;
-        const child = { parent: this };
 
         this.provider = new docker.Provider(
             `${name}-engine`,
             { host: dockerHost(cfg), sshOpts: dockerSshOpts(cfg) },
             { parent: this, dependsOn: args.dependsOn },
         );
-        const onEngine = { parent: this, provider: this.provider };
-        const password = { ...child, ...lifecycle(cfg, "password") };
-        // Fixed names: labels never replace them (see the header).
-        const fixedName = { ignoreChanges: ["labels"] };
-
-        const superPassword = new random.RandomPassword(`${name}-postgres-superuser`, { length: 40, special: false }, password);
-        const redisPassword = new random.RandomPassword(
-            `${name}-redis-password`,
-            { length: 40, special: false, keepers: { rotation: cfg.redis.passwordRotation } },
-            password,
+        // Fixed name: labels never replace it (see the header).
+        this.network = new docker.Network(
+            `${name}-network`,
+            { name: n.network, driver: "bridge", labels: labels(cfg, "network") },
+            { parent: this, provider: this.provider, ignoreChanges: ["labels"], ...lifecycle(cfg, "network") },
         );
-        this.postgresSuperPassword = superPassword.result;
-        this.redisPassword = redisPassword.result;
+        // Postgres and Redis: the first two entries of the accessory mechanism (components/data/accessory.ts).
+        const on = { parent: this, provider: this.provider, network: this.network };
+        // berth:database sqlite: no Postgres (its files are on the app host).
+        const postgres = cfg.database !== "sqlite" ? serviceResources(cfg, postgresSpec(cfg, args.address, name), on) : undefined;
+        const redis = serviceResources(cfg, redisSpec(cfg, args.address, name), on);
+        this.postgresVolume = postgres?.volumes[0];
+        this.postgres = postgres?.container;
+        this.postgresSuperPassword = postgres?.password!.result;
+        this.redisVolume = redis.volumes[0];
+        this.redis = redis.container;
+        this.redisPassword = redis.password!.result;
 
-        this.network = new docker.Network(`${name}-network`, { name: n.network, driver: "bridge", labels: labels(cfg, "network") }, { ...onEngine, ...fixedName, ...lifecycle(cfg, "network") });
-        this.postgresVolume = new docker.Volume(
-            `${name}-postgres-volume`,
-            { name: n.postgresVolume, labels: [...labels(cfg, "database"), { label: "berth.data", value: "true" }] },
-            { ...onEngine, ...fixedName, ...lifecycle(cfg, "volume") },
-        );
-        this.redisVolume = new docker.Volume(
-            `${name}-redis-volume`,
-            { name: n.redisVolume, labels: [...labels(cfg, "cache"), { label: "berth.data", value: "true" }] },
-            { ...onEngine, ...fixedName, ...lifecycle(cfg, "volume") },
-        );
-
-        const postgresImage = new docker.RemoteImage(`${name}-postgres-image`, { name: cfg.postgres.image, keepLocally: true }, onEngine);
-        const redisImage = new docker.RemoteImage(`${name}-redis-image`, { name: cfg.redis.image, keepLocally: true }, onEngine);
-        const common = {
-            restart: "unless-stopped",
-            wait: true,
-            waitTimeout: 180,
-            logDriver: "json-file",
-            logOpts: { "max-size": "10m", "max-file": "3" },
-            mustRun: true,
-        };
-
-        this.postgres = new docker.Container(
-            `${name}-postgres`,
-            {
-                ...common,
-                name: n.postgresContainer,
-                image: postgresImage.imageId,
-                envs: postgresEnv(),
-                uploads: [{ file: POSTGRES_PASSWORD_FILE, content: pulumi.secret(superPassword.result) }],
-                ports: [{ internal: 5432, external: cfg.postgres.port, ip: args.address, protocol: "tcp" }],
-                networksAdvanced: [{ name: this.network.name, aliases: ["postgres"] }],
-                volumes: [{ volumeName: this.postgresVolume.name, containerPath: "/var/lib/postgresql/data" }],
-                healthcheck: {
-                    tests: ["CMD-SHELL", "pg_isready -q -U postgres -h 127.0.0.1 -p 5432"],
-                    interval: "5s",
-                    timeout: "5s",
-                    startPeriod: "20s",
-                    retries: 12,
-                },
-                labels: labels(cfg, "database"),
-            },
-            { ...onEngine, deleteBeforeReplace: true, ...lifecycle(cfg, "container") },
-        );
-
-        this.redis = new docker.Container(
-            `${name}-redis`,
-            {
-                ...common,
-                name: n.redisContainer,
-                image: redisImage.imageId,
-                command: ["redis-server", REDIS_CONF_FILE],
-                uploads: [{ file: REDIS_CONF_FILE, content: pulumi.secret(pulumi.interpolate`${redisConf(cfg)}requirepass ${redisPassword.result}\n`) }],
-                ports: [{ internal: 6379, external: cfg.redis.port, ip: args.address, protocol: "tcp" }],
-                networksAdvanced: [{ name: this.network.name, aliases: ["redis"] }],
-                volumes: [{ volumeName: this.redisVolume.name, containerPath: "/data" }],
-                healthcheck: {
-                    tests: ["CMD-SHELL", REDIS_HEALTHCHECK],
-                    interval: "5s",
-                    timeout: "5s",
-                    startPeriod: "10s",
-                    retries: 12,
-                },
-                labels: labels(cfg, "cache"),
-            },
-            { ...onEngine, deleteBeforeReplace: true, ...lifecycle(cfg, "container") },
-        );
-
-        this.redisUrl = pulumi.secret(pulumi.interpolate`redis://:${redisPassword.result}@${args.address}:${cfg.redis.port}/0`);
+        this.redisUrl = pulumi.secret(pulumi.interpolate`redis://:${this.redisPassword}@${args.address}:${cfg.redis.port}/0`);
 
         this.registerOutputs({
-            postgres: this.postgres.name,
+            postgres: this.postgres?.name,
             redis: this.redis.name,
             redisUrl: this.redisUrl,
         });
@@ -168,14 +106,41 @@ export function dockerHost(cfg: DataServicesScope): string {
     return `ssh://${cfg.host.sshUser}@${cfg.host.address}:${cfg.host.sshPort}`;
 }
 
-export function labels(cfg: DataServicesScope, role: string): { label: string; value: string }[] {
-    return [
-        { label: "berth.app", value: cfg.app },
-        { label: "berth.stack", value: cfg.stack },
-        { label: "berth.role", value: role },
-        { label: "berth.production", value: String(cfg.production) },
-        { label: "berth.managed-by", value: `berth/${cfg.project}` },
-    ];
+/** Postgres as a service entry: today's resource names, container, volume, image and secrets (URNs and inputs unchanged). */
+export function postgresSpec(cfg: DataServicesScope, address: string, name: string): ServiceSpec {
+    const n = cfg.names;
+    return {
+        resources: { container: `${name}-postgres`, image: `${name}-postgres-image`, password: `${name}-postgres-superuser` },
+        container: n.postgresContainer,
+        labels: labels(cfg, "database"),
+        image: { kind: "pull", ref: cfg.postgres.image },
+        env: postgresEnv(),
+        secretEnv: [],
+        password: { upload: { file: POSTGRES_PASSWORD_FILE, before: "", after: "" } },
+        port: { internal: 5432, external: cfg.postgres.port, ip: address },
+        networkAlias: "postgres",
+        volumes: [{ resource: `${name}-postgres-volume`, name: n.postgresVolume, path: "/var/lib/postgresql/data", labels: [...labels(cfg, "database"), DATA_LABEL] }],
+        health: { tests: ["CMD-SHELL", "pg_isready -q -U postgres -h 127.0.0.1 -p 5432"], startPeriod: "20s" },
+    };
+}
+
+/** Redis as a service entry: the password in the uploaded configuration, AOF on its volume. */
+export function redisSpec(cfg: DataServicesScope, address: string, name: string): ServiceSpec {
+    const n = cfg.names;
+    return {
+        resources: { container: `${name}-redis`, image: `${name}-redis-image`, password: `${name}-redis-password` },
+        container: n.redisContainer,
+        labels: labels(cfg, "cache"),
+        image: { kind: "pull", ref: cfg.redis.image },
+        command: ["redis-server", REDIS_CONF_FILE],
+        env: [],
+        secretEnv: [],
+        password: { keepers: { rotation: cfg.redis.passwordRotation }, upload: { file: REDIS_CONF_FILE, before: `${redisConf(cfg)}requirepass `, after: "\n" } },
+        port: { internal: 6379, external: cfg.redis.port, ip: address },
+        networkAlias: "redis",
+        volumes: [{ resource: `${name}-redis-volume`, name: n.redisVolume, path: "/data", labels: [...labels(cfg, "cache"), DATA_LABEL] }],
+        health: { tests: ["CMD-SHELL", REDIS_HEALTHCHECK], startPeriod: "10s" },
+    };
 }
 
 export function postgresEnv(): string[] {

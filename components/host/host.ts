@@ -12,6 +12,7 @@ import { presetOf } from "../../lib/presets";
 import { RAILS_PACKAGES } from "../../lib/presets/rails";
 import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN, NGINX_MAIN_CONF, PROTECT } from "../../lib/names";
 import { osDetectLines, osPackagesCase } from "../../lib/os";
+import { HOST_WIDE, hostHardeningLines } from "../../lib/hostHardening";
 import { aptInstallWanted, cmd, hostLock, indent, quote, raw, script, writeFile } from "../../lib/shell";
 import { has } from "../../lib/topology";
 
@@ -154,6 +155,7 @@ export function packagesScript(cfg: HostScope): string {
         'if [ "$changed" = 1 ]; then echo "updated /etc/apt/apt.conf.d/20auto-upgrades"; fi',
         "systemctl enable --quiet apt-daily.timer apt-daily-upgrade.timer || true",
         "systemctl enable --quiet unattended-upgrades.service || true",
+        hostHardeningLines(),
     );
 }
 
@@ -161,10 +163,18 @@ export function packagesScript(cfg: HostScope): string {
 /**
  * Modern SSH crypto only (what `ssh-audit` reports without a `fail`): post-
  * quantum/curve25519 and large-group DH key exchange, AEAD or CTR ciphers,
- * encrypt-then-MAC SHA-2 MACs; host keys offered as ed25519 or RSA with
- * SHA-2 signatures (no ECDSA, no ssh-rsa/SHA-1). OpenSSH ≥ 8.5, Go's
- * x/crypto (pulumi-command) and Docker's ssh all speak these. A pinned ECDSA
- * host key keeps its algorithm so berth can still connect.
+ * encrypt-then-MAC SHA-2 MACs only (no `umac-*`, which is not the SHA-2
+ * the README promises); host keys offered
+ * as ed25519 or RSA with SHA-2 signatures (no ECDSA, no ssh-rsa/SHA-1); no
+ * compression (`Compression no`: only `none` is offered, so no
+ * compress-then-encrypt length leak and no zlib in the pre-auth server).
+ * Every client berth uses still connects: pulumi-command v1.2.1 dials with
+ * Go's golang.org/x/crypto v0.48.0 (provider/go.mod), whose ssh/common.go
+ * `defaultMACs` start with hmac-sha2-256-etm@openssh.com and
+ * hmac-sha2-512-etm@openssh.com and whose `supportedCompressions` is `none`
+ * only; Docker's `ssh` (docker/cli connhelper) and `npx berth` run OpenSSH,
+ * which offers both EtM MACs and `Compression no` by default. A pinned
+ * ECDSA host key keeps its algorithm so berth can still connect.
  */
 export function sshCryptoLines(cfg: HostScope): string[] {
     const pinned = cfg.host.hostKey?.split(" ")[0];
@@ -173,8 +183,32 @@ export function sshCryptoLines(cfg: HostScope): string[] {
     return [
         "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512",
         "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr",
-        "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com",
+        "MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com",
         `HostKeyAlgorithms ${hostKeyAlgorithms.join(",")}`,
+        "Compression no",
+    ];
+}
+
+/**
+ * Session options lynis SSH-7408 scores (3 points each), set where nothing
+ * berth runs needs the default: every berth client opens one session per
+ * connection (pulumi-command v1.2.1 remote/commandOutputs.go: Dial, then one
+ * NewSession; Docker's connhelper one `ssh` per connection), never forwards
+ * the agent, and forwards no port to the host (`local` keeps `ssh -L` for an
+ * operator). Dead clients are found by the encrypted ClientAlive probe (10
+ * minutes at most) instead of spoofable TCP keepalives; Go's x/crypto
+ * answers it (client.go handleGlobalRequests replies to every request), as
+ * OpenSSH does. VERBOSE logs the key fingerprint of every login.
+ */
+export function sshSessionLines(): string[] {
+    return [
+        "LogLevel VERBOSE",
+        "AllowAgentForwarding no",
+        "AllowTcpForwarding local",
+        "MaxSessions 4",
+        "TCPKeepAlive no",
+        "ClientAliveInterval 300",
+        "ClientAliveCountMax 2",
     ];
 }
 
@@ -197,6 +231,7 @@ export function sshHardeningScript(cfg: HostScope): string {
                 "PermitRootLogin prohibit-password",
                 "X11Forwarding no",
                 "MaxAuthTries 4",
+                ...sshSessionLines(),
                 ...sshCryptoLines(cfg),
                 "",
             ].join("\n"),
@@ -316,8 +351,6 @@ export function nginxHardeningConf(): string {
     return [HOST_WIDE, "server_tokens off;", ""].join("\n");
 }
 
-/** Header of host-wide files: every stack on the host writes the same text, so they never flip between stacks. */
-const HOST_WIDE = "# Managed by berth for every stack on this host. Changes are overwritten by pulumi up.";
 
 /** An nginx.conf line that sets server_tokens, and one that has it commented out (`# server_tokens off;`). */
 const TOKENS_SET = "^[[:space:]]*server_tokens[[:space:]]";

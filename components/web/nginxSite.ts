@@ -42,7 +42,7 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
-import { HOST_LOCK, SitePhase, siteFileName, siteLink, sitePath } from "../../lib/names";
+import { HOST_LOCK, SitePhase, basicAuthFile, siteFileName, siteLink, sitePath } from "../../lib/names";
 import { Lines, cmd, hostLock, indent, quote, script, writeFile } from "../../lib/shell";
 import { nginxProxyHeaderLines } from "../../lib/proxy";
 import { certificatePaths } from "./certificate";
@@ -50,7 +50,7 @@ import { certificatePaths } from "./certificate";
 export { type SitePhase, siteLink, sitePath };
 
 /** What the builders read of the configuration: the stack, this web host, the site names and nginx settings. */
-export const NGINX_SITE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "domain", "hostnames", "maintenance", "nginx", "acme"] as const;
+export const NGINX_SITE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "domain", "hostnames", "maintenance", "nginx", "acme", "basicAuth", "release"] as const;
 export type NginxSiteScope = Pick<BerthConfig, (typeof NGINX_SITE_SCOPE)[number]>;
 
 /** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
@@ -221,6 +221,54 @@ const GZIP_TYPES = [
     "image/svg+xml",
 ];
 
+/**
+ * Compression (BREACH): nothing the app answers is compressed, since a
+ * dynamic page can carry a secret (a CSRF token, a session's data) next to
+ * text the requester controls, and its compressed length then leaks the
+ * secret. `gzip off` for the server overrides the `gzip on` of Debian's
+ * nginx.conf, and the named location `@app` inherits it from the server;
+ * static files (the fingerprinted assets, with their precompressed `.gz`
+ * through `gzip_static`, and the other files of public/) turn it back on in
+ * their locations. The settings below apply where it is on.
+ */
+function gzipServerLines(): string[] {
+    return [
+        "    # gzip only in the static locations: responses from the app are never",
+        "    # compressed (BREACH: a secret and attacker-chosen text in one compressed body).",
+        "    gzip off;",
+        "    gzip_vary on;",
+        "    gzip_proxied any;",
+        "    gzip_comp_level 5;",
+        "    gzip_min_length 256;",
+        `    gzip_types ${GZIP_TYPES.join(" ")};`,
+    ];
+}
+
+/**
+ * `berth:basicAuth`: the whole HTTPS server asks for a user and password
+ * (components/web/basicAuth.ts writes the file), except the health path, so
+ * an uptime monitor still sees it (berth's own switch probe goes to the
+ * instance's socket, not through nginx). The realm
+ * comes from a map on `$uri`, and a realm of `off` turns the check off:
+ * `$uri` is still the health path inside `@app` after `try_files`, so the
+ * named location (which inherits the server's auth_basic) lets it through
+ * too. The maintenance page (a server-level `return`, before the access
+ * phase) needs no password. None without the key.
+ */
+function basicAuthMap(cfg: NginxSiteScope): string[] {
+    if (!cfg.basicAuth) return [];
+    return [`map $uri $${nginxIdent(cfg)}_auth { default "${cfg.names.id}"; "${cfg.release.healthPath}" off; }`];
+}
+
+function basicAuthLines(cfg: NginxSiteScope): string[] {
+    if (!cfg.basicAuth) return [];
+    return [
+        "    # berth:basicAuth: every path but the health path asks for a password.",
+        `    auth_basic $${nginxIdent(cfg)}_auth;`,
+        `    auth_basic_user_file ${basicAuthFile(cfg)};`,
+    ];
+}
+
 /** Mozilla "intermediate" TLS (TLS 1.2 with AEAD ECDHE suites, and TLS 1.3). */
 const TLS12_CIPHERS = [
     "ECDHE-ECDSA-AES128-GCM-SHA256",
@@ -241,6 +289,7 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         "",
         ...maps,
         `map $http_upgrade $${id}_connection { default "upgrade"; "" ""; }`,
+        ...basicAuthMap(cfg),
         "",
         "server {",
         "    listen 443 ssl http2;",
@@ -261,12 +310,8 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         ...indent("    ", addHeaders),
         "",
         `    client_max_body_size ${cfg.nginx.clientMaxBodySize};`,
-        "    gzip on;",
-        "    gzip_vary on;",
-        "    gzip_proxied any;",
-        "    gzip_comp_level 5;",
-        "    gzip_min_length 256;",
-        `    gzip_types ${GZIP_TYPES.join(" ")};`,
+        ...basicAuthLines(cfg),
+        ...gzipServerLines(),
         "",
         `    root ${n.root}/current/public;`,
         "",
@@ -277,6 +322,7 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         "    # headers are repeated.",
         "    location ^~ /assets/ {",
         `        root ${assetsRoot(cfg)};`,
+        "        gzip on;",
         "        gzip_static on;",
         "        expires max;",
         '        add_header Cache-Control "public, immutable";',
@@ -284,7 +330,9 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         "        try_files $uri =404;",
         "    }",
         "",
+        "    # Other files of public/ (favicon, robots.txt, error pages) are static too.",
         "    location / {",
+        "        gzip on;",
         "        try_files $uri @app;",
         "    }",
         "",

@@ -30,6 +30,7 @@ import {
     AcmeSchema,
     BackupSchema,
     CloudflareSchema,
+    DatabasesSchema,
     Dns01Schema,
     envMap,
     ExternalDataSchema,
@@ -193,6 +194,18 @@ export const KEYS = declare({
         schema: PostgresSchema.default({ image: "postgres:16.4", passwordRotation: "1" }),
         meaning: '`image` (postgres:16.4), `role`, `database` (`<app>_<stack>`), `port`, `passwordRotation` ("1")',
     },
+    database: {
+        schema: z.enum(["postgres", "external", "sqlite"], { error: (iss) => `${show(iss.input)} is not a database (postgres, external or sqlite)` }).optional(),
+        default: "`postgres` with a data host, else `external`",
+        meaning:
+            "`postgres` (a container on the data host), `external` (`berth:externalData`) or `sqlite` (files in shared/storage on the one app host; Rails 8's default). See *Databases*",
+        pulumi: "postgres (container on the data host), external (berth:externalData) or sqlite (files on the one app host). Empty: postgres with a data host, else external.",
+    },
+    databases: {
+        schema: DatabasesSchema.default([]),
+        meaning: "the app's databases beyond the primary (database.yml `queue`, `cache`, `cable`): each gets `<NAME>_DATABASE_URL`, is prepared by `db:prepare`, backed up and restored. See *Databases*",
+        pulumi: "The app's databases beyond the primary (e.g. queue, cache, cable): each gets <NAME>_DATABASE_URL, is backed up and restored.",
+    },
     redis: {
         schema: RedisSchema.default({ image: "redis:7.4.1", passwordRotation: "1" }),
         meaning: '`image` (redis:7.4.1), `port`, `passwordRotation` ("1")',
@@ -209,7 +222,7 @@ export const KEYS = declare({
     accessories: {
         schema: AccessoriesSchema.default({}),
         meaning:
-            "containers beside Postgres and Redis (Meilisearch, memcached...), on loopback / the private data path only: `NAME: {image` (pulled) or `build: {debianPackages, command}` (built on the host), `command`, `env`, `secretEnv` (names in `berth:secretEnv`), `password` (generated: `env`, `user`), `volumes` (name: container path), `port` (in the container), `health`, `role` (data) or `hosts`, `urlEnv` (the app's variable, e.g. `MEILI_URL`), `urlScheme` (http), `urlPath}`. Each gets a host port from its name",
+            "containers beside Postgres and Redis (Meilisearch, memcached...) on the data host, on loopback / the private data path only: `NAME: {image` (pulled) or `build: {from` (debian:trixie-slim), `debianPackages, command}` (built on the host), `command` (run with /bin/sh -c), `env`, `secretEnv` (names in `berth:secretEnv`), `password` (generated: `env`, `user`), `volumes` (name: container path; not backed up), `port` (in the container), `health` (else berth waits for the port), `role` (data) or `hosts`, `urlEnv` (the app's variable, e.g. `MEILI_URL`), `urlScheme` (http), `urlPath}`. Each gets a host port from its name (README *Accessories*)",
         undeclared: "(accessories: NAME: {image or build, port, urlEnv, ...})",
     },
     env: {
@@ -331,6 +344,23 @@ export const KEYS = declare({
         schema: AcmeSchema.default({}),
         meaning:
             "`challenge` (`http-01` with one web host, `dns-01` — required — with several), `email`, `server` (Let's Encrypt; staging CA outside production), `caBundle` (PEM of a private ACME CA's TLS root)",
+    },
+    basicAuth: {
+        schema: z
+            .record(
+                z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { error: (iss) => `${show(iss.input)} is not a user name (A-Z, a-z, 0-9, . _ -; at most 64)` }),
+                z
+                    .string({ error: "must be a string (the password)" })
+                    .min(12, { error: "must be at least 12 characters" })
+                    .max(256, { error: "must be at most 256 characters" })
+                    .refine((v) => !/[\r\n]/.test(v), { error: "must be one line" }),
+                { error: "must be an object of user names to passwords" },
+            )
+            .refine((v) => Object.keys(v).length > 0, { error: "must name at least one user" })
+            .optional(),
+        secret: true,
+        meaning:
+            "HTTP basic auth in front of the whole HTTPS site (staging and review stacks; refused with `berth:production`): `USER: password` (`pulumi config set --secret --path basicAuth.USER`). The health path stays open; ACME challenges are on port 80",
     },
 });
 

@@ -112,8 +112,14 @@ export const BackupSchema = z
             .strict()
             .default({ daily: 7, weekly: 4, monthly: 6 }),
         redis: z.boolean({ error: "must be true or false" }).default(false),
+        storage: z.boolean({ error: "must be true or false" }).optional(),
     }, { error: "must be an object" })
     .strict();
+
+/** `berth:databases`: the app's databases beyond the primary (Rails multi-db: queue, cache, cable). */
+export const DatabasesSchema = z
+    .array(str((v) => /^[a-z][a-z0-9_]{0,19}$/.test(v) && v !== "primary", "a database name of database.yml (a-z, 0-9, _; at most 20; not primary)"), { error: "must be a list of names" })
+    .refine((l) => new Set(l).size === l.length, { error: "lists a name twice" });
 
 export const HostSchema = z
     .object({
@@ -253,6 +259,8 @@ export const AccessorySchema = z
         /** A local image: Debian's packages on Debian's slim image, then `command` (a RUN line), built on the host. */
         build: z
             .object({
+                /** The Debian image the build starts FROM (default debian:trixie-slim); it must be on the host or pullable there. */
+                from: image().optional(),
                 debianPackages: z
                     .array(str((v) => APT_PACKAGE.test(v), "a valid Debian package name"), { error: "must be a list of package names" })
                     .min(1, { error: "must list at least one package" }),

@@ -13,7 +13,7 @@
  * applier), so the switch and the nginx site do the work and the stack's
  * configuration says what runs.
  */
-import { runAsApp, sitePath } from "../names";
+import { accessoryNames, runAsApp, sitePath } from "../names";
 import { presetOf } from "../presets";
 import { BerthConfig, HostConfig } from "../config";
 import { meshKeyScript, meshNames, publicKeyFromOutput } from "../mesh";
@@ -22,6 +22,7 @@ import { cmd, quote, raw, script } from "../shell";
 import { Declared, DeclaredFile, declared, ReadCommand, StdoutSource } from "./declared";
 import { HostShell, redactor } from "./host";
 import { Probe, parseProbe, probeScript, ProbeRequest } from "./probe";
+import { namedLogs, namedLogsScript, parseScheduleStatus, processStatusUnits, scheduleStatusScript, scheduleStatusText, schedulesHere } from "./processes";
 import { openSource, planLines, SourceOptions, StackSource } from "./source";
 
 export interface OpOptions extends SourceOptions {
@@ -132,6 +133,7 @@ export class Stack {
         return [
             ...(web ? [`${n.webUnit}blue.service`, `${n.webUnit}green.service`] : []),
             ...(this.cfg.release.workerCommand ? [`${n.workerUnit}.service`] : []),
+            ...processStatusUnits(this.cfg),
             ...roleDaemons(this.cfg.host),
             ...(web ? ["certbot.timer"] : []),
         ];
@@ -155,8 +157,13 @@ export function releasesOf(p: Probe) {
 
 export function status(s: Stack): OpOutput {
     const cfg = s.cfg;
-    const p = s.probe({ units: s.statusUnits(), containers: [cfg.names.postgresContainer, cfg.names.redisContainer] });
+    const accessories = Object.keys(cfg.accessories).map((a) => accessoryNames(cfg.names, a).container);
+    // berth:database sqlite runs no Postgres container (lib/databases.ts).
+    const postgres = cfg.database === "sqlite" ? [] : [cfg.names.postgresContainer];
+    const p = s.probe({ units: s.statusUnits(), containers: [...postgres, cfg.names.redisContainer, ...accessories] });
     const releases = releasesOf(p);
+    // berth:schedules run on the release host: their timers, last results and failure markers (lib/ops/processes.ts).
+    const schedules = schedulesHere(cfg) ? parseScheduleStatus(cfg, s.host.check(scheduleStatusScript(cfg), "reading the schedules")) : undefined;
     const certs = Object.fromEntries(cfg.hostnames.map((h) => [h, { notAfter: p.certs[h]?.notAfter ?? null, daysLeft: days(p.certs[h]?.notAfter) ?? null }]));
     const data = {
         stack: cfg.stack,
@@ -170,6 +177,7 @@ export function status(s: Stack): OpOutput {
         units: p.units,
         containers: p.containers,
         certificates: certs,
+        ...(schedules ? { schedules } : {}),
     };
     const text = [
         `stack ${cfg.stack} (${cfg.names.id}) on ${cfg.host.address}: ${data.urls.join(" ")}`,
@@ -181,6 +189,7 @@ export function status(s: Stack): OpOutput {
         ...releases.map((r) => `  ${r.serving ? "*" : " "} ${r.sha}  ${r.builtAt}${r.slots.length ? `  slot ${r.slots.join(",")}` : ""}${r.built ? "" : "  (not built)"}`),
         "units",
         ...Object.entries(p.units).map(([u, st]) => `  ${u.padEnd(40)} ${st.active.padEnd(10)} ${st.enabled}`),
+        ...(schedules ? scheduleStatusText(schedules) : []),
         "containers",
         ...Object.entries(p.containers).map(([c, st]) => `  ${c.padEnd(40)} ${st.status.padEnd(10)} ${st.health || "-"}  ${st.tags.join(" ")}`),
         "certificates",
@@ -229,10 +238,14 @@ export function logsScript(cfg: BerthConfig, service: LogService, lines: number,
 
 export async function logs(s: Stack, service: string | undefined, opts: OpOptions): Promise<number> {
     const svc = (service ?? "web") as LogService;
-    if (!LOG_SERVICES.includes(svc)) throw new Error(`berth: logs of ${JSON.stringify(service)}? one of ${LOG_SERVICES.join(", ")}`);
+    // A process type or schedule by its name (berth:processes, berth:schedules); `worker` is berth:workerCommand's when set.
+    const stackCfg = s.source.config;
+    const builtIn = LOG_SERVICES.includes(svc) && (svc !== "worker" || stackCfg.release.workerCommand !== undefined);
+    const named = builtIn ? undefined : namedLogsScript(stackCfg, svc, opts.lines ?? 100, opts.follow === true);
+    if (!named && !LOG_SERVICES.includes(svc)) throw new Error(`berth: logs of ${JSON.stringify(service)}? one of ${[...LOG_SERVICES, ...namedLogs(stackCfg)].join(", ")}`);
     // Following on a terminal: a remote terminal too, so Ctrl-C ends the remote tail with ssh.
     const tty = opts.follow === true && process.stdout.isTTY === true && process.stdin.isTTY === true;
-    return s.host.stream(logsScript(s.cfg, svc, opts.lines ?? 100, opts.follow === true), { tty });
+    return s.host.stream(named ?? logsScript(s.cfg, svc, opts.lines ?? 100, opts.follow === true), { tty });
 }
 
 /**

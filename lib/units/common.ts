@@ -1,8 +1,8 @@
 /**
  * What every unit running the app's code shares: the systemd quoting of a
- * command line, the sandbox, the environment. The same lines as the web and
- * worker units of components/app/appUnits.ts (test/unit/units.test.ts holds
- * them equal until that file imports these).
+ * command line, the sandbox, the environment. The web and worker units of
+ * components/app/appUnits.ts, the process types and the schedules all take
+ * them from here.
  */
 import type { Names } from "../names";
 import { PROTECT } from "../names";
@@ -78,12 +78,18 @@ export function appHardening(names: Pick<Names, "root">): string[] {
     ];
 }
 
-/** The app user, the current release, the app's environment (the env file overrides the unit's own lines). */
-export function appServiceLines(names: Pick<Names, "user" | "root" | "envFile">): string[] {
+/**
+ * The app user, the release it runs (`current`, or a web instance's slot),
+ * the app's environment (the env file overrides the unit's own lines).
+ * RAILS_LOG_TO_STDOUT is in the env file (components/environment.ts appEnv),
+ * which the build and the release command read too; nginx serves public/ so
+ * RAILS_SERVE_STATIC_FILES stays unset.
+ */
+export function appServiceLines(names: Pick<Names, "user" | "root" | "envFile">, workingDirectory = `${names.root}/current`): string[] {
     return [
         `User=${names.user}`,
         `Group=${names.user}`,
-        `WorkingDirectory=${names.root}/current`,
+        `WorkingDirectory=${workingDirectory}`,
         `Environment=HOME=${names.root}/shared`,
         "Environment=LANG=C.UTF-8",
         `EnvironmentFile=${names.envFile}`,

@@ -45,3 +45,15 @@ export function processUnitFile(cfg: ProcessUnitScope, process: Pick<ProcessConf
         "",
     ].join("\n");
 }
+
+/**
+ * The process types a host runs as template units: those whose `hosts` name
+ * it. None on a stack with `berth:workerCommand`: that is the process
+ * `worker` too (lib/config.ts), and keeps running as today's single worker
+ * unit (components/app/appUnits.ts workerUnitFile), byte for byte.
+ */
+export function processesOn(cfg: { readonly processes: Readonly<Record<string, ProcessConfig>>; readonly host: { readonly name: string }; readonly release: { readonly workerCommand?: string } }): ProcessConfig[] {
+    // (A host's release settings carry berth:workerCommand exactly where the worker runs: lib/plan.ts.)
+    if (cfg.release.workerCommand) return [];
+    return Object.values(cfg.processes).filter((p) => p.hosts.includes(cfg.host.name));
+}

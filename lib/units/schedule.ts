@@ -17,13 +17,17 @@
  * 03:00 does not run the 03:00 job at boot); a run that outlives `timeout`
  * is stopped and recorded failed (`TimeoutStartSec=`, which bounds a oneshot
  * service's whole run). A failed run stays `failed` in `systemctl` and the
- * journal until the next run: the hook point for alerts is `OnFailure=` in
- * the service's [Unit] section (none yet).
+ * journal until the next run, and is recorded: `OnFailure=` starts the
+ * failure unit (`scheduleFailureFile`), which writes the schedule's failure
+ * marker (time, result, exit status; root's, under `scheduleStateDir`) that
+ * `berth status` shows; the next successful run removes it
+ * (`ExecStartPost=`, which runs only after a successful `ExecStart=`). Alerts
+ * hook onto the failure unit later.
  */
 import type { ScheduleConfig } from "../config";
-import { type Names, scheduleUnitNames } from "../names";
+import { type Names, PROTECT, scheduleFailureUnit, scheduleStateDir, scheduleUnitNames } from "../names";
 import { managedBy } from "../remote";
-import { appHardening, appServiceLines, shellExecStart } from "./common";
+import { appHardening, appServiceLines, sandboxTightening, shellExecStart, systemdQuote } from "./common";
 
 export interface ScheduleUnitScope {
     readonly project: string;
@@ -41,13 +45,16 @@ export function scheduleServiceFile(cfg: ScheduleUnitScope, schedule: Pick<Sched
         `Description=berth ${n.id} schedule ${schedule.name}`,
         "Wants=network-online.target",
         "After=network-online.target docker.service",
-        "# Alerts hook here: OnFailure=<unit> (not set yet).",
+        // A failed run (exit status, timeout, signal) writes its failure marker; alerts hook onto that unit.
+        `OnFailure=${scheduleFailureUnit(n).unit}${schedule.name}.service`,
         "",
         "[Service]",
         "Type=oneshot",
         ...appServiceLines(n),
         `Environment=BERTH_SCHEDULE=${schedule.name}`,
         `ExecStart=${shellExecStart(schedule.command)}`,
+        // Only after a successful run; `+`: as root (the marker is root's), outside the sandbox.
+        `ExecStartPost=+/bin/rm -f ${u.failedMarker}`,
         `TimeoutStartSec=${schedule.timeout}`,
         "TimeoutStopSec=30",
         "KillMode=mixed",
@@ -72,6 +79,48 @@ export function scheduleTimerFile(cfg: ScheduleUnitScope, schedule: Pick<Schedul
         "",
         "[Install]",
         "WantedBy=timers.target",
+        "",
+    ].join("\n");
+}
+
+/**
+ * The failure unit (template; `%i` is the schedule's name), started by a
+ * failed run's `OnFailure=`: writes `<scheduleStateDir>/<name>.failed` as
+ * `<UTC time> <result> <exit status>` (systemd passes the failed unit's
+ * `MONITOR_SERVICE_RESULT`, `MONITOR_EXIT_STATUS`), in one rename. Runs as
+ * root (the marker must not be the app's to forge or clear) with nothing
+ * but that directory writable and no network.
+ */
+export function scheduleFailureFile(cfg: ScheduleUnitScope): string {
+    const n = cfg.names;
+    const dir = scheduleStateDir(n);
+    const body = [
+        `d=${dir}`,
+        `printf '%s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "\${MONITOR_SERVICE_RESULT:-failed}" "\${MONITOR_EXIT_STATUS:--}" > "$d/.$1.failed"`,
+        `mv -f "$d/.$1.failed" "$d/$1.failed"`,
+        `echo "berth: schedule $1 failed (\${MONITOR_SERVICE_RESULT:-failed}); recorded in $d/$1.failed"`,
+    ].join("; ");
+    return [
+        managedBy(cfg),
+        "[Unit]",
+        `Description=berth ${n.id} schedule %i failed: records it`,
+        "",
+        "[Service]",
+        "Type=oneshot",
+        `ExecStart=/bin/sh -c ${systemdQuote(body)} sh %i`,
+        `SyslogIdentifier=${n.id}-schedule-failed`,
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        `ReadWritePaths=${dir}`,
+        ...PROTECT,
+        "PrivateNetwork=yes",
+        "IPAddressDeny=any",
+        "MemoryDenyWriteExecute=yes",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+        "SystemCallArchitectures=native",
+        "UMask=0022",
+        ...sandboxTightening().map((l) => (l.startsWith("RestrictAddressFamilies=") ? "RestrictAddressFamilies=AF_UNIX" : l)),
         "",
     ].join("\n");
 }

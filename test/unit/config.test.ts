@@ -279,14 +279,14 @@ describe("process types, schedules, accessories (berth:processes, berth:schedule
     test("processes: count, role and hosts resolve to host names; a process defaults to the worker role", () => {
         const r = fleetWith({
             "berth:workerCommand": undefined,
-            "berth:processes": { worker: { command: "bundle exec sidekiq" }, jobs: { command: "bin/jobs", count: 3, hosts: ["web2", "data"] }, edge: { command: "bin/edge", count: 0, role: "web" } },
+            "berth:processes": { worker: { command: "bundle exec sidekiq" }, jobs: { command: "bin/jobs", count: 3, hosts: ["web2", "web1"] }, edge: { command: "bin/edge", count: 0, role: "web" } },
         });
         assert.ok(r.ok, !r.ok ? r.errors.join("\n") : "");
         assert.deepEqual(
             Object.values(r.config.processes).map((p) => [p.name, p.count, [...p.hosts]]),
             [
                 ["worker", 1, ["web1"]],
-                ["jobs", 3, ["web2", "data"]],
+                ["jobs", 3, ["web2", "web1"]],
                 ["edge", 0, ["web1", "web2"]],
             ],
         );
@@ -302,6 +302,7 @@ describe("process types, schedules, accessories (berth:processes, berth:schedule
             'berth:processes.jobs.hosts[0]: "web3" is not a host of berth:hosts',
             'berth:processes.jobs.hosts[2]: "web2" is listed twice',
             "berth:accessories.meili: set role or hosts, not both",
+            "berth:accessories.meili.hosts: web1 has no data role; accessories run on the data host's Docker engine",
         ]);
         const noWorker = fleetWith({
             "berth:workerCommand": undefined,

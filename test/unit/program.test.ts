@@ -5,6 +5,7 @@
 import { before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { byType, isSecretWrapped, plainStrings, Recorded, RunResult, runProgram, stackConfig, unwrap } from "./harness";
+import { HOST_HARDENING } from "../../lib/names";
 
 const STACKS = ["staging", "production"] as const;
 const runs: Record<string, RunResult> = {};
@@ -207,6 +208,9 @@ describe("staging and production on one shared VPS", () => {
             /^path \/etc\/nginx\/nginx\.conf$/, // the distribution's: its server_tokens line
             /^path \/etc\/os-release$/, // read by every step that installs packages
             /^path \/var\/(log|lib)\/nginx$/,
+            // Host-wide system hardening (lib/hostHardening.ts, no stack in it: the same text from every stack).
+            ...Object.values(HOST_HARDENING).map((f) => new RegExp(`^path ${f.replace(/[.\/]/g, "\\$&")}(\\.berth\\.XXXXXX)?$`)),
+            /^path \/etc\/(sysctl\.d|modprobe\.d|systemd\/coredump\.conf\.d|security\/limits\.d|profile\.d)$/,
         ];
         const collisions = [...a.keys()].filter((k) => b.has(k) && !SHARED_HOST_FILES.some((re) => re.test(k)));
         assert.deepEqual(collisions, []);

@@ -11,9 +11,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { BerthConfig } from "../../lib/config";
-import { accessoryNames, processUnitNames, scheduleUnitNames } from "../../lib/names";
+import { accessoryNames, processUnitNames, scheduleFailureUnit, scheduleUnitNames } from "../../lib/names";
 import { processUnitFile } from "../../lib/units/process";
-import { scheduleServiceFile, scheduleTimerFile } from "../../lib/units/schedule";
+import { scheduleFailureFile, scheduleServiceFile, scheduleTimerFile } from "../../lib/units/schedule";
 import { shellExecStart, systemdQuote } from "../../lib/units/common";
 import * as appUnits from "../../components/app/appUnits";
 import { expectGolden } from "./golden";
@@ -39,6 +39,8 @@ function unitFiles(cfg: BerthConfig): Record<string, string> {
         out[path.basename(u.servicePath)] = scheduleServiceFile(cfg, s);
         out[path.basename(u.timerPath)] = scheduleTimerFile(cfg, s);
     }
+    // The unit a failed run starts (OnFailure=): verify follows the reference.
+    out[path.basename(scheduleFailureUnit(cfg.names).unitPath)] = scheduleFailureFile(cfg);
     return out;
 }
 
@@ -117,11 +119,10 @@ describe("process and schedule units: properties", () => {
         assert.deepEqual(sandbox(worker), sandbox(today));
         assert.deepEqual(sandbox(digest), sandbox(today));
     });
-    test("the quoting is today's (the same word gives the same ExecStart=)", () => {
-        for (const w of [`a "b" 'c' 100% \${X} $Y \\ \t`, "bundle exec sidekiq"]) {
-            assert.equal(systemdQuote(w), appUnits.systemdQuote(w));
-            assert.equal(shellExecStart(w), appUnits.shellExecStart(w));
-        }
+    test("the quoting is the web and worker units' own: appUnits.ts takes it from lib/units/common.ts (one copy)", () => {
+        assert.equal(appUnits.systemdQuote, systemdQuote);
+        assert.equal(appUnits.shellExecStart, shellExecStart);
+        assert.equal(shellExecStart(`a 'b' 100% \${X}`), `/bin/sh -c 'exec a \\'b\\' 100%% $\${X}'`);
     });
     test("instances are 1..count of one template; names come from lib/names.ts", () => {
         const u = processUnitNames(cfg.names, "worker", 3);

@@ -47,6 +47,12 @@ const STACKS: Record<string, () => StackConfig> = {
     dev: () => stackConfig("dev", { "berth:deployKey": { secure: "set-by-dev-up" } }),
     // Several hosts (README "Several hosts"): per-host names.
     fleet: () => stackConfig("fleet", {}, "examples/Pulumi.fleet.yaml"),
+    // Process types and schedules (README "Processes and schedules").
+    processes: () => stackConfig("processes", {}, "examples/Pulumi.processes.yaml"),
+    // berth:database sqlite (README "Databases"): no Postgres container or role.
+    sqlite: () => stackConfig("sqlite", {}, "examples/Pulumi.sqlite.yaml"),
+    // Accessories beside Postgres and Redis (README "Accessories").
+    accessories: () => stackConfig("accessories", {}, "examples/Pulumi.accessories.yaml"),
 };
 
 /**

@@ -43,7 +43,8 @@ for db in "${dbs[@]}"; do
   fi
 done
 if [ "$failed" = 1 ]; then
-  rs forget --tag "run:$run" >/dev/null 2>&1 || true
+  partial="$(rs snapshots --json --tag "run:$run" 2>/dev/null | jq -r '.[].id' || true)"
+  if [ -n "$partial" ]; then mapfile -t ids <<<"$partial"; rs forget "${ids[@]}" >/dev/null 2>&1 || true; fi
   echo "berth-shop-production-backup: FAILED; no snapshot of run $run is kept" >&2
   exit 1
 fi

@@ -11,10 +11,18 @@ PermitEmptyPasswords no
 PermitRootLogin prohibit-password
 X11Forwarding no
 MaxAuthTries 4
+LogLevel VERBOSE
+AllowAgentForwarding no
+AllowTcpForwarding local
+MaxSessions 4
+TCPKeepAlive no
+ClientAliveInterval 300
+ClientAliveCountMax 2
 KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512
 Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr
-MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com
+MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com
 HostKeyAlgorithms ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512,rsa-sha2-256
+Compression no
 BERTH_EOF
 chmod 0644 "$tmp"
 chown root:root "$tmp"

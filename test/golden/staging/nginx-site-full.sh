@@ -63,7 +63,9 @@ server {
     add_header Referrer-Policy $berth_shop_staging_referrer always;
 
     client_max_body_size 10m;
-    gzip on;
+    # gzip only in the static locations: responses from the app are never
+    # compressed (BREACH: a secret and attacker-chosen text in one compressed body).
+    gzip off;
     gzip_vary on;
     gzip_proxied any;
     gzip_comp_level 5;
@@ -78,6 +80,7 @@ server {
     # headers are repeated.
     location ^~ /assets/ {
         root /srv/berth/shop-staging/shared/public;
+        gzip on;
         gzip_static on;
         expires max;
         add_header Cache-Control "public, immutable";
@@ -87,7 +90,9 @@ server {
         try_files $uri =404;
     }
 
+    # Other files of public/ (favicon, robots.txt, error pages) are static too.
     location / {
+        gzip on;
         try_files $uri @app;
     }
 

@@ -98,7 +98,7 @@ if [ -n "$active" ] && [ "$active" != "$idle" ]; then
   drain=$(drain_unit "$active")
   systemctl stop "$drain.timer" 2>/dev/null || true
   systemctl reset-failed "$drain.timer" "$drain.service" 2>/dev/null || true
-  systemd-run --quiet --collect --unit="$drain" --on-active=300 systemctl stop "$(proxy_socket "$active")" "$(web_unit "$active")"
+  systemd-run --quiet --collect --unit="$drain" --on-active=300 -p Conflicts="$(proxy_socket "$active")" -p Conflicts="$(web_unit "$active")" -p DynamicUser=yes -p NoNewPrivileges=yes -p ProtectSystem=strict -p ProtectHome=yes -p PrivateTmp=yes -p PrivateDevices=yes -p ProtectKernelTunables=yes -p ProtectKernelModules=yes -p ProtectKernelLogs=yes -p ProtectControlGroups=yes -p ProtectClock=yes -p ProtectHostname=yes -p RestrictSUIDSGID=yes -p RestrictNamespaces=yes -p RestrictRealtime=yes -p LockPersonality=yes -p PrivateUsers=yes -p PrivateIPC=yes -p ProtectProc=invisible -p ProcSubset=pid -p CapabilityBoundingSet= -p AmbientCapabilities= -p RestrictAddressFamilies=none -p IPAddressDeny=any -p DevicePolicy=closed -p MemoryDenyWriteExecute=yes -p SystemCallArchitectures=native -p SystemCallFilter=@system-service -p 'SystemCallFilter=~@privileged @resources' -p SystemCallErrorNumber=EPERM -p UMask=0077 /bin/true
 fi
 echo "berth: release $rev serving on $idle (127.0.0.1:$port); the previous instance stays up for 300s (drain or rollback window, the longer)"
 keep=$( { readlink -f /srv/berth/shop-staging/current; readlink -f /srv/berth/shop-staging/slots/blue; readlink -f /srv/berth/shop-staging/slots/green; } 2>/dev/null || true)
