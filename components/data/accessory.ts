@@ -210,8 +210,9 @@ export function serviceResources(
         spec.resources.container,
         {
             restart: "unless-stopped",
-            wait: true,
-            waitTimeout: 180,
+            // The provider's wait is for a health check: on a container without one it fails the create
+            // ("failed to be in healthy state: it has no health check"); such an accessory has its probe instead.
+            ...(spec.health ? { wait: true, waitTimeout: 180 } : {}),
             logDriver: "json-file",
             logOpts: { "max-size": "10m", "max-file": "3" },
             mustRun: true,

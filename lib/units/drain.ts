@@ -29,7 +29,12 @@ export function drainSandbox(): string[] {
         "ProcSubset=pid",
         "CapabilityBoundingSet=",
         "AmbientCapabilities=",
-        "RestrictAddressFamilies=none",
+        // No socket family at all. Not `RestrictAddressFamilies=none`: that keyword is the unit-file
+        // parser's; systemd-run sends each -p over D-Bus, where every word is a family name, and the
+        // start fails ("Failed to set unit properties: Invalid argument", systemd 257). An allow-list
+        // of AF_UNIX, then AF_UNIX taken out of it, is the empty allow-list in both forms.
+        "RestrictAddressFamilies=AF_UNIX",
+        "RestrictAddressFamilies=~AF_UNIX",
         "IPAddressDeny=any",
         "DevicePolicy=closed",
         "MemoryDenyWriteExecute=yes",

@@ -21,6 +21,12 @@
 #   jsbundling v2 + a package.json with a lockfile (npm, one local dependency)
 #              whose build writes app/assets/builds/application.js before
 #              assets:precompile, as jsbundling-rails does
+#   variants   generic + SQLite rows (/write, /count), an upload into storage/
+#              (/upload), a memcached round trip at MEMCACHE_URL (/accessory),
+#              a process loop (bin/berth-e2e-loop) and scheduled jobs
+#              (bin/berth-e2e-job ok|fail|slow): variants.test.ts deploys it
+#   variants-next  variants again as a new (empty) commit: a second release of
+#              the same app
 # Branch main points at v2 (and is checked out); the others are only tags.
 # Authors, committers and dates are fixed, so the shas depend only on the
 # content of sample-app/ and the patches. Prints the shas of every tag as JSON
@@ -89,8 +95,14 @@ variant hostcheck 04-hostcheck.patch "2026-01-04T00:00:00+0000" "hostcheck: /up 
 variant redirect 05-redirect.patch "2026-01-05T00:00:00+0000" "redirect: /up redirects to the www host"
 variant generic 07-generic.patch "2026-01-07T00:00:00+0000" "generic: the app as one program (no Ruby)"
 variant jsbundling 06-jsbundling.patch "2026-01-06T00:00:00+0000" "jsbundling: a package.json with a lockfile, built before assets:precompile"
+g checkout -q --detach generic
+apply 08-variants.patch
+commit "2026-01-08T00:00:00+0000" "variants: SQLite rows, an upload, memcached, process and job scripts"
+g tag variants
+GIT_AUTHOR_DATE="2026-01-09T00:00:00+0000" GIT_COMMITTER_DATE="2026-01-09T00:00:00+0000" g commit -q --no-verify --allow-empty -m "variants-next: the same app, a new release"
+g tag variants-next
 g checkout -q main
 
 sha() { g rev-parse "$1^{commit}"; }
-printf '{"v1":"%s","v2":"%s","broken":"%s","hostcheck":"%s","redirect":"%s","jsbundling":"%s","generic":"%s"}\n' \
-  "$(sha v1)" "$(sha v2)" "$(sha broken)" "$(sha hostcheck)" "$(sha redirect)" "$(sha jsbundling)" "$(sha generic)"
+printf '{"v1":"%s","v2":"%s","broken":"%s","hostcheck":"%s","redirect":"%s","jsbundling":"%s","generic":"%s","variants":"%s","variantsNext":"%s"}\n' \
+  "$(sha v1)" "$(sha v2)" "$(sha broken)" "$(sha hostcheck)" "$(sha redirect)" "$(sha jsbundling)" "$(sha generic)" "$(sha variants)" "$(sha variants-next)"

@@ -98,6 +98,13 @@ describe("accessories: the example stack (examples/Pulumi.accessories.yaml)", ()
         const search = one(r, "shop-accessories-accessory-search-container");
         assert.deepEqual(unwrap(search.inputs.healthcheck).tests, ["CMD-SHELL", "curl -fsS http://127.0.0.1:7700/health"]);
         assert.equal(unwrap(one(r, "shop-accessories-accessory-memcached-container").inputs.healthcheck), undefined);
+        // The provider's wait is for a health check: on a container without one the create fails (seen on
+        // the e2e host; test/e2e/providers.ts models it), so only the health-checked containers wait.
+        assert.equal(search.inputs.wait, true);
+        assert.equal(one(r, "shop-accessories-accessory-memcached-container").inputs.wait, undefined);
+        for (const c of byType(r, "docker:index/container:Container")) {
+            assert.equal(c.inputs.wait === true, unwrap(c.inputs.healthcheck) !== undefined, `${c.name}: waits exactly when it has a health check`);
+        }
         assert.equal(byType(r, "command:remote:Command").filter((c) => c.name.endsWith("-probe")).length, 1, "only memcached has no health command");
     });
 

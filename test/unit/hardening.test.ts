@@ -54,6 +54,17 @@ describe("the drain unit", () => {
         const score = securityScore(drainUnitFile(conflicts), "berth-shop-staging-drain-blue.service");
         assert.ok(score <= 2.0, `exposure ${score}`);
     });
+    test("no socket family at all, written as systemd-run can send it (no unit-file-only keyword such as `none`)", () => {
+        const families = drainSandbox().filter((p) => p.startsWith("RestrictAddressFamilies="));
+        // Over D-Bus each word is a family name: `none` fails the transient unit's start (seen on systemd 257).
+        for (const p of families) assert.match(p, /^RestrictAddressFamilies=~?(AF_[A-Z0-9]+)( AF_[A-Z0-9]+)*$/, p);
+        const d = tmpDir("families");
+        fs.writeFileSync(path.join(d, "drain.service"), drainUnitFile(conflicts));
+        const r = spawnSync("systemd-analyze", ["security", "--offline=yes", "--no-pager", path.join(d, "drain.service")], { encoding: "utf8" });
+        const lines = `${r.stdout}${r.stderr}`.split("\n").filter((l) => /RestrictAddressFamilies=/.test(l));
+        assert.ok(lines.length >= 4, lines.join("\n"));
+        for (const l of lines) assert.match(l, /^\S*✓/, `a socket family stays allowed: ${l}`);
+    });
     test("the measure can fail: the unit as it was (root, systemctl stop, no sandbox) scores far above 2.0", () => {
         const old = ["[Service]", "ExecStart=/usr/bin/systemctl stop berth-shop-staging-web@blue.service", ""].join("\n");
         assert.ok(securityScore(old, "old-drain.service") > 9, "the unsandboxed transient unit should score as exposed");

@@ -9,6 +9,9 @@
 #   vps.sh stage-images <name>  BEFORE docker is installed there: stage the same images
 #                               so docker.service loads them at its first start
 #                               (images present within a single `pulumi up`)
+#   vps.sh stage-images <name> <image>...  the same, plus these local images (e.g.
+#                               berth-local/debian:trixie, the base of an accessory
+#                               berth builds on the host)
 #   vps.sh ssh <name> [cmd...]  ssh root@<name> with the pinned host key
 #   vps.sh down <name>          remove the container and its volumes
 #   vps.sh down-all             remove every VPS and every git server
@@ -223,18 +226,42 @@ vps_load_images() {
 # image's docker.service drop-in loads it at docker's first start (so the
 # images are there before berth's data services look for them, in the same
 # `pulumi up`). If docker already runs there, this is load-images.
+# Extra images (arguments after the name) go in a tarball of their own, next
+# to the data-service one: that one's cache is shared by every world.
 vps_stage_images() {
-    local name="$1" tar
+    local name="$1" tar extra=""
+    shift
     valid_name "$name"
     ensure_dockerd
     ensure_images
+    if [ $# -gt 0 ]; then extra="$(saved_extra_images "$@")"; fi
     if vps_docker_running "$name"; then
         vps_load_images "$name"
+        if [ -n "$extra" ]; then vps_ssh "$name" docker load <"$extra" >&2; fi
         return 0
     fi
     tar="$(saved_images)"
     log "staging $(basename "$tar") in $name:/var/lib/berth-e2e/preload"
     docker cp "$tar" "$name:/var/lib/berth-e2e/preload/local-images.tar"
+    if [ -n "$extra" ]; then
+        log "staging $(basename "$extra") ($*) in $name:/var/lib/berth-e2e/preload"
+        docker cp "$extra" "$name:/var/lib/berth-e2e/preload/extra-images.tar"
+    fi
+}
+
+# saved_extra_images IMAGE... — `docker save` of those local images, cached
+# under $E2E_CACHE/images/ by their ids (never removed by saved_images).
+saved_extra_images() {
+    local ids f
+    ids="$(docker image inspect -f '{{.Id}}' "$@" | sha256sum | cut -c1-16)" || die "no such local image among: $*"
+    f="$E2E_CACHE/images/extra-images-$ids.tar"
+    if [ ! -s "$f" ]; then
+        install -d -m 0755 "$E2E_CACHE/images"
+        log "docker save $* -> $f"
+        docker save -o "$f.tmp.$$" "$@"
+        mv "$f.tmp.$$" "$f"
+    fi
+    printf '%s\n' "$f"
 }
 
 vps_down() {
@@ -359,7 +386,7 @@ main() {
         up) [ $# -eq 1 ] || die "usage: vps.sh up <name>"; vps_up "$1" ;;
         info) [ $# -eq 1 ] || die "usage: vps.sh info <name>"; vps_info "$1" ;;
         load-images) [ $# -eq 1 ] || die "usage: vps.sh load-images <name>"; vps_load_images "$1" ;;
-        stage-images) [ $# -eq 1 ] || die "usage: vps.sh stage-images <name>"; vps_stage_images "$1" ;;
+        stage-images) [ $# -ge 1 ] || die "usage: vps.sh stage-images <name> [image...]"; vps_stage_images "$@" ;;
         ssh) [ $# -ge 1 ] || die "usage: vps.sh ssh <name> [cmd...]"; vps_ssh "$@" ;;
         down) [ $# -eq 1 ] || die "usage: vps.sh down <name>"; vps_down "$1" ;;
         down-all)
