@@ -232,7 +232,8 @@ describe("a single-host stack grows into web + data hosts by the README's proced
         next.values["berth:hosts"] = JSON.stringify([{ ...fleetHosts(fleet).find((h) => h.name === "web1"), roles: ["web", "worker", "data"] }]);
         fs.writeFileSync(cli.configPath, JSON.stringify(next), { mode: 0o600 });
         // A fresh runner (a new CI machine): none of this stack's SSH key files exist.
-        const keyDir = path.join(os.userInfo().homedir, ".berth", "ssh");
+        // (os.homedir(), not os.userInfo(): test/unit/harness.ts points the latter at a temporary home in test processes.)
+        const keyDir = path.join(os.homedir(), ".berth", "ssh");
         const ours = (f: string) => f.startsWith(`berth-dev-`) && HOSTS.some((h) => f === `berth-dev-${fleet.hosts[h].ip}.key`);
         const dropKeys = () => {
             for (const f of fs.existsSync(keyDir) ? fs.readdirSync(keyDir) : []) if (ours(f)) fs.rmSync(path.join(keyDir, f));

@@ -101,8 +101,10 @@ function mainTip(): string {
 
 /** A fresh runner: no key files under the passwd home (the program and `prepare` write them), a new directory. */
 function freshRunner(): string {
-    const sshDir = path.join(require("node:os").userInfo().homedir, ".berth", "ssh");
+    // (os.homedir(), not os.userInfo(): test/unit/harness.ts points the latter at a temporary home in test processes.)
+    const sshDir = path.join(require("node:os").homedir(), ".berth", "ssh");
     if (fs.existsSync(sshDir)) for (const f of fs.readdirSync(sshDir)) if (/^berth-(staging|production)-/.test(f)) fs.rmSync(path.join(sshDir, f));
+    assert.deepEqual(fs.existsSync(sshDir) ? fs.readdirSync(sshDir).filter((f) => /^berth-(staging|production)-/.test(f)) : [], [], "a fresh runner has no key file");
     return fs.mkdtempSync(path.join(work, `runner-${++runs}-`));
 }
 
