@@ -50,23 +50,26 @@
  */
 import { configErrorMessage, parseConfig } from "./config";
 import type { OpOptions, OpOutput } from "./ops/ops";
-import { fromConfigJson, projectName, pulumiWorks, ROOT, stateResources } from "./ops/source";
+import { fromConfigJson, projectName, pulumiWorks, readConfigFile, ROOT, stateResources } from "./ops/source";
 import { resolveRevision } from "./revision";
 import { writeDockerSshIdentity, writeStateSshIdentities } from "./sshIdentity";
 import { execFileSync } from "node:child_process";
 
 export { fromConfigJson };
 
-export function prepare(stack: string, root = ROOT, stateFile?: string): string {
-    const json = JSON.parse(
-        execFileSync("pulumi", ["config", "--json", "--show-secrets", "--stack", stack], {
-            cwd: root,
-            encoding: "utf8",
-            stdio: ["ignore", "pipe", "inherit"],
-            maxBuffer: 16 * 1024 * 1024,
-        }),
-    );
-    const { values, secretKeys } = fromConfigJson(json);
+export function prepare(stack: string, root = ROOT, stateFile?: string, configFile?: string): string {
+    const { values, secretKeys } = configFile
+        ? readConfigFile(configFile, stack)
+        : fromConfigJson(
+              JSON.parse(
+                  execFileSync("pulumi", ["config", "--json", "--show-secrets", "--stack", stack], {
+                      cwd: root,
+                      encoding: "utf8",
+                      stdio: ["ignore", "pipe", "inherit"],
+                      maxBuffer: 16 * 1024 * 1024,
+                  }),
+              ),
+          );
     const r = parseConfig(values, { project: projectName(root), stack, secretKeys });
     if (!r.ok) throw new Error(configErrorMessage(stack, r.errors));
     writeDockerSshIdentity(r.config);
@@ -175,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
     if (op === "prepare") {
         const stack = args[0] ?? opts.stack;
         if (!stack) throw new UsageError("prepare <stack>");
-        process.stdout.write(`sha=${prepare(stack, ROOT, opts.stateFile)}\n`);
+        process.stdout.write(`sha=${prepare(stack, ROOT, opts.stateFile, opts.configFile)}\n`);
         return 0;
     }
     if (op === "pulumi-cli") return pulumiWorks() ? 0 : 1;
@@ -218,16 +221,25 @@ export async function main(argv: string[]): Promise<number> {
     return 64;
 }
 
+/**
+ * process.exit() once stdout and stderr have handed everything to the OS:
+ * exit() itself drops what a pipe has not taken yet (`berth verify --json |
+ * jq` of a large fleet would read truncated JSON).
+ */
+function exitAfterFlush(code: number): void {
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
+
 if (require.main === module) {
     // The dev and --state sources load the test applier's modules; the SSH
     // key file must be the one in the real home (test/unit/harness.ts TEST_HOME).
     process.env.BERTH_REAL_HOME ??= "1";
     main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
+        (code) => exitAfterFlush(code),
         (e) => {
             process.stderr.write(`${(e as Error).message}\n`);
             if (e instanceof UsageError) process.stderr.write(`${USAGE}\n`);
-            process.exit(e instanceof UsageError ? 64 : 1);
+            exitAfterFlush(e instanceof UsageError ? 64 : 1);
         },
     );
 }

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
-import { Connection, connectionFor, managedBy, remoteScript } from "../../lib/remote";
+import { Connection, connectionFor, managedBy, managedByHost, remoteScript } from "../../lib/remote";
 import { presetOf } from "../../lib/presets";
 import { RAILS_PACKAGES } from "../../lib/presets/rails";
 import { HOST_LOCK, NGINX_HARDENING_CONF, NGINX_HARDENING_DROPIN, NGINX_MAIN_CONF, PROTECT } from "../../lib/names";
@@ -144,7 +144,7 @@ export function packagesScript(cfg: HostScope): string {
         writeFile(
             "/etc/apt/apt.conf.d/20auto-upgrades",
             [
-                managedBy(cfg, "//"),
+                managedByHost("//"),
                 'APT::Periodic::Update-Package-Lists "1";',
                 'APT::Periodic::Unattended-Upgrade "1";',
                 'APT::Periodic::AutocleanInterval "7";',

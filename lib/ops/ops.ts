@@ -63,6 +63,8 @@ export function pickHost(cfg: BerthConfig, name: string | undefined): BerthConfi
 /** What the views of one stack on its several hosts share (read once). */
 interface Shared {
     randoms?: Record<string, string> | null;
+    /** Why the generated passwords could not be read (said in verify's note and repair's error). */
+    randomsError?: string;
     /** Stdout of the commands others read (lib/ops/declared.ts), by resource name. */
     stdouts: Map<string, string>;
     /** The revision the release host serves (for hosts that serve none). */
@@ -92,8 +94,10 @@ export class Stack {
         if (this.shared.randoms === undefined) {
             try {
                 this.shared.randoms = this.source.randoms() ?? null;
-            } catch {
+                if (this.shared.randoms === null) this.shared.randomsError = "the source has no state";
+            } catch (e) {
                 this.shared.randoms = null;
+                this.shared.randomsError = (e as Error).message.split("\n")[0];
             }
         }
         return this.shared.randoms ?? undefined;
@@ -633,7 +637,7 @@ export async function verify(s: Stack, known?: Declared): Promise<OpOutput> {
             diffs.length === 0
                 ? `no drift on ${s.cfg.names.id}${where}: ${checked.files} files, ${checked.units} units, ${checked.containers} containers, ${checked.names} certificate name${checked.names === 1 ? "" : "s"}${names > 0 ? ", nginx" : ""}, firewall and sshd match the program`
                 : `${diffs.length} difference${diffs.length === 1 ? "" : "s"} on ${s.cfg.names.id}${where} (berth repair -s ${s.cfg.stack}${where ? ` --host ${s.cfg.host.name}` : ""} re-converges the host)`,
-            ...(d.secretsKnown ? [] : ["note: the stack's state was not available; secret-bearing files were compared with the serving release's stamp only"]),
+            ...(d.secretsKnown ? [] : [`note: the stack's state was not available (${s.shared.randomsError ?? "unavailable"}); secret-bearing files were compared with the serving release's stamp only`]),
         ],
     };
 }
@@ -677,7 +681,7 @@ export async function onAllHosts(s: Stack, what: "verify" | "repair", op: (h: St
 export async function repair(s: Stack, opts: OpOptions): Promise<OpOutput> {
     const first = s.probe();
     const randoms = s.randoms();
-    if (!randoms) throw new Error("berth: repair needs the stack's state for the generated passwords (the Pulumi CLI, or --state <applier state>)");
+    if (!randoms) throw new Error(`berth: repair needs the stack's state for the generated passwords (the Pulumi CLI, or --state <applier state>): ${s.shared.randomsError ?? "unavailable"}`);
     // (a dry run changes nothing: a mesh host without its key is declared without it)
     let d = await declaredFor(s, servedRevision(s, first), opts.dryRun !== true);
     const before = compare(s.cfg, d, s.probe(verifyRequest(s, d, first.color)));
@@ -716,6 +720,12 @@ export async function repair(s: Stack, opts: OpOptions): Promise<OpOutput> {
         script(
             ...d.containers.map((c) => `if [ "$(docker inspect -f '{{.State.Running}}' ${quote(c.name)} 2>/dev/null)" = false ]; then ${cmd("docker", "start", c.name)} >/dev/null; echo ${quote(`started ${c.name}`)}; fi`),
             ...units.map(([u, enabled]) => `if ! systemctl is-active --quiet ${quote(u)}; then ${cmd("systemctl", ...(enabled ? ["enable", "--now"] : ["start"]), u)}; echo ${quote(`started ${u}`)}; fi`),
+            // A started container's health check needs its interval before it answers: the verify
+            // below would report "health starting" as drift. Wait (bounded) until each has a verdict.
+            ...d.containers.map(
+                (c) =>
+                    `for _ in $(seq 1 120); do [ "$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' ${quote(c.name)} 2>/dev/null)" = starting ] || break; sleep 1; done`,
+            ),
             raw("true").raw,
         ),
         "starting declared services",

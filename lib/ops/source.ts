@@ -141,7 +141,7 @@ interface StackConfigFile {
     secrets?: string[];
 }
 
-function readConfigFile(file: string, stackHint?: string): { stack: string; values: Record<string, string>; secretKeys: Set<string>; write(values: Record<string, string>): void } {
+export function readConfigFile(file: string, stackHint?: string): { stack: string; values: Record<string, string>; secretKeys: Set<string>; write(values: Record<string, string>): void } {
     const raw = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
     if (raw && typeof raw.values === "object" && raw.values !== null) {
         const sc = raw as unknown as StackConfigFile;

@@ -28,6 +28,7 @@ export interface UpReport {
     /** With refresh: the refresh steps whose result is not `same` (the Read changed the state, or found it gone). */
     refreshed?: Record<string, PlannedStep>;
     outputs: Record<string, unknown>;
+    secretOutputs?: string[];
 }
 
 export interface ApplierOptions {
@@ -51,7 +52,7 @@ export class Applier {
         const engine = new Engine({ statePath: this.opts.statePath, project: "berth", stack: cfg.stack, models: host.models(), log: this.opts.log });
         try {
             const r = await f(engine);
-            return { ok: r.ok, error: r.error, seconds: r.seconds, steps: r.steps, refreshed: r.refreshed, outputs: r.outputs, commands, dockerChanges };
+            return { ok: r.ok, error: r.error, seconds: r.seconds, steps: r.steps, refreshed: r.refreshed, outputs: r.outputs, secretOutputs: r.secretOutputs, commands, dockerChanges };
         } finally {
             host.close();
         }

@@ -157,6 +157,8 @@ export interface EngineReport {
     /** With refresh: each refresh step whose result is not `same` (update: the Read changed the inputs; delete: gone). */
     refreshed?: Record<string, PlannedStep>;
     outputs: Record<string, unknown>;
+    /** Stack outputs the program marked secret (`pulumi.secret`): `pulumi stack output` shows them as [secret]. */
+    secretOutputs?: string[];
 }
 
 /** What a provider model reports for a diff (on plain, unwrapped values). */
@@ -746,7 +748,8 @@ export class Engine {
                 throw e;
             }
         }, fail);
-        this.report.outputs = outputs;
+        this.report.outputs = outputs.values;
+        this.report.secretOutputs = outputs.secret;
 
         // Removed resources and replaced ones: deleted after every create and
         // update (GenerateDeletes in performPostSteps, never reached after a failure).
@@ -808,7 +811,7 @@ export class Engine {
         preview: boolean,
         onResource: (reg: Registration, a: pulumi.runtime.MockResourceArgs) => Promise<any>,
         fail: (e: unknown) => void,
-    ): Promise<Record<string, unknown>> {
+    ): Promise<{ values: Record<string, unknown>; secret: string[] }> {
         const { project, stack } = this.opts;
         const regs = new Map<string, Registration>();
         const urnOf = new WeakMap<object, string>();
@@ -899,7 +902,7 @@ export class Engine {
             return await resolveOutputs(outputs ?? {});
         } catch (e) {
             fail(e);
-            return {};
+            return { values: {}, secret: [] };
         } finally {
             process.off("unhandledRejection", onRejection);
         }
@@ -960,10 +963,16 @@ function markSecrets(out: Record<string, any>, keys: Set<string>): Record<string
     return r;
 }
 
-async function resolveOutputs(mod: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const out: Record<string, unknown> = {};
+async function resolveOutputs(mod: Record<string, unknown>): Promise<{ values: Record<string, unknown>; secret: string[] }> {
+    const values: Record<string, unknown> = {};
+    const secret: string[] = [];
     for (const [k, v] of Object.entries(mod)) {
-        out[k] = pulumi.Output.isInstance(v) ? await new Promise((r) => (v as pulumi.Output<unknown>).apply((x) => r(x))) : v;
+        if (!pulumi.Output.isInstance(v)) {
+            values[k] = v;
+            continue;
+        }
+        values[k] = await new Promise((r) => (v as pulumi.Output<unknown>).apply((x) => r(x)));
+        if (await (v as unknown as { isSecret: Promise<boolean> }).isSecret) secret.push(k);
     }
-    return out;
+    return { values, secret };
 }

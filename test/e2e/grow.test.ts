@@ -28,6 +28,7 @@ import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { configRm, Fleet, fleetHosts, FLEET_ROLES, keepHosts, makeFleet, onHost, parsedConfig, removeFleet } from "./world";
@@ -223,6 +224,36 @@ describe("a single-host stack grows into web + data hosts by the README's proced
         assert.equal(await waitFor(() => onHost(fleet, "web1", `systemctl is-active ${cfg.names.workerUnit}.service`).stdout.trim() === "active", 60_000), true, "the worker runs on web1");
         const a = await new TestDns(fleet.acme.dnsApi, fleet.acme.dnsServer).addresses("A", fleet.domain);
         assert.deepEqual(a, [fleet.hosts.web1.ip], "the A record still names web1 only");
+    });
+
+    test("8. the data host leaves the stack; the next up on a fresh runner: without `berth prepare` it cannot reach the old host, with it the old containers go", async (t) => {
+        // Data back on web1; the data host is no longer in the configuration, only in the state.
+        const next = configFile();
+        next.values["berth:hosts"] = JSON.stringify([{ ...fleetHosts(fleet).find((h) => h.name === "web1"), roles: ["web", "worker", "data"] }]);
+        fs.writeFileSync(cli.configPath, JSON.stringify(next), { mode: 0o600 });
+        // A fresh runner (a new CI machine): none of this stack's SSH key files exist.
+        // (os.homedir(), not os.userInfo(): test/unit/harness.ts points the latter at a temporary home in test processes.)
+        const keyDir = path.join(os.homedir(), ".berth", "ssh");
+        const ours = (f: string) => f.startsWith(`berth-dev-`) && HOSTS.some((h) => f === `berth-dev-${fleet.hosts[h].ip}.key`);
+        const dropKeys = () => {
+            for (const f of fs.existsSync(keyDir) ? fs.readdirSync(keyDir) : []) if (ours(f)) fs.rmSync(path.join(keyDir, f));
+        };
+        dropKeys();
+        const without = await driver.up(next);
+        t.diagnostic(`without prepare: ${without.ok ? "ok" : (without.error ?? "").split("\n")[0]}`);
+        assert.equal(without.ok, false, "the old host's containers cannot be deleted without its key file");
+
+        dropKeys();
+        const prep = await berthCli(cli, ["prepare", "dev"]);
+        assert.equal(prep.code, 0, prep.stderr);
+        assert.match(prep.stdout, /^sha=[0-9a-f]{40}$/m);
+        assert.ok(fs.existsSync(path.join(keyDir, `berth-dev-${fleet.hosts.data.ip}.key`)), "prepare wrote the old data host's key file from the state");
+        const up = await driver.up(next);
+        assert.ok(up.ok, up.error);
+        const names = (h: GrowHost) => onHost(fleet, h, "docker ps -a --format '{{.Names}}'").stdout.split("\n").filter(Boolean);
+        assert.deepEqual(names("data"), [], "the old data host runs no container of the stack");
+        assert.ok(names("web1").includes(cfg.names.postgresContainer), "Postgres runs on web1 again");
+        assert.equal((await stage.get("/up")).status, 200);
     });
 });
 

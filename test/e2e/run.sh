@@ -17,7 +17,7 @@ if [ "${1:-}" = "--bench" ]; then bench=1; fi
 # Each file builds its own world (its own VPS, services set and names), so the
 # files run one after another (--test-concurrency=1) in this order.
 files=(test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
-  test/e2e/multi.test.ts test/e2e/grow.test.ts test/e2e/oldstable.test.ts test/e2e/variants.test.ts)
+  test/e2e/multi.test.ts test/e2e/grow.test.ts test/e2e/oldstable.test.ts test/e2e/variants.test.ts test/e2e/workflows.test.ts)
 if [ "$bench" = 0 ] && [ $# -gt 0 ]; then
   files=("$@")
   for f in "${files[@]}"; do

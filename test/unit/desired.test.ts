@@ -35,8 +35,8 @@ function sh(dir: string, ...args: string[]): string {
     return r.stdout.trim();
 }
 
-const STAGING = fs.readFileSync(path.join(ROOT, "Pulumi.staging.yaml"), "utf8");
-const PRODUCTION = fs.readFileSync(path.join(ROOT, "Pulumi.production.yaml"), "utf8");
+const STAGING = fs.readFileSync(path.join(ROOT, "examples", "Pulumi.staging.yaml"), "utf8");
+const PRODUCTION = fs.readFileSync(path.join(ROOT, "examples", "Pulumi.production.yaml"), "utf8");
 
 let n = 0;
 /** A bare origin holding the two example stack files, an operator clone and a CI clone. */

@@ -303,7 +303,9 @@ describe("real stacks: the Pulumi CLI as the source", () => {
             // The converge commits the stack file to main, then runs pulumi up: applied with real git
             // in temp clones in test/unit/desired.test.ts (never in this checkout).
             const plan = src.converger!.describe({ revision: SHA });
-            assert.match(plan[1], new RegExp(`^git commit -m "berth: rollback staging to ${SHA} \\(was main\\) by .*" -- Pulumi\\.staging\\.yaml$`));
+            // "was": what this checkout's own stack file says (the user's file, not the example's).
+            const was = String(YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.staging.yaml"), "utf8")).config["berth:revision"]);
+            assert.match(plan[1], new RegExp(`^git commit -m "berth: rollback staging to ${SHA} \\(was ${was}\\) by .*" -- Pulumi\\.staging\\.yaml$`));
             assert.deepEqual(plan.slice(2), ["git push origin HEAD:main", "pulumi up --stack staging"]);
             const calls = fs.readFileSync(log, "utf8").trim().split("\n");
             assert.ok(calls.includes("config --json --show-secrets --stack staging"));

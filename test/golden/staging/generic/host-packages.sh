@@ -34,7 +34,7 @@ fi
 changed=0
 tmp=$(mktemp /etc/apt/apt.conf.d/20auto-upgrades.berth.XXXXXX)
 cat > "$tmp" <<'BERTH_EOF'
-// Managed by berth (project berth, stack staging). Changes are overwritten by pulumi up.
+// Managed by berth (host-wide: every berth stack on this host writes this same file). Changes are overwritten by pulumi up.
 APT::Periodic::Update-Package-Lists "1";
 APT::Periodic::Unattended-Upgrade "1";
 APT::Periodic::AutocleanInterval "7";
