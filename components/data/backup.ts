@@ -455,28 +455,16 @@ export function restoreScriptFile(cfg: BackupScope): string {
  */
 export function restoreTestScriptFile(cfg: BackupScope): string {
     if (cfg.database === "sqlite") return sqliteRestoreTestScriptFile(cfg);
-    const n = cfg.names;
-    const me = `berth-${n.id}-restore-test`;
-    return withShebang(
-        script(
-            `# ${managedBy(cfg).slice(2)}`,
-            `# Usage: ${n.restoreTestScript}`,
-            "# Restores the latest backup run into scratch databases and checks them; exit 1 on any problem.",
-            "umask 077",
-            'target=latest',
-            lockLines(cfg, me),
-            resticFunction(cfg),
-            psqlFunction(cfg),
-            'fail() { echo "' + me + ': FAILED: $*" >&2; exit 1; }',
+    const me = cfg.names.restoreTestUnit;
+    return restoreTestFrame(cfg, {
+        about: "Restores the latest backup run into scratch databases and checks them; exit 1 on any problem.",
+        tools: [psqlFunction(cfg)],
+        onExit: [
             'scratch=""',
             `cleanup() { if [ -n "$scratch" ]; then printf '%s\\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' | pg -d postgres -v scratch="$scratch" || true; fi; }`,
             "trap cleanup EXIT",
-            `rs check || fail "restic check found a damaged repository"`,
-            pickRunLines(cfg, me),
-            "tested=0",
-            'for line in "${picked[@]}"; do',
-            '  id="${line%% *}"',
-            '  path="${line#* }"',
+        ],
+        perSnapshot: [
             dbFromPathLines(me),
             '  scratch="${db:0:40}__berth_restore_test"',
             `  ( ${restoreIntoScratchLines(cfg).join(" && ")} ) || fail "snapshot \${id:0:8} of $db could not be restored"`,
@@ -496,6 +484,49 @@ export function restoreTestScriptFile(cfg: BackupScope): string {
             `  echo "${me}: $db: snapshot \${id:0:8} restores: $tables tables, $rows rows"`,
             `  printf '%s\\n' 'DROP DATABASE :"scratch" WITH (FORCE);' | pg -d postgres -v scratch="$scratch"`,
             '  scratch=""',
+        ],
+    });
+}
+
+/** What a restore test adds to `restoreTestFrame`. */
+interface RestoreTestParts {
+    /** The script's one-line description (its third comment line). */
+    readonly about: string;
+    /** Shell functions the test uses, defined before `fail`. */
+    readonly tools: Lines;
+    /** After `fail`: what is cleaned up on exit. */
+    readonly onExit?: Lines;
+    /** Run for each snapshot of the run (`id`, `path` set); `continue` skips one, falling through counts one database tested. */
+    readonly perSnapshot: Lines;
+}
+
+/**
+ * The installed restore test of either database kind: `restic check`, then
+ * every snapshot of the latest run through `perSnapshot`; at least one
+ * database must have been tested. Any failure (`fail`) exits 1, a failed unit.
+ */
+function restoreTestFrame(cfg: BackupScope, parts: RestoreTestParts): string {
+    const n = cfg.names;
+    const me = n.restoreTestUnit;
+    return withShebang(
+        script(
+            `# ${managedBy(cfg).slice(2)}`,
+            `# Usage: ${n.restoreTestScript}`,
+            `# ${parts.about}`,
+            "umask 077",
+            "target=latest",
+            lockLines(cfg, me),
+            resticFunction(cfg),
+            parts.tools,
+            'fail() { echo "' + me + ': FAILED: $*" >&2; exit 1; }',
+            parts.onExit,
+            `rs check || fail "restic check found a damaged repository"`,
+            pickRunLines(cfg, me),
+            "tested=0",
+            'for line in "${picked[@]}"; do',
+            '  id="${line%% *}"',
+            '  path="${line#* }"',
+            parts.perSnapshot,
             "  tested=$((tested + 1))",
             "done",
             '[ "$tested" -gt 0 ] || fail "the latest run holds no database"',
@@ -714,25 +745,11 @@ function sqliteRestoreScriptFile(cfg: BackupScope): string {
 /** The restore test with berth:database sqlite: integrity check, tables and row counts of each copy; storage listed. */
 function sqliteRestoreTestScriptFile(cfg: BackupScope): string {
     const n = cfg.names;
-    const me = `berth-${n.id}-restore-test`;
-    return withShebang(
-        script(
-            `# ${managedBy(cfg).slice(2)}`,
-            `# Usage: ${n.restoreTestScript}`,
-            "# Restores the latest backup run's SQLite databases into scratch files and checks them; exit 1 on any problem.",
-            "umask 077",
-            "target=latest",
-            lockLines(cfg, me),
-            resticFunction(cfg),
-            spoolLines(cfg),
-            sqliteAsApp(cfg),
-            'fail() { echo "' + me + ': FAILED: $*" >&2; exit 1; }',
-            `rs check || fail "restic check found a damaged repository"`,
-            pickRunLines(cfg, me),
-            "tested=0",
-            'for line in "${picked[@]}"; do',
-            '  id="${line%% *}"',
-            '  path="${line#* }"',
+    const me = n.restoreTestUnit;
+    return restoreTestFrame(cfg, {
+        about: "Restores the latest backup run's SQLite databases into scratch files and checks them; exit 1 on any problem.",
+        tools: [spoolLines(cfg), sqliteAsApp(cfg)],
+        perSnapshot: [
             '  if [ "$path" = /storage.tar ]; then',
             '    entries="$(rs dump "$id" /storage.tar | tar -tf - | wc -l)" || fail "the storage of snapshot ${id:0:8} could not be read"',
             `    echo "${me}: storage: snapshot \${id:0:8} restores: $entries entries"`,
@@ -754,12 +771,8 @@ function sqliteRestoreTestScriptFile(cfg: BackupScope): string {
             `  done < <(as_app_sqlite3 "$copy" "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1")`,
             `  echo "${me}: $db: snapshot \${id:0:8} restores: $tables tables, $rows rows"`,
             '  rm -f "$copy"',
-            "  tested=$((tested + 1))",
-            "done",
-            '[ "$tested" -gt 0 ] || fail "the latest run holds no database"',
-            `echo "${me}: OK: $tested database(s) of run \${run#run:} restore"`,
-        ),
-    );
+        ],
+    });
 }
 
 export function unitPath(unit: string, suffix: "service" | "timer"): string {

@@ -417,7 +417,7 @@ function devSource(project: string, opts: SourceOptions): StackSource {
         git,
         acme,
         repoUrl: String(git.urlTemplate).replace("{name}", DEV.repo),
-        shas: { v1: "", v2: "", broken: "", redirect: "", jsbundling: "", generic: "" },
+        shas: { v1: "", v2: "", broken: "", redirect: "", jsbundling: "", generic: "", variants: "", variantsNext: "", multidb: "" },
         work: os.tmpdir(),
         services: DEV.services,
         domain,

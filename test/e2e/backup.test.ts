@@ -13,14 +13,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { sleep, Stage, writeBenchSection } from "./kit";
-import { StackConfig } from "../unit/harness";
+import { BackupTargetStage, sftp, sftpBackup, sftpDown, SftpTarget, sftpUp, sleep, writeBenchSection } from "./kit";
 
 const VPS = "berth-backup-vps";
 const SFTP = "berth-backup-sftp";
@@ -37,55 +35,22 @@ const PASSWORD = crypto.randomBytes(24).toString("base64url");
 /** A row only this run writes, to look for in the repository's files. */
 const MARKER = `berth-marker-${crypto.randomBytes(8).toString("hex")}`;
 
-interface SftpInfo {
-    name: string;
-    ip: string;
-    user: string;
-    hostKey: string;
-    privateKeyPath: string;
-    path: string;
-}
-
-function sftp(args: string[]): string {
-    const r = spawnSync("bash", [path.join(__dirname, "host", "sftp.sh"), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`sftp.sh ${args[0]} failed (${r.status}):\n${r.stderr}`);
-    return r.stdout;
-}
-
-/** The dev stack with berth:backup pointed at the SFTP container; the real key and password replace the test secrets. */
-class BackupStage extends Stage {
-    constructor(world: World, driver: Driver, private target: SftpInfo) {
-        super(world, driver, {
-            "berth:backup": {
-                repository: `sftp:${target.user}@${target.ip}:${REPO_PATH}`,
-                hostKey: target.hostKey,
-                schedule: "*-*-* 03:15:00",
-                restoreTestSchedule: "Sun *-*-* 04:30:00",
-                retention: { daily: 7, weekly: 4, monthly: 6 },
-                redis: true,
-                privateKey: { secure: "x" },
-                password: { secure: "x" },
-            },
-        });
-    }
-    override cfg(overrides: Record<string, unknown> = {}, stack = "dev"): StackConfig {
-        const c = super.cfg(overrides, stack);
-        const raw = c.values["berth:backup"];
-        if (raw) {
-            const b = JSON.parse(raw);
-            b.privateKey = fs.readFileSync(this.target.privateKeyPath, "utf8");
-            b.password = PASSWORD;
-            c.values["berth:backup"] = JSON.stringify(b);
-            c.secrets.push(b.privateKey, PASSWORD);
-        }
-        return c;
-    }
+/** The dev stack's berth:backup pointed at the SFTP container (the stage puts the real key and password in place of the test secrets). */
+function backupTo(target: SftpTarget): Record<string, unknown> {
+    return {
+        "berth:backup": sftpBackup(target, REPO_PATH, {
+            schedule: "*-*-* 03:15:00",
+            restoreTestSchedule: "Sun *-*-* 04:30:00",
+            retention: { daily: 7, weekly: 4, monthly: 6 },
+            redis: true,
+        }),
+    };
 }
 
 let world: World;
 let driver: Driver;
-let stage: BackupStage;
-let target: SftpInfo;
+let stage: BackupTargetStage;
+let target: SftpTarget;
 const figures: Record<string, number> = {};
 
 function vpsOk(command: string): string {
@@ -148,10 +113,9 @@ before(async () => {
     }
     world = makeWorld(VPS, { fresh: false, services: "backup", domain: "backup.berth.test", prodDomain: "prod.backup.berth.test", repo: "backup-sample" });
     vps(["stage-images", world.vps.name]);
-    sftp(["down", SFTP]);
-    target = JSON.parse(sftp(["up", SFTP])) as SftpInfo;
+    target = sftpUp(SFTP);
     driver = await makeDriver(path.join(world.work, "state.json"), world.acme.dnsApi, "dev");
-    stage = new BackupStage(world, driver, target);
+    stage = new BackupTargetStage(world, driver, backupTo(target), target, PASSWORD);
 });
 
 after(() => {
@@ -159,11 +123,7 @@ after(() => {
     if (out && Object.keys(figures).length > 0) writeBench(out);
     if (!keepHosts()) {
         removeVps(VPS);
-        try {
-            sftp(["down", SFTP]);
-        } catch (e) {
-            process.stderr.write(`${(e as Error).message}\n`);
-        }
+        sftpDown(SFTP);
     }
 });
 

@@ -55,7 +55,7 @@ after(() => {
 });
 
 describe("faults and hardening on a disposable VPS", () => {
-    test("1. hardening measured by ssh-audit, systemd-analyze security and nginx, after a fresh up", async () => {
+    test("1. hardening measured by ssh-audit, systemd-analyze security, nginx and lynis, after a fresh up", async (t) => {
         const r = await stage.up({ "berth:revision": "v1" });
         assert.ok(r.ok, r.error);
         await stage.fetchPebbleRoot();
@@ -97,6 +97,13 @@ describe("faults and hardening on a disposable VPS", () => {
         assert.equal(onVps(world, "systemctl show -p MainPID --value nginx").stdout.trim(), pid, "renewal reloads, it does not restart");
         assert.equal(onVps(world, "systemctl is-active nginx").stdout.trim(), "active");
         assert.equal((await stage.get("/up")).status, 200);
+
+        // lynis (Debian's package, installed for the measurement only) on the freshly provisioned host.
+        const lynis = onVps(world, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1; lynis audit system --quick --no-colors 2>/dev/null | sed -n 's/.*Hardening index : \\([0-9]*\\).*/\\1/p'; apt-get purge -y -q lynis >/dev/null 2>&1");
+        const index = Number(lynis.stdout.trim().split("\n")[0]);
+        figures.lynisHardeningIndex = index;
+        t.diagnostic(`lynis hardening index: ${index}`);
+        assert.ok(index >= 75, `lynis hardening index ${index} (target >= 75; issue 20)`);
     });
 
     test("2. heavy traffic across a release: 16 keep-alive connections and in-flight slow requests, 0 errors", async () => {

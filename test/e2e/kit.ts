@@ -446,3 +446,71 @@ export async function underLoad<T>(load: { stop(): Promise<unknown> }, step: () 
         await load.stop();
     }
 }
+
+// ---------------------------------------------------------------------------
+// An off-host backup target: a real sshd/SFTP container (test/e2e/host/sftp.sh).
+
+/** What `sftp.sh up` prints. */
+export interface SftpTarget {
+    name: string;
+    ip: string;
+    user: string;
+    hostKey: string;
+    privateKeyPath: string;
+    path: string;
+}
+
+/** `test/e2e/host/sftp.sh <args>`: its stdout; a failure throws with its stderr. */
+export function sftp(args: string[]): string {
+    const r = spawnSync("bash", [path.join(__dirname, "host", "sftp.sh"), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`sftp.sh ${args[0]} failed (${r.status}):\n${r.stderr}`);
+    return r.stdout;
+}
+
+/** A fresh target `name`: one left by an earlier run is removed first, with what it stored. */
+export function sftpUp(name: string): SftpTarget {
+    sftp(["down", name]);
+    return JSON.parse(sftp(["up", name])) as SftpTarget;
+}
+
+/** Removes the target; a failure is only reported (the `after` hook goes on). */
+export function sftpDown(name: string): void {
+    try {
+        sftp(["down", name]);
+    } catch (e) {
+        process.stderr.write(`${(e as Error).message}\n`);
+    }
+}
+
+/**
+ * `berth:backup` into a restic repository at `repoPath` on `target`, with
+ * `settings` (schedules, retention...); the private key and the password are
+ * placeholders `BackupTargetStage` replaces.
+ */
+export function sftpBackup(target: SftpTarget, repoPath: string, settings: Record<string, unknown>): Record<string, unknown> {
+    return { repository: `sftp:${target.user}@${target.ip}:${repoPath}`, hostKey: target.hostKey, ...settings, privateKey: { secure: "x" }, password: { secure: "x" } };
+}
+
+/**
+ * A stage whose `berth:backup` goes to an SFTP target: the target's real
+ * private key and the run's repository password replace the test secrets
+ * in the configuration (and join its secrets, which the leak checks look for).
+ */
+export class BackupTargetStage extends Stage {
+    constructor(world: World, driver: Driver, overrides: Record<string, unknown>, private readonly target: SftpTarget, private readonly password: string) {
+        super(world, driver, overrides);
+    }
+
+    override cfg(overrides: Record<string, unknown> = {}, stack = "dev"): StackConfig {
+        const c = super.cfg(overrides, stack);
+        const raw = c.values["berth:backup"];
+        if (raw) {
+            const b = JSON.parse(raw);
+            b.privateKey = fs.readFileSync(this.target.privateKeyPath, "utf8");
+            b.password = this.password;
+            c.values["berth:backup"] = JSON.stringify(b);
+            c.secrets.push(b.privateKey, this.password);
+        }
+        return c;
+    }
+}

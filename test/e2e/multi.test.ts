@@ -15,12 +15,12 @@ import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Fleet, FLEET_HOSTS, FLEET_WEB_HOSTS, keepHosts, makeFleet, removeFleet } from "./world";
+import { Fleet, FLEET_HOSTS, FLEET_WEB_HOSTS, FleetHost, keepHosts, makeFleet, removeFleet } from "./world";
 import { Driver, makeDriver } from "./driver";
 import { berthCli, FleetStage, neighbourConnects, pemFingerprint256, tcpRefused, underLoad, writeBenchSection } from "./kit";
 import { certificatePaths } from "../../components/web/certificate";
 import { sitePath } from "../../components/web/nginxSite";
-import { dataFirewallNames } from "../../lib/names";
+import { dataFirewallNames, scheduleUnitNames } from "../../lib/names";
 import { dataAddress } from "../../lib/topology";
 
 let fleet: Fleet;
@@ -179,7 +179,37 @@ describe("berth on three hosts (two web, one data)", () => {
         assert.doesNotMatch(stage.onHost("data", `cat ${firewall}`).stdout, /a hand edit/);
         assert.deepEqual(await stage.versions(), { web1: fleet.shas.v1, web2: fleet.shas.v1 }, "repair released nothing");
     });
+
+    test("9. a schedule runs once per fleet: its timer only on the release host (web1), runs there in the journal, none on web2 or the data host", async () => {
+        // Every 10 s, a run that lasts 4 s: it runs, on one host only.
+        const r = await stage.up({ "berth:revision": "v1", "berth:schedules": { tick: { command: "sh -c 'echo fleet-tick-start; sleep 4; echo fleet-tick-end'", schedule: "*:*:0/10" } } });
+        assert.ok(r.ok, r.error);
+        const u = scheduleUnitNames(stage.config().names, "tick");
+        const timers = (h: FleetHost) => stage.onHost(h, `systemctl list-timers --all --no-legend ${u.unit}.timer | wc -l; test -e ${u.timerPath} && echo file || echo nofile`).stdout.trim().split("\n");
+        assert.deepEqual(timers("web1"), ["1", "file"], "the release host has the timer");
+        for (const h of ["web2", "data"] as const) assert.deepEqual(timers(h), ["0", "nofile"], `${h} has no schedule timer`);
+        const ran = await waitForJournal(() => stage.onHost("web1", `journalctl -q -o cat -t ${u.syslogIdentifier} --no-pager | grep -c fleet-tick-end || true`).stdout.trim(), 40_000);
+        assert.ok(Number(ran) >= 1, `the schedule ran on web1 (${ran} runs ended)`);
+        for (const h of ["web2", "data"] as const) {
+            assert.equal(stage.onHost(h, `journalctl -q -o cat -t ${u.syslogIdentifier} --no-pager | grep -c fleet-tick || true`).stdout.trim(), "0", `no run on ${h}`);
+        }
+        // Removing the schedule removes its timer.
+        const off = await stage.up({ "berth:revision": "v1" });
+        assert.ok(off.ok, off.error);
+        assert.deepEqual(timers("web1"), ["0", "nofile"], "the schedule's timer is gone");
+    });
 });
+
+/** Polls `count` (a number as text) until it is at least 1 or `ms` pass; returns the last answer. */
+async function waitForJournal(count: () => string, ms: number): Promise<string> {
+    const t0 = Date.now();
+    let last = count();
+    while (Number(last) < 1 && Date.now() - t0 < ms) {
+        await new Promise((r) => setTimeout(r, 2000));
+        last = count();
+    }
+    return last;
+}
 
 // ---------------------------------------------------------------------------
 

@@ -27,6 +27,10 @@
 #              (bin/berth-e2e-job ok|fail|slow): variants.test.ts deploys it
 #   variants-next  variants again as a new (empty) commit: a second release of
 #              the same app
+#   multidb    v2 with a second database (database.yml production `primary:` +
+#              `queue:`, migrations in db/queue_migrate), a QueueItem model on
+#              it (an abstract QueueRecord: connects_to writing: :queue) and
+#              /health/queue: multidb.test.ts deploys it
 # Branch main points at v2 (and is checked out); the others are only tags.
 # Authors, committers and dates are fixed, so the shas depend only on the
 # content of sample-app/ and the patches. Prints the shas of every tag as JSON
@@ -101,8 +105,12 @@ commit "2026-01-08T00:00:00+0000" "variants: SQLite rows, an upload, memcached, 
 g tag variants
 GIT_AUTHOR_DATE="2026-01-09T00:00:00+0000" GIT_COMMITTER_DATE="2026-01-09T00:00:00+0000" g commit -q --no-verify --allow-empty -m "variants-next: the same app, a new release"
 g tag variants-next
+g checkout -q --detach v2
+apply 09-multidb.patch
+commit "2026-01-10T00:00:00+0000" "multidb: a queue database beside the primary, its model and /health/queue"
+g tag multidb
 g checkout -q main
 
 sha() { g rev-parse "$1^{commit}"; }
-printf '{"v1":"%s","v2":"%s","broken":"%s","hostcheck":"%s","redirect":"%s","jsbundling":"%s","generic":"%s","variants":"%s","variantsNext":"%s"}\n' \
-  "$(sha v1)" "$(sha v2)" "$(sha broken)" "$(sha hostcheck)" "$(sha redirect)" "$(sha jsbundling)" "$(sha generic)" "$(sha variants)" "$(sha variants-next)"
+printf '{"v1":"%s","v2":"%s","broken":"%s","hostcheck":"%s","redirect":"%s","jsbundling":"%s","generic":"%s","variants":"%s","variantsNext":"%s","multidb":"%s"}\n' \
+  "$(sha v1)" "$(sha v2)" "$(sha broken)" "$(sha hostcheck)" "$(sha redirect)" "$(sha jsbundling)" "$(sha generic)" "$(sha variants)" "$(sha variants-next)" "$(sha multidb)"

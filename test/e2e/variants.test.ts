@@ -21,8 +21,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { keepHosts, makeWorld, onVps, parsedConfig, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { sleep, Stage, tcpRefused } from "./kit";
-import { ROOT, StackConfig } from "../unit/harness";
+import { BackupTargetStage, sftp, sftpBackup, sftpDown, SftpTarget, sftpUp, sleep, tcpRefused } from "./kit";
+import { ROOT } from "../unit/harness";
 
 const VPS = "berth-variants-vps";
 const SFTP = "berth-variants-sftp";
@@ -41,20 +41,6 @@ const REPO_PATH = "/srv/restic/variants";
 const DEBIAN = "berth-local/debian:trixie";
 const PASSWORD = crypto.randomBytes(24).toString("base64url");
 
-interface SftpInfo {
-    name: string;
-    ip: string;
-    user: string;
-    hostKey: string;
-    privateKeyPath: string;
-}
-
-function sftp(args: string[]): string {
-    const r = spawnSync("bash", [path.join(__dirname, "host", "sftp.sh"), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`sftp.sh ${args[0]} failed (${r.status}):\n${r.stderr}`);
-    return r.stdout;
-}
-
 const unit = (process: string, i: number) => `berth-${ID}-${process}@${i}.service`;
 const schedule = (name: string) => `berth-${ID}-schedule-${name}`;
 
@@ -64,7 +50,7 @@ const schedule = (name: string) => `berth-${ID}-schedule-${name}`;
  * 25 s), memcached built from Debian's package on the staged Debian 13 image,
  * SQLite as the database, backups (databases and storage) to the SFTP target.
  */
-function variants(target: SftpInfo, workers = 2): Record<string, unknown> {
+function variants(target: SftpTarget, workers = 2): Record<string, unknown> {
     return {
         "berth:revision": "variants",
         "berth:preset": "generic",
@@ -90,40 +76,16 @@ function variants(target: SftpInfo, workers = 2): Record<string, unknown> {
                 urlScheme: "memcached",
             },
         },
-        "berth:backup": {
-            repository: `sftp:${target.user}@${target.ip}:${REPO_PATH}`,
-            hostKey: target.hostKey,
-            schedule: "*-*-* 03:15:00",
-            restoreTestSchedule: "Sun *-*-* 04:30:00",
-            privateKey: { secure: "x" },
-            password: { secure: "x" },
-        },
+        "berth:backup": sftpBackup(target, REPO_PATH, { schedule: "*-*-* 03:15:00", restoreTestSchedule: "Sun *-*-* 04:30:00" }),
     };
-}
-
-/** The stage with the backup's real key and password in place of the test secrets (as backup.test.ts). */
-class VariantsStage extends Stage {
-    constructor(world: World, driver: Driver, private target: SftpInfo) {
-        super(world, driver, variants(target));
-    }
-    override cfg(overrides: Record<string, unknown> = {}, stack = "dev"): StackConfig {
-        const c = super.cfg(overrides, stack);
-        const b = JSON.parse(c.values["berth:backup"]);
-        b.privateKey = fs.readFileSync(this.target.privateKeyPath, "utf8");
-        b.password = PASSWORD;
-        c.values["berth:backup"] = JSON.stringify(b);
-        c.secrets.push(b.privateKey, PASSWORD);
-        return c;
-    }
 }
 
 let world: World;
 let driver: Driver;
-let stage: VariantsStage;
-let target: SftpInfo;
+let stage: BackupTargetStage;
+let target: SftpTarget;
 let statePath: string;
 let configPath: string;
-let shas: { variants: string; variantsNext: string };
 
 function vpsOk(command: string): string {
     const r = onVps(world, command);
@@ -166,24 +128,18 @@ before(async () => {
     world = makeWorld(VPS, { fresh: true, services: "variants", domain: "variants.berth.test", prodDomain: "prod.variants.berth.test", repo: "variants-sample" });
     // Redis's image and the Debian 13 base the memcached build starts FROM.
     vps(["stage-images", world.vps.name, DEBIAN]);
-    sftp(["down", SFTP]);
-    target = JSON.parse(sftp(["up", SFTP])) as SftpInfo;
-    shas = world.shas as unknown as typeof shas;
-    assert.match(shas.variants ?? "", /^[0-9a-f]{40}$/, "sample-repo.sh printed the variants sha");
+    target = sftpUp(SFTP);
+    assert.match(world.shas.variants ?? "", /^[0-9a-f]{40}$/, "sample-repo.sh printed the variants sha");
     statePath = path.join(world.work, "state.json");
     configPath = path.join(world.work, "stack-config.json");
     driver = await makeDriver(statePath, world.acme.dnsApi, "dev");
-    stage = new VariantsStage(world, driver, target);
+    stage = new BackupTargetStage(world, driver, variants(target), target, PASSWORD);
 });
 
 after(() => {
     if (!keepHosts()) {
         removeVps(world.vps.name);
-        try {
-            sftp(["down", SFTP]);
-        } catch (e) {
-            process.stderr.write(`${(e as Error).message}\n`);
-        }
+        sftpDown(SFTP);
     }
 });
 
@@ -193,7 +149,7 @@ describe("variants: processes, schedules, an accessory, SQLite with uploads", ()
         assert.ok(r.ok, r.error);
         await stage.fetchPebbleRoot();
         assert.equal((await stage.get("/up")).status, 200);
-        assert.equal((await stage.get("/version")).body.trim(), shas.variants);
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.variants);
         const ps = vpsOk("docker ps --format '{{.Names}}'");
         assert.doesNotMatch(ps, /postgres/, "berth:database sqlite runs no Postgres");
         // The container runs the image built on the host (tagged with its Dockerfile's digest), Debian's memcached in it.
@@ -222,7 +178,7 @@ describe("variants: processes, schedules, an accessory, SQLite with uploads", ()
 
     test("3. process types: instances 1..count active in the current release; status lists them; logs show their lines", async () => {
         const current = vpsOk(`readlink -f ${ROOT_DIR}/current`).trim();
-        assert.equal(current, `${ROOT_DIR}/releases/${shas.variants}`);
+        assert.equal(current, `${ROOT_DIR}/releases/${world.shas.variants}`);
         const units = [unit("worker", 1), unit("worker", 2), unit("clock", 1)];
         assert.deepEqual(show("ActiveState", ...units), ["active", "active", "active"]);
         for (const u of units) assert.equal(cwdOf(u), current, `${u} runs the current release`);
@@ -275,11 +231,11 @@ describe("variants: processes, schedules, an accessory, SQLite with uploads", ()
         const before = show("ActiveEnterTimestamp", ...units);
         const r = await up({ "berth:revision": "variants-next" });
         assert.ok(r.ok, r.error);
-        assert.equal((await stage.get("/version")).body.trim(), shas.variantsNext);
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.variantsNext);
         const after = show("ActiveEnterTimestamp", ...units);
         assert.deepEqual(show("ActiveState", ...units), ["active", "active", "active"]);
         for (let i = 0; i < units.length; i++) assert.notEqual(after[i], before[i], `${units[i]} restarted`);
-        for (const u of units) assert.equal(cwdOf(u), `${ROOT_DIR}/releases/${shas.variantsNext}`, `${u} runs the new release`);
+        for (const u of units) assert.equal(cwdOf(u), `${ROOT_DIR}/releases/${world.shas.variantsNext}`, `${u} runs the new release`);
     });
 
     test("6. worker count 2 -> 1: worker@2 stopped and disabled, worker@1 and clock@1 keep running", async () => {

@@ -54,7 +54,7 @@ export interface World {
     acme: AcmeInfo;
     repoUrl: string;
     /** sample-repo.sh's tags (test/e2e/sample-repo.sh says what each one is). */
-    shas: { v1: string; v2: string; broken: string; redirect: string; jsbundling: string; generic: string };
+    shas: { v1: string; v2: string; broken: string; redirect: string; jsbundling: string; generic: string; variants: string; variantsNext: string; multidb: string };
     work: string;
     /** Which set of host services (ACME CA + DNS, git server) this world uses: BERTH_E2E_INSTANCE. */
     services: string;

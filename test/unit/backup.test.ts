@@ -7,9 +7,6 @@
  */
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { BerthConfig, parseConfig, parseSftpRepository } from "../../lib/config";
 import { withShebang } from "../../lib/shell";
@@ -17,6 +14,7 @@ import * as backup from "../../components/data/backup";
 import * as release from "../../components/app/release";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { configFor, named, runProgram, stackConfig, unwrap } from "./harness";
+import { verifyInstalled } from "./systemd";
 
 const SHA = "5f8008de1dd704ea09395bd87621f1d32eeac017";
 /** dev:up fills in the deploy key; the stack file has none. */
@@ -46,24 +44,6 @@ function unitsOf(cfg: BerthConfig): Record<string, string> {
     };
 }
 
-/** Every unit and script written under a temporary root, then `systemd-analyze verify --root`. */
-function verifyUnits(cfg: BerthConfig): { ok: boolean; output: string } {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-backup-units-"));
-    try {
-        for (const [file, [content, mode]] of Object.entries(backup.backupFiles(cfg))) {
-            fs.mkdirSync(path.join(root, path.dirname(file)), { recursive: true });
-            fs.writeFileSync(path.join(root, file), content, { mode: parseInt(mode, 8) });
-        }
-        const units = Object.keys(backup.backupFiles(cfg)).filter((f) => f.startsWith("/etc/systemd/system/"));
-        const r = spawnSync("systemd-analyze", ["verify", `--root=${root}`, "--man=no", "--recursive-errors=no", ...units], { encoding: "utf8" });
-        if (r.error) throw new Error(`systemd-analyze could not run (${r.error.message})`);
-        const output = `${r.stdout}${r.stderr}`;
-        return { ok: r.status === 0 && output.trim() === "", output };
-    } finally {
-        fs.rmSync(root, { recursive: true, force: true });
-    }
-}
-
 for (const stack of ["staging", "production"]) {
     describe(`${stack} backup scripts and units`, () => {
         const cfg = configFor(stack);
@@ -77,7 +57,7 @@ for (const stack of ["staging", "production"]) {
             test(file, () => expectGolden(`${stack}/${file}`, text));
         }
         test("systemd-analyze verify: the units, with the scripts they start installed", () => {
-            const r = verifyUnits(cfg);
+            const r = verifyInstalled(backup.backupFiles(cfg));
             assert.ok(r.ok, r.output);
         });
         test("systemd-analyze calendar accepts both schedules", () => {
@@ -91,16 +71,9 @@ for (const stack of ["staging", "production"]) {
 describe("checks that can fail", () => {
     test("systemd-analyze verify reports a unit whose script is missing", () => {
         const cfg = configFor("production");
-        const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-backup-units-"));
-        try {
-            const unit = backup.unitPath(cfg.names.backupUnit, "service");
-            fs.mkdirSync(path.join(root, path.dirname(unit)), { recursive: true });
-            fs.writeFileSync(path.join(root, unit), backup.backupServiceFile(cfg));
-            const r = spawnSync("systemd-analyze", ["verify", `--root=${root}`, "--man=no", "--recursive-errors=no", unit], { encoding: "utf8" });
-            assert.match(`${r.stdout}${r.stderr}`, /is not executable/);
-        } finally {
-            fs.rmSync(root, { recursive: true, force: true });
-        }
+        const r = verifyInstalled({ [backup.unitPath(cfg.names.backupUnit, "service")]: [backup.backupServiceFile(cfg), "0644"] });
+        assert.ok(!r.ok);
+        assert.match(r.output, /is not executable/);
     });
     test("systemd-analyze calendar rejects a bad schedule the config's character check lets through", () => {
         const r = spawnSync("systemd-analyze", ["calendar", "*-*-* 25:99:00"], { encoding: "utf8" });

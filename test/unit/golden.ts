@@ -14,11 +14,15 @@ export const GOLDEN_DIR = path.join(ROOT, "test", "golden");
 /**
  * Golden directories of one stack that hold only what differs from another
  * directory of the same stack: a file missing here is the base's (the
- * generic preset's files are the rails preset's where they are the same).
+ * generic preset's files are the rails preset's where they are the same;
+ * `storage/` and `basic-auth/` are staging rendered with `berth:backup.storage`
+ * and `berth:basicAuth` set).
  */
 export const GOLDEN_BASES: Readonly<Record<string, string>> = {
     "staging/generic": "staging",
     "production/generic": "production",
+    storage: "staging",
+    "basic-auth": "staging",
 };
 
 /**
@@ -28,9 +32,13 @@ export const GOLDEN_BASES: Readonly<Record<string, string>> = {
  * name substituted (`substituteStack`), so only what production really
  * renders differently (its domain, ports, worker, CA, retention...) is
  * stored. The test still renders production: a change the substitution does
- * not explain fails it.
+ * not explain fails it. `processes/` (examples/Pulumi.processes.yaml) is a
+ * variant the same way: the process and schedule units it shares with
+ * `units/staging/` (staging with `berth:processes` and `berth:schedules`
+ * set) are that text for the stack `processes`; its scripts and its own
+ * units are stored.
  */
-export const STACK_BASES: Readonly<Record<string, string>> = { production: "staging", "units/production": "units/staging" };
+export const STACK_BASES: Readonly<Record<string, string>> = { production: "staging", "units/production": "units/staging", processes: "units/staging" };
 
 /** The golden stacks' app (the stack files' `berth:app`). */
 const GOLDEN_APP = "shop";

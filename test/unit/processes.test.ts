@@ -21,6 +21,7 @@ import * as sw from "../../components/app/switch";
 import { namedLogsScript, parseScheduleStatus, processStatusUnits, scheduleStatusScript, scheduleStatusText, schedulesHere } from "../../lib/ops/processes";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { byType, configFor, Recorded, RunResult, runProgram, stackConfig, unwrap } from "./harness";
+import { processAndScheduleTargets, processAndScheduleUnits, securityScore, verifyUnits } from "./systemd";
 
 const FILE = "examples/Pulumi.processes.yaml";
 const cfg = configFor("processes", {}, FILE);
@@ -34,43 +35,6 @@ function tmpDir(label: string): string {
     const d = path.join(scratch, `${label}-${++count}`);
     fs.mkdirSync(d, { recursive: true });
     return d;
-}
-
-/** Unit files of the example, named as installed. */
-function unitFiles(c: BerthConfig): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const p of Object.values(c.processes)) out[path.basename(processUnitNames(c.names, p.name, p.count).unitPath)] = processUnitFile(c, p);
-    for (const s of Object.values(c.schedules)) {
-        const u = scheduleUnitNames(c.names, s.name);
-        out[path.basename(u.servicePath)] = scheduleServiceFile(c, s);
-        out[path.basename(u.timerPath)] = scheduleTimerFile(c, s);
-    }
-    out[path.basename(scheduleFailureUnit(c.names).unitPath)] = scheduleFailureFile(c);
-    return out;
-}
-
-function writeAll(dir: string, files: Record<string, string>): void {
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-}
-
-/** `systemd-analyze verify` of `targets` next to every unit; any printed line is a failure. */
-function verify(files: Record<string, string>, targets: string[]): { ok: boolean; output: string } {
-    const d = tmpDir("verify");
-    writeAll(d, files);
-    // The units run these; verify checks they exist on the host.
-    const r = spawnSync("systemd-analyze", ["verify", "--man=no", "--recursive-errors=no", ...targets.map((t) => path.join(d, t))], { encoding: "utf8" });
-    if (r.error) throw new Error(`systemd-analyze could not run (${r.error.message}); install systemd`);
-    const output = `${r.stdout}${r.stderr}`;
-    return { ok: r.status === 0 && output.trim() === "", output };
-}
-
-function securityScore(files: Record<string, string>, file: string): number {
-    const d = tmpDir("security");
-    writeAll(d, files);
-    const r = spawnSync("systemd-analyze", ["security", "--offline=yes", "--no-pager", path.join(d, file)], { encoding: "utf8" });
-    const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(`${r.stdout}${r.stderr}`);
-    if (!m) throw new Error(`systemd-analyze security printed no score for ${file}:\n${r.stdout}${r.stderr}`);
-    return Number(m[1]);
 }
 
 // ---------------------------------------------------------------------------
@@ -144,31 +108,27 @@ describe("processes stack: golden scripts and units", () => {
             expectShellcheckClean(`processes/${file}`, withShebang(text));
         });
     }
-    for (const [file, text] of Object.entries(unitFiles(cfg))) {
+    for (const [file, text] of Object.entries(processAndScheduleUnits(cfg))) {
         test(file, () => expectGolden(`processes/${file.replace(`berth-${cfg.names.id}-`, "")}`, text));
     }
     test("systemd-analyze verify prints nothing for every instance, schedule, timer and the failure unit", () => {
-        const files = unitFiles(cfg);
-        const targets = [
-            ...Object.values(cfg.processes).flatMap((p) => processUnitNames(cfg.names, p.name, p.count).instances),
-            ...Object.values(cfg.schedules).flatMap((s) => [`${scheduleUnitNames(cfg.names, s.name).unit}.service`, `${scheduleUnitNames(cfg.names, s.name).unit}.timer`]),
-            `${scheduleFailureUnit(cfg.names).unit}digest.service`,
-        ];
+        const files = processAndScheduleUnits(cfg);
+        const targets = [...processAndScheduleTargets(cfg), `${scheduleFailureUnit(cfg.names).unit}digest.service`];
         assert.equal(targets.length, 8);
-        const r = verify(files, targets);
+        const r = verifyUnits(files, targets);
         assert.ok(r.ok, r.output);
     });
     test("systemd-analyze security scores every service at most 2.0, the failure unit included", () => {
-        const files = unitFiles(cfg);
+        const files = processAndScheduleUnits(cfg);
         for (const f of Object.keys(files).filter((x) => x.endsWith(".service"))) {
             const score = securityScore(files, f);
             assert.ok(score <= 2.0, `${f}: exposure ${score} > 2.0`);
         }
     });
     test("checks that can fail: verify reports a schedule whose failure unit has a bad setting", () => {
-        const files = unitFiles(cfg);
+        const files = processAndScheduleUnits(cfg);
         const failure = path.basename(scheduleFailureUnit(cfg.names).unitPath);
-        const r = verify({ ...files, [failure]: files[failure].replace("PrivateNetwork=yes", "PrivateNetwrk=yes") }, [`${scheduleFailureUnit(cfg.names).unit}digest.service`]);
+        const r = verifyUnits({ ...files, [failure]: files[failure].replace("PrivateNetwork=yes", "PrivateNetwrk=yes") }, [`${scheduleFailureUnit(cfg.names).unit}digest.service`]);
         assert.ok(!r.ok);
         assert.match(r.output, /PrivateNetwrk/);
     });

@@ -6,18 +6,15 @@
  */
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
-import { BerthConfig } from "../../lib/config";
-import { accessoryNames, processUnitNames, scheduleFailureUnit, scheduleUnitNames } from "../../lib/names";
+import { accessoryNames, processUnitNames, scheduleUnitNames } from "../../lib/names";
 import { processUnitFile } from "../../lib/units/process";
-import { scheduleFailureFile, scheduleServiceFile, scheduleTimerFile } from "../../lib/units/schedule";
+import { scheduleServiceFile, scheduleTimerFile } from "../../lib/units/schedule";
 import { shellExecStart, systemdQuote } from "../../lib/units/common";
 import * as appUnits from "../../components/app/appUnits";
 import { expectGolden } from "./golden";
 import { configFor } from "./harness";
+import { processAndScheduleTargets, processAndScheduleUnits, securityScore, verifyUnits } from "./systemd";
 
 const SET = {
     "berth:processes": {
@@ -30,51 +27,6 @@ const SET = {
     },
 };
 
-/** Files of a config's processes and schedules, named as installed (basename). */
-function unitFiles(cfg: BerthConfig): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const p of Object.values(cfg.processes)) out[path.basename(processUnitNames(cfg.names, p.name, p.count).unitPath)] = processUnitFile(cfg, p);
-    for (const s of Object.values(cfg.schedules)) {
-        const u = scheduleUnitNames(cfg.names, s.name);
-        out[path.basename(u.servicePath)] = scheduleServiceFile(cfg, s);
-        out[path.basename(u.timerPath)] = scheduleTimerFile(cfg, s);
-    }
-    // The unit a failed run starts (OnFailure=): verify follows the reference.
-    out[path.basename(scheduleFailureUnit(cfg.names).unitPath)] = scheduleFailureFile(cfg);
-    return out;
-}
-
-function tmp(files: Record<string, string>): string {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), "berth-units-"));
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(d, name), text);
-    return d;
-}
-
-/** `systemd-analyze verify` of `target` (a template through an instance name) next to `files`; any printed line is a failure. */
-function verify(files: Record<string, string>, target: string): { ok: boolean; output: string } {
-    const d = tmp(files);
-    try {
-        const r = spawnSync("systemd-analyze", ["verify", "--man=no", "--recursive-errors=no", path.join(d, target)], { encoding: "utf8" });
-        if (r.error) throw new Error(`systemd-analyze could not run (${r.error.message}); install systemd`);
-        const output = `${r.stdout}${r.stderr}`;
-        return { ok: r.status === 0 && output.trim() === "", output };
-    } finally {
-        fs.rmSync(d, { recursive: true, force: true });
-    }
-}
-
-function securityScore(files: Record<string, string>, file: string): number {
-    const d = tmp(files);
-    try {
-        const r = spawnSync("systemd-analyze", ["security", "--offline=yes", "--no-pager", path.join(d, file)], { encoding: "utf8" });
-        const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(`${r.stdout}${r.stderr}`);
-        if (!m) throw new Error(`systemd-analyze security printed no score for ${file}:\n${r.stdout}${r.stderr}`);
-        return Number(m[1]);
-    } finally {
-        fs.rmSync(d, { recursive: true, force: true });
-    }
-}
-
 /** The [Service] lines of a unit that are not about what it runs (the sandbox). */
 function sandbox(unit: string): string[] {
     const service = unit.split("[Service]\n")[1].split("\n[")[0];
@@ -84,19 +36,16 @@ function sandbox(unit: string): string[] {
 for (const stack of ["staging", "production"]) {
     describe(`${stack}: process and schedule units`, () => {
         const cfg = configFor(stack, stack === "production" ? { ...SET, "berth:workerCommand": undefined } : SET);
-        const files = unitFiles(cfg);
+        const files = processAndScheduleUnits(cfg);
         for (const [file, text] of Object.entries(files)) {
             const rel = `units/${stack}/${file.replace(`berth-${cfg.names.id}-`, "")}`;
             test(`${rel} is its golden text`, () => expectGolden(rel, text));
         }
         test("systemd-analyze verify prints nothing for every instance, service and timer", () => {
-            const targets = [
-                ...Object.values(cfg.processes).flatMap((p) => processUnitNames(cfg.names, p.name, p.count).instances),
-                ...Object.values(cfg.schedules).flatMap((s) => [`${scheduleUnitNames(cfg.names, s.name).unit}.service`, `${scheduleUnitNames(cfg.names, s.name).unit}.timer`]),
-            ];
+            const targets = processAndScheduleTargets(cfg);
             assert.equal(targets.length, 7);
             for (const t of targets) {
-                const r = verify(files, t);
+                const r = verifyUnits(files, [t]);
                 assert.ok(r.ok, `systemd-analyze verify ${t}:\n${r.output}`);
             }
         });
@@ -153,15 +102,15 @@ describe("checks that can fail", () => {
     const cfg = configFor("staging", SET);
     test("systemd-analyze verify reports a calendar expression systemd refuses", () => {
         const name = `${scheduleUnitNames(cfg.names, "sweep").unit}.timer`;
-        const files = unitFiles(cfg);
-        const bad = verify({ ...files, [name]: files[name].replace("OnCalendar=*:0/15", "OnCalendar=*-*-* 25:00") }, name);
+        const files = processAndScheduleUnits(cfg);
+        const bad = verifyUnits({ ...files, [name]: files[name].replace("OnCalendar=*:0/15", "OnCalendar=*-*-* 25:00") }, [name]);
         assert.ok(!bad.ok);
         assert.match(bad.output, /Failed to parse calendar specification/);
     });
     test("systemd-analyze verify reports an unknown setting (the sandbox lines are really read)", () => {
-        const files = unitFiles(cfg);
+        const files = processAndScheduleUnits(cfg);
         const file = path.basename(processUnitNames(cfg.names, "jobs", 1).unitPath);
-        const r = verify({ ...files, [file]: files[file].replace("NoNewPrivileges=yes", "NoNewPrivilege=yes") }, processUnitNames(cfg.names, "jobs", 1).instances[0]);
+        const r = verifyUnits({ ...files, [file]: files[file].replace("NoNewPrivileges=yes", "NoNewPrivilege=yes") }, [processUnitNames(cfg.names, "jobs", 1).instances[0]]);
         assert.ok(!r.ok);
         assert.match(r.output, /NoNewPrivilege/);
     });
