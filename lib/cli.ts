@@ -29,6 +29,12 @@
  *                          commit the change to Pulumi.<stack>.yaml, push it to
  *                          main, then converge (lib/ops/desired.ts); --local:
  *                          this checkout's file and the stack only
+ *   restart | stop | start [web|worker|<process>] [--dry-run] [--yes] [--local]
+ *                          lib/ops/restart.ts: the web restarted on the idle
+ *                          instance (zero downtime); stop = maintenance on (as
+ *                          above) + workers, processes and schedules stopped
+ *   db [--primary|--<name>] [-c <sql>]   psql / sqlite3 as the app (lib/ops/db.ts)
+ *   backup now | list | download <snapshot> [--to <file>]   lib/ops/backup.ts
  *   check-desired <stack> [--since <commit>]
  *                          CI, before an up: the stack's last deployed state
  *                          (outputs revisionRef/revision/maintenance) is what
@@ -88,6 +94,11 @@ export const USAGE = `usage: berth <op> -s <stack> [--host <name>] [--config <fi
   exec [--] <command...>      a command as the app user with the app's environment
   rollback [sha] [--dry-run] [--yes] [--local]   set berth:revision to a kept release: commit + push to main, converge
   maintenance on|off [--dry-run] [--yes] [--local]   set berth:maintenance: commit + push to main, converge (no release)
+  restart [web|worker|<process>] [--dry-run]   web: on the idle instance, zero downtime; workers/processes: systemctl restart
+  stop [web|worker|<process>] [--dry-run] [--yes] [--local]   no name or web: maintenance on (as above); workers, processes, schedules stopped
+  start [web|worker|<process>] [--dry-run] [--yes] [--local]  the reverse of stop
+  db [--primary|--<database>] [-c <sql>]   psql (sqlite3) as the app role; interactive, or -c / stdin; no password shown
+  backup now|list|download <snapshot> [--to <file>]   run the backup unit now and wait; list snapshots; stream one to a file
   verify [--all-hosts]        drift: one line per difference, exit 1 when any (--all-hosts: every host, a section each)
   repair [--dry-run] [--all-hosts]   re-run every host script (idempotent) without a release
   prepare <stack>             CI: validate config, write the SSH key file, print sha=<resolved revision>
@@ -98,11 +109,11 @@ export const USAGE = `usage: berth <op> -s <stack> [--host <name>] [--config <fi
 export interface Parsed {
     op: string;
     args: string[];
-    opts: OpOptions;
+    opts: OpOptions & { to?: string };
 }
 
 export function parseArgs(argv: string[]): Parsed {
-    const opts: OpOptions = {};
+    const opts: Parsed["opts"] = {};
     const args: string[] = [];
     let op = "";
     for (let i = 0; i < argv.length; i++) {
@@ -131,6 +142,9 @@ export function parseArgs(argv: string[]): Parsed {
         } else if (a === "--shell") opts.shell = true;
         else if (a === "--dry-run") opts.dryRun = true;
         else if (a === "--local") opts.local = true;
+        else if (op === "db" && (a === "-c" || a === "--command")) args.push(a, value());
+        else if (op === "db" && /^--[a-z0-9_]+$/.test(a)) args.push(a);
+        else if (op === "backup" && a === "--to") opts.to = value();
         else if (a.startsWith("-") && !(op === "exec" && args.length > 0)) throw new UsageError(`unknown option ${a}`);
         else if (!op) op = a;
         else {
@@ -186,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return op ? 0 : 64;
     }
-    const known = ["status", "releases", "logs", "console", "exec", "rollback", "maintenance", "verify", "repair"];
+    const known = ["status", "releases", "logs", "console", "exec", "rollback", "maintenance", "verify", "repair", "restart", "stop", "start", "db", "backup"];
     if (!known.includes(op)) throw new UsageError(`unknown operation ${JSON.stringify(op)}`);
     // Loaded here, not at the top: prepare, help and pulumi-cli stay fast.
     const { Stack, consoleScript, execScript, logs, maintenance, onAllHosts, releases, repair, rollback, status, verify } = require("./ops/ops") as typeof import("./ops/ops");
@@ -194,7 +208,7 @@ export async function main(argv: string[]): Promise<number> {
     if (opts.allHosts && opts.host !== undefined) throw new UsageError("--all-hosts or --host, not both");
     const s = new Stack(opts);
     // Output of the app (logs, console, exec) may hold generated secrets: know them to redact them.
-    if (["logs", "console", "exec"].includes(op)) s.randoms();
+    if (["logs", "console", "exec", "db", "backup"].includes(op)) s.randoms();
     const redact = (t: string) => s.redact(t);
     switch (op) {
         case "status":
@@ -217,8 +231,55 @@ export async function main(argv: string[]): Promise<number> {
         }
         case "exec":
             return s.host.stream(execScript(s.cfg, args));
+        case "restart":
+        case "stop":
+        case "start": {
+            const { runAction } = require("./ops/restart") as typeof import("./ops/restart");
+            if (args.length > 1) throw new UsageError(`${op} takes at most one process name`);
+            return print(await runAction(s, op, args[0], opts), opts, redact);
+        }
+        case "db":
+            return db(s, args);
+        case "backup":
+            return backup(s, args, opts, redact);
     }
     return 64;
+}
+
+/** `berth db`: interactive on a terminal (ssh -t), else the SQL of -c (or stdin) on stdin; psql's exit status. */
+async function db(s: import("./ops/ops").Stack, args: string[]): Promise<number> {
+    const { dbHost, dbScript, parseDbArgs } = require("./ops/db") as typeof import("./ops/db");
+    let parsed;
+    try {
+        parsed = parseDbArgs(s.cfg, args);
+    } catch (e) {
+        throw new UsageError((e as Error).message);
+    }
+    const on = s.on(dbHost(s.source.config).host.name);
+    const tty = parsed.sql === undefined && process.stdin.isTTY === true && process.stdout.isTTY === true;
+    const body = dbScript(on.cfg, parsed.database, { tty, sql: parsed.sql !== undefined });
+    if (parsed.sql === undefined) return on.host.stream(body, { tty });
+    const r = on.host.run(body, `${parsed.sql}\n`, 3_600_000);
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    return r.code;
+}
+
+async function backup(s: import("./ops/ops").Stack, args: string[], opts: Parsed["opts"], redact: (t: string) => string): Promise<number> {
+    const b = require("./ops/backup") as typeof import("./ops/backup");
+    const [sub, id, ...rest] = args;
+    if (rest.length > 0 || (sub !== "download" && id !== undefined)) throw new UsageError(`unexpected ${JSON.stringify(sub === "download" ? rest[0] : id)}`);
+    if (opts.to !== undefined && sub !== "download") throw new UsageError("--to is for backup download");
+    switch (sub) {
+        case "now":
+            return b.backupNow(s);
+        case "list":
+            return print(await b.backupList(s), opts, redact);
+        case "download":
+            if (!id) throw new UsageError("backup download <snapshot id> [--to <file>]");
+            return print(await b.backupDownload(s, id, opts.to), opts, redact);
+    }
+    throw new UsageError(`backup ${sub === undefined ? "needs" : `${JSON.stringify(sub)}? use`} now, list or download <snapshot>`);
 }
 
 /**
