@@ -175,6 +175,23 @@ export function wantsHelp(argv: string[]): boolean {
 }
 
 export async function main(argv: string[]): Promise<number> {
+    const early = await withoutStack(argv);
+    if (early !== undefined) return early;
+    const { op, args, opts } = parseArgs(argv);
+    const known = ["status", "releases", "logs", "console", "exec", "rollback", "maintenance", "verify", "repair", "restart", "stop", "start", "db", "backup"];
+    if (!known.includes(op)) throw new UsageError(`unknown operation ${JSON.stringify(op)}`);
+    // Loaded here, not at the top: prepare, help and pulumi-cli stay fast.
+    const { Stack } = require("./ops/ops") as typeof import("./ops/ops");
+    if (opts.allHosts && !["verify", "repair"].includes(op)) throw new UsageError("--all-hosts is for verify and repair");
+    if (opts.allHosts && opts.host !== undefined) throw new UsageError("--all-hosts or --host, not both");
+    const s = new Stack(opts);
+    // Output of the app (logs, console, exec) may hold generated secrets: know them to redact them.
+    if (["logs", "console", "exec", "db", "backup"].includes(op)) s.randoms();
+    return runOperation(op, s, args, opts);
+}
+
+/** The commands that need no stack (help, init, CI's check-desired/set-desired/prepare, pulumi-cli); undefined for the rest. */
+async function withoutStack(argv: string[]): Promise<number | undefined> {
     if (wantsHelp(argv)) {
         process.stdout.write(`${USAGE}\n`);
         return 0;
@@ -200,15 +217,12 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return op ? 0 : 64;
     }
-    const known = ["status", "releases", "logs", "console", "exec", "rollback", "maintenance", "verify", "repair", "restart", "stop", "start", "db", "backup"];
-    if (!known.includes(op)) throw new UsageError(`unknown operation ${JSON.stringify(op)}`);
-    // Loaded here, not at the top: prepare, help and pulumi-cli stay fast.
-    const { Stack, consoleScript, execScript, logs, maintenance, onAllHosts, releases, repair, rollback, status, verify } = require("./ops/ops") as typeof import("./ops/ops");
-    if (opts.allHosts && !["verify", "repair"].includes(op)) throw new UsageError("--all-hosts is for verify and repair");
-    if (opts.allHosts && opts.host !== undefined) throw new UsageError("--all-hosts or --host, not both");
-    const s = new Stack(opts);
-    // Output of the app (logs, console, exec) may hold generated secrets: know them to redact them.
-    if (["logs", "console", "exec", "db", "backup"].includes(op)) s.randoms();
+    return undefined;
+}
+
+/** One operation on the stack `s` (the op is known). */
+async function runOperation(op: string, s: import("./ops/ops").Stack, args: string[], opts: Parsed["opts"]): Promise<number> {
+    const { consoleScript, execScript, logs, maintenance, onAllHosts, releases, repair, rollback, status, verify } = require("./ops/ops") as typeof import("./ops/ops");
     const redact = (t: string) => s.redact(t);
     switch (op) {
         case "status":

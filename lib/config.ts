@@ -276,12 +276,71 @@ export function parseConfig(rawConfig: Readonly<Record<string, string>>, ctx: Pa
     return { ok: true, config: deepFreeze(result) };
 }
 
+/**
+ * The checks that need more than one key, and the typed result. Each area's
+ * helper pushes its problems onto `errors`; they run in this order, so the
+ * list reads the same from one run to the next.
+ */
 function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     const production = raw.production === true || ctx.stack === "production";
     // The mesh joins the hosts of a several-host stack none of whose hosts has a privateAddress.
     const mesh = { enabled: (raw.hosts?.length ?? 0) > 1 && raw.hosts!.every((h) => h.privateAddress === undefined), ...meshDefaults(raw, ctx.stack) };
     const hosts = buildHosts(raw, production, mesh, errors);
-    const multiHost = raw.hosts !== undefined;
+    checkSshKeys(raw, errors);
+    const hostnames = checkHostnames(raw, errors);
+    const revisionIsImmutable = checkRelease(raw, production, errors);
+    if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
+        errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
+    }
+    for (const k of Object.keys(raw.secretEnv)) {
+        if (k in raw.env) errors.push(`${NAMESPACE}:secretEnv.${k}: also set in berth:env; set it in one place`);
+    }
+    const { names, ports } = buildNamesAndPorts(raw, ctx.stack, errors);
+    const challenge = buildChallenge(raw, hosts, errors);
+    const database = buildData(raw, hosts, errors);
+    const services = buildServices(raw, ctx.stack, hosts, errors);
+    return {
+        project: ctx.project,
+        stack: ctx.stack,
+        app: raw.app,
+        production,
+        protect: raw.protect ?? production,
+        names,
+        ports,
+        host: hosts.find((h) => h.roles.includes("web")) ?? hosts[0],
+        hosts,
+        multiHost: raw.hosts !== undefined,
+        mesh,
+        external: { ...(raw.externalData ?? {}) },
+        domain: raw.domain,
+        extraHostnames: raw.extraHostnames,
+        hostnames,
+        dns: { enabled: raw.dns, zoneId: raw.cloudflare.zoneId, zone: raw.cloudflare.zone, proxied: raw.cloudflare.proxied },
+        packages: raw.packages,
+        postgres: {
+            image: raw.postgres.image,
+            role: raw.postgres.role ?? names.dbIdentifier,
+            database: raw.postgres.database ?? names.dbIdentifier,
+            port: ports.postgres,
+            passwordRotation: raw.postgres.passwordRotation,
+        },
+        redis: { image: raw.redis.image, port: ports.redis, passwordRotation: raw.redis.passwordRotation },
+        database,
+        databases: raw.databases,
+        env: raw.env,
+        secretEnv: raw.secretEnv,
+        release: releaseConfig(raw, revisionIsImmutable),
+        nginx: { clientMaxBodySize: raw.nginx.clientMaxBodySize, proxyTimeout: raw.nginx.proxyTimeout, hsts: raw.nginx.hsts ?? production },
+        basicAuth: raw.basicAuth,
+        acme: acmeConfig(raw, production, challenge),
+        backup: backupConfig(raw, database),
+        maintenance: raw.maintenance,
+        ...services,
+    };
+}
+
+/** The keys berth connects with: the git server's pinned key must be one OpenSSH accepts; the hosts' needs a private key or the agent. */
+function checkSshKeys(raw: Raw, errors: string[]): void {
     if (raw.repositoryHostKey && UNPINNABLE_GIT_HOST_KEY_TYPES.includes(hostKeyType(raw.repositoryHostKey))) {
         const ep = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)/.exec(raw.repository)?.[1] ?? /^[A-Za-z0-9._-]+@([A-Za-z0-9._-]+):/.exec(raw.repository)?.[1] ?? "<git host>";
         errors.push(
@@ -291,6 +350,10 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (!raw.privateKey && !raw.sshAgent) {
         errors.push(`${NAMESPACE}:privateKey: required unless berth:sshAgent is true`);
     }
+}
+
+/** The site's names (berth:domain, then berth:extraHostnames): each once, and in the Cloudflare zone when berth manages DNS. */
+function checkHostnames(raw: Raw, errors: string[]): string[] {
     const hostnames = [raw.domain, ...raw.extraHostnames];
     const seen = new Set<string>();
     hostnames.forEach((h, i) => {
@@ -308,6 +371,15 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             }
         });
     }
+    return hostnames;
+}
+
+/**
+ * The release: an SSH repository needs a pinned host key and a deploy key,
+ * production a revision that cannot move (and no basicAuth gate), the preset
+ * its web command. Returns whether the revision is immutable.
+ */
+function checkRelease(raw: Raw, production: boolean, errors: string[]): boolean {
     const isSsh = /^(ssh:\/\/|[A-Za-z0-9._-]+@)/.test(raw.repository);
     if (isSsh && !raw.repositoryHostKey) {
         errors.push(`${NAMESPACE}:repositoryHostKey: required for an SSH repository (pin the git server's host key)`);
@@ -325,21 +397,19 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (PRESETS[raw.preset].needsWebCommand && !raw.webCommand) {
         errors.push(`${NAMESPACE}:webCommand: required with the ${raw.preset} preset`);
     }
-    if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
-        errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
-    }
-    for (const k of Object.keys(raw.secretEnv)) {
-        if (k in raw.env) errors.push(`${NAMESPACE}:secretEnv.${k}: also set in berth:env; set it in one place`);
-    }
+    return revisionIsImmutable;
+}
 
+/** The stack's names (from app and stack) and ports, none used twice or reserved. */
+function buildNamesAndPorts(raw: Raw, stack: string, errors: string[]): { names: Names; ports: Ports } {
     let names: Names;
     try {
-        names = deriveNames(raw.app, ctx.stack);
+        names = deriveNames(raw.app, stack);
     } catch (e) {
         errors.push(`${NAMESPACE}:app: ${(e as Error).message}`);
         names = deriveNames("x", "x");
     }
-    const ports = derivePorts(raw.app, ctx.stack, {
+    const ports = derivePorts(raw.app, stack, {
         base: raw.portBase === 0 ? undefined : raw.portBase,
         postgres: raw.postgres.port,
         redis: raw.redis.port,
@@ -355,7 +425,11 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         used.set(p, what);
         if (p === raw.sshPort || p === 80 || p === 443) errors.push(`${NAMESPACE}:${what}: ${p} is reserved for SSH/HTTP/HTTPS`);
     }
+    return { names, ports };
+}
 
+/** The ACME challenge (default: http-01 with one web host, dns-01 with several) and what dns-01 needs. */
+function buildChallenge(raw: Raw, hosts: readonly HostConfig[], errors: string[]): BerthConfig["acme"]["challenge"] {
     const webCount = hosts.filter((h) => h.roles.includes("web")).length;
     const challenge = raw.acme.challenge ?? (webCount > 1 ? "dns-01" : "http-01");
     if (challenge === "http-01" && webCount > 1) {
@@ -371,6 +445,15 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
             errors.push(`${NAMESPACE}:dns01.cleanupHook: required with dns01.authHook`);
         }
     }
+    return challenge;
+}
+
+/**
+ * The data: at most one data host, else berth:externalData's URLs (unless
+ * sqlite); then the database kind (buildDatabase), and a backup only of a
+ * database berth runs.
+ */
+function buildData(raw: Raw, hosts: readonly HostConfig[], errors: string[]): DatabaseKind {
     const ext = raw.externalData ?? {};
     const dataHosts = hosts.filter((h) => h.roles.includes("data"));
     if (dataHosts.length > 1) errors.push(`${NAMESPACE}:hosts: ${dataHosts.map((h) => h.name).join(", ")} all have the data role; one host runs the data services`);
@@ -391,76 +474,54 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     if (raw.backup && dataHosts.length === 0 && database !== "sqlite") {
         errors.push(`${NAMESPACE}:backup: backups of an external database are not supported yet (use the provider's backups), or give a host the data role`);
     }
+    return database;
+}
 
-    const acmeStaging = raw.acme.server ? false : !production;
+/** `release`: the repository (its host key pinned to type and key), revision, commands and switch settings. */
+function releaseConfig(raw: Raw, revisionIsImmutable: boolean): BerthConfig["release"] {
     return {
-        project: ctx.project,
-        stack: ctx.stack,
-        app: raw.app,
-        production,
-        protect: raw.protect ?? production,
-        names,
-        ports,
-        host: hosts.find((h) => h.roles.includes("web")) ?? hosts[0],
-        hosts,
-        multiHost,
-        mesh,
-        external: { ...ext },
-        domain: raw.domain,
-        extraHostnames: raw.extraHostnames,
-        hostnames,
-        dns: { enabled: raw.dns, zoneId: raw.cloudflare.zoneId, zone: raw.cloudflare.zone, proxied: raw.cloudflare.proxied },
-        packages: raw.packages,
-        postgres: {
-            image: raw.postgres.image,
-            role: raw.postgres.role ?? names.dbIdentifier,
-            database: raw.postgres.database ?? names.dbIdentifier,
-            port: ports.postgres,
-            passwordRotation: raw.postgres.passwordRotation,
-        },
-        redis: { image: raw.redis.image, port: ports.redis, passwordRotation: raw.redis.passwordRotation },
-        database,
-        databases: raw.databases,
-        env: raw.env,
-        secretEnv: raw.secretEnv,
-        release: {
-            repository: raw.repository,
-            repositoryHostKey: raw.repositoryHostKey?.trim().split(" ").slice(0, 2).join(" "),
-            deployKey: raw.deployKey,
-            revision: raw.revision,
-            revisionIsImmutable,
-            preset: raw.preset,
-            bundler: raw.bundler,
-            buildCommand: raw.buildCommand,
-            releaseCommand: raw.releaseCommand,
-            webCommand: raw.webCommand ?? "bundle exec puma -C config/puma.rb",
-            workerCommand: raw.workerCommand,
-            keepReleases: raw.keepReleases,
-            healthPath: raw.healthPath,
-            healthTimeout: raw.healthTimeout,
-            drainSeconds: raw.drainSeconds || raw.nginx.proxyTimeout,
-            rollbackWindow: raw.rollbackWindow,
-        },
-        nginx: { clientMaxBodySize: raw.nginx.clientMaxBodySize, proxyTimeout: raw.nginx.proxyTimeout, hsts: raw.nginx.hsts ?? production },
-        basicAuth: raw.basicAuth,
-        acme: {
-            email: raw.acme.email,
-            server: raw.acme.server ?? (production ? LETSENCRYPT : LETSENCRYPT_STAGING),
-            caBundle: raw.acme.caBundle,
-            staging: acmeStaging,
-            challenge,
-            dns01: raw.dns01 && { ...raw.dns01 },
-        },
-        backup: raw.backup && {
+        repository: raw.repository,
+        repositoryHostKey: raw.repositoryHostKey?.trim().split(" ").slice(0, 2).join(" "),
+        deployKey: raw.deployKey,
+        revision: raw.revision,
+        revisionIsImmutable,
+        preset: raw.preset,
+        bundler: raw.bundler,
+        buildCommand: raw.buildCommand,
+        releaseCommand: raw.releaseCommand,
+        webCommand: raw.webCommand ?? "bundle exec puma -C config/puma.rb",
+        workerCommand: raw.workerCommand,
+        keepReleases: raw.keepReleases,
+        healthPath: raw.healthPath,
+        healthTimeout: raw.healthTimeout,
+        drainSeconds: raw.drainSeconds || raw.nginx.proxyTimeout,
+        rollbackWindow: raw.rollbackWindow,
+    };
+}
+
+/** `acme`: Let's Encrypt's production directory for a production stack, else staging, unless berth:acme.server names one. */
+function acmeConfig(raw: Raw, production: boolean, challenge: BerthConfig["acme"]["challenge"]): BerthConfig["acme"] {
+    return {
+        email: raw.acme.email,
+        server: raw.acme.server ?? (production ? LETSENCRYPT : LETSENCRYPT_STAGING),
+        caBundle: raw.acme.caBundle,
+        staging: raw.acme.server ? false : !production,
+        challenge,
+        dns01: raw.dns01 && { ...raw.dns01 },
+    };
+}
+
+/** `backup`: the SFTP repository parsed, the host key pinned, shared/storage by default with sqlite. */
+function backupConfig(raw: Raw, database: DatabaseKind): BerthConfig["backup"] {
+    return (
+        raw.backup && {
             ...raw.backup,
             sftp: parseSftpRepository(raw.backup.repository)!,
             hostKey: raw.backup.hostKey.trim().split(/\s+/).slice(0, 2).join(" "),
             retention: { ...raw.backup.retention },
             storage: raw.backup.storage ?? database === "sqlite",
-        },
-        maintenance: raw.maintenance,
-        ...buildServices(raw, ctx.stack, hosts, errors),
-    };
+        }
+    );
 }
 
 /**

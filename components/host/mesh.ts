@@ -61,13 +61,7 @@ export class Mesh extends pulumi.ComponentResource {
     constructor(name: string, args: MeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:host:Mesh", name, {}, opts);
         const members = args.members;
-        const names = members.map((m) => m.cfg.host.name);
-        if (new Set(names).size !== names.length) throw new Error(`berth: mesh ${name}: a host is listed twice (${names.join(", ")})`);
-        const ids = new Set(members.map((m) => `${m.cfg.project}/${m.cfg.stack}`));
-        if (ids.size > 1) throw new Error(`berth: mesh ${name}: members from different stacks (${[...ids].join(", ")})`);
-        for (const m of members) {
-            if (m.cfg.host.privateAddress === undefined) throw new Error(`berth: mesh ${name}: host ${m.cfg.host.name} has no mesh address`);
-        }
+        checkMembers(name, members);
 
         this.ready = {};
         this.publicKeys = {};
@@ -95,19 +89,7 @@ export class Mesh extends pulumi.ComponentResource {
         for (const m of members) {
             const h = m.cfg.host;
             const others = members.filter((o) => o !== m);
-            // The config script, from the other members' public keys; if a key
-            // step printed none, a script that fails on the host, naming it.
-            const create = pulumi.all(others.map((o) => this.publicKeys[o.cfg.host.name])).apply((keys) => {
-                const missing = others.filter((_, i) => keys[i] === "").map((o) => o.cfg.host.name);
-                if (missing.length > 0) return meshKeysMissingScript(m.cfg, missing);
-                const peers = others.map((o, i) => ({
-                    name: o.cfg.host.name,
-                    address: o.cfg.host.address,
-                    privateAddress: o.cfg.host.privateAddress!,
-                    publicKey: keys[i],
-                }));
-                return meshConfigScript(m.cfg, peers, identity(m));
-            });
+            const create = configScript(m, others, this.publicKeys, identity(m));
             const config = remoteScript(
                 `${name}-${h.name}-config`,
                 {
@@ -127,4 +109,33 @@ export class Mesh extends pulumi.ComponentResource {
             publicKeys: this.publicKeys,
         });
     }
+}
+
+/** A mesh's members: each host once, all of one stack, each with its mesh address. */
+function checkMembers(name: string, members: readonly MeshMember[]): void {
+    const names = members.map((m) => m.cfg.host.name);
+    if (new Set(names).size !== names.length) throw new Error(`berth: mesh ${name}: a host is listed twice (${names.join(", ")})`);
+    const ids = new Set(members.map((m) => `${m.cfg.project}/${m.cfg.stack}`));
+    if (ids.size > 1) throw new Error(`berth: mesh ${name}: members from different stacks (${[...ids].join(", ")})`);
+    for (const m of members) {
+        if (m.cfg.host.privateAddress === undefined) throw new Error(`berth: mesh ${name}: host ${m.cfg.host.name} has no mesh address`);
+    }
+}
+
+/**
+ * A member's config script, from the other members' public keys; if a key
+ * step printed none, a script that fails on the host, naming it.
+ */
+function configScript(m: MeshMember, others: readonly MeshMember[], publicKeys: Record<string, pulumi.Output<string>>, identity: string): pulumi.Output<string> {
+    return pulumi.all(others.map((o) => publicKeys[o.cfg.host.name])).apply((keys) => {
+        const missing = others.filter((_, i) => keys[i] === "").map((o) => o.cfg.host.name);
+        if (missing.length > 0) return meshKeysMissingScript(m.cfg, missing);
+        const peers = others.map((o, i) => ({
+            name: o.cfg.host.name,
+            address: o.cfg.host.address,
+            privateAddress: o.cfg.host.privateAddress!,
+            publicKey: keys[i],
+        }));
+        return meshConfigScript(m.cfg, peers, identity);
+    });
 }

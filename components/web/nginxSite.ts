@@ -282,7 +282,6 @@ const TLS12_CIPHERS = [
 function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[] {
     const n = cfg.names;
     const id = nginxIdent(cfg);
-    const cert = certificatePaths(cfg);
     const { maps, addHeaders } = headerMaps(cfg);
     return [
         `include ${n.nginxUpstream};`,
@@ -298,14 +297,7 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         ...logLines(cfg),
         ...realIpLines(realIpFrom),
         "",
-        `    ssl_certificate ${cert.fullchain};`,
-        `    ssl_certificate_key ${cert.privkey};`,
-        "    ssl_protocols TLSv1.2 TLSv1.3;",
-        `    ssl_ciphers ${TLS12_CIPHERS.join(":")};`,
-        "    ssl_prefer_server_ciphers off;",
-        `    ssl_session_cache shared:${id}:10m;`,
-        "    ssl_session_timeout 1d;",
-        "    ssl_session_tickets off;",
+        ...tlsLines(cfg, id),
         "",
         ...indent("    ", addHeaders),
         "",
@@ -316,6 +308,29 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         `    root ${n.root}/current/public;`,
         "",
         ...maintenanceLines(cfg),
+        ...locationLines(cfg, id, addHeaders),
+        "}",
+    ];
+}
+
+/** The HTTPS server's certificate and TLS settings (TLS12_CIPHERS; session cache named by the site). */
+function tlsLines(cfg: NginxSiteScope, id: string): string[] {
+    const cert = certificatePaths(cfg);
+    return [
+        `    ssl_certificate ${cert.fullchain};`,
+        `    ssl_certificate_key ${cert.privkey};`,
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        `    ssl_ciphers ${TLS12_CIPHERS.join(":")};`,
+        "    ssl_prefer_server_ciphers off;",
+        `    ssl_session_cache shared:${id}:10m;`,
+        "    ssl_session_timeout 1d;",
+        "    ssl_session_tickets off;",
+    ];
+}
+
+/** The HTTPS server's locations: the assets union, the other static files of public/, and the app (`@app`). */
+function locationLines(cfg: NginxSiteScope, id: string, addHeaders: readonly string[]): string[] {
+    return [
         "    # Fingerprinted assets: cached forever, from the union of the kept releases'",
         "    # assets (a page of the previous release still finds its files during and",
         "    # after a switch). add_header here replaces the server's, so the security",
@@ -347,7 +362,6 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         `        proxy_send_timeout ${cfg.nginx.proxyTimeout}s;`,
         "        proxy_next_upstream error timeout;",
         "    }",
-        "}",
     ];
 }
 

@@ -227,71 +227,90 @@ async function runProgram(
 ): Promise<{ resources: Registered[]; secretsKnown: boolean }> {
     const order: string[] = [];
     const seen = new Map<string, Registered>();
-    let secretsKnown = randoms !== undefined;
-    let rangesMissing = false;
+    const run: MockRun = { secretsKnown: randoms !== undefined, rangesMissing: false };
     pulumi.runtime.setAllConfig({ ...values }, [...secretKeys]);
-    await pulumi.runtime.setMocks(
-        {
-            newResource(a) {
-                const state: Record<string, any> = { ...a.inputs };
-                if (a.type === "random:index/randomPassword:RandomPassword") {
-                    const known = randoms?.[a.name];
-                    if (known === undefined) secretsKnown = false;
-                    state.result = known ?? UNKNOWN;
-                }
-                if (a.type === "docker:index/remoteImage:RemoteImage") state.imageId = a.inputs.name;
-                if (a.type === "command:remote:Command") Object.assign(state, { stdout: stdoutOf(a.name), stderr: "" });
-                seen.set(`${a.type}::${a.name}`, { type: a.type, name: a.name, inputs: unwrapSecret(a.inputs) });
-                return { id: `${a.name}-id`, state };
-            },
-            call(a) {
-                if (a.token === "cloudflare:index/getZone:getZone") return { id: "0".repeat(32), zoneId: "0".repeat(32) };
-                // Cloudflare's published ranges are Cloudflare's fact, not the program's: the
-                // caller gives the ones the host's site carries (ops.ts cloudflareRangesOnHost).
-                if (a.token === "cloudflare:index/getIpRanges:getIpRanges") {
-                    // (an error thrown here would only fail an Output: reported after the run)
-                    if (!cloudflareRanges) rangesMissing = true;
-                    return { ipv4Cidrs: (cloudflareRanges ?? []).filter((c) => !c.includes(":")), ipv6Cidrs: (cloudflareRanges ?? []).filter((c) => c.includes(":")) };
-                }
-                return a.inputs;
-            },
-        },
-        cfg.project,
-        cfg.stack,
-        false,
-    );
-    const before = process.env[REVISION_SHA_ENV];
+    await pulumi.runtime.setMocks(mocks(seen, run, randoms, cloudflareRanges, stdoutOf), cfg.project, cfg.stack, false);
     const pinned = sha && (!/^[0-9a-f]{40}$/.test(cfg.release.revision) || cfg.release.revision === sha) ? sha : undefined;
-    if (pinned) process.env[REVISION_SHA_ENV] = pinned;
-    let failure: Error | undefined;
+    const failure = await withRevisionSha(pinned, () => loadProgram(order));
+    if (failure) throw failure;
+    if (run.rangesMissing) throw new Error("berth: a proxied stack's declared sites need Cloudflare's IP ranges");
+    const resources = order.map((k) => seen.get(k)).filter((r): r is Registered => r !== undefined);
+    return { resources, secretsKnown: run.secretsKnown };
+}
+
+/** What the mocks learn during one run: whether every generated password was known, whether Cloudflare's ranges were asked for and not given. */
+type MockRun = { secretsKnown: boolean; rangesMissing: boolean };
+
+/** The mock runtime: records every resource in `seen` (inputs unwrapped), answers with the known passwords, stand-in stdouts and the given Cloudflare ranges. */
+function mocks(
+    seen: Map<string, Registered>,
+    run: MockRun,
+    randoms: Record<string, string> | undefined,
+    cloudflareRanges: readonly string[] | undefined,
+    stdoutOf: (name: string) => string,
+): pulumi.runtime.Mocks {
+    return {
+        newResource(a) {
+            const state: Record<string, any> = { ...a.inputs };
+            if (a.type === "random:index/randomPassword:RandomPassword") {
+                const known = randoms?.[a.name];
+                if (known === undefined) run.secretsKnown = false;
+                state.result = known ?? UNKNOWN;
+            }
+            if (a.type === "docker:index/remoteImage:RemoteImage") state.imageId = a.inputs.name;
+            if (a.type === "command:remote:Command") Object.assign(state, { stdout: stdoutOf(a.name), stderr: "" });
+            seen.set(`${a.type}::${a.name}`, { type: a.type, name: a.name, inputs: unwrapSecret(a.inputs) });
+            return { id: `${a.name}-id`, state };
+        },
+        call(a) {
+            if (a.token === "cloudflare:index/getZone:getZone") return { id: "0".repeat(32), zoneId: "0".repeat(32) };
+            // Cloudflare's published ranges are Cloudflare's fact, not the program's: the
+            // caller gives the ones the host's site carries (ops.ts cloudflareRangesOnHost).
+            if (a.token === "cloudflare:index/getIpRanges:getIpRanges") {
+                // (an error thrown here would only fail an Output: reported after the run)
+                if (!cloudflareRanges) run.rangesMissing = true;
+                return { ipv4Cidrs: (cloudflareRanges ?? []).filter((c) => !c.includes(":")), ipv6Cidrs: (cloudflareRanges ?? []).filter((c) => c.includes(":")) };
+            }
+            return a.inputs;
+        },
+    };
+}
+
+/** Runs `f` with BERTH_REVISION_SHA set to `sha` (when given), restoring the variable after. */
+async function withRevisionSha<T>(sha: string | undefined, f: () => Promise<T>): Promise<T> {
+    const before = process.env[REVISION_SHA_ENV];
+    if (sha) process.env[REVISION_SHA_ENV] = sha;
     try {
-        await pulumi.runtime.runInPulumiStack(async () => {
-            pulumi.runtime.registerStackTransformation((a) => {
-                order.push(`${a.type}::${a.name}`);
-                return undefined;
-            });
-            // A fresh copy of the program's modules (config is read at load).
-            for (const k of Object.keys(require.cache)) {
-                if (k.startsWith(ROOT) && ![`${path.sep}node_modules${path.sep}`, `${path.sep}test${path.sep}`, `${path.sep}ops${path.sep}`].some((d) => k.includes(d))) delete require.cache[k];
-            }
-            try {
-                require(path.join(ROOT, "index.ts"));
-            } catch (e) {
-                failure = e as Error;
-            }
-            return {};
-        });
-        await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+        return await f();
     } finally {
-        if (pinned) {
+        if (sha) {
             if (before === undefined) delete process.env[REVISION_SHA_ENV];
             else process.env[REVISION_SHA_ENV] = before;
         }
     }
-    if (failure) throw failure;
-    if (rangesMissing) throw new Error("berth: a proxied stack's declared sites need Cloudflare's IP ranges");
-    const resources = order.map((k) => seen.get(k)).filter((r): r is Registered => r !== undefined);
-    return { resources, secretsKnown };
+}
+
+/** Loads a fresh copy of index.ts in a mock stack, recording the registration order in `order`; returns the error the program threw, if any. */
+async function loadProgram(order: string[]): Promise<Error | undefined> {
+    let failure: Error | undefined;
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((a) => {
+            order.push(`${a.type}::${a.name}`);
+            return undefined;
+        });
+        // A fresh copy of the program's modules (config is read at load).
+        for (const k of Object.keys(require.cache)) {
+            if (k.startsWith(ROOT) && ![`${path.sep}node_modules${path.sep}`, `${path.sep}test${path.sep}`, `${path.sep}ops${path.sep}`].some((d) => k.includes(d))) delete require.cache[k];
+        }
+        try {
+            require(path.join(ROOT, "index.ts"));
+        } catch (e) {
+            failure = e as Error;
+        }
+        return {};
+    });
+    await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    return failure;
 }
 
 const isCommand = (r: Registered) => r.type === "command:remote:Command" && typeof r.inputs.create === "string";

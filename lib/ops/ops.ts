@@ -433,9 +433,23 @@ function ufwAllows(lines: readonly string[], rule: string): boolean {
  */
 export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now()): Difference[] {
     const diffs: Difference[] = [];
-    const add = (kind: Difference["kind"], subject: string, message: string) => diffs.push({ kind, subject, message });
+    const add: AddDifference = (kind, subject, message) => diffs.push({ kind, subject, message });
     const web = has(cfg.host, "web");
-    // Serving (app hosts): state, current, slot, nginx's upstream.
+    compareServing(cfg, p, web, add);
+    compareFiles(cfg, d, p, add);
+    compareUnitsAndContainers(cfg, d, p, add);
+    // nginx.
+    if (web && p.nginxTest && !p.nginxTest.ok) add("nginx", "nginx -t", p.nginxTest.output.trim() || "fails");
+    compareCertificates(web ? cfg.hostnames : [], p, now, add);
+    compareFirewallAndSshd(d, p, add);
+    return diffs;
+}
+
+/** Records one difference (compare's helpers share its list through it). */
+type AddDifference = (kind: Difference["kind"], subject: string, message: string) => void;
+
+/** Serving (app hosts): state, current, slot, nginx's upstream. */
+function compareServing(cfg: BerthConfig, p: Probe, web: boolean, add: AddDifference): void {
     if (!web) {
         if (has(cfg.host, "worker")) {
             const rel = p.revision && `${cfg.names.root}/releases/${p.revision}`;
@@ -462,7 +476,10 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
             if (up.server.replace(/^127\.0\.0\.1:/, "") !== String(port)) add("nginx", "upstream", `${up.server} is not the serving slot ${p.color} (127.0.0.1:${port})`);
         }
     }
-    // Files.
+}
+
+/** Files: presence, mode/owner, content (or, without the secrets, the served env file's stamp), sites-enabled links. */
+function compareFiles(cfg: BerthConfig, d: Declared, p: Probe, add: AddDifference): void {
     for (const f of d.files) {
         const h = p.files[f.path];
         if (!h || !h.exists) {
@@ -484,13 +501,15 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
             if (p.links[link] !== f.path) add("nginx", link, `links to ${p.links[link] || "nothing"}, declared ${f.path}`);
         }
     }
-    // Units.
+}
+
+/** Units (active, enabled) and containers (running, healthy, image). */
+function compareUnitsAndContainers(cfg: BerthConfig, d: Declared, p: Probe, add: AddDifference): void {
     for (const [unit, enabled] of declaredUnits(cfg, d.files, p.color)) {
         const u = p.units[unit];
         if (!u || u.active !== "active") add("unit", unit, `${u?.active ?? "unknown"}, declared active`);
         if (enabled && u && !["enabled", "enabled-runtime", "static", "indirect", "alias"].includes(u.enabled)) add("unit", unit, `${u.enabled}, declared enabled`);
     }
-    // Containers.
     for (const c of d.containers) {
         const h = p.containers[c.name];
         if (!h || h.status === "missing") {
@@ -501,10 +520,11 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
         if (h.health && h.health !== "healthy") add("container", c.name, `health ${h.health}`);
         if (h.imageId !== c.image && !h.tags.includes(c.image) && !h.tags.includes(`docker.io/library/${c.image}`)) add("container", c.name, `image ${h.tags.join(" ") || h.imageId}, declared ${c.image}`);
     }
-    // nginx.
-    if (web && p.nginxTest && !p.nginxTest.ok) add("nginx", "nginx -t", p.nginxTest.output.trim() || "fails");
-    // Certificates (web hosts): the one nginx serves for each name.
-    for (const hname of web ? cfg.hostnames : []) {
+}
+
+/** Certificates (web hosts): the one nginx serves for each name. */
+function compareCertificates(hostnames: readonly string[], p: Probe, now: number, add: AddDifference): void {
+    for (const hname of hostnames) {
         const c = p.certs[hname];
         if (!c?.notAfter) add("certificate", hname, "nginx serves no certificate for it");
         else {
@@ -513,7 +533,10 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
             if (left <= CERT_MIN_DAYS) add("certificate", hname, `expires ${c.notAfter} (${left} days; needs more than ${CERT_MIN_DAYS})`);
         }
     }
-    // Firewall.
+}
+
+/** Firewall (ufw status against the declared rules) and the SSH daemon's effective settings (sshd -T) against the declared drop-in. */
+function compareFirewallAndSshd(d: Declared, p: Probe, add: AddDifference): void {
     if (p.ufw.length > 0 || d.commands.length > 0) {
         const fw = declaredFirewall(d);
         if (!p.ufw.some((l) => /^Status: active/.test(l))) add("firewall", "ufw", `not active (${p.ufw[0] ?? "no output"})`);
@@ -521,12 +544,10 @@ export function compare(cfg: BerthConfig, d: Declared, p: Probe, now = Date.now(
         for (const [policy, dir] of fw.defaults) if (!defaults.includes(`${policy} (${dir})`)) add("firewall", `default ${dir}`, `declared ${policy}; ufw says ${defaults.replace(/^Default:\s*/, "") || "nothing"}`);
         for (const rule of fw.allows) if (!ufwAllows(p.ufw, rule)) add("firewall", rule, "declared allowed, no ALLOW IN rule");
     }
-    // SSH daemon: the effective settings (sshd -T) against the declared drop-in.
     for (const [k, v] of Object.entries(declaredSshd(d.files))) {
         const actual = p.sshd[k]?.toLowerCase();
         if (actual !== v && actual !== SSHD_ALIASES[v]) add("ssh", k, `sshd runs with ${actual ?? "nothing"}, declared ${v}`);
     }
-    return diffs;
 }
 
 /**

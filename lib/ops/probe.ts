@@ -10,7 +10,7 @@
 import { BerthConfig } from "../config";
 import { BUILT_MARKER, RELEASED_MARKER, sitePath } from "../names";
 import { PRIVATE_KEY_PLACEHOLDER } from "../mesh";
-import { cmd, quote, script } from "../shell";
+import { cmd, type Lines, quote, script } from "../shell";
 import { has } from "../topology";
 
 export interface ProbeRequest {
@@ -55,10 +55,23 @@ export interface Probe {
 
 /** Records: KIND<TAB>fields... (one per line). */
 export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
-    const n = cfg.names;
-    const state = `${n.root}/state`;
     return script(
         "r() { local IFS=$'\\t'; printf '%s\\n' \"$*\"; }",
+        probeServingLines(cfg),
+        probeUnitAndContainerLines(req),
+        // The certificate nginx serves for each name (SNI over loopback): web hosts only.
+        probeCertificateLines(has(cfg.host, "web") ? cfg.hostnames : []),
+        probeFileLines(req),
+        probeNginxAndSettingsLines(cfg, req),
+        cmd("true"),
+    );
+}
+
+/** S, L, R records: the switch's state files, current, maintenance, the slots, the releases. */
+function probeServingLines(cfg: BerthConfig): Lines {
+    const n = cfg.names;
+    const state = `${n.root}/state`;
+    return [
         `for k in color revision stamp; do if [ -f ${quote(`${state}/`)}"$k" ]; then r S "$k" "$(head -c 500 ${quote(`${state}/`)}"$k")"; fi; done`,
         `r S current "$(readlink -f ${quote(`${n.root}/current`)} 2>/dev/null || true)"`,
         `if grep -qs 'berth:maintenance is on' ${quote(sitePath(cfg, "full"))}; then r S maintenance on; else r S maintenance off; fi`,
@@ -70,6 +83,12 @@ export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
         `    r R "$sha" "\${at%.*}" "$([ -f "$d/${BUILT_MARKER}" ] && echo 1 || echo 0)" "$([ -f "$d/${RELEASED_MARKER}" ] && echo 1 || echo 0)"`,
         "  done",
         "fi",
+    ];
+}
+
+/** U and C records: the requested units and containers. */
+function probeUnitAndContainerLines(req: ProbeRequest): Lines {
+    return [
         req.units.length > 0 && [
             `units=(${req.units.map(quote).join(" ")})`,
             'for u in "${units[@]}"; do',
@@ -87,8 +106,13 @@ export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
             "  fi",
             "done",
         ],
-        // The certificate nginx serves for each name (SNI over loopback): web hosts only.
-        `names=(${(has(cfg.host, "web") ? cfg.hostnames : []).map(quote).join(" ")})`,
+    ];
+}
+
+/** X records: the certificate nginx serves for each name. */
+function probeCertificateLines(hostnames: readonly string[]): Lines {
+    return [
+        `names=(${hostnames.map(quote).join(" ")})`,
         'for h in "${names[@]}"; do',
         `  pem=$(openssl s_client -connect 127.0.0.1:443 -servername "$h" </dev/null 2>/dev/null | openssl x509 2>/dev/null || true)`,
         '  if [ -n "$pem" ]; then',
@@ -97,6 +121,12 @@ export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
         '    r X "$h"',
         "  fi",
         "done",
+    ];
+}
+
+/** F and L records: the requested files (digests, masked where asked) and links. */
+function probeFileLines(req: ProbeRequest): Lines {
+    return [
         req.files.length > 0 && [
             `files=(${req.files.map(quote).join(" ")})`,
             'for f in "${files[@]}"; do',
@@ -110,7 +140,13 @@ export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
             "done",
         ],
         req.links.length > 0 && [`links=(${req.links.map(quote).join(" ")})`, 'for l in "${links[@]}"; do r L "$l" "$(readlink "$l" 2>/dev/null || true)"; done'],
-        `up=${quote(n.nginxUpstream)}`,
+    ];
+}
+
+/** N, W, H records: nginx's upstream; with hostSettings, nginx -t, ufw and sshd -T. */
+function probeNginxAndSettingsLines(cfg: BerthConfig, req: ProbeRequest): Lines {
+    return [
+        `up=${quote(cfg.names.nginxUpstream)}`,
         'if [ -f "$up" ]; then',
         `  server=$(awk '$1 == "server" { print $2; exit }' "$up")`,
         '  case "$server" in unix:*) r N upstream "$server" "$(readlink -f "${server#unix:}" 2>/dev/null || true)" ;; *) r N upstream "$server" "" ;; esac',
@@ -120,8 +156,7 @@ export function probeScript(cfg: BerthConfig, req: ProbeRequest): string {
             "ufw status verbose 2>&1 | while IFS= read -r line; do r W \"$line\"; done",
             "sshd -T 2>/dev/null | while IFS= read -r line; do r H \"$line\"; done",
         ],
-        cmd("true"),
-    );
+    ];
 }
 
 export function parseProbe(text: string): Probe {

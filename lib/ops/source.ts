@@ -317,80 +317,112 @@ function pulumiSource(stack: string, project: string, opts: SourceOptions): Stac
  * nothing even if the branch moved.
  */
 export function pulumiConverger(stack: string, project: string, values: Readonly<Record<string, string>>, opts: SourceOptions, root = ROOT, pulumi = "pulumi"): Converger {
+    const s = stackFile(stack, project, values, root, pulumi);
+    return {
+        describe: (changes) => describeStackChange(s, opts, changes),
+        plan: (changes) => planStackChange(s, opts, changes),
+        apply: (changes, o) => applyStackChange(s, opts, changes, o),
+    };
+}
+
+/** What a Pulumi stack's converge works on: its stack file, the edit of it, the `pulumi up` line, the revision pin. */
+interface StackFile {
+    readonly stack: string;
+    readonly root: string;
+    readonly pulumi: string;
+    /** The stack file's path, and its name. */
+    readonly file: string;
+    readonly name: string;
+    /** The file's text, the text with the changes, and the commit message (DesiredStateError without the file). */
+    edit(changes: Record<string, string>): { text: string; next: string; message: string };
+    up(yes: boolean): string;
+    /** The sha to pin BERTH_REVISION_SHA to (see pulumiConverger), or undefined. */
+    pin(changes: Record<string, string>): string | undefined;
+}
+
+function stackFile(stack: string, project: string, values: Readonly<Record<string, string>>, root: string, pulumi: string): StackFile {
     const file = path.join(root, stackFileName(stack));
     const name = stackFileName(stack);
     const full = (changes: Record<string, string>) => Object.fromEntries(Object.entries(changes).map(([k, v]) => [`${project}:${k}`, v]));
-    const edit = (changes: Record<string, string>) => {
-        if (!fs.existsSync(file)) throw new DesiredStateError(`berth: no ${name} in ${root}: berth records ${stack}'s desired state in that file (pulumi stack init ${stack} writes it)`);
-        const text = fs.readFileSync(file, "utf8");
-        return { text, next: setStackValues(text, full(changes), name), message: actionMessage(stack, full(changes), stackConfigValues(text, name), operatorName(root), project) };
-    };
-    const up = (yes: boolean) => `pulumi up --stack ${stack}${yes ? " --yes" : ""}`;
-    const pin = (changes: Record<string, string>): string | undefined => {
-        const ref = values[`${project}:revision`] ?? "";
-        if ("revision" in changes || /^[0-9a-f]{40}$/.test(ref)) return undefined;
-        const r = spawnSync(pulumi, ["stack", "output", "revision", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-        const sha = (r.stdout ?? "").trim();
-        return r.status === 0 && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
-    };
     return {
-        describe(changes) {
-            let message = "";
-            try {
-                message = edit(changes).message;
-            } catch (e) {
-                if (!(e instanceof DesiredStateError)) throw e;
-            }
-            if (opts.local) return [`(edit ${name}: ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(" ")}; --local: no commit)`, up(false)];
-            return ["git fetch (the checkout must be main's tip)", ...commitCommands({ file: name, remote: "origin", remoteBranch: "main" }, message.split("\n")[0]), up(false)];
+        stack,
+        root,
+        pulumi,
+        file,
+        name,
+        edit(changes) {
+            if (!fs.existsSync(file)) throw new DesiredStateError(`berth: no ${name} in ${root}: berth records ${stack}'s desired state in that file (pulumi stack init ${stack} writes it)`);
+            const text = fs.readFileSync(file, "utf8");
+            return { text, next: setStackValues(text, full(changes), name), message: actionMessage(stack, full(changes), stackConfigValues(text, name), operatorName(root), project) };
         },
-        plan(changes) {
-            let e0: { text: string; next: string; message: string };
-            try {
-                e0 = edit(changes);
-            } catch (e) {
-                if (!(e instanceof DesiredStateError)) throw e;
-                return [`  refused: ${e.message}`];
-            }
-            const { text, next, message } = e0;
-            const diff = lineDiff(text, next, name).map((l) => `  ${l}`);
-            const unchanged = next === text ? [`  (${name} already says this)`] : [];
-            if (opts.local) {
-                return [...diff, ...unchanged, `  $ ${up(false)}`, `  --local: not committed or pushed; main does not say this, so the next CI deploy refuses (check-desired) or undoes it`];
-            }
-            try {
-                const c = preflight(file, { fetch: false });
-                const git = next === text ? [] : [`  $ git fetch ${c.remote}`, ...commitCommands(c, message.split("\n")[0]).map((x) => `  $ ${x}`)];
-                return [...diff, ...unchanged, ...git, `  $ ${up(false)}`];
-            } catch (e) {
-                if (!(e instanceof DesiredStateError)) throw e;
-                return [...diff, `  refused: ${e.message}`];
-            }
-        },
-        async apply(changes, o) {
-            let recorded = "";
-            try {
-                const { text, next, message } = edit(changes);
-                if (opts.local) {
-                    if (next !== text) fs.writeFileSync(file, next);
-                } else {
-                    const c = preflight(file, { fetch: true });
-                    if (next !== text) {
-                        const sha = commitAndPush(c, next, message);
-                        recorded = ` (main holds the change: ${sha.slice(0, 12)} on ${c.remote}/${c.remoteBranch})`;
-                        process.stderr.write(`berth: committed ${sha} to ${c.file} and pushed it to ${c.remote}/${c.remoteBranch}\n`);
-                    }
-                }
-            } catch (e) {
-                if (e instanceof DesiredStateError) return { ok: false, error: e.message };
-                throw e;
-            }
-            const sha = pin(changes);
-            const env = sha ? { ...process.env, BERTH_REVISION_SHA: sha } : process.env;
-            const r = spawnSync(pulumi, ["up", "--stack", stack, ...(o.yes ? ["--yes"] : [])], { cwd: root, stdio: "inherit", env });
-            return r.status === 0 ? { ok: true } : { ok: false, error: `pulumi up failed (exit ${r.status})${recorded}; converge it from main with pulumi up --stack ${stack}` };
+        up: (yes) => `pulumi up --stack ${stack}${yes ? " --yes" : ""}`,
+        pin(changes) {
+            const ref = values[`${project}:revision`] ?? "";
+            if ("revision" in changes || /^[0-9a-f]{40}$/.test(ref)) return undefined;
+            const r = spawnSync(pulumi, ["stack", "output", "revision", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+            const sha = (r.stdout ?? "").trim();
+            return r.status === 0 && /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
         },
     };
+}
+
+function describeStackChange(s: StackFile, opts: SourceOptions, changes: Record<string, string>): string[] {
+    let message = "";
+    try {
+        message = s.edit(changes).message;
+    } catch (e) {
+        if (!(e instanceof DesiredStateError)) throw e;
+    }
+    if (opts.local) return [`(edit ${s.name}: ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(" ")}; --local: no commit)`, s.up(false)];
+    return ["git fetch (the checkout must be main's tip)", ...commitCommands({ file: s.name, remote: "origin", remoteBranch: "main" }, message.split("\n")[0]), s.up(false)];
+}
+
+function planStackChange(s: StackFile, opts: SourceOptions, changes: Record<string, string>): string[] {
+    let e0: { text: string; next: string; message: string };
+    try {
+        e0 = s.edit(changes);
+    } catch (e) {
+        if (!(e instanceof DesiredStateError)) throw e;
+        return [`  refused: ${e.message}`];
+    }
+    const { text, next, message } = e0;
+    const diff = lineDiff(text, next, s.name).map((l) => `  ${l}`);
+    const unchanged = next === text ? [`  (${s.name} already says this)`] : [];
+    if (opts.local) {
+        return [...diff, ...unchanged, `  $ ${s.up(false)}`, `  --local: not committed or pushed; main does not say this, so the next CI deploy refuses (check-desired) or undoes it`];
+    }
+    try {
+        const c = preflight(s.file, { fetch: false });
+        const git = next === text ? [] : [`  $ git fetch ${c.remote}`, ...commitCommands(c, message.split("\n")[0]).map((x) => `  $ ${x}`)];
+        return [...diff, ...unchanged, ...git, `  $ ${s.up(false)}`];
+    } catch (e) {
+        if (!(e instanceof DesiredStateError)) throw e;
+        return [...diff, `  refused: ${e.message}`];
+    }
+}
+
+async function applyStackChange(s: StackFile, opts: SourceOptions, changes: Record<string, string>, o: { yes: boolean }): Promise<{ ok: boolean; error?: string }> {
+    let recorded = "";
+    try {
+        const { text, next, message } = s.edit(changes);
+        if (opts.local) {
+            if (next !== text) fs.writeFileSync(s.file, next);
+        } else {
+            const c = preflight(s.file, { fetch: true });
+            if (next !== text) {
+                const sha = commitAndPush(c, next, message);
+                recorded = ` (main holds the change: ${sha.slice(0, 12)} on ${c.remote}/${c.remoteBranch})`;
+                process.stderr.write(`berth: committed ${sha} to ${c.file} and pushed it to ${c.remote}/${c.remoteBranch}\n`);
+            }
+        }
+    } catch (e) {
+        if (e instanceof DesiredStateError) return { ok: false, error: e.message };
+        throw e;
+    }
+    const sha = s.pin(changes);
+    const env = sha ? { ...process.env, BERTH_REVISION_SHA: sha } : process.env;
+    const r = spawnSync(s.pulumi, ["up", "--stack", s.stack, ...(o.yes ? ["--yes"] : [])], { cwd: s.root, stdio: "inherit", env });
+    return r.status === 0 ? { ok: true } : { ok: false, error: `pulumi up failed (exit ${r.status})${recorded}; converge it from main with pulumi up --stack ${s.stack}` };
 }
 
 // ---------------------------------------------------------------------------

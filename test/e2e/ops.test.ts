@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { Stage } from "./kit";
+import { Stage, underLoad } from "./kit";
 import { ROOT } from "../unit/harness";
 
 let world: World;
@@ -226,6 +226,58 @@ describe("berth operations on the dev stack", () => {
         assert.equal((await stage.get("/up")).status, 200);
         assert.equal((await stage.get("/version")).body.trim(), world.shas.v1, "no release");
         onVps(world, `rm -f ${webroot}/ops-probe /srv/berth/${ID}/current/public/maintenance.html`);
+    });
+
+    test("restart: the web moves to the idle instance under load with 0 failures; restart worker only restarts the worker; an unknown name is refused", async () => {
+        const before = JSON.parse(berth(["status", "--json"]).stdout);
+        const workerPid = () => onVps(world, `systemctl show -p MainPID --value berth-${ID}-worker.service`).stdout.trim();
+        const pid0 = workerPid();
+        const load = stage.loadLoop();
+        const r = await underLoad(load, () => berthAsync(["restart"]));
+        const stats = await load.stop();
+        assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+        assert.equal(stats.failed, 0, `failed requests during the restart: ${stats.failures.slice(0, 5).join("; ")}`);
+        assert.ok(stats.sent > 10, `${stats.sent} requests`);
+        const after = JSON.parse(berth(["status", "--json"]).stdout);
+        assert.equal(after.revision.serving, before.revision.serving, "the same release serves");
+        assert.notEqual(after.revision.slot, before.revision.slot, "on the other instance");
+        assert.notEqual(workerPid(), pid0, "restart restarts the worker too");
+
+        const slot = after.revision.slot;
+        const pid1 = workerPid();
+        const w = berth(["restart", "worker"]);
+        assert.equal(w.code, 0, `${w.stdout}\n${w.stderr}`);
+        assert.notEqual(workerPid(), pid1, "the worker restarted");
+        assert.equal(JSON.parse(berth(["status", "--json"]).stdout).revision.slot, slot, "the web did not move");
+
+        const bad = berth(["restart", "nope"]);
+        assert.notEqual(bad.code, 0);
+        assert.match(bad.stderr, /known: .*web.*worker/);
+        const v = berth(["verify"]);
+        assert.equal(v.code, 0, `no drift after the restarts:\n${v.stdout}`);
+    });
+
+    test("stop: maintenance recorded and the worker stopped; start: serving again with the worker", async () => {
+        const stop = berth(["stop", "--yes"]);
+        assert.equal(stop.code, 0, `${stop.stdout}\n${stop.stderr}`);
+        assert.equal((await stage.get("/up")).status, 503);
+        assert.equal(onVps(world, `systemctl is-active berth-${ID}-worker.service`).stdout.trim(), "inactive");
+        assert.equal(JSON.parse(berth(["status", "--json"]).stdout).maintenance, true);
+        const start = berth(["start", "--yes"]);
+        assert.equal(start.code, 0, `${start.stdout}\n${start.stderr}`);
+        assert.equal((await stage.get("/up")).status, 200);
+        assert.equal(onVps(world, `systemctl is-active berth-${ID}-worker.service`).stdout.trim(), "active");
+        assert.equal(JSON.parse(berth(["status", "--json"]).stdout).maintenance, false);
+    });
+
+    test("db: SQL as the app role on stdin or -c, errors exit non-zero, no password in the host's process list", () => {
+        const who = berth(["db", "-c", "select current_user"]);
+        assert.equal(who.code, 0, who.stderr);
+        assert.match(who.stdout, /sample_dev/);
+        const piped = berth(["db"], "select count(*) from visits;\n");
+        assert.equal(piped.code, 0, piped.stderr);
+        assert.match(piped.stdout, /^\s*\d+\s*$/m);
+        assert.notEqual(berth(["db", "-c", "select 1/0"]).code, 0, "an SQL error is the exit status");
     });
 
     test("no secret value appears in any output of the operations", () => {
