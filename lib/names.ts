@@ -440,6 +440,15 @@ export interface ProcessUnitNames {
 }
 
 /** Unit names of a process type with `count` instances. */
+/**
+ * The transient drain unit of an instance is this prefix + its colour
+ * (`.timer`/`.service`): the switch starts it, the stop script, the switch
+ * and `berth restart` stop its timer before reusing the instance.
+ */
+export function drainUnitPrefix(names: Pick<Names, "id">): string {
+    return `berth-${names.id}-drain-`;
+}
+
 export function processUnitNames(names: Pick<Names, "id">, process: string, count: number): ProcessUnitNames {
     const unit = `berth-${names.id}-${process}@`;
     return {

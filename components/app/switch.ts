@@ -22,7 +22,7 @@ import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, remoteScript } from "../../lib/remote";
-import { HOST_LOCK } from "../../lib/names";
+import { drainUnitPrefix, HOST_LOCK } from "../../lib/names";
 import { cmd, hostLock, Lines, quote, raw, script, writeFile } from "../../lib/shell";
 import { upstreamFile } from "../web/nginxSite";
 import { probeHeaders } from "../../lib/proxy";
@@ -283,7 +283,7 @@ function switchPrologue(cfg: SwitchScope, inp: SwitchInputs, what: "switch" | "p
         `web_unit() { echo ${quote(n.webUnit)}"$1".service; }`,
         `proxy_socket() { echo ${quote(n.proxyUnit)}"$1".socket; }`,
         `proxy_service() { echo ${quote(n.proxyUnit)}"$1".service; }`,
-        `drain_unit() { echo ${quote(`berth-${n.id}-drain-`)}"$1"; }`,
+        `drain_unit() { echo ${quote(drainUnitPrefix(n))}"$1"; }`,
         `serving() { [ "$(readlink ${quote(n.webSocket)} 2>/dev/null)" = ${quote(`${n.runDir}/`)}"$1.sock" ]; }`,
         probeFunction(cfg),
         `instance_ok() { [ "$(cat ${quote(`${state}/`)}"$1.stamp" 2>/dev/null)" = "$stamp" ] && systemctl is-active --quiet "$(web_unit "$1")" && systemctl is-active --quiet "$(proxy_socket "$1")" && answer=$(probe "$1") && [ "\${answer%% *}" = 200 ]; }`,
@@ -462,7 +462,7 @@ export function stopScript(cfg: SwitchScope): string {
     ];
     return script(
         hostLock(HOST_LOCK, `stop of ${n.id}`),
-        `for c in blue green; do systemctl stop ${quote(`berth-${n.id}-drain-`)}"$c.timer" 2>/dev/null || true; done`,
+        `for c in blue green; do systemctl stop ${quote(drainUnitPrefix(n))}"$c.timer" 2>/dev/null || true; done`,
         // One at a time: systemctl refuses the whole list when one unit file is gone.
         `for u in ${units.map(quote).join(" ")}; do systemctl disable --now "$u" 2>/dev/null || true; done`,
         processesOn(cfg).length > 0 && [instancesFunction(), processHaltLines(cfg)],

@@ -38,7 +38,7 @@
  * Every script holds the host lock (lib/names.ts HOST_LOCK), as a switch does.
  */
 import type { BerthConfig } from "../config";
-import { HOST_LOCK, processUnitNames, scheduleUnitNames } from "../names";
+import { drainUnitPrefix, HOST_LOCK, processUnitNames, scheduleUnitNames } from "../names";
 import { probeHeaders } from "../proxy";
 import { cmd, hostLock, Lines, quote, raw, script } from "../shell";
 import { forHost, has } from "../topology";
@@ -87,11 +87,6 @@ function webHere(hcfg: BerthConfig, target: Target): boolean {
     return has(hcfg.host, "web") && (target === undefined || target === "web");
 }
 
-/** The transient drain unit of an instance (the name components/app/switch.ts gives it: the switch stops its timer before reusing the instance). */
-export function drainUnitPrefix(hcfg: Pick<BerthConfig, "names">): string {
-    return `berth-${hcfg.names.id}-drain-`;
-}
-
 /**
  * Zero-downtime restart of the serving release on the idle instance (see the
  * header). Exit 1 without moving traffic when nothing serves yet or the
@@ -120,7 +115,7 @@ export function webRestartLines(hcfg: BerthConfig): Lines {
         `idle_unit=${quote(n.webUnit)}"$idle.service"`,
         `idle_socket=${quote(n.proxyUnit)}"$idle.socket"`,
         // A drain timer left by the last switch must not stop what starts on the idle instance now.
-        `systemctl stop ${quote(drainUnitPrefix(hcfg))}"$idle.timer" 2>/dev/null || true`,
+        `systemctl stop ${quote(drainUnitPrefix(hcfg.names))}"$idle.timer" 2>/dev/null || true`,
         'systemctl stop "$idle_socket" "$idle_unit" 2>/dev/null || true',
         `rm -f ${quote(`${state}/`)}"$idle.stamp"`,
         `ln -sfn "$rel" ${quote(`${n.root}/slots/`)}"$idle"`,
@@ -149,7 +144,7 @@ export function webRestartLines(hcfg: BerthConfig): Lines {
         `mv -T ${quote(`${n.webSocket}.berth-new`)} ${quote(n.webSocket)}`,
         `echo "$idle" > ${quote(`${state}/color`)}`,
         'systemctl disable --quiet --no-reload "$active_unit" "$active_socket" || true',
-        `drain=${quote(drainUnitPrefix(hcfg))}"$active"`,
+        `drain=${quote(drainUnitPrefix(hcfg.names))}"$active"`,
         'systemctl stop "$drain.timer" 2>/dev/null || true',
         'systemctl reset-failed "$drain.timer" "$drain.service" 2>/dev/null || true',
         // The previous instance runs the same release: kept for the drain only (requests in flight).

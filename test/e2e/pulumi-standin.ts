@@ -329,8 +329,6 @@ function configCmd(project: Project, a: Args): void {
 // Stacks, outputs, export
 // ---------------------------------------------------------------------------
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-
 function keyDir(): string {
     return path.join(backendDir(), ".pulumi", "applier-keys");
 }
@@ -377,7 +375,7 @@ function stackCmd(project: Project, a: Args): void {
         const stack = stackName(a);
         const p = requireStack(project, stack);
         process.env.BERTH_APPLIER_KEY_DIR = keyDir();
-        const { readState } = require("./engine") as typeof import("./engine");
+        const { readState, SECRET_SIG } = require("./engine") as typeof import("./engine");
         const show = a.flags.has("--show-secrets");
         const hide = (v: any): any => {
             if (v && typeof v === "object" && v[SECRET_SIG] !== undefined) return show ? { [SECRET_SIG]: v[SECRET_SIG], value: hide(v.value) } : { [SECRET_SIG]: v[SECRET_SIG], ciphertext: "[encrypted]" };

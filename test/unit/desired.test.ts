@@ -14,7 +14,7 @@ import * as YAML from "yaml";
 import { checkDesired, checkDesiredMain, compareDesired, deployedFromOutputs, deployedTag, desiredValues, lineDiff, setDesiredMain, setStackValues } from "../../lib/ops/desired";
 import { pulumiConverger } from "../../lib/ops/source";
 import { pinnedSha, REVISION_SHA_ENV } from "../../lib/revision";
-import { ROOT } from "./harness";
+import { quietStderr as quiet, ROOT } from "./harness";
 
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "berth-desired-"));
 process.once("exit", () => fs.rmSync(WORK, { recursive: true, force: true }));
@@ -85,15 +85,6 @@ function world(): { origin: string; op: string; ci: string; log: string; pulumi:
 
 const calls = (log: string) => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []);
 const configOf = (dir: string, stack: string) => (YAML.parse(fs.readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8")).config ?? {}) as Record<string, unknown>;
-const quiet = async <T>(f: () => Promise<T>): Promise<T> => {
-    const write = process.stderr.write;
-    process.stderr.write = (() => true) as typeof process.stderr.write;
-    try {
-        return await f();
-    } finally {
-        process.stderr.write = write;
-    }
-};
 
 describe("the stack file is edited like a person would", () => {
     test("setStackValues changes one line and keeps every comment, the layout and other keys", () => {

@@ -419,3 +419,14 @@ export const TEST_HOME: string = (() => {
     realOs.userInfo = ((o?: any) => ({ ...realUserInfo(o), homedir: dir })) as typeof os.userInfo;
     return dir;
 })();
+
+/** Runs `f` with process.stderr silenced (operations print their progress there). */
+export async function quietStderr<T>(f: () => Promise<T>): Promise<T> {
+    const write = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+        return await f();
+    } finally {
+        process.stderr.write = write;
+    }
+}

@@ -18,7 +18,7 @@ import { actionScript, knownTargets, processUnitsOn, resolveTarget, runAction, s
 import type { Stack } from "../../lib/ops/ops";
 import { script } from "../../lib/shell";
 import { expectGolden, expectShellcheckClean } from "./golden";
-import { configFor } from "./harness";
+import { configFor, quietStderr as quiet } from "./harness";
 
 /** production: the example with berth:workerCommand (the single worker unit). */
 const staging = configFor("production");
@@ -175,15 +175,6 @@ describe("runAction: maintenance and the hosts, in order", () => {
         };
         return stack as unknown as Stack;
     }
-    const quiet = async <T>(f: () => Promise<T>): Promise<T> => {
-        const write = process.stderr.write;
-        process.stderr.write = (() => true) as typeof process.stderr.write;
-        try {
-            return await f();
-        } finally {
-            process.stderr.write = write;
-        }
-    };
     test("stop: maintenance on first, then the workers", async () => {
         const events: string[] = [];
         const out = await quiet(() => runAction(fakeStack(procs, events), "stop", undefined, { yes: true }));
