@@ -85,8 +85,8 @@ export interface BerthConfig {
     /**
      * The host this (view of the) configuration is for: the only host of a
      * `berth:host` stack; on a `berth:hosts` stack the first web host at the
-     * top level, and each host in the view `forHost` (lib/topology.ts) gives
-     * its components.
+     * top level; components take the host of their plan entry
+     * (lib/plan.ts `argsFor`), the CLI a host's view (`hostView`).
      */
     readonly host: HostConfig;
     /** Every host of the stack, in `berth:hosts` order (one, "main", for `berth:host`). */

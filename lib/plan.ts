@@ -13,7 +13,7 @@
  * host answers to the single-host names by alias.
  */
 import type { AccessoryConfig, BerthConfig, HostConfig, ProcessConfig, Role, ScheduleConfig } from "./config";
-import { DATA_CONTAINER_PORTS } from "./mesh";
+import { DATA_CONTAINER_PORTS } from "./ports";
 import { meshNames } from "./names";
 import { presetOf, type Preset } from "./presets";
 import { processesOn } from "./units/process";
@@ -174,4 +174,22 @@ function dataPlan(config: BerthConfig, apps: readonly PlanHost[], d: PlanHost | 
 export function argsFor<K extends keyof BerthConfig>(p: Plan, h: PlanHost, keys: readonly K[]): Pick<BerthConfig, K> {
     const perHost: Partial<BerthConfig> = { host: h.host, release: h.release };
     return Object.fromEntries(keys.map((k) => [k, k in perHost ? perHost[k] : p.config[k]])) as Pick<BerthConfig, K>;
+}
+
+/**
+ * The whole configuration as seen from one host of the plan, for the CLI
+ * (cli/), which calls script builders with a full configuration: `host` is
+ * that host and `release` is the release as it runs there (no worker command
+ * without the worker role). Components never use it: they take narrow Args
+ * (`argsFor`).
+ */
+export function hostView(p: Plan, h: PlanHost): BerthConfig {
+    return h.name === p.first.name && !p.config.multiHost ? p.config : Object.freeze({ ...p.config, host: h.host, release: h.release });
+}
+
+/** `hostView` of the host named `name` (undefined when the stack has none). */
+export function viewOf(config: BerthConfig, name: string): BerthConfig | undefined {
+    const p = plan(config);
+    const h = p.hosts.find((x) => x.name === name);
+    return h && hostView(p, h);
 }

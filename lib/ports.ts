@@ -17,6 +17,10 @@
 import { derivePorts, fnv1a } from "./names";
 
 /** Ports derived for names other than postgres and redis: first..last, inclusive. */
+/** The ports Postgres and Redis listen on inside their containers (components/data/dataServices.ts). */
+export const CONTAINER_PORTS = { postgres: 5432, redis: 6379 } as const;
+export const DATA_CONTAINER_PORTS: readonly number[] = [CONTAINER_PORTS.postgres, CONTAINER_PORTS.redis];
+
 export const NAMED_PORT_RANGE = { first: 28000, last: 32767 } as const;
 
 export interface PortSlotsInput {

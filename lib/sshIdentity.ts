@@ -14,7 +14,7 @@
  * atomically (a 0600 temporary file in the same directory renamed over it), in
  * a 0700 directory. Commands that do not run the program (`pulumi destroy`,
  * `pulumi refresh`, the refresh step of `preview --refresh`) use the file a
- * previous run left; on a fresh machine run `node --import tsx lib/cli.ts
+ * previous run left; on a fresh machine run `node --import tsx cli/main.ts
  * prepare <stack>` (what the CI workflows do) or a `pulumi preview` first.
  *
  * Hosts the configuration no longer lists: after the data host moves, the
@@ -30,7 +30,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { BerthConfig } from "./config";
-import { dataHost, forHost } from "./topology";
+import { hostView, plan } from "./plan";
 import { sshIdentityFile } from "./names";
 
 /** Files written by this process (a program run writes each at most once). */
@@ -82,8 +82,8 @@ function writeKeyFile(file: string, key: string): string {
  * that runs Docker; with external data there is none and nothing is written).
  */
 export function writeDockerSshIdentity(cfg: BerthConfig, home: string = passwdHome()): string | undefined {
-    const data = dataHost(cfg);
-    return data ? writeSshIdentity(forHost(cfg, data), home) : undefined;
+    const p = plan(cfg);
+    return p.data.kind === "containers" ? writeSshIdentity(hostView(p, p.data.host), home) : undefined;
 }
 
 /** A resource of a stack's state: `pulumi stack export` (`deployment.resources[]`) or the test applier's state file. */

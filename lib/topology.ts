@@ -12,20 +12,6 @@
  */
 import type { BerthConfig, HostConfig, Role } from "./config";
 
-/**
- * The whole configuration as seen from one host, for the CLI (lib/ops,
- * lib/sshIdentity.ts), which calls builders with a full configuration:
- * `cfg.host` is that host, and a host without the worker role has no worker
- * command. Components never use it: they take narrow Args built from the
- * host's plan entry (lib/plan.ts `argsFor`), where `host` always means the
- * host the component runs on.
- */
-export function forHost(cfg: BerthConfig, host: HostConfig): BerthConfig {
-    if (!cfg.multiHost) return cfg;
-    const release = host.roles.includes("worker") ? cfg.release : Object.freeze({ ...cfg.release, workerCommand: undefined });
-    return Object.freeze({ ...cfg, host, release });
-}
-
 export function hostsWith(cfg: Pick<BerthConfig, "hosts">, role: Role): HostConfig[] {
     return cfg.hosts.filter((h) => h.roles.includes(role));
 }

@@ -21,7 +21,7 @@ node=node_modules/.bin/node
 export BERTH_E2E_INSTANCE=dev
 # A working Pulumi CLI (`pulumi version` succeeds), not just one on PATH: the
 # `pulumi` npm package's launcher is on PATH but fails without get.pulumi.com.
-has_pulumi() { "$node" --import tsx lib/cli.ts pulumi-cli; }
+has_pulumi() { "$node" --import tsx cli/main.ts pulumi-cli; }
 DOMAIN="$(awk '$1 == "berth:domain:" {print $2; exit}' Pulumi.dev.yaml)"
 
 up() {

@@ -20,7 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
-import { dataFirewallDeleteScript, dataFirewallInstallScript } from "../../lib/mesh";
+import { dataFirewallDeleteScript, dataFirewallInstallScript } from "../host/meshScripts";
 import { Connection, remoteScript } from "../../lib/remote";
 
 /** What the builders read of the configuration: the stack, the data host. */

@@ -23,6 +23,7 @@ import * as docker from "@pulumi/docker";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { dockerSshOpts, knownHostsPattern } from "../../lib/names";
+import { CONTAINER_PORTS } from "../../lib/ports";
 import { managedBy } from "../../lib/remote";
 import { DATA_LABEL, labels, serviceResources, ServiceSpec } from "./accessory";
 
@@ -117,10 +118,10 @@ export function postgresSpec(cfg: DataServicesScope, address: string, name: stri
         env: postgresEnv(),
         secretEnv: [],
         password: { upload: { file: POSTGRES_PASSWORD_FILE, before: "", after: "" } },
-        port: { internal: 5432, external: cfg.postgres.port, ip: address },
+        port: { internal: CONTAINER_PORTS.postgres, external: cfg.postgres.port, ip: address },
         networkAlias: "postgres",
         volumes: [{ resource: `${name}-postgres-volume`, name: n.postgresVolume, path: "/var/lib/postgresql/data", labels: [...labels(cfg, "database"), DATA_LABEL] }],
-        health: { tests: ["CMD-SHELL", "pg_isready -q -U postgres -h 127.0.0.1 -p 5432"], startPeriod: "20s" },
+        health: { tests: ["CMD-SHELL", `pg_isready -q -U postgres -h 127.0.0.1 -p ${CONTAINER_PORTS.postgres}`], startPeriod: "20s" },
     };
 }
 
@@ -136,7 +137,7 @@ export function redisSpec(cfg: DataServicesScope, address: string, name: string)
         env: [],
         secretEnv: [],
         password: { keepers: { rotation: cfg.redis.passwordRotation }, upload: { file: REDIS_CONF_FILE, before: `${redisConf(cfg)}requirepass `, after: "\n" } },
-        port: { internal: 6379, external: cfg.redis.port, ip: address },
+        port: { internal: CONTAINER_PORTS.redis, external: cfg.redis.port, ip: address },
         networkAlias: "redis",
         volumes: [{ resource: `${name}-redis-volume`, name: n.redisVolume, path: "/data", labels: [...labels(cfg, "cache"), DATA_LABEL] }],
         health: { tests: ["CMD-SHELL", REDIS_HEALTHCHECK], startPeriod: "10s" },
@@ -157,7 +158,7 @@ export function redisConf(cfg: DataServicesScope): string {
     return [
         managedBy(cfg),
         "bind 0.0.0.0",
-        "port 6379",
+        `port ${CONTAINER_PORTS.redis}`,
         "protected-mode no",
         "dir /data",
         "appendonly yes",

@@ -2,7 +2,7 @@
  * Mesh: a WireGuard network between a stack's hosts (`berth:mesh`, used when
  * the hosts have no provider private network). Each host gets the mesh
  * address config gave it (`HostConfig.privateAddress`, from its name), one
- * interface per stack (`bm-<8 hex>`, lib/mesh.ts) and a peer entry for every
+ * interface per stack (`bm-<8 hex>`, components/host/meshScripts.ts) and a peer entry for every
  * other host; the data host publishes Postgres and Redis on its mesh address
  * and components/data/dataFirewall.ts admits only the app hosts.
  *
@@ -29,7 +29,7 @@ import {
     meshKeyScript,
     meshKeysMissingScript,
     publicKeyFromOutput,
-} from "../../lib/mesh";
+} from "./meshScripts";
 import { Connection, remoteScript } from "../../lib/remote";
 
 /** What the mesh builders read of the configuration: the stack, the member host, the mesh settings. */

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { CommandRun, readState, StateFile, UpOptions, UpReport } from "./applier";
 import { StackConfig } from "../unit/harness";
 import { unwrap } from "./engine";
-import { pulumiWorks } from "../../lib/ops/source";
+import { pulumiWorks } from "../../cli/support/source";
 
 export type { UpOptions };
 

@@ -6,7 +6,7 @@
  * rows; then the README's code block is read and each of its lines runs as
  * its test-stack equivalent:
  *
- * - `npx berth maintenance on|off -s staging`: lib/cli.ts with `--config` (the
+ * - `npx berth maintenance on|off -s staging`: cli/main.ts with `--config` (the
  *   stack's configuration file, which the CLI rewrites as `pulumi config set`
  *   would) `--state` (the applier's state) `--dns-api`, as ops.test.ts does;
  * - the `ssh root@<host> docker exec ...` dump and restore lines: run as they

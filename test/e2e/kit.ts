@@ -407,7 +407,7 @@ export function writeBenchSection(readme: string, key: string, lines: string[]):
 }
 
 /**
- * `npx berth <args>` for a test stack (lib/cli.ts, as test/e2e/ops.test.ts
+ * `npx berth <args>` for a test stack (cli/main.ts, as test/e2e/ops.test.ts
  * calls it): `--config` the stack's configuration file (which a converging
  * operation rewrites, as `pulumi config set` would), `--state` the applier's
  * state, `--dns-api` the world's test DNS. Asynchronous: the event loop (a
@@ -418,7 +418,7 @@ export function berthCli(
     args: string[],
     o: { input?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-    const argv = ["--import", "tsx", path.join(ROOT, "lib", "cli.ts"), "--config", stack.configPath, "--state", stack.statePath, "--dns-api", stack.dnsApi, ...args];
+    const argv = ["--import", "tsx", path.join(ROOT, "cli", "main.ts"), "--config", stack.configPath, "--state", stack.statePath, "--dns-api", stack.dnsApi, ...args];
     return new Promise((resolve, reject) => {
         const p = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, BERTH_REAL_HOME: "1" }, stdio: ["pipe", "pipe", "pipe"], timeout: o.timeoutMs ?? 15 * 60_000 });
         p.stdin.end(o.input ?? "");

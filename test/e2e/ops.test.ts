@@ -1,5 +1,5 @@
 /**
- * Day-2 operations (`berth <op>`, lib/cli.ts + lib/ops/) against the dev
+ * Day-2 operations (`berth <op>`, cli/main.ts + cli/) against the dev
  * stack on its own disposable VPS (world `ops`): status, releases, logs,
  * console, exec, verify and repair of hand-made drift (with the site
  * answering throughout), rollback and maintenance mode, and no secret in any
@@ -45,7 +45,7 @@ function writeConfig(overrides: Record<string, unknown>): void {
 }
 
 function cliArgs(args: string[]): string[] {
-    return ["--import", "tsx", path.join(ROOT, "lib", "cli.ts"), "--config", configPath, "--state", statePath, "--dns-api", world.acme.dnsApi, ...args];
+    return ["--import", "tsx", path.join(ROOT, "cli", "main.ts"), "--config", configPath, "--state", statePath, "--dns-api", world.acme.dnsApi, ...args];
 }
 
 const CLI_ENV = () => ({ ...process.env, BERTH_REAL_HOME: "1" });

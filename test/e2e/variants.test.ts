@@ -93,9 +93,9 @@ function vpsOk(command: string): string {
     return r.stdout;
 }
 
-/** `npx berth <args>` against this stack (lib/cli.ts with the configuration the applier applied). */
+/** `npx berth <args>` against this stack (cli/main.ts with the configuration the applier applied). */
 function berth(args: string[]): { code: number; stdout: string; stderr: string } {
-    const argv = ["--import", "tsx", path.join(ROOT, "lib", "cli.ts"), "--config", configPath, "--state", statePath, "--dns-api", world.acme.dnsApi, ...args];
+    const argv = ["--import", "tsx", path.join(ROOT, "cli", "main.ts"), "--config", configPath, "--state", statePath, "--dns-api", world.acme.dnsApi, ...args];
     const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: "utf8", timeout: 5 * 60_000, env: { ...process.env, BERTH_REAL_HOME: "1" }, maxBuffer: 64 << 20 });
     return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }

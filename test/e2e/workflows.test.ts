@@ -88,7 +88,7 @@ function operator(cmd: string, args: string[], o: { input?: string; allowFail?: 
 }
 
 function berth(args: string[], o: { allowFail?: boolean } = {}): { code: number; out: string } {
-    return operator(process.execPath, ["--import", "tsx", "lib/cli.ts", ...args], o);
+    return operator(process.execPath, ["--import", "tsx", "cli/main.ts", ...args], o);
 }
 
 function git(dir: string, args: string[]): string {

@@ -332,8 +332,8 @@ describe("accessories on several hosts", () => {
 });
 
 describe("accessories: berth verify knows them", () => {
-    test("the declared containers (lib/ops/declared.ts) hold every accessory with its image, the built one by its tag", async () => {
-        const { declared } = await import("../../lib/ops/declared");
+    test("the declared containers (cli/support/declared.ts) hold every accessory with its image, the built one by its tag", async () => {
+        const { declared } = await import("../../cli/support/declared");
         const sc = example();
         const cfg = parsed(sc);
         const d = await declared(cfg, sc.values, new Set(sc.secretKeys), undefined, cfg.release.revision);

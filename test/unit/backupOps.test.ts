@@ -1,5 +1,5 @@
 /**
- * `berth backup now | list | download` (lib/ops/backup.ts): the host it runs
+ * `berth backup now | list | download` (cli/commands/backup.ts): the host it runs
  * on, the scripts (golden + shellcheck), restic run exactly as the installed
  * backup script runs it (its `rs` read from the real script file, run with
  * bash against a stub restic), `now`'s exit status and journal, and the
@@ -13,8 +13,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { BerthConfig } from "../../lib/config";
 import { backupFiles } from "../../components/data/backup";
-import { backupHost, backupNowScript, checkSnapshotId, defaultDownloadName, dumpScript, listText, parseSnapshots, snapshotsScript } from "../../lib/ops/backup";
-import { parseArgs } from "../../lib/cli";
+import { backupHost, backupNowScript, checkSnapshotId, defaultDownloadName, dumpScript, listText, parseSnapshots, snapshotsScript } from "../../cli/commands/backup";
+import { parseArgs } from "../../cli/main";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { configFor } from "./harness";
 

@@ -11,7 +11,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { maintenance, Stack } from "../../lib/ops/ops";
+import { maintenance } from "../../cli/commands/maintenance";
+import { Stack } from "../../cli/support/stack";
 import { configFor, ROOT } from "./harness";
 
 const BERTH = path.join(ROOT, "scripts", "berth");
@@ -49,7 +50,7 @@ describe("berth --help", () => {
         assert.match(r.stderr, /unknown operation "bogus"/);
     });
     test("`exec` keeps -h for its command", async () => {
-        const { wantsHelp } = await import("../../lib/cli");
+        const { wantsHelp } = await import("../../cli/main");
         assert.equal(wantsHelp(["-s", "dev", "exec", "ls", "-h"]), false);
         assert.equal(wantsHelp(["exec", "--", "grep", "--help"]), false);
         assert.equal(wantsHelp(["logs", "-h"]), true);
@@ -57,7 +58,7 @@ describe("berth --help", () => {
 });
 
 describe("no npm engine warnings", () => {
-    test("npm run berth -- --help runs lib/cli.ts on the project's Node: no EBADENGINE", () => {
+    test("npm run berth -- --help runs cli/main.ts on the project's Node: no EBADENGINE", () => {
         const r = run("npm", ["run", "--silent", "berth", "--", "--help"]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /^usage: berth/);

@@ -1,5 +1,5 @@
 /**
- * `berth db` (lib/ops/db.ts): the arguments and their refusals, the host it
+ * `berth db` (cli/commands/db.ts): the arguments and their refusals, the host it
  * runs on, the scripts (golden + shellcheck), and the external URL's
  * password moved out of psql's argv, run with real bash against a stub psql.
  */
@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { BerthConfig } from "../../lib/config";
-import { appSideBody, dbHost, dbScript, parseDbArgs } from "../../lib/ops/db";
-import { parseArgs } from "../../lib/cli";
+import { appSideBody, dbHost, dbScript, parseDbArgs } from "../../cli/commands/db";
+import { parseArgs } from "../../cli/main";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { configFor, mockPassword } from "./harness";
 

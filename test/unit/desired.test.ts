@@ -1,6 +1,6 @@
 /**
- * What runs is what main says (lib/ops/desired.ts, the Pulumi converger of
- * lib/ops/source.ts, `berth check-desired`): with real git in temp dirs — a
+ * What runs is what main says (cli/support/desired.ts, the Pulumi converger of
+ * cli/support/source.ts, `berth check-desired`): with real git in temp dirs — a
  * bare "origin", an operator's clone and a CI clone — and a stand-in `pulumi`
  * on a path that logs what it was asked to do.
  */
@@ -11,8 +11,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { checkDesired, checkDesiredMain, compareDesired, deployedFromOutputs, deployedTag, desiredValues, lineDiff, setDesiredMain, setStackValues } from "../../lib/ops/desired";
-import { pulumiConverger } from "../../lib/ops/source";
+import { checkDesired, compareDesired, deployedFromOutputs, deployedTag, desiredValues, lineDiff, setStackValues } from "../../cli/support/desired";
+import { checkDesiredMain } from "../../cli/commands/checkDesired";
+import { setDesiredMain } from "../../cli/commands/setDesired";
+import { pulumiConverger } from "../../cli/support/source";
 import { pinnedSha, REVISION_SHA_ENV } from "../../lib/revision";
 import { quietStderr as quiet, ROOT } from "./harness";
 

@@ -1,7 +1,7 @@
 /**
  * Set-up (README "Set-up for your own stacks"): the committed example stack
  * files hold nothing the passphrase secrets manager would trip over, and
- * `berth init` (lib/ops/init.ts) writes a stack file the program accepts once
+ * `berth init` (cli/commands/init.ts) writes a stack file the program accepts once
  * the secrets it prints are set. ssh-keyscan is a parameter: a fake answers.
  */
 import { describe, test } from "node:test";
@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { parseConfig } from "../../lib/config";
-import { appFromRepository, fingerprint, init, InitOptions, InitUsageError, Keyscan } from "../../lib/ops/init";
+import { appFromRepository, fingerprint, init, InitOptions, InitUsageError, Keyscan } from "../../cli/commands/init";
 import { sshEndpoint } from "../../lib/revision";
 import { configFrom, ROOT, secretCommandKeys, withUserSecrets } from "./harness";
 

@@ -1,5 +1,5 @@
 /**
- * The WireGuard mesh and the data firewall (lib/mesh.ts): golden text and a
+ * The WireGuard mesh and the data firewall (components/host/meshScripts.ts): golden text and a
  * clean shellcheck for every script, and the real tools on what they make:
  *
  * - wg-quick strips the generated config and `wg` applies it to a
@@ -24,8 +24,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { BerthConfig } from "../../lib/config";
-import { forHost } from "../../lib/topology";
-import * as mesh from "../../lib/mesh";
+import { viewOf } from "../../lib/plan";
+import * as mesh from "../../components/host/meshScripts";
 import { withShebang } from "../../lib/shell";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { configFor, stackConfig } from "./harness";
@@ -55,8 +55,8 @@ function peersOf(cfg: BerthConfig, self: string, keys: Record<string, string> = 
 }
 
 const cfg = fleet();
-const web1 = forHost(cfg, cfg.hosts.find((h) => h.name === "web1")!);
-const data = forHost(cfg, cfg.hosts.find((h) => h.name === "data")!);
+const web1 = viewOf(cfg, "web1")!;
+const data = viewOf(cfg, "data")!;
 const ID = "shop-fleet-mesh-web1";
 const FW_ID = "shop-fleet-data-firewall-rules";
 const appAddresses = cfg.hosts.filter((h) => h.name !== "data").map((h) => h.privateAddress!);
@@ -148,7 +148,7 @@ describe("mesh properties", () => {
     test("a peer list change changes the config (and its script), not the key step", () => {
         const before = mesh.meshConf(web1, peersOf(cfg, "web1"), ID);
         const grown = fleet([...HOSTS, H("web3", "203.0.113.34", ["web"])]);
-        const web1b = forHost(grown, grown.hosts.find((h) => h.name === "web1")!);
+        const web1b = viewOf(grown, "web1")!;
         const after = mesh.meshConf(web1b, peersOf(grown, "web1"), ID);
         assert.notEqual(after, before);
         assert.match(after, /# web3\n\[Peer\]\nPublicKey = \S+\nEndpoint = 203\.0\.113\.34:51820\nAllowedIPs = 10\.213\.0\.\d+\/32\n/);
@@ -161,7 +161,7 @@ describe("mesh properties", () => {
         assert.notEqual(rekeyed, before);
         // ... and so does a peer's new public address (its endpoint and the ufw rule).
         const moved = fleet(HOSTS.map((h) => (h.name === "web2" ? { ...h, address: "203.0.113.52" } : h)));
-        const web1m = forHost(moved, moved.hosts.find((h) => h.name === "web1")!);
+        const web1m = viewOf(moved, "web1")!;
         assert.match(mesh.meshConfigScript(web1m, peersOf(moved, "web1"), ID), /allow from 203\.0\.113\.52 to any port 51820 proto udp/);
     });
     test("every peer: its public key, endpoint on the mesh port, only its /32, keepalive; the port only from the peers", () => {
@@ -437,16 +437,16 @@ describe("the data firewall with real iptables", () => {
 
 describe("repair on a mesh stack: the declared mesh scripts, run in a sandbox", () => {
     test("web1's key step, then its config step declared with the public keys read on the hosts: exit 0, the peers' keys in the config; the probe's masked digest is the declared one", { skip: skip(WG, NETNS, MNTNS, PKGS) }, async () => {
-        const { declared } = require("../../lib/ops/declared") as typeof import("../../lib/ops/declared");
-        const { pickHost } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
-        const { parseProbe, probeScript } = require("../../lib/ops/probe") as typeof import("../../lib/ops/probe");
+        const { declared } = require("../../cli/support/declared") as typeof import("../../cli/support/declared");
+        const { pickHost } = require("../../cli/support/stack") as typeof import("../../cli/support/stack");
+        const { parseProbe, probeScript } = require("../../cli/support/probe") as typeof import("../../cli/support/probe");
         const sc = stackConfig("fleet", { "berth:hosts": HOSTS, "berth:mesh": { cidr: "10.213.0.0/24", port: 51820 } }, FLEET);
         const view = pickHost(cfg, "web1");
         const sb = meshSandbox();
         try {
             const peerKeys: Record<string, string> = { "203.0.113.32": testKey(21), "203.0.113.33": testKey(22) };
             let own = "";
-            const { meshPublicKeyScript } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
+            const { meshPublicKeyScript } = require("../../cli/support/declaredOnHost") as typeof import("../../cli/support/declaredOnHost");
             assert.deepEqual([sb.run(meshPublicKeyScript(view)).stdout, sb.run(meshPublicKeyScript(view)).status], ["", 0], "no key yet: nothing");
             // As repair's source does: a host without a key runs its key step (idempotent), whose stdout is the public key.
             const d = await declared(view, sc.values, new Set(sc.secretKeys), undefined, cfg.release.revision, undefined, (read) => {

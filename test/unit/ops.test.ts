@@ -1,5 +1,5 @@
 /**
- * Day-2 operations (lib/cli.ts, lib/ops/*): the declared state read off the
+ * Day-2 operations (cli/main.ts, cli/*): the declared state read off the
  * program under mocks, the drift comparison (each kind of difference can be
  * produced, a clean host gives none), the scripts they run on a host (golden
  * + shellcheck), the command line, the redactor, Pulumi CLI detection, the
@@ -21,13 +21,17 @@ import { parseConfig } from "../../lib/config";
 import { remote, script, withShebang, writeFile } from "../../lib/shell";
 import { webUnitFile, workerUnitFile } from "../../components/app/appUnits";
 import * as site from "../../components/web/nginxSite";
-import { Declared, declared, filesOf, scriptOf, StdoutSource } from "../../lib/ops/declared";
-import * as mesh from "../../lib/mesh";
-import { compare, consoleScript, declaredUnits, execScript, logsScript, meshKeyStepOf, meshPublicKeyScript, releaseRunAs } from "../../lib/ops/ops";
-import { Probe, parseProbe, probeScript } from "../../lib/ops/probe";
-import { redactor } from "../../lib/ops/host";
-import { pulumiWorks } from "../../lib/ops/source";
-import { parseArgs } from "../../lib/cli";
+import { Declared, declared, filesOf, scriptOf, StdoutSource } from "../../cli/support/declared";
+import * as mesh from "../../components/host/meshScripts";
+import { compare, declaredUnits } from "../../cli/support/compare";
+import { consoleScript, releaseRunAs } from "../../cli/commands/console";
+import { execScript } from "../../cli/commands/exec";
+import { logsScript } from "../../cli/commands/logs";
+import { meshKeyStepOf, meshPublicKeyScript } from "../../cli/support/declaredOnHost";
+import { Probe, parseProbe, probeScript } from "../../cli/support/probe";
+import { redactor } from "../../cli/support/host";
+import { pulumiWorks } from "../../cli/support/source";
+import { parseArgs } from "../../cli/main";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "berth-ops-test-"));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -295,7 +299,7 @@ describe("real stacks: the Pulumi CLI as the source", () => {
         const oldPath = process.env.PATH;
         process.env.PATH = `${bin}:${oldPath}`;
         try {
-            const { openSource } = require("../../lib/ops/source") as typeof import("../../lib/ops/source");
+            const { openSource } = require("../../cli/support/source") as typeof import("../../cli/support/source");
             const src = openSource({ stack: "staging" });
             assert.equal(src.kind, "pulumi");
             assert.equal(src.config.names.id, "shop-staging");
@@ -328,7 +332,7 @@ describe("configuration and workflows", () => {
     test("the drift workflow runs verify for each stack after the preview", () => {
         const w = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "drift.yml"), "utf8"));
         const steps: any[] = w.jobs.drift.steps;
-        const v = steps.findIndex((s) => /lib\/cli\.ts verify (--all-hosts )?-s "\$STACK"/.test(String(s.run)));
+        const v = steps.findIndex((s) => /cli\/main\.ts verify (--all-hosts )?-s "\$STACK"/.test(String(s.run)));
         assert.ok(v > steps.findIndex((s) => s.with?.command === "preview"), "verify after the preview");
         assert.equal(steps[v].env.STACK, "${{ matrix.stack }}");
         assert.match(String(steps[v].if), /!cancelled\(\)/, "verify runs even when the preview found drift");
@@ -428,7 +432,7 @@ describe("maintenance mode on a real nginx", () => {
 });
 
 describe("several hosts: operations run on one host (--host)", () => {
-    const { pickHost } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
+    const { pickHost } = require("../../cli/support/stack") as typeof import("../../cli/support/stack");
     const sc = stackConfig("fleet", {}, "examples/Pulumi.fleet.yaml");
     const fleet = configFor("fleet", {}, "examples/Pulumi.fleet.yaml");
     test("--host picks the host; an unknown name lists the stack's hosts; default is the first web host", () => {
@@ -450,7 +454,7 @@ describe("several hosts: operations run on one host (--host)", () => {
 });
 
 describe("fleets: each host held against what its roles declare; the mesh declared with its hosts' public keys", () => {
-    const { pickHost } = require("../../lib/ops/ops") as typeof import("../../lib/ops/ops");
+    const { pickHost } = require("../../cli/support/stack") as typeof import("../../cli/support/stack");
     const FLEET = "examples/Pulumi.fleet.yaml";
     const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILG73IWY0lOiB+/8jU4Y3DSPohHECTBhM3oJgAuYf+0k";
     // The example's web1 is web + worker; a worker-only host needs its own topology.

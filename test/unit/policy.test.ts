@@ -6,7 +6,7 @@
 import "./policy-env";
 import { before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import * as P from "../../policy/index";
+import * as P from "../../policy";
 import { RunResult, runProgram, stackConfig, unwrap } from "./harness";
 
 function violations(v: P.Validation, type: string, props: Record<string, any>, opts: Record<string, any> = {}): string[] {

@@ -18,7 +18,7 @@ import { scheduleFailureFile, scheduleServiceFile, scheduleTimerFile } from "../
 import * as pr from "../../components/app/processes";
 import * as sc from "../../components/app/schedules";
 import * as sw from "../../components/app/switch";
-import { namedLogsScript, parseScheduleStatus, processStatusUnits, scheduleStatusScript, scheduleStatusText, schedulesHere } from "../../lib/ops/processes";
+import { namedLogsScript, parseScheduleStatus, processStatusUnits, scheduleStatusScript, scheduleStatusText, schedulesHere } from "../../cli/support/processes";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { byType, configFor, Recorded, RunResult, runProgram, stackConfig, unwrap } from "./harness";
 import { processAndScheduleTargets, processAndScheduleUnits, securityScore, verifyUnits } from "./systemd";
@@ -209,8 +209,8 @@ describe("a worker-only host's switch, run with bash", () => {
         "examples/Pulumi.fleet.yaml",
     );
     test("points current at the release, restarts the instances, records the stamp; a second run finds them running and does nothing", () => {
-        const { forHost } = require("../../lib/topology") as typeof import("../../lib/topology");
-        const c = forHost(fleet, fleet.hosts.find((x) => x.name === "jobs")!);
+        const { viewOf } = require("../../lib/plan") as typeof import("../../lib/plan");
+        const c = viewOf(fleet, "jobs")!;
         assert.deepEqual(processStatusUnits(c), ["berth-shop-fleet-worker@1.service", "berth-shop-fleet-worker@2.service"]);
         const h = fakeHost(c);
         const rel = path.join(h.root, "releases", SHA);
@@ -364,15 +364,15 @@ describe("berth logs and status of processes and schedules", () => {
         assert.deepEqual(processStatusUnits(cfg), ["berth-shop-processes-worker@1.service", "berth-shop-processes-worker@2.service", "berth-shop-processes-mailer@1.service"]);
         assert.ok(schedulesHere(cfg));
         const f = configFor("fleet", { "berth:schedules": { digest: { command: "bin/digest", schedule: "daily" } } }, "examples/Pulumi.fleet.yaml");
-        const { forHost } = require("../../lib/topology") as typeof import("../../lib/topology");
-        assert.ok(schedulesHere(forHost(f, f.hosts.find((x) => x.name === "web1")!)));
-        assert.ok(!schedulesHere(forHost(f, f.hosts.find((x) => x.name === "web2")!)));
+        const { viewOf } = require("../../lib/plan") as typeof import("../../lib/plan");
+        assert.ok(schedulesHere(viewOf(f, "web1")!));
+        assert.ok(!schedulesHere(viewOf(f, "web2")!));
     });
 });
 
 describe("berth verify holds the host against the new units", () => {
     test("the declared state (read off the program) has every process, schedule and failure unit file, as generated", async () => {
-        const { declared } = await import("../../lib/ops/declared");
+        const { declared } = await import("../../cli/support/declared");
         const sc2 = stackConfig("processes", {}, FILE);
         const d = await declared(cfg, sc2.values, new Set(sc2.secretKeys), undefined, SHA);
         const files = Object.fromEntries(d.files.map((f) => [f.path, f]));

@@ -1,5 +1,5 @@
 /**
- * `berth restart | stop | start [process]` (lib/ops/restart.ts): the names
+ * `berth restart | stop | start [process]` (cli/commands/restart.ts): the names
  * each stack knows and the refusal of others, the scripts (golden +
  * shellcheck), the web restart run with real bash against a fake host tree
  * and stub systemctl/curl/systemd-run (traffic moves only to a healthy
@@ -14,8 +14,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { BerthConfig } from "../../lib/config";
 import { HOST_LOCK } from "../../lib/names";
-import { actionScript, knownTargets, processUnitsOn, resolveTarget, runAction, scheduleTimersOn, webRestartLines } from "../../lib/ops/restart";
-import type { Stack } from "../../lib/ops/ops";
+import { actionScript, knownTargets, processUnitsOn, resolveTarget, runAction, scheduleTimersOn, webRestartLines } from "../../cli/commands/restart";
+import type { Stack } from "../../cli/support/stack";
 import { script } from "../../lib/shell";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { configFor, quietStderr as quiet } from "./harness";

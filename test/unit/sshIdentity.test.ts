@@ -162,8 +162,8 @@ describe("fresh runners: prepare writes the key file of every host the state sti
     });
 
     test("the test applier's state file (prepare --state) gives the same resources", () => {
-        const { writeState } = require("../../test/e2e/engine") as typeof import("../../test/e2e/engine");
-        const { stateResources } = require("../../lib/ops/source") as typeof import("../../lib/ops/source");
+        const { writeState } = require("../e2e/engine") as typeof import("../e2e/engine");
+        const { stateResources } = require("../../cli/support/source") as typeof import("../../cli/support/source");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-state-"));
         const file = path.join(dir, "state.json");
         const provider = { urn: "urn:pulumi:fleet::berth::pulumi:providers:docker::p", type: "pulumi:providers:docker", name: "p", custom: true, inputs: { sshOpts: ["-o", "IdentityFile=~/.berth/ssh/berth-fleet-203.0.113.33.key"] }, outputs: {}, protect: false, retainOnDelete: false, deleteBeforeReplace: false, ignoreChanges: [], dependencies: [], order: 0 };

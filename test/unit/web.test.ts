@@ -22,7 +22,7 @@ import * as host from "../../components/host/host";
 import { NGINX_HARDENING_DROPIN } from "../../lib/names";
 import * as cert from "../../components/web/certificate";
 import { PROXY_HEADERS, probeHeaders } from "../../lib/proxy";
-import { filesOf, scriptOf } from "../../lib/ops/declared";
+import { filesOf, scriptOf } from "../../cli/support/declared";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { MOCK_CLOUDFLARE_RANGES, byType, configFor, runProgram, stackConfig } from "./harness";
 

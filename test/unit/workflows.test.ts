@@ -82,7 +82,7 @@ describe("workflow properties", () => {
         assert.equal(step.with.refresh, true);
         assert.deepEqual(w.jobs.drift.strategy.matrix.stack, ["staging", "production"]);
     });
-    test("one revision per run: resolved once (lib/cli.ts prepare) and handed to preview/up as BERTH_REVISION_SHA", () => {
+    test("one revision per run: resolved once (cli/main.ts prepare) and handed to preview/up as BERTH_REVISION_SHA", () => {
         for (const [file, job, command] of [
             ["pr.yml", "preview", "preview"],
             ["deploy-staging.yml", "up", "up"],
@@ -92,7 +92,7 @@ describe("workflow properties", () => {
             const steps: any[] = wf(file).jobs[job].steps;
             const rev = steps.findIndex((s) => s.id === "rev");
             assert.ok(rev >= 0, `${file}: a step with id rev`);
-            assert.match(String(steps[rev].run), /^node --import tsx lib\/cli\.ts prepare \S+ >> "\$GITHUB_OUTPUT"$/, file);
+            assert.match(String(steps[rev].run), /^node --import tsx cli\/main\.ts prepare \S+ >> "\$GITHUB_OUTPUT"$/, file);
             const cli = steps.findIndex((s) => s.name === "Install the Pulumi CLI");
             assert.ok(cli >= 0 && cli < rev, `${file}: the Pulumi CLI is installed before prepare`);
             const pulumiStep = steps.findIndex((s) => s.with?.command === command);
@@ -105,8 +105,8 @@ describe("workflow properties", () => {
         assert.equal(drift.find((s) => s.id === "rev").env.BERTH_REVISION_SHA, "${{ steps.served.outputs.sha }}", "drift compares against the commit the stack serves");
         assert.equal(wf("deploy-production.yml").jobs.up.steps.find((s: any) => s.id === "rev").env.BERTH_REVISION_SHA, "${{ inputs.revision }}");
     });
-    test("lib/cli.ts reads `pulumi config --json --show-secrets` like the engine hands config to the program", () => {
-        const { fromConfigJson } = require("../../lib/cli") as typeof import("../../lib/cli");
+    test("cli/main.ts reads `pulumi config --json --show-secrets` like the engine hands config to the program", () => {
+        const { fromConfigJson } = require("../../cli/support/source") as typeof import("../../cli/support/source");
         const r = fromConfigJson({
             "berth:app": { value: "shop", secret: false },
             "berth:privateKey": { value: "k", secret: true },
@@ -150,14 +150,14 @@ const JOBS = [
 describe("what runs is what main says", () => {
     test("staging and production deploys run check-desired before the up; drift runs it too", () => {
         const staging = stepsOf("deploy-staging.yml", "up");
-        const s = indexOf(staging, (x) => /lib\/cli\.ts check-desired staging --since "\$BEFORE"$/.test(x.run ?? ""), "staging check-desired");
+        const s = indexOf(staging, (x) => /cli\/main\.ts check-desired staging --since "\$BEFORE"$/.test(x.run ?? ""), "staging check-desired");
         assert.equal(staging[s].env.BEFORE, "${{ github.event.before }}");
         assert.ok(s < indexOf(staging, (x) => x.with?.command === "up", "up"));
         const production = stepsOf("deploy-production.yml", "up");
-        const p = indexOf(production, (x) => x.run === "node --import tsx lib/cli.ts check-desired production", "production check-desired");
+        const p = indexOf(production, (x) => x.run === "node --import tsx cli/main.ts check-desired production", "production check-desired");
         assert.ok(p < indexOf(production, (x) => String(x.run).includes("set-desired"), "set-desired"));
         const drift = stepsOf("drift.yml", "drift");
-        const d = indexOf(drift, (x) => x.run === 'node --import tsx lib/cli.ts check-desired "$STACK"', "drift check-desired");
+        const d = indexOf(drift, (x) => x.run === 'node --import tsx cli/main.ts check-desired "$STACK"', "drift check-desired");
         assert.equal(drift[d].if, "${{ !cancelled() }}", "named even when prepare failed");
         for (const [file, job] of [["deploy-staging.yml", "up"], ["deploy-production.yml", "up"], ["drift.yml", "drift"]] as const) {
             const checkout = stepsOf(file, job).find((x) => String(x.uses).startsWith("actions/checkout@"));
@@ -168,7 +168,7 @@ describe("what runs is what main says", () => {
         const w = wf("deploy-production.yml");
         assert.deepEqual(w.jobs.up.permissions, { contents: "write" });
         const steps: any[] = w.jobs.up.steps;
-        const set = indexOf(steps, (x) => /lib\/cli\.ts set-desired production "revision=\$REVISION"/.test(x.run ?? ""), "set-desired");
+        const set = indexOf(steps, (x) => /cli\/main\.ts set-desired production "revision=\$REVISION"/.test(x.run ?? ""), "set-desired");
         assert.doesNotMatch(JSON.stringify(steps), /pulumi config set/, "the stack file is written by berth (comments kept), not in the runner only");
         const up = indexOf(steps, (x) => x.with?.command === "up", "up");
         const record = indexOf(steps, (x) => x.name === "Record the deployed revision in main", "record");
@@ -246,9 +246,9 @@ describe("what runs is what main says", () => {
         assert.equal(text.match(/webfactory\/ssh-agent@/g)?.length, JOBS.length, "no other ssh-agent step");
     });
     test("drift checks every host: verify --all-hosts, failing the step on drift (pipefail)", () => {
-        const step = stepsOf("drift.yml", "drift").find((x) => /lib\/cli\.ts verify/.test(x.run ?? ""));
-        assert.match(step.run, /^set -o pipefail\nnode --import tsx lib\/cli\.ts verify --all-hosts -s "\$STACK" \| tee -a "\$GITHUB_STEP_SUMMARY"\n$/);
-        const r = spawnSync("bash", ["-e", "-c", step.run.replace("node --import tsx lib/cli.ts verify --all-hosts -s \"$STACK\"", "false")], { env: { ...process.env, GITHUB_STEP_SUMMARY: "/dev/null" } });
+        const step = stepsOf("drift.yml", "drift").find((x) => /cli\/main\.ts verify/.test(x.run ?? ""));
+        assert.match(step.run, /^set -o pipefail\nnode --import tsx cli\/main\.ts verify --all-hosts -s "\$STACK" \| tee -a "\$GITHUB_STEP_SUMMARY"\n$/);
+        const r = spawnSync("bash", ["-e", "-c", step.run.replace("node --import tsx cli/main.ts verify --all-hosts -s \"$STACK\"", "false")], { env: { ...process.env, GITHUB_STEP_SUMMARY: "/dev/null" } });
         assert.notEqual(r.status, 0, "a verify that finds drift fails the step through the pipe");
     });
 });

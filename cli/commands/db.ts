@@ -20,11 +20,12 @@
  * ON_ERROR_STOP (psql) or -bail (sqlite3), and the exit status is the
  * client's. With stdin not a terminal and no `-c`, the SQL is read from stdin.
  */
-import type { BerthConfig } from "../config";
-import { AppDatabase, appDatabases } from "../databases";
-import { cmd, quote, script } from "../shell";
-import { dataHost, forHost, releaseHost } from "../topology";
-import { releaseRunAs } from "./ops";
+import type { BerthConfig } from "../../lib/config";
+import { AppDatabase, appDatabases } from "../../lib/databases";
+import { cmd, quote, script } from "../../lib/shell";
+import { hostView, plan } from "../../lib/plan";
+import { releaseRunAs } from "./console";
+import { CommandContext, UsageError } from "../support/command";
 
 export interface DbArgs {
     database: AppDatabase;
@@ -55,9 +56,10 @@ export function parseDbArgs(cfg: Pick<BerthConfig, "database" | "databases" | "p
 
 /** The host `berth db` runs on: the data host (Postgres container), else the release host (external, sqlite). */
 export function dbHost(cfg: BerthConfig): BerthConfig {
-    const h = cfg.database === "postgres" ? dataHost(cfg) : releaseHost(cfg);
+    const p = plan(cfg);
+    const h = cfg.database !== "postgres" ? p.releaseHost : p.data.kind === "containers" ? p.data.host : undefined;
     if (!h) throw new Error(`berth: stack ${cfg.stack} has no host for its database`);
-    return forHost(cfg, h);
+    return hostView(p, h);
 }
 
 /**
@@ -120,4 +122,22 @@ export function dbScript(hcfg: BerthConfig, db: AppDatabase, opts: { tty: boolea
             db.postgres,
         ),
     );
+}
+
+/** `berth db`: interactive on a terminal (ssh -t), else the SQL of -c (or stdin) on stdin; psql's exit status. */
+export async function run(c: CommandContext): Promise<number> {
+    let parsed;
+    try {
+        parsed = parseDbArgs(c.s.cfg, c.args);
+    } catch (e) {
+        throw new UsageError((e as Error).message);
+    }
+    const on = c.s.on(dbHost(c.s.source.config).host.name);
+    const tty = parsed.sql === undefined && process.stdin.isTTY === true && process.stdout.isTTY === true;
+    const body = dbScript(on.cfg, parsed.database, { tty, sql: parsed.sql !== undefined });
+    if (parsed.sql === undefined) return on.host.stream(body, { tty });
+    const r = on.host.run(body, `${parsed.sql}\n`, 3_600_000);
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    return r.code;
 }

@@ -41,9 +41,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import * as YAML from "yaml";
-import { configErrorMessage, NAMESPACE, parseConfig } from "../config";
-import { sshEndpoint } from "../revision";
-import { hostKeyType, isHostKey, isHostname, isImmutableRevision, UNPINNABLE_GIT_HOST_KEY_TYPES, UNPINNABLE_HOST_KEY_TYPES } from "../config/checks";
+import { configErrorMessage, NAMESPACE, parseConfig } from "../../lib/config";
+import { sshEndpoint } from "../../lib/revision";
+import { hostKeyType, isHostKey, isHostname, isImmutableRevision, UNPINNABLE_GIT_HOST_KEY_TYPES, UNPINNABLE_HOST_KEY_TYPES } from "../../lib/config/checks";
 
 /** `ssh-keyscan -t ed25519 [-p port] <host>`'s stdout ("host type base64" lines). Injected in tests: no network. */
 export type Keyscan = (host: string, port: number) => string;
@@ -389,4 +389,9 @@ function report(stack: string, file: string, a: Answers, hostKey: string, git: {
         "Then:",
         ...cmd(`pulumi preview --diff -s ${stack}`, "what would change, secrets masked"),
     ];
+}
+
+/** `berth init ...` (cli/commands/index.ts). */
+export function main(argv: string[]): Promise<number> {
+    return initMain(argv);
 }

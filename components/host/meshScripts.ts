@@ -21,15 +21,16 @@
  * Host paths and unit names live here for now (`meshNames`,
  * `dataFirewallNames`); they belong in lib/names.ts.
  */
-import type { BerthConfig } from "./config";
-import { dataFirewallNames, HOST_LOCK, meshNames, PROTECT, TUN_TMPFILES } from "./names";
+import type { BerthConfig } from "../../lib/config";
+import { dataFirewallNames, HOST_LOCK, meshNames, PROTECT, TUN_TMPFILES } from "../../lib/names";
 
 // Host paths and unit names live in lib/names.ts; re-exported for the callers of this module.
 export { dataFirewallNames, meshNames, TUN_TMPFILES };
-export type { DataFirewallNames, MeshNames } from "./names";
-import { managedBy } from "./remote";
-import { osDetectLines, osPackagesCase } from "./os";
-import { aptInstallWanted, cmd, hostLock, quote, raw, script, writeFile } from "./shell";
+export type { DataFirewallNames, MeshNames } from "../../lib/names";
+import { managedBy } from "../../lib/remote";
+import { DATA_CONTAINER_PORTS } from "../../lib/ports";
+import { osDetectLines, osPackagesCase } from "../../lib/os";
+import { aptInstallWanted, cmd, hostLock, quote, raw, script, writeFile } from "../../lib/shell";
 
 // ---------------------------------------------------------------------------
 // Names
@@ -38,8 +39,6 @@ import { aptInstallWanted, cmd, hostLock, quote, raw, script, writeFile } from "
 /** Packages every mesh member gets (the same names on every release lib/os.ts supports). */
 export const MESH_PACKAGES = ["wireguard-tools", "wireguard-go"];
 
-/** The ports Postgres and Redis listen on inside their containers (components/data/dataServices.ts). */
-export const DATA_CONTAINER_PORTS = [5432, 6379];
 
 // ---------------------------------------------------------------------------
 // Checks

@@ -5,11 +5,11 @@
  * run's result, the failure marker lib/units/schedule.ts's failure unit
  * writes), and the journal of a process type or schedule.
  */
-import type { BerthConfig } from "../config";
-import { processUnitNames, scheduleFailureUnit, scheduleUnitNames } from "../names";
-import { cmd, quote, script } from "../shell";
-import { releaseHost } from "../topology";
-import { processesOn } from "../units/process";
+import type { BerthConfig } from "../../lib/config";
+import { processUnitNames, scheduleFailureUnit, scheduleUnitNames } from "../../lib/names";
+import { cmd, quote, script } from "../../lib/shell";
+import { releaseHost } from "../../lib/topology";
+import { processesOn } from "../../lib/units/process";
 
 type Scope = Pick<BerthConfig, "names" | "processes" | "schedules" | "host" | "release" | "hosts">;
 

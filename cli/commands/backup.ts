@@ -24,10 +24,11 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import type { BerthConfig } from "../config";
-import { cmd, quote, script } from "../shell";
-import { dataHost, forHost, releaseHost } from "../topology";
-import type { OpOutput, Stack } from "./ops";
+import type { BerthConfig } from "../../lib/config";
+import { cmd, quote, script } from "../../lib/shell";
+import { hostView, plan } from "../../lib/plan";
+import type { OpOutput, Stack } from "../support/stack";
+import { CommandContext, print, UsageError } from "../support/command";
 
 export const BACKUP_OPS = ["now", "list", "download"] as const;
 export type BackupOp = (typeof BACKUP_OPS)[number];
@@ -35,9 +36,10 @@ export type BackupOp = (typeof BACKUP_OPS)[number];
 /** The host the backups run on (components/data/backup.ts; lib/plan.ts backupPlan). */
 export function backupHost(cfg: BerthConfig): BerthConfig {
     if (!cfg.backup) throw new Error(`berth: stack ${cfg.stack} has no backups (berth:backup is not set)`);
-    const h = cfg.database === "sqlite" ? releaseHost(cfg) : dataHost(cfg);
-    if (!h) throw new Error(`berth: stack ${cfg.stack} has no host that runs its backups`);
-    return forHost(cfg, h);
+    // Where the plan runs backups: the data host, or (sqlite) the one app host.
+    const b = plan(cfg).backup;
+    if (!b) throw new Error(`berth: stack ${cfg.stack} has no host that runs its backups`);
+    return hostView(plan(cfg), b.host);
 }
 
 /** Defines `rs` from the installed backup script (exit 1 naming the fix when it is not installed). */
@@ -191,4 +193,21 @@ export async function backupDownload(s: Stack, id: string | undefined, to: strin
     fs.renameSync(partial, file);
     const bytes = fs.statSync(file).size;
     return { code: 0, text: [`saved ${snap[0].what} of ${snap[0].time} (${bytes} bytes) to ${file}`], data: { ok: true, snapshot: snap[0], file, bytes } };
+}
+
+/** `berth backup now|list|download <snapshot> [--to <file>]`. */
+export async function run(c: CommandContext): Promise<number> {
+    const [sub, id, ...rest] = c.args;
+    if (rest.length > 0 || (sub !== "download" && id !== undefined)) throw new UsageError(`unexpected ${JSON.stringify(sub === "download" ? rest[0] : id)}`);
+    if (c.opts.to !== undefined && sub !== "download") throw new UsageError("--to is for backup download");
+    switch (sub) {
+        case "now":
+            return backupNow(c.s);
+        case "list":
+            return print(c, await backupList(c.s));
+        case "download":
+            if (!id) throw new UsageError("backup download <snapshot id> [--to <file>]");
+            return print(c, await backupDownload(c.s, id, c.opts.to));
+    }
+    throw new UsageError(`backup ${sub === undefined ? "needs" : `${JSON.stringify(sub)}? use`} now, list or download <snapshot>`);
 }

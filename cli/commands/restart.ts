@@ -25,7 +25,7 @@
  *   every instance of the type (stop before start: never two of one instance).
  * - **stop** (everything): the app stops taking writes. `berth:maintenance`
  *   is set to true the way `berth maintenance on` sets it (a commit on main,
- *   then the converge: lib/ops/desired.ts, "what runs is what main says";
+ *   then the converge: cli/support/desired.ts, "what runs is what main says";
  *   nginx answers 503 with the maintenance page), then on each host the
  *   worker, every process instance and the schedules' timers stop (a
  *   schedule run already in progress finishes). **start** is the reverse:
@@ -37,15 +37,18 @@
  *
  * Every script holds the host lock (lib/names.ts HOST_LOCK), as a switch does.
  */
-import type { BerthConfig } from "../config";
-import { drainUnitPrefix, HOST_LOCK, processUnitNames, scheduleUnitNames } from "../names";
-import { probeHeaders } from "../proxy";
-import { cmd, hostLock, Lines, quote, raw, script } from "../shell";
-import { forHost, has } from "../topology";
-import { drainRunCommand } from "../units/drain";
-import { processesOn } from "../units/process";
-import { maintenance, OpOptions, OpOutput, Stack } from "./ops";
-import { schedulesHere } from "./processes";
+import type { BerthConfig } from "../../lib/config";
+import { drainUnitPrefix, HOST_LOCK, processUnitNames, scheduleUnitNames } from "../../lib/names";
+import { probeHeaders } from "../../lib/proxy";
+import { cmd, hostLock, Lines, quote, raw, script } from "../../lib/shell";
+import { viewOf } from "../../lib/plan";
+import { has } from "../../lib/topology";
+import { drainRunCommand } from "../../lib/units/drain";
+import { processesOn } from "../../lib/units/process";
+import { OpOptions, OpOutput, Stack } from "../support/stack";
+import { maintenance } from "./maintenance";
+import { schedulesHere } from "../support/processes";
+import { CommandContext, print, UsageError } from "../support/command";
 
 export type Action = "restart" | "stop" | "start";
 export const ACTIONS: readonly Action[] = ["restart", "stop", "start"];
@@ -185,13 +188,13 @@ interface HostResult {
 /**
  * `restart|stop|start [name]` on the stack: every host that runs the target
  * (or `--host`'s alone); stop and start without a name, and with `web`, also
- * set `berth:maintenance` (lib/ops/ops.ts maintenance: commit, push, converge).
+ * set `berth:maintenance` (cli/commands/maintenance.ts: commit, push, converge).
  */
 export async function runAction(s: Stack, action: Action, name: string | undefined, opts: OpOptions): Promise<OpOutput> {
     const stackCfg = s.source.config;
     const target = resolveTarget(stackCfg, name);
     const hosts = opts.host !== undefined ? [s.cfg.host] : stackCfg.hosts;
-    const plans = hosts.map((h) => ({ host: h.name, on: s.on(h.name), body: actionScript(forHost(stackCfg, h), action, target) }));
+    const plans = hosts.map((h) => ({ host: h.name, on: s.on(h.name), body: actionScript(viewOf(stackCfg, h.name)!, action, target) }));
     const withMaintenance = action !== "restart" && (target === undefined || target === "web");
     const text: string[] = [];
     const results: HostResult[] = [];
@@ -201,7 +204,7 @@ export async function runAction(s: Stack, action: Action, name: string | undefin
         for (const p of plans) {
             if (!p.body) continue;
             if (opts.dryRun) {
-                text.push(`${label(p.host)}would ${action} ${describe(forHost(stackCfg, stackCfg.hosts.find((h) => h.name === p.host)!), action, target)}`);
+                text.push(`${label(p.host)}would ${action} ${describe(viewOf(stackCfg, p.host)!, action, target)}`);
                 continue;
             }
             const r = p.on.host.run(p.body, undefined, 900_000);
@@ -250,4 +253,10 @@ function describe(hcfg: BerthConfig, action: Action, target: Target): string {
         ...(action === "restart" ? [] : scheduleTimersOn(hcfg, target)),
     ].filter(Boolean);
     return parts.join(", ");
+}
+
+/** `berth restart|stop|start [process]` (cli/commands/index.ts: the three share this file). */
+export async function run(c: CommandContext): Promise<number> {
+    if (c.args.length > 1) throw new UsageError(`${c.op} takes at most one process name`);
+    return print(c, await runAction(c.s, c.op as Action, c.args[0], c.opts));
 }

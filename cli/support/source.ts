@@ -15,7 +15,7 @@
  * 2. A working Pulumi CLI (`pulumi version` succeeds, see `pulumiWorks`):
  *    `pulumi config --json --show-secrets`, generated secrets from `pulumi
  *    stack export --show-secrets`. A converge records the change where the
- *    next deploy reads it (lib/ops/desired.ts, "what runs is what main
+ *    next deploy reads it (cli/support/desired.ts, "what runs is what main
  *    says"): the checkout must be main's tip with a clean stack file, the
  *    value is written into `Pulumi.<stack>.yaml` (comments kept), committed
  *    and pushed to main, then `pulumi up` (Pulumi's own preview and
@@ -33,8 +33,8 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { BerthConfig, configErrorMessage, parseConfig } from "../config";
-import type { StateResource } from "../sshIdentity";
+import { BerthConfig, configErrorMessage, parseConfig } from "../../lib/config";
+import type { StateResource } from "../../lib/sshIdentity";
 import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -311,7 +311,7 @@ function pulumiSource(stack: string, project: string, opts: SourceOptions): Stac
 /**
  * The converge of a Pulumi stack: the change is written into
  * `Pulumi.<stack>.yaml` (comments kept), committed and pushed to main, then
- * `pulumi up` runs from that commit (lib/ops/desired.ts). A change that only
+ * `pulumi up` runs from that commit (cli/support/desired.ts). A change that only
  * touches maintenance pins the revision the stack serves (BERTH_REVISION_SHA =
  * the stack output `revision`) when berth:revision is a branch, so it releases
  * nothing even if the branch moved.

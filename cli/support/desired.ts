@@ -9,7 +9,7 @@
  *   fetch`), `setStackValues` edits the file keeping its comments and layout
  *   (the `yaml` package's Document API), `commitAndPush` commits only that
  *   file and pushes it to main; then the stack is converged from that commit
- *   (lib/ops/source.ts). A rejected push undoes the commit and converges
+ *   (cli/support/source.ts). A rejected push undoes the commit and converges
  *   nothing.
  * - Deploys refuse divergence (`checkDesired`, `berth check-desired <stack>`):
  *   the stack's last deployed state (its outputs `revisionRef`, `revision`,
@@ -24,7 +24,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { KEYS } from "../config/keys";
+import { KEYS } from "../../lib/config/keys";
 
 /** The stack file Pulumi reads for `stack` (`org/name` stacks use the name). */
 export function stackFileName(stack: string): string {
@@ -395,7 +395,7 @@ export function deployedFromOutputs(outputs: Record<string, unknown>): Deployed 
 }
 
 // ---------------------------------------------------------------------------
-// The CLI subcommands the workflows run (lib/cli.ts)
+// The CLI subcommands the workflows run (cli/main.ts)
 // ---------------------------------------------------------------------------
 
 export class DesiredUsageError extends Error {}
@@ -406,47 +406,4 @@ export function stackOutputs(stack: string, root: string, pulumi = "pulumi"): Re
     if (r.status !== 0) throw new Error(`berth: pulumi stack output --stack ${stack} failed: ${(r.stderr ?? r.error?.message ?? "").trim()}`);
     const out = (r.stdout ?? "").trim();
     return out === "" ? {} : (JSON.parse(out) as Record<string, unknown>);
-}
-
-/**
- * `check-desired <stack> [--since <commit>]`: exit 0 when the stack runs what
- * main says (or a change of main not deployed yet), 1 naming the divergence.
- */
-export function checkDesiredMain(argv: string[], root: string, pulumi = "pulumi", namespace = "berth"): number {
-    let stack: string | undefined;
-    let since: string | undefined;
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (a === "--since") since = argv[++i];
-        else if (a === "-s" || a === "--stack") stack = argv[++i];
-        else if (a.startsWith("-") || stack !== undefined) throw new DesiredUsageError(`check-desired: unexpected ${JSON.stringify(a)}`);
-        else stack = a;
-    }
-    if (!stack) throw new DesiredUsageError("check-desired <stack> [--since <commit>]");
-    const r = checkDesired(root, stack, deployedFromOutputs(stackOutputs(stack, root, pulumi)), { since, namespace });
-    (r.ok ? process.stdout : process.stderr).write(`${r.text.join("\n")}\n`);
-    return r.ok ? 0 : 1;
-}
-
-/**
- * `set-desired <stack> <key>=<value>...`: writes the values into the stack
- * file (comments kept), the diff on stderr; no commit (the workflow commits).
- */
-export function setDesiredMain(argv: string[], root: string, namespace = "berth"): number {
-    const [stack, ...pairs] = argv;
-    if (!stack || stack.startsWith("-") || pairs.length === 0) throw new DesiredUsageError("set-desired <stack> <key>=<value>...");
-    const changes: Record<string, string> = {};
-    for (const p of pairs) {
-        const m = /^([A-Za-z][A-Za-z0-9]*)=(.*)$/s.exec(p);
-        if (!m || !(m[1] in KEYS)) throw new DesiredUsageError(`set-desired: ${JSON.stringify(p)} is not <berth key>=<value>`);
-        changes[`${namespace}:${m[1]}`] = m[2];
-    }
-    const name = stackFileName(stack);
-    const file = path.join(root, name);
-    if (!fs.existsSync(file)) throw new DesiredStateError(`berth: no ${name} in ${root}`);
-    const text = fs.readFileSync(file, "utf8");
-    const next = setStackValues(text, changes, name);
-    fs.writeFileSync(file, next);
-    process.stderr.write(`${next === text ? `${name} already says ${pairs.join(" ")}` : lineDiff(text, next, name).join("\n")}\n`);
-    return 0;
 }

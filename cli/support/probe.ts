@@ -7,16 +7,16 @@
  * env file included (and the mesh's wg-quick config with its private key
  * line masked before hashing).
  */
-import { BerthConfig } from "../config";
-import { BUILT_MARKER, RELEASED_MARKER, sitePath } from "../names";
-import { PRIVATE_KEY_PLACEHOLDER } from "../mesh";
-import { cmd, type Lines, quote, script } from "../shell";
-import { has } from "../topology";
+import { BerthConfig } from "../../lib/config";
+import { BUILT_MARKER, RELEASED_MARKER, sitePath } from "../../lib/names";
+import { PRIVATE_KEY_PLACEHOLDER } from "../../components/host/meshScripts";
+import { cmd, type Lines, quote, script } from "../../lib/shell";
+import { has } from "../../lib/topology";
 
 export interface ProbeRequest {
     /** Files to report (mode, owner, sha256). */
     files: string[];
-    /** Files the host puts its private key in: the sha256 is of the text with that line masked (lib/mesh.ts PRIVATE_KEY_PLACEHOLDER). */
+    /** Files the host puts its private key in: the sha256 is of the text with that line masked (components/host/meshScripts.ts PRIVATE_KEY_PLACEHOLDER). */
     maskedFiles?: string[];
     /** Symlinks to report (target). */
     links: string[];

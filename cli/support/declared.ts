@@ -22,7 +22,7 @@
  * are found, not listed: a first run gives every command a stand-in stdout
  * unique to it (shaped like a WireGuard key); a command whose stand-in shows
  * up in another resource's inputs is *read*. The caller then gives the
- * stdout the engine would hold for each (lib/ops/ops.ts reads the public key
+ * stdout the engine would hold for each (cli/support/stack.ts reads the public key
  * on its host with `wg pubkey`: only public keys leave a host), and a
  * second run declares with them. Without them a read stdout is empty, as
  * before (the mesh's config step then is the script that fails naming the
@@ -31,9 +31,9 @@
 import * as crypto from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { BerthConfig } from "../config";
-import { PRIVATE_KEY_PLACEHOLDER } from "../mesh";
-import { REVISION_SHA_ENV } from "../revision";
+import { BerthConfig } from "../../lib/config";
+import { PRIVATE_KEY_PLACEHOLDER } from "../../components/host/meshScripts";
+import { REVISION_SHA_ENV } from "../../lib/revision";
 import { ROOT, unwrapSecret } from "./source";
 
 export interface DeclaredCommand {
@@ -180,7 +180,7 @@ export function filesOf(cmd: DeclaredCommand): DeclaredFile[] {
 }
 
 /**
- * The mesh's wg-quick config block (lib/mesh.ts writeConfLines): after the
+ * The mesh's wg-quick config block (components/host/meshScripts.ts writeConfLines): after the
  * mktemp, `IFS= read -r private_key < <key file>`, then `{ ... } > "$tmp"`
  * with quoted heredocs and one `printf 'PrivateKey = %s\n'` line. Returns
  * the content with the key's line as `PRIVATE_KEY_PLACEHOLDER`, and the

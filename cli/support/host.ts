@@ -13,10 +13,10 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as readline from "node:readline";
-import { dockerSshOpts } from "../names";
-import { BerthConfig } from "../config";
-import { remote } from "../shell";
-import { writeSshIdentity } from "../sshIdentity";
+import { dockerSshOpts } from "../../lib/names";
+import { BerthConfig } from "../../lib/config";
+import { remote } from "../../lib/shell";
+import { writeSshIdentity } from "../../lib/sshIdentity";
 
 export interface RunResult {
     code: number;

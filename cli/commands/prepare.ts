@@ -1,0 +1,55 @@
+/**
+ * `berth prepare <stack>`: what CI runs once before `pulumi preview` / `pulumi up`:
+ * 1. validates the stack's configuration (`pulumi config --json
+ *    --show-secrets`, the same parser as the program);
+ * 2. writes `berth:privateKey` to the Docker provider's key file
+ *    (lib/sshIdentity.ts), so steps that use the provider before the program
+ *    runs (the refresh of `preview --refresh`, `pulumi refresh`/`destroy`) can
+ *    authenticate, and to the key file of every Docker provider the stack's
+ *    state still holds (`pulumi stack export`, or the applier's `--state
+ *    <file>`): a host the configuration no longer lists, whose containers the
+ *    next up deletes, on a fresh runner too;
+ * 3. resolves `berth:revision` exactly like the program (or takes
+ *    BERTH_REVISION_SHA when set, e.g. the stack output `revision` in the drift
+ *    check) and prints `sha=<40 hex>` for `$GITHUB_OUTPUT`. Hand it to every
+ *    later run as BERTH_REVISION_SHA so they all deploy that commit. Only
+ *    `sha=...` goes to stdout.
+ */
+import { execFileSync } from "node:child_process";
+import { configErrorMessage, parseConfig } from "../../lib/config";
+import { resolveRevision } from "../../lib/revision";
+import { writeDockerSshIdentity, writeStateSshIdentities } from "../../lib/sshIdentity";
+import { UsageError } from "../support/command";
+import { fromConfigJson, projectName, readConfigFile, ROOT, stateResources } from "../support/source";
+import { parseArgs } from "../main";
+
+/** `prepare <stack> [--config <file>] [--state <file>]`: prints `sha=<resolved revision>`. */
+export function main(argv: string[]): number {
+    const { args, opts } = parseArgs(["prepare", ...argv]);
+    const stack = args[0] ?? opts.stack;
+    if (!stack) throw new UsageError("prepare <stack>");
+    process.stdout.write(`sha=${prepare(stack, ROOT, opts.stateFile, opts.configFile)}\n`);
+    return 0;
+}
+
+export function prepare(stack: string, root = ROOT, stateFile?: string, configFile?: string): string {
+    const { values, secretKeys } = configFile
+        ? readConfigFile(configFile, stack)
+        : fromConfigJson(
+              JSON.parse(
+                  execFileSync("pulumi", ["config", "--json", "--show-secrets", "--stack", stack], {
+                      cwd: root,
+                      encoding: "utf8",
+                      stdio: ["ignore", "pipe", "inherit"],
+                      maxBuffer: 16 * 1024 * 1024,
+                  }),
+              ),
+          );
+    const r = parseConfig(values, { project: projectName(root), stack, secretKeys });
+    if (!r.ok) throw new Error(configErrorMessage(stack, r.errors));
+    writeDockerSshIdentity(r.config);
+    // Hosts the state still references (an old data host whose containers the next up deletes).
+    writeStateSshIdentities(r.config, stateResources(stack, root, stateFile));
+    return resolveRevision(r.config).sha;
+}
+
