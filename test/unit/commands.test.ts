@@ -1,0 +1,111 @@
+/**
+ * The read-and-report subcommands of cli/commands/ on a stack whose host
+ * answers with a fixed probe (the records cli/support/probe.ts's host script
+ * prints, parsed by its parser): `status`, `releases`, `rollback` (which
+ * release it picks, what it refuses, what it asks the converger). The host
+ * side of each is proved on a VPS by test/e2e/ops.test.ts.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { releases } from "../../cli/commands/releases";
+import { rollback } from "../../cli/commands/rollback";
+import { status } from "../../cli/commands/status";
+import { parseProbe } from "../../cli/support/probe";
+import type { Stack } from "../../cli/support/stack";
+import { configFor, quietStderr } from "./harness";
+
+const R1 = "1".repeat(40);
+const R2 = "2".repeat(40);
+const R3 = "3".repeat(40);
+const cfg = configFor("staging");
+const root = cfg.names.root;
+const web = cfg.names.webUnit;
+const inDays = (d: number) => new Date(Date.now() + d * 86_400_000 + 3_600_000).toUTCString();
+
+/** What the host prints: R2 serving on blue, R1 kept on green, R3 built half-way (no built marker). */
+function hostRecords(): string {
+    const t = (...f: (string | number)[]) => f.join("\t");
+    return [
+        t("S", "color", "blue"),
+        t("S", "revision", R2),
+        t("S", "maintenance", "off"),
+        t("R", R1, 1_700_000_000, 1, 1),
+        t("R", R2, 1_700_100_000, 1, 1),
+        t("R", R3, 1_700_200_000, 0, 0),
+        t("L", `${root}/slots/blue`, `${root}/releases/${R2}`),
+        t("L", `${root}/slots/green`, `${root}/releases/${R1}`),
+        t("U", `${web}blue.service`, "active", "enabled"),
+        t("U", `${web}green.service`, "inactive", "disabled"),
+        t("C", cfg.names.redisContainer, "running", "healthy", "sha256:abc", "redis:7"),
+        t("X", cfg.hostnames[0], inDays(10), `DNS:${cfg.hostnames[0]}`),
+    ].join("\n");
+}
+
+function fakeStack(applied: Record<string, string>[] = [], after = hostRecords()): Stack {
+    let probes = 0;
+    const converger = {
+        describe: (c: Record<string, string>) => [`pulumi up (${Object.entries(c).map(([k, v]) => `${k}=${v}`).join(" ")})`],
+        apply: async (c: Record<string, string>) => (applied.push(c), { ok: true }),
+    };
+    return {
+        cfg,
+        source: { converger },
+        // The first probe reads the host as it is; any later one (after a converge) reads `after`.
+        probe: () => parseProbe(probes++ === 0 ? hostRecords() : after),
+        statusUnits: () => [],
+        host: { check: () => "" },
+    } as unknown as Stack;
+}
+
+describe("berth status and releases read one probe", () => {
+    test("status: serving revision and slot, both slots, releases newest first, the certificate's days left", () => {
+        const out = status(fakeStack());
+        const text = out.text.join("\n");
+        assert.match(text, new RegExp(`^serving +${R2} on blue`, "m"));
+        assert.match(text, new RegExp(`^  blue +${R2.slice(0, 12)}  active  \\(serving\\)$`, "m"));
+        assert.match(text, new RegExp(`^  green +${R1.slice(0, 12)}  inactive$`, "m"));
+        const order = [R3, R2, R1].map((r) => text.indexOf(r, text.indexOf("releases (keeps")));
+        assert.deepEqual([...order].sort((a, b) => a - b), order, "newest first");
+        assert.match(text, new RegExp(`^    ${R3}  \\S+  \\(not built\\)$`, "m"));
+        assert.match(text, new RegExp(`${cfg.hostnames[0]} +expires .* \\(10 days\\)`));
+        const data = out.data as any;
+        assert.equal(data.revision.serving, R2);
+        assert.equal(data.slots.green.release, R1);
+        assert.equal(data.certificates[cfg.hostnames[0]].daysLeft, 10);
+        assert.equal(data.maintenance, false);
+    });
+
+    test("releases: the serving one marked, the half-built one said", () => {
+        const out = releases(fakeStack());
+        assert.match(out.text[1], new RegExp(`^  ${R3}  built \\S+  \\(incomplete\\)$`));
+        assert.match(out.text[2], new RegExp(`^\\* ${R2}  built \\S+  serving  slot blue$`));
+        assert.match(out.text[3], new RegExp(`^  ${R1}  built \\S+  slot green$`));
+    });
+});
+
+describe("berth rollback picks a kept, built release", () => {
+    test("no target: the release the other slot holds; the converger is asked for exactly that revision", async () => {
+        const applied: Record<string, string>[] = [];
+        const after = hostRecords().replace(`S\trevision\t${R2}`, `S\trevision\t${R1}`).replace("S\tcolor\tblue", "S\tcolor\tgreen");
+        const out = await quietStderr(() => rollback(fakeStack(applied, after), undefined, { yes: true }));
+        assert.deepEqual(applied, [{ revision: R1 }]);
+        assert.equal(out.code, 0);
+        assert.deepEqual(out.text, [`rolled back: serving ${R1} on green`]);
+    });
+
+    test("the up succeeded but the host still serves the old release: exit 1", async () => {
+        const out = await quietStderr(() => rollback(fakeStack([]), R1.slice(0, 8), { yes: true }));
+        assert.equal(out.code, 1);
+        assert.match(out.text[0], /^rollback failed: serving 2{40}$/);
+    });
+
+    test("a prefix of a release that is not built, or of none, is refused naming the kept ones; a dry run changes nothing", async () => {
+        await assert.rejects(rollback(fakeStack(), R3.slice(0, 7), {}), new RegExp(`"${R3.slice(0, 7)}" is not a kept release; kept: ${R2.slice(0, 12)}, ${R1.slice(0, 12)}`));
+        await assert.rejects(rollback(fakeStack(), "abc", {}), /is not a kept release/);
+        const applied: Record<string, string>[] = [];
+        const dry = await rollback(fakeStack(applied), undefined, { dryRun: true });
+        assert.deepEqual(applied, []);
+        assert.equal(dry.text.at(-1), "(dry run: nothing changed)");
+        assert.match(dry.text[0], new RegExp(`serving ${R2}; target ${R1}`));
+    });
+});
