@@ -36,6 +36,7 @@ import * as path from "node:path";
 import { BerthConfig, configErrorMessage, parseConfig } from "../../lib/config";
 import type { StateResource } from "../../lib/sshIdentity";
 import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
+import { specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -228,7 +229,8 @@ export function stateResources(stack: string, root = ROOT, stateFile?: string): 
     return resources.map((x) => ({ type: String(x.type), inputs: unwrapSecret(x.inputs) }));
 }
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+/** The key of Pulumi's secret marker in state (`{<sig>: <secret sig>, value}`): the SDK's own constant. */
+const SECRET_SIG = specialSigKey;
 
 /** Removes Pulumi's secret markers (`{<sig>: ..., value}`) from a value. */
 export function unwrapSecret(v: any): any {

@@ -102,11 +102,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { isUnknown } from "@pulumi/pulumi/output";
+import { specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
 
-export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-export const SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270";
+/** Pulumi's wire markers for a secret value: the SDK's own constants (sdk/nodejs/runtime/rpc.ts). */
+export const SECRET_SIG = specialSigKey;
+export const SECRET_VALUE_SIG = specialSecretSig;
 /** The SDK's wire value for an unknown (sdk/nodejs/runtime/rpc.ts unknownValue). */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+export const UNKNOWN = unknownValue;
 
 export type Op = "create" | "update" | "replace" | "delete" | "same";
 

@@ -19,12 +19,13 @@ import * as YAML from "yaml";
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import * as pulumi from "@pulumi/pulumi";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { BerthConfig, parseConfig } from "../../lib/config";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 /** Pulumi's wire markers for a secret value (sdk/nodejs/runtime/rpc.ts). */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SECRET_SIG = specialSigKey;
+const SECRET_VALUE_SIG = specialSecretSig;
 
 export interface StackConfig {
     stack: string;
