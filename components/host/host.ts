@@ -115,6 +115,9 @@ export const BASE_PACKAGES = [
     "ufw",
     "unattended-upgrades",
     "apt-listchanges",
+    // Password quality for any account a person sets a password on (pam_pwquality in
+    // common-password via pam-auth-update; lynis AUTH-9262). berth's own logins are keys only.
+    "libpam-pwquality",
     "nginx",
     "certbot",
     "openssl",

@@ -19,8 +19,8 @@ if ! flock -n 9; then
   flock -w 900 9 || { echo 'berth: packages: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
 fi
 case "$host_os" in
-  debian:12) wanted=(apt-listchanges build-essential bundler ca-certificates certbot curl git libpq-dev libvips42t64 libyaml-dev nginx openssl pkg-config rsync ruby ruby-dev tzdata ufw unattended-upgrades) ;;
-  debian:13|ubuntu:24.04) wanted=(apt-listchanges build-essential bundler ca-certificates certbot curl git libpq-dev libvips42t64 libyaml-dev nginx openssl pkgconf rsync ruby ruby-dev tzdata ufw unattended-upgrades) ;;
+  debian:12) wanted=(apt-listchanges build-essential bundler ca-certificates certbot curl git libpam-pwquality libpq-dev libvips42t64 libyaml-dev nginx openssl pkg-config rsync ruby ruby-dev tzdata ufw unattended-upgrades) ;;
+  debian:13|ubuntu:24.04) wanted=(apt-listchanges build-essential bundler ca-certificates certbot curl git libpam-pwquality libpq-dev libvips42t64 libyaml-dev nginx openssl pkgconf rsync ruby ruby-dev tzdata ufw unattended-upgrades) ;;
 esac
 export DEBIAN_FRONTEND=noninteractive
 missing=()

@@ -19,7 +19,7 @@ if ! flock -n 9; then
   flock -w 900 9 || { echo 'berth: packages: /run/lock/berth-host.lock still held after 900s' >&2; exit 75; }
 fi
 case "$host_os" in
-  debian:12|debian:13|ubuntu:24.04) wanted=(apt-listchanges ca-certificates certbot curl git libvips42t64 nginx openssl rsync ufw unattended-upgrades) ;;
+  debian:12|debian:13|ubuntu:24.04) wanted=(apt-listchanges ca-certificates certbot curl git libpam-pwquality libvips42t64 nginx openssl rsync ufw unattended-upgrades) ;;
 esac
 export DEBIAN_FRONTEND=noninteractive
 missing=()
