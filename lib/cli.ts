@@ -43,6 +43,8 @@
  *   set-desired <stack> <key>=<value>...
  *                          CI: writes values into Pulumi.<stack>.yaml (comments
  *                          kept; the production workflow commits it)
+ *   review up <n> [--sha S] | review down <n>
+ *                          a review stack pr-<n> copied from staging (lib/ops/review.ts)
  *   pulumi-cli             exit 0 when a working Pulumi CLI is on PATH
  *   init <stack>           writes Pulumi.<stack>.yaml (host key pinned) and prints
  *                          the pulumi commands still needed (lib/ops/init.ts)
@@ -104,6 +106,7 @@ export const USAGE = `usage: berth <op> -s <stack> [--host <name>] [--config <fi
   prepare <stack>             CI: validate config, write the SSH key file, print sha=<resolved revision>
   check-desired <stack> [--since <commit>]   CI: exit 1 when the stack runs something main does not say
   set-desired <stack> <key>=<value>...       CI: write values into Pulumi.<stack>.yaml (comments kept)
+  review up <n> [--sha <commit>] [--from <stack>] | review down <n>   review stack pr-<n> from staging (lib/ops/review.ts)
   help, --help, -h            this text`;
 
 export interface Parsed {
@@ -197,6 +200,10 @@ async function withoutStack(argv: string[]): Promise<number | undefined> {
         return 0;
     }
     if (argv[0] === "init") return (require("./ops/init") as typeof import("./ops/init")).initMain(argv.slice(1));
+    if (argv[0] === "review") {
+        const r = require("./ops/review") as typeof import("./ops/review");
+        return r.reviewMain(argv.slice(1)).catch((e) => Promise.reject(e instanceof r.ReviewUsageError ? new UsageError(e.message) : e));
+    }
     if (argv[0] === "check-desired" || argv[0] === "set-desired") {
         const d = require("./ops/desired") as typeof import("./ops/desired");
         try {

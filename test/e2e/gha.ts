@@ -55,6 +55,8 @@ export interface RunnerContext {
     matrix?: Record<string, string>;
     /** github.event.* (e.g. `before` of a push). */
     event?: Record<string, unknown>;
+    /** github.event_name (push when unset). */
+    eventName?: string;
     actor?: string;
     /** Directories put first on PATH (the Pulumi stand-in, the project's Node). */
     path: string[];
@@ -106,8 +108,10 @@ export function runJob(workflowFile: string, jobId: string, ctx: RunnerContext):
         run_id: String(Date.now()),
         workspace,
         event: ctx.event ?? {},
+        event_name: ctx.eventName ?? "push",
     };
-    const scope = (env: Record<string, string>): Scope => ({ secrets: ctx.secrets, inputs: ctx.inputs ?? {}, matrix: ctx.matrix ?? {}, env, steps, github, failed });
+    // job.status: success until a step fails (what `if: always()` steps read).
+    const scope = (env: Record<string, string>): Scope => ({ secrets: ctx.secrets, inputs: ctx.inputs ?? {}, matrix: ctx.matrix ?? {}, job: { status: failed ? "failure" : "success" }, env, steps, github, failed });
     const evalEnv = (decl: Record<string, unknown> | undefined, base: Record<string, string>): Record<string, string> => {
         const out = { ...base };
         for (const [k, v] of Object.entries(decl ?? {})) out[k] = interpolate(String(v), scope(out));
@@ -271,6 +275,7 @@ interface Scope {
     secrets: Record<string, string>;
     inputs: Record<string, string>;
     matrix: Record<string, string>;
+    job: { status: string };
     env: Record<string, string>;
     steps: Record<string, { outputs: Record<string, string>; outcome: string }>;
     github: Record<string, unknown>;
