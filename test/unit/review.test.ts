@@ -198,9 +198,10 @@ describe("a review stack under mocks, and the policy", () => {
         assert.deepEqual(out, []);
         const t = resources.find((x) => x.name === seed.name)!;
         t.props.triggers[0].productionHosts = ["203.0.113.10"];
-        P.reviewNotOnProduction({ resources } as any, (m) => out.push(m));
-        assert.equal(out.length, 1);
-        assert.match(out[0], /review stack shop-pr-7 \(pull request 7\) targets 203\.0\.113\.10, a host of the production stack/);
+        const bad: string[] = [];
+        P.reviewNotOnProduction({ resources } as any, (m) => bad.push(m));
+        assert.equal(bad.length, 1);
+        assert.match(bad[0], /review stack shop-pr-7 \(pull request 7\) targets 203\.0\.113\.10, a host of the production stack/);
     });
     test("the trigger carries the review facts", () => assert.deepEqual(reviewTrigger({ app: "shop", stack: "pr-7", review: { domain: "d", max: 3, pr: 7, source: "staging", productionHosts: ["203.0.113.20"] } }), { kind: "berth-review", app: "shop", stack: "pr-7", pr: 7, source: "staging", productionHosts: ["203.0.113.20"] }));
     test("staging is not a review stack: the policy has nothing to judge", async () => {
