@@ -113,7 +113,16 @@ export function seedScript(cfg: ReviewSeedScope): string {
     );
 }
 
-/** Only this stack's own restic cache (the databases go with the role and the container). */
+/**
+ * On destroy: this stack's own restic cache (the databases go with the role
+ * and the container), and the directory of the web instances' sockets
+ * (`names.runDir`), which systemd makes for the socket units and never
+ * removes: a destroyed review stack leaves nothing on the host. (Every
+ * stack's destroy leaves that empty tmpfs directory until a reboot; AppUnits'
+ * delete is where it belongs for all of them, a change of every stack's
+ * golden. Nothing recreates it once the units are gone, so the order of the
+ * two deletes does not matter.)
+ */
 export function seedDeleteScript(cfg: Pick<ReviewSeedScope, "names">): string {
-    return script(cmd("rm", "-rf", "--", path.posix.dirname(cfg.names.backupCache)));
+    return script(cmd("rm", "-rf", "--", path.posix.dirname(cfg.names.backupCache), cfg.names.runDir));
 }

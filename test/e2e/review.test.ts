@@ -242,7 +242,7 @@ before(async () => {
     fs.mkdirSync(seed);
     const files = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
     for (const f of files) {
-        if (!fs.existsSync(path.join(ROOT, f)) || f.startsWith("node_modules/")) continue;
+        if (!fs.existsSync(path.join(ROOT, f)) || f === "node_modules" || f.startsWith("node_modules/") || !fs.statSync(path.join(ROOT, f)).isFile()) continue;
         fs.mkdirSync(path.join(seed, path.dirname(f)), { recursive: true });
         fs.copyFileSync(path.join(ROOT, f), path.join(seed, f));
         fs.chmodSync(path.join(seed, f), fs.statSync(path.join(ROOT, f)).mode);

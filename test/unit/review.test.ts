@@ -15,7 +15,7 @@ import * as P from "../../policy/index";
 import { parseConfig, type BerthConfig } from "../../lib/config";
 import { capRefusal, openReviewStacks, reviewPortBase, reviewStackFile, sourcePorts, stackHosts } from "../../lib/review/stackFile";
 import { parseReviewArgs } from "../../lib/ops/review";
-import { seedScript, reviewTrigger } from "../../components/data/reviewSeed";
+import { seedDeleteScript, seedScript, reviewTrigger } from "../../components/data/reviewSeed";
 import { withShebang } from "../../lib/shell";
 import { configFrom, ROOT, runProgram, unwrap } from "./harness";
 import { expectGolden, expectShellcheckClean } from "./golden";
@@ -172,6 +172,12 @@ describe("the seed (components/data/reviewSeed.ts)", () => {
         assert.match(text, /--cache-dir \/var\/cache\/berth\/shop-pr-7\/restic/);
         assert.match(text, /--password-file \/etc\/berth\/shop-staging\/backup\/password/);
         assert.match(text, /docker exec -i shop-pr-7-postgres pg_restore .*--role=shop_pr_7/);
+    });
+    test("delete: the stack's restic cache and its sockets' runtime directory, nothing of staging", () => {
+        const text = withShebang(seedDeleteScript(config("pr-7", pr7().text)));
+        expectShellcheckClean("review seed delete", text);
+        assert.match(text, /^rm -rf -- \/var\/cache\/berth\/shop-pr-7 \/run\/berth-shop-pr-7$/m);
+        assert.doesNotMatch(text, /staging/);
     });
     test("without staging's backup: nothing restored, said so", () => {
         const doc = YAML.parse(pr7().text);
