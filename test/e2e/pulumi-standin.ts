@@ -42,7 +42,10 @@
  *   `up --expect-no-changes` fail on any change; `--refresh` refreshes
  *   first (the applier's engine model, test/e2e/engine.ts). Stack outputs are
  *   written only by a successful `up`; `stack output` shows secret outputs as
- *   `[secret]` unless `--show-secrets`.
+ *   `[secret]` unless `--show-secrets`. `stack ls [--json]` lists the
+ *   backend's stacks of the project; `stack rm --yes` refuses a stack that
+ *   still has resources (unless `--force`) and removes its stack file
+ *   (unless `--preserve-config`), as stack_rm.go does.
  * - Not modelled: policy packs (`--policy-pack` is accepted and NOT run; the
  *   unit tests run berth's pack against every stack), type validation of
  *   stack values against the project's `type:`, stack selection (every
