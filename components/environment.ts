@@ -19,6 +19,7 @@ import { appDatabases, databaseEnv, sqliteUrl } from "../lib/databases";
 import { ResolvedRevision } from "../lib/revision";
 import { APP_UNITS_SCOPE, AppUnits, sha256 } from "./app/appUnits";
 import { Backup, BACKUP_SCOPE } from "./data/backup";
+import { REVIEW_SEED_SCOPE, ReviewSeed } from "./data/reviewSeed";
 import { Certificate, CERTIFICATE_SCOPE } from "./web/certificate";
 import { DATA_SERVICES_SCOPE, DataServices } from "./data/dataServices";
 import { Dns, DNS_SCOPE } from "./web/dns";
@@ -159,7 +160,8 @@ export class Environment extends pulumi.ComponentResource {
                 new Backup(n, { ...argsFor(p, d, BACKUP_SCOPE), connection: steps.connection(d), hostReady: [...steps.ready(d), ...(this.data?.postgres ? [this.data.postgres] : [])] }, o),
             );
         }
-        const app = appStep(steps, env, args.revision, data.role, this.backup);
+        const seed = reviewSeedStep(steps, [...(this.data?.postgres ? [this.data.postgres] : []), ...(data.role ? [data.role.command] : [])]);
+        const app = appStep(steps, env, args.revision, data.role, this.backup, seed?.ready);
         const sites = webStep(steps, this.dns);
         const switches = switchStep(steps, app, sites);
         this.schedules = scheduleStep(steps, app, switches);
@@ -279,7 +281,15 @@ function appEnvStep(s: Steps, data: DataStep): pulumi.Output<Record<string, stri
  * first, then the release command once (after the data host's backup named
  * after the release); one app host: the single-host order.
  */
-function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision: ResolvedRevision, role?: PostgresRole, backup?: Backup): AppStep {
+/** A review stack (berth:review.pr): its databases restored from the source stack's latest backup, before the release command. */
+function reviewSeedStep(s: Steps, after: pulumi.Resource[]): ReviewSeed | undefined {
+    const p = s.plan;
+    if (p.config.review?.pr === undefined || p.data.kind !== "containers") return undefined;
+    const d = p.data.host;
+    return s.per("review-seed", d, (n, o) => new ReviewSeed(n, { ...argsFor(p, d, REVIEW_SEED_SCOPE), connection: s.connection(d), after: [...s.ready(d), ...after] }, o));
+}
+
+function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision: ResolvedRevision, role?: PostgresRole, backup?: Backup, seedReady?: pulumi.Resource[]): AppStep {
     const p = s.plan;
     const rh = p.releaseHost;
     // The backup named after the release runs where the database is; inside the
@@ -305,7 +315,7 @@ function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision:
                     hostReady: s.ready(h),
                     envFile: units[h.name].envFile,
                     role: role?.command,
-                    backupReady: backupApart ? undefined : backup?.ready,
+                    backupReady: seedReady ? [...(backupApart ? [] : (backup?.ready ?? [])), ...seedReady] : backupApart ? undefined : backup?.ready,
                     runReleaseCommand: !p.fleet && !backupApart && h.runsReleaseCommand,
                 },
                 o,
@@ -316,7 +326,7 @@ function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision:
     if (!rel.migrate) {
         const builds = p.apps.filter((h) => h.name !== rh.name).map((h) => releases[h.name].checkout);
         const named = backupApart ? backup?.addReleaseBackup(rel.sha, [...builds, rel.checkout]) : undefined;
-        rel.addReleaseCommand([...builds, ...(named ? [named] : [])], { backup: !backupApart });
+        rel.addReleaseCommand([...builds, ...(named ? [named] : []), ...(seedReady ?? [])], { backup: !backupApart });
     }
     return { units, processes, releases };
 }

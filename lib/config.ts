@@ -18,6 +18,7 @@
 import { hostKeyType, isImmutableRevision, parseSftpRepository, type Role, ROLES, UNPINNABLE_GIT_HOST_KEY_TYPES, UNPINNABLE_HOST_KEY_TYPES } from "./config/checks";
 import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
 import { show } from "./config/schemas";
+import { buildReview, type ReviewConfig } from "./config/review";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
 import { portSlots } from "./ports";
 import { PRESETS } from "./presets";
@@ -165,6 +166,10 @@ export interface BerthConfig {
     readonly schedules: Readonly<Record<string, ScheduleConfig>>;
     /** `berth:accessories`, by name. */
     readonly accessories: Readonly<Record<string, AccessoryConfig>>;
+    /** `berth:review` (lib/config/review.ts): where review stacks live; on a review stack, its number and source. */
+    readonly review?: ReviewConfig;
+    /** `berth:reviewSeed` (secret): a review stack's database is restored from this repository's latest run of `review.source`. */
+    readonly reviewSeed?: BackupConfig;
 }
 
 export interface BackupConfig {
@@ -336,6 +341,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         backup: backupConfig(raw, database),
         maintenance: raw.maintenance,
         ...services,
+        review: buildReview(raw, { stack: ctx.stack, production, hostAddresses: hosts.map((h) => ({ name: h.name, address: h.address })) }, errors),
+        reviewSeed: raw.reviewSeed && { ...backupConfig({ ...raw, backup: raw.reviewSeed }, database)!, storage: false },
     };
 }
 

@@ -224,6 +224,31 @@ export const backupRetentionAWeek: Validation = (args, report) => {
     }
 };
 
+/**
+ * Review stacks never target a production host: in a stack whose review
+ * seed command carries the trigger `berth-review` (components/data/reviewSeed.ts:
+ * the review stack's number and the production stack's host addresses when
+ * `berth review up` made it), no remote command connects to, and no Docker
+ * provider dials, one of those addresses.
+ */
+export const reviewNotOnProduction: StackValidation = (args, report) => {
+    const t = args.resources.map((r) => (r.type === COMMAND ? trigger(r.props, "berth-review") : undefined)).find((x) => x !== undefined);
+    if (!t) return;
+    const prod = new Set<string>((t.productionHosts ?? []).map(String));
+    const hostOf = (r: StackArgs["resources"][number]): string | undefined => {
+        if (r.type === COMMAND) return r.props.connection?.host;
+        if (r.type === DOCKER_PROVIDER && typeof r.props.host === "string") return /^ssh:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/]+)/.exec(r.props.host)?.[1]?.replace(/^\[|\]$/g, "");
+        return undefined;
+    };
+    const seen = new Set<string>();
+    for (const r of args.resources) {
+        const h = hostOf(r);
+        if (h === undefined || !prod.has(h) || seen.has(h)) continue;
+        seen.add(h);
+        report(`review stack ${t.app ?? "?"}-${t.stack ?? "?"} (pull request ${t.pr ?? "?"}) targets ${h}, a host of the production stack (${r.name}); review stacks run on staging's hosts only`);
+    }
+};
+
 function policy(name: string, description: string, enforcementLevel: EnforcementLevel, validate: Validation): ResourceValidationPolicy {
     return { name, description, enforcementLevel, validateResource: (args, report) => validate(args, report) };
 }
@@ -244,6 +269,7 @@ export const policies: Policies = [
     policy("production-hsts", "Production nginx sites send HSTS.", "advisory", productionHsts),
     stackPolicy("production-has-backups", "Production stacks back up their database off host (berth:backup).", "mandatory", productionHasBackups),
     policy("backup-retention-a-week", "Backups are kept for at least 7 days.", "advisory", backupRetentionAWeek),
+    stackPolicy("review-not-on-production", "Review stacks (berth review up) never target a production host.", "mandatory", reviewNotOnProduction),
 ];
 
 // `pulumi preview --policy-pack policy` runs this module and the pack starts

@@ -48,6 +48,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     backup: { usage: "backup now|list|download <snapshot> [--to <file>]   run the backup unit now and wait; list snapshots; stream one to a file", stack: true, appOutput: true, load: () => require("./backup") },
     verify: { usage: "verify [--all-hosts]        drift: one line per difference, exit 1 when any (--all-hosts: every host, a section each)", stack: true, allHosts: true, load: () => require("./verify") },
     repair: { usage: "repair [--dry-run] [--all-hosts]   re-run every host script (idempotent) without a release", stack: true, allHosts: true, load: () => require("./repair") },
+    review: {
+        usage: "review up <n> [--sha <commit>] [--from <stack>] | review down <n>   review stack pr-<n> from staging (README: Review apps)",
+        stack: false,
+        load: () => require("./review"),
+    },
     prepare: { usage: "prepare <stack>             CI: validate config, write the SSH key file, print sha=<resolved revision>", stack: false, load: () => require("./prepare") },
     "check-desired": { usage: "check-desired <stack> [--since <commit>]   CI: exit 1 when the stack runs something main does not say", stack: false, load: () => require("./checkDesired") },
     "set-desired": { usage: "set-desired <stack> <key>=<value>...       CI: write values into Pulumi.<stack>.yaml (comments kept)", stack: false, load: () => require("./setDesired") },

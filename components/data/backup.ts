@@ -180,14 +180,14 @@ export function knownHostsLine(cfg: BackupScope): string {
 }
 
 /** `rs`: restic with the repository, the password file, the cache and the pinned SFTP connection. */
-function resticFunction(cfg: BackupScope): string {
+export function resticFunction(cfg: BackupScope): string {
     const b = requireBackup(cfg);
     const n = cfg.names;
     return `rs() { ${cmd("restic", "--repo", b.repository, "--password-file", `${n.backupEtc}/password`, "--cache-dir", n.backupCache, "-o", `sftp.command=${sftpCommand(cfg)}`)} "$@"; }`;
 }
 
 /** psql as the superuser inside the Postgres container (local socket), extra arguments appended. */
-function psqlFunction(cfg: BackupScope): string {
+export function psqlFunction(cfg: BackupScope): string {
     return `pg() { ${cmd("docker", "exec", "-i", cfg.names.postgresContainer, "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", "postgres")} "$@"; }`;
 }
 
@@ -354,7 +354,7 @@ export function backupScriptFile(cfg: BackupScope): string {
  * snapshots of one backup run: sets `run` and the array `picked` of
  * `<snapshot id> <path>` lines.
  */
-function pickRunLines(cfg: BackupScope, me: string): Lines {
+export function pickRunLines(cfg: BackupScope, me: string): Lines {
     const host = quote(cfg.names.id);
     return [
         'case "$target" in',

@@ -47,6 +47,7 @@ import {
     show,
     str,
 } from "./schemas";
+import { ReviewSchema } from "./review";
 
 /** A Pulumi.yaml default: what `pulumi config` hands the program when the stack file does not set the key. */
 export type PulumiDefault = string | number | boolean | readonly string[];
@@ -361,6 +362,17 @@ export const KEYS = declare({
         secret: true,
         meaning:
             "HTTP basic auth in front of the whole HTTPS site (staging and review stacks; refused with `berth:production`): `USER: password` (`pulumi config set --secret --path basicAuth.USER`). The health path stays open; ACME challenges are on port 80",
+    },
+    review: {
+        schema: ReviewSchema.optional(),
+        meaning:
+            "review apps, on the stack they are copied from (staging): `domain` (each review stack serves `pr-<n>.<domain>`), `max` (3: open review stacks at once). `npx berth review up <n>` writes the rest into a review stack's file: `pr`, `source`, `productionHosts` (README *Review apps*)",
+        undeclared: "(review: {domain, max}; object)",
+    },
+    reviewSeed: {
+        schema: BackupSchema.optional(),
+        secret: true,
+        meaning: "written by `berth review up` only: the source stack's `berth:backup`, whose latest run seeds the review stack's database",
     },
 });
 

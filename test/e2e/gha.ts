@@ -6,8 +6,9 @@
  * What is modelled, from GitHub's documentation of the runner:
  * - `run:` is `bash --noprofile --norc -eo pipefail {0}` in the job's
  *   workspace (the default shell on Linux), with GITHUB_OUTPUT,
- *   GITHUB_STEP_SUMMARY, GITHUB_SHA, GITHUB_REF, GITHUB_WORKSPACE, CI.
- *   Step outputs are read from GITHUB_OUTPUT (`k=v` and `k<<DELIM` forms).
+ *   GITHUB_STEP_SUMMARY, GITHUB_SHA, GITHUB_REF, GITHUB_WORKSPACE,
+ *   GITHUB_REPOSITORY, GITHUB_EVENT_NAME, GITHUB_API_URL, CI; `job.status`
+ *   (success until a step fails). Step outputs are read from GITHUB_OUTPUT (`k=v` and `k<<DELIM` forms).
  * - `env:` of the workflow, the job and the step, in that order of
  *   precedence; `${{ }}` expressions over secrets, inputs, env, matrix,
  *   steps.<id>.outputs / outcome and github.*; an unset value is ''.
@@ -55,6 +56,10 @@ export interface RunnerContext {
     matrix?: Record<string, string>;
     /** github.event.* (e.g. `before` of a push). */
     event?: Record<string, unknown>;
+    /** github.event_name (push when unset). */
+    eventName?: string;
+    /** github.repository (example-co/berth when unset). */
+    repository?: string;
     actor?: string;
     /** Directories put first on PATH (the Pulumi stand-in, the project's Node). */
     path: string[];
@@ -101,13 +106,15 @@ export function runJob(workflowFile: string, jobId: string, ctx: RunnerContext):
         sha: ctx.sha,
         ref: ctx.ref,
         actor: ctx.actor ?? "e2e-ci",
-        repository: "example-co/berth",
+        repository: ctx.repository ?? "example-co/berth",
         server_url: "https://github.invalid",
         run_id: String(Date.now()),
         workspace,
         event: ctx.event ?? {},
+        event_name: ctx.eventName ?? "push",
     };
-    const scope = (env: Record<string, string>): Scope => ({ secrets: ctx.secrets, inputs: ctx.inputs ?? {}, matrix: ctx.matrix ?? {}, env, steps, github, failed });
+    // job.status: success until a step fails (what `if: always()` steps read).
+    const scope = (env: Record<string, string>): Scope => ({ secrets: ctx.secrets, inputs: ctx.inputs ?? {}, matrix: ctx.matrix ?? {}, job: { status: failed ? "failure" : "success" }, env, steps, github, failed });
     const evalEnv = (decl: Record<string, unknown> | undefined, base: Record<string, string>): Record<string, string> => {
         const out = { ...base };
         for (const [k, v] of Object.entries(decl ?? {})) out[k] = interpolate(String(v), scope(out));
@@ -141,6 +148,10 @@ export function runJob(workflowFile: string, jobId: string, ctx: RunnerContext):
             GITHUB_OUTPUT: outFile,
             GITHUB_STEP_SUMMARY: summaryFile,
             GITHUB_ACTOR: github.actor,
+            GITHUB_REPOSITORY: String(github.repository),
+            GITHUB_EVENT_NAME: github.event_name,
+            // The REST API's root (a runner's default variable); the e2e's stub API replaces it through machineEnv.
+            GITHUB_API_URL: "https://api.github.invalid",
             RUNNER_TEMP: temp,
             ...(ctx.machineEnv ?? {}),
             ...stepEnv,
@@ -271,6 +282,7 @@ interface Scope {
     secrets: Record<string, string>;
     inputs: Record<string, string>;
     matrix: Record<string, string>;
+    job: { status: string };
     env: Record<string, string>;
     steps: Record<string, { outputs: Record<string, string>; outcome: string }>;
     github: Record<string, unknown>;

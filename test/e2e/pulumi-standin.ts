@@ -42,7 +42,10 @@
  *   `up --expect-no-changes` fail on any change; `--refresh` refreshes
  *   first (the applier's engine model, test/e2e/engine.ts). Stack outputs are
  *   written only by a successful `up`; `stack output` shows secret outputs as
- *   `[secret]` unless `--show-secrets`.
+ *   `[secret]` unless `--show-secrets`. `stack ls [--json]` lists the
+ *   backend's stacks of the project; `stack rm --yes` refuses a stack that
+ *   still has resources (unless `--force`) and removes its stack file
+ *   (unless `--preserve-config`), as stack_rm.go does.
  * - Not modelled: policy packs (`--policy-pack` is accepted and NOT run; the
  *   unit tests run berth's pack against every stack), type validation of
  *   stack values against the project's `type:`, stack selection (every
@@ -396,6 +399,27 @@ function stackCmd(project: Project, a: Args): void {
             ...(r.provider ? { provider: r.provider } : {}),
         }));
         process.stdout.write(`${JSON.stringify({ version: 3, deployment: { manifest: { magic: "berth-standin" }, secrets_providers: { type: "passphrase" }, resources } }, null, 2)}\n`);
+        return;
+    }
+    if (sub === "ls") {
+        // stack_ls.go: every stack of the project in the backend; --json: [{name, current, ...}].
+        const dir = path.dirname(statePath(project, "x"));
+        const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^[^.]+\.json$/.test(f)).map((f) => f.slice(0, -".json".length)).sort() : [];
+        process.stdout.write(a.flags.has("--json") ? `${JSON.stringify(names.map((name) => ({ name, current: false })), null, 2)}\n` : names.map((n) => `${n}\n`).join(""));
+        return;
+    }
+    if (sub === "rm") {
+        // stack_rm.go: refuses a stack that still has resources unless --force; removes the stack file unless --preserve-config.
+        const stack = a.verb[2] ?? stackName(a);
+        const p = requireStack(project, stack);
+        if (!a.flags.has("--yes")) throw new CliError("--yes must be passed in to proceed when running in non-interactive mode");
+        process.env.BERTH_APPLIER_KEY_DIR = keyDir();
+        const { readState } = require("./engine") as typeof import("./engine");
+        const left = readState(p).resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:"));
+        if (left.length > 0 && !a.flags.has("--force")) throw new CliError(`'${stack}' still has resources; removal rejected (${left.length} resources)`);
+        for (const f of [p, outputsPath(project, stack)]) fs.rmSync(f, { force: true });
+        if (!a.flags.has("--preserve-config")) fs.rmSync(project.stackFile(stack), { force: true });
+        process.stdout.write(`Stack '${stack}' has been removed!\n`);
         return;
     }
     if (sub === "select") {

@@ -166,7 +166,7 @@ describe("advisory policies", () => {
     });
     test("the pack declares every policy once with its enforcement level", () => {
         const levels = Object.fromEntries(P.policies.map((p) => [p.name, p.enforcementLevel]));
-        assert.equal(P.policies.length, 11);
+        assert.equal(P.policies.length, 12);
         assert.equal(levels["data-ports-private"], "mandatory");
         assert.equal(levels["data-ports-firewalled"], "mandatory");
         assert.equal(levels["images-pinned"], "advisory");
@@ -174,7 +174,8 @@ describe("advisory policies", () => {
         assert.equal(levels["production-services-protected"], "advisory");
         assert.equal(levels["backup-retention-a-week"], "advisory");
         assert.equal(levels["production-has-backups"], "mandatory");
-        assert.equal(Object.values(levels).filter((l) => l === "mandatory").length, 7);
+        assert.equal(levels["review-not-on-production"], "mandatory");
+        assert.equal(Object.values(levels).filter((l) => l === "mandatory").length, 8);
     });
 });
 

@@ -25,7 +25,12 @@ before(async () => {
 });
 
 describe("actionlint", () => {
-    test("the four workflows exist", () => assert.deepEqual(files.sort(), ["deploy-production.yml", "deploy-staging.yml", "drift.yml", "pr.yml"]));
+    test("the six workflows exist", () => assert.deepEqual(files.sort(), ["app-push.yml", "deploy-production.yml", "deploy-staging.yml", "drift.yml", "pr.yml", "review.yml"]));
+    test("the app repository's workflow (examples/app-repo) has no problem", () => {
+        const f = path.join(ROOT, "examples", "app-repo", ".github", "workflows", "berth-deploy.yml");
+        const problems = lint(fs.readFileSync(f, "utf8"), ".github/workflows/berth-deploy.yml");
+        assert.deepEqual(problems.map((p) => `${p.line}:${p.column} ${p.kind}: ${p.message}`), []);
+    });
     for (const f of files) {
         test(`${f} has no problem`, () => {
             const problems = lint(fs.readFileSync(path.join(DIR, f), "utf8"), `.github/workflows/${f}`);
@@ -145,7 +150,47 @@ const JOBS = [
     ["deploy-staging.yml", "up"],
     ["deploy-production.yml", "up"],
     ["drift.yml", "drift"],
+    ["app-push.yml", "up"],
+    ["review.yml", "review"],
 ] as const;
+
+describe("deploys from the app repository (issue 20 items 1, 2)", () => {
+    const app = YAML.parse(fs.readFileSync(path.join(ROOT, "examples", "app-repo", ".github", "workflows", "berth-deploy.yml"), "utf8"));
+    test("the app's workflow: push to main and pull requests dispatch app-push / app-review to the berth repository, with the sha", () => {
+        assert.deepEqual(app.on.push.branches, ["main"]);
+        assert.deepEqual(app.on.pull_request.types, ["opened", "reopened", "synchronize", "closed"]);
+        assert.deepEqual(app.permissions, { contents: "read" });
+        const run = app.jobs.dispatch.steps[0].run as string;
+        assert.match(run, /event_type: "app-push", client_payload: \{sha: \$sha, repository: \$repo\}/);
+        assert.match(run, /event_type: "app-review", client_payload: \{sha: \$sha, repository: \$repo, number: \$number, action: \$action\}/);
+        assert.match(run, /"\$GITHUB_API_URL\/repos\/\$BERTH_REPOSITORY\/dispatches"/);
+        assert.equal(app.jobs.dispatch.env.BERTH_DISPATCH_TOKEN, "${{ secrets.BERTH_DISPATCH_TOKEN }}");
+    });
+    test("app-push: the sha recorded with set-desired before the up, committed to main after it, a status pending first and final always", () => {
+        const w = wf("app-push.yml");
+        assert.deepEqual(w.on.repository_dispatch.types, ["app-push"]);
+        assert.equal(w.concurrency.group, wf("deploy-staging.yml").concurrency.group, "one staging deploy at a time, whichever workflow");
+        const steps = stepsOf("app-push.yml", "up");
+        const pending = indexOf(steps, (x) => /"pending"/.test(x.run ?? ""), "pending status");
+        const set = indexOf(steps, (x) => x.run === 'node --import tsx cli/main.ts set-desired staging "revision=$APP_SHA"', "set-desired");
+        const up = indexOf(steps, (x) => x.with?.command === "up", "up");
+        const record = indexOf(steps, (x) => /git commit -q -m "berth: staging deployed/.test(x.run ?? ""), "record");
+        const final = indexOf(steps, (x) => x.if === "always()" && /statuses/.test(x.run ?? ""), "final status");
+        assert.ok(pending < set && set < up && up < record && record < final);
+        assert.equal(steps[up].env.BERTH_REVISION_SHA, "${{ steps.rev.outputs.sha }}");
+        assert.match(steps[record].run, /\[skip ci\]/);
+    });
+    test("review: up on opened/reopened/synchronize with the head sha, down on closed, status with the review URL", () => {
+        const w = wf("review.yml");
+        assert.deepEqual(w.on.repository_dispatch.types, ["app-review"]);
+        assert.equal(w.concurrency.group, "review-${{ github.event.client_payload.number }}");
+        const steps = stepsOf("review.yml", "review");
+        assert.ok(steps.some((x) => x.run === 'node --import tsx cli/main.ts review up "$PR" --sha "$APP_SHA" >> "$GITHUB_OUTPUT"' && x.if === "env.ACTION != 'closed'"));
+        assert.ok(steps.some((x) => x.run === 'node --import tsx cli/main.ts review down "$PR"' && x.if === "env.ACTION == 'closed'"));
+        const final = steps.find((x) => /statuses/.test(x.run ?? "") && String(x.if).startsWith("always()"));
+        assert.equal(final.env.URL, "${{ steps.up.outputs.url }}");
+    });
+});
 
 describe("what runs is what main says", () => {
     test("staging and production deploys run check-desired before the up; drift runs it too", () => {

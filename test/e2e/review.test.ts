@@ -1,0 +1,367 @@
+/**
+ * Deploys from the app's repository and review apps (issue 20 items 1, 2),
+ * through the workflows' own `run:` steps (test/e2e/gha.ts) and the Pulumi
+ * stand-in (test/e2e/pulumi-standin.ts), on one Debian 13 VPS (world
+ * `review`) with an SFTP container as staging's backup target and a stub of
+ * GitHub's REST API (a child process recording every request):
+ *
+ *   1. a push to the app repository's main: the app's workflow
+ *      (examples/app-repo) dispatches `app-push` with the sha; berth's
+ *      app-push.yml deploys staging at exactly that sha, commits it to
+ *      main, and the app's commit gets `pending` then `success` with the URL;
+ *   2. a row written in staging and backed up; a pull request opened (head:
+ *      v2, a second migration): review.yml brings pr-1 up with staging's row,
+ *      migrated, served over HTTPS (Pebble) at pr-1.<review domain>; a
+ *      second push with nothing changed runs no command; a second pull
+ *      request is refused by the cap (max 1) naming pr-1;
+ *   3. pr-1 closed: destroyed, no unit, site, container, volume, network,
+ *      directory or user of it left on the VPS, the stack removed.
+ */
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { devConfig, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
+import { httpsGet, sftpDown, sftpUp, SftpTarget } from "./kit";
+import { JobResult, runJob } from "./gha";
+import { projectDefaults, ROOT } from "../unit/harness";
+
+const VPS = "berth-review-vps";
+const SFTP = "berth-review-sftp";
+const PASSPHRASE = "review apps passphrase (e2e)";
+const HOSTS_TAG = "# berth-e2e-review";
+const REVIEW_DOMAIN = "apps.review.berth.test";
+const REPO_PATH = "/srv/restic/review-staging";
+const BACKUP_PASSWORD = crypto.randomBytes(24).toString("base64url");
+const MARKER = `review-marker-${crypto.randomBytes(6).toString("hex")}`;
+
+let world: World;
+let target: SftpTarget;
+let work: string;
+let origin: string;
+let operatorDir: string;
+let backend: string;
+let pebbleRootFile: string;
+let pebbleRoot = "";
+let stub: ChildProcess | undefined;
+let stubUrl = "";
+let stubLog = "";
+let runs = 0;
+
+const NODE_BIN = path.dirname(process.execPath);
+const MACHINE_TRUST = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE"];
+const STANDIN_BIN = path.join(ROOT, "test", "e2e", "standin-bin");
+
+function machineEnv(): Record<string, string> {
+    return {
+        BERTH_STANDIN_NODE: process.execPath,
+        BERTH_STANDIN_TSX: `file://${path.join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")}`,
+        BERTH_STANDIN_DNS_API: world.acme.dnsApi,
+        npm_config_cache: path.join(process.env.HOME ?? "/root", ".npm"),
+        npm_config_audit: "false",
+        npm_config_fund: "false",
+        npm_config_update_notifier: "false",
+        ...Object.fromEntries(MACHINE_TRUST.filter((k) => process.env[k]).map((k) => [k, process.env[k]!])),
+        CURL_CA_BUNDLE: pebbleRootFile,
+        // GitHub's REST API: the stub below.
+        GITHUB_API_URL: stubUrl,
+    };
+}
+
+function operatorEnv(): NodeJS.ProcessEnv {
+    return {
+        ...process.env,
+        ...machineEnv(),
+        PATH: [STANDIN_BIN, NODE_BIN, process.env.PATH].join(":"),
+        PULUMI_BACKEND_URL: `file://${backend}`,
+        PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+        GIT_AUTHOR_NAME: "Olivia Operator",
+        GIT_AUTHOR_EMAIL: "olivia@example.com",
+        GIT_COMMITTER_NAME: "Olivia Operator",
+        GIT_COMMITTER_EMAIL: "olivia@example.com",
+    };
+}
+
+function operator(cmd: string, args: string[], o: { input?: string } = {}): string {
+    const r = spawnSync(cmd, args, { cwd: operatorDir, env: operatorEnv(), encoding: "utf8", input: o.input ?? "", timeout: 15 * 60_000, maxBuffer: 64 << 20 });
+    const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
+    if (r.status !== 0) throw new Error(`operator: ${cmd} ${args.join(" ")} exited ${r.status}:\n${out}`);
+    return out;
+}
+
+function git(dir: string, args: string[]): string {
+    return spawnSync("git", args, { cwd: dir, encoding: "utf8" }).stdout.trim();
+}
+
+const mainTip = () => git(origin, ["rev-parse", "refs/heads/main"]);
+
+function freshRunner(): string {
+    const sshDir = path.join(os.homedir(), ".berth", "ssh");
+    if (fs.existsSync(sshDir)) for (const f of fs.readdirSync(sshDir)) if (/^berth-(staging|pr-\d+)-/.test(f)) fs.rmSync(path.join(sshDir, f));
+    return fs.mkdtempSync(path.join(work, `runner-${++runs}-`));
+}
+
+const SECRETS = () => ({ PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE, BERTH_SSH_PRIVATE_KEY: "", APP_STATUS_TOKEN: "app-status-token", BERTH_DISPATCH_TOKEN: "berth-dispatch-token" });
+
+/** A job of berth's workflows, on a fresh runner with a fresh checkout of origin's main. */
+function ci(workflow: string, job: string, o: { event?: Record<string, unknown>; eventName?: string } = {}): JobResult {
+    return runJob(path.join(ROOT, ".github", "workflows", workflow), job, {
+        origin,
+        runnerDir: freshRunner(),
+        sha: mainTip(),
+        ref: "refs/heads/main",
+        secrets: SECRETS(),
+        event: o.event,
+        eventName: o.eventName,
+        actor: "ci-user",
+        path: [STANDIN_BIN, NODE_BIN],
+        machineEnv: machineEnv(),
+        log: (l) => process.stderr.write(`${l}\n`),
+    });
+}
+
+/** The app repository's workflow (examples/app-repo) for one of its events; it has no checkout step. */
+function appCi(eventName: string, sha: string, event: Record<string, unknown>): JobResult {
+    return runJob(path.join(ROOT, "examples", "app-repo", ".github", "workflows", "berth-deploy.yml"), "dispatch", {
+        origin: world.repoUrl,
+        runnerDir: freshRunner(),
+        sha,
+        ref: eventName === "push" ? "refs/heads/main" : `refs/pull/${(event.pull_request as { number: number }).number}/merge`,
+        secrets: SECRETS(),
+        event,
+        eventName,
+        repository: "example-co/sample",
+        actor: "app-dev",
+        path: [NODE_BIN],
+        machineEnv: machineEnv(),
+        log: (l) => process.stderr.write(`${l}\n`),
+    });
+}
+
+function assertJob(r: JobResult, what: string): void {
+    const failed = r.steps.filter((s) => s.outcome === "failure").map((s) => `--- ${s.name}\n${s.output.slice(-3000)}`);
+    assert.ok(r.ok, `${what} failed:\n${failed.join("\n")}`);
+}
+
+interface ApiCall {
+    method: string;
+    path: string;
+    auth: string;
+    body: any;
+}
+
+function apiCalls(): ApiCall[] {
+    return fs.existsSync(stubLog) ? fs.readFileSync(stubLog, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+}
+
+/** The repository_dispatch the app's workflow just sent (the last one), as GitHub hands it to berth's workflow. */
+function lastDispatch(): { event_type: string; client_payload: Record<string, unknown> } {
+    const d = apiCalls().filter((c) => c.method === "POST" && c.path === "/repos/example-co/berth/dispatches").pop();
+    assert.ok(d, "the app's workflow dispatched to the berth repository");
+    assert.equal(d.auth, "Bearer berth-dispatch-token");
+    return d.body;
+}
+
+function statuses(sha: string, context: string): { state: string; target_url: string; description: string }[] {
+    return apiCalls()
+        .filter((c) => c.method === "POST" && c.path === `/repos/example-co/sample/statuses/${sha}` && c.body.context === context)
+        .map((c) => {
+            assert.equal(c.auth, "Bearer app-status-token");
+            return c.body;
+        });
+}
+
+function get(domain: string, p: string) {
+    return httpsGet({ ip: world.vps.ip, domain, ca: pebbleRoot }, p, 10_000);
+}
+
+function vpsOut(command: string): string {
+    const r = onVps(world, command);
+    assert.equal(r.code, 0, `${command}\n${r.stdout}${r.stderr}`);
+    return r.stdout.trim();
+}
+
+/** Staging's stack file: the dev stack's keys for this world, review apps on (max 1), backups to the SFTP container. */
+function stagingFile(): string {
+    const cfg = devConfig(world, { "berth:env": { APP_HOST: world.domain, RAILS_LOG_LEVEL: "info" }, "berth:revision": "main" }, "staging");
+    const defaults = projectDefaults();
+    const config: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(cfg.values)) {
+        if (cfg.secretKeys.includes(k) || defaults[k] === v) continue;
+        config[k] = /^[[{]/.test(v) ? JSON.parse(v) : v;
+    }
+    config["berth:backup"] = { repository: `sftp:${target.user}@${target.ip}:${REPO_PATH}`, hostKey: target.hostKey };
+    config["berth:review"] = { domain: REVIEW_DOMAIN, max: 1 };
+    return `# staging of the review world (test/e2e/review.test.ts)\n${YAML.stringify({ config })}`;
+}
+
+/** Starts the stub of GitHub's REST API: every request appended to a file as one JSON line; 204 for dispatches, 201 else. */
+async function startStub(): Promise<void> {
+    stubLog = path.join(work, "github-api.jsonl");
+    const code = `
+const http = require("node:http"); const fs = require("node:fs");
+const s = http.createServer((req, res) => { let b = ""; req.on("data", (d) => (b += d)); req.on("end", () => {
+  let body; try { body = JSON.parse(b || "null"); } catch { body = b; }
+  fs.appendFileSync(${JSON.stringify(stubLog)}, JSON.stringify({ method: req.method, path: req.url, auth: req.headers.authorization || "", body }) + "\\n");
+  res.writeHead(req.url.endsWith("/dispatches") ? 204 : 201, { "content-type": "application/json" }); res.end(req.url.endsWith("/dispatches") ? "" : "{}"); }); });
+s.listen(0, "127.0.0.1", () => console.log(s.address().port));`;
+    stub = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+    const port = await new Promise<string>((resolve) => stub!.stdout!.once("data", (d) => resolve(String(d).trim())));
+    stubUrl = `http://127.0.0.1:${port}`;
+}
+
+before(async () => {
+    world = makeWorld(VPS, { fresh: true, services: "review", domain: "review.berth.test", prodDomain: `pr-1.${REVIEW_DOMAIN}`, repo: "review-sample" });
+    vps(["stage-images", world.vps.name]);
+    target = sftpUp(SFTP);
+    work = world.work;
+    backend = path.join(work, "backend");
+    fs.mkdirSync(backend);
+    await startStub();
+    pebbleRoot = await new Promise<string>((resolve, reject) => {
+        require("node:https")
+            .get(world.acme.rootsUrl, { ca: world.acme.caBundlePem }, (res: any) => {
+                let body = "";
+                res.on("data", (d: string) => (body += d));
+                res.on("end", () => resolve(body));
+            })
+            .on("error", reject);
+    });
+    pebbleRootFile = path.join(work, "ca-bundle.pem");
+    const system = process.env.CURL_CA_BUNDLE ?? "/etc/ssl/certs/ca-certificates.crt";
+    fs.writeFileSync(pebbleRootFile, `${fs.existsSync(system) ? fs.readFileSync(system, "utf8") : ""}\n${pebbleRoot}`);
+    const hosts = fs.readFileSync("/etc/hosts", "utf8").split("\n").filter((l) => !l.includes(HOSTS_TAG));
+    fs.writeFileSync("/etc/hosts", [...hosts.filter(Boolean), `${world.vps.ip} ${world.domain} pr-1.${REVIEW_DOMAIN} pr-2.${REVIEW_DOMAIN} ${HOSTS_TAG}`, ""].join("\n"));
+
+    // origin: berth's tracked files (of this checkout, uncommitted changes included) as one commit on main.
+    const seed = path.join(work, "seed");
+    fs.mkdirSync(seed);
+    const files = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
+    for (const f of files) {
+        if (!fs.existsSync(path.join(ROOT, f)) || f === "node_modules" || f.startsWith("node_modules/") || !fs.statSync(path.join(ROOT, f)).isFile()) continue;
+        fs.mkdirSync(path.join(seed, path.dirname(f)), { recursive: true });
+        fs.copyFileSync(path.join(ROOT, f), path.join(seed, f));
+        fs.chmodSync(path.join(seed, f), fs.statSync(path.join(ROOT, f)).mode);
+    }
+    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "seed", GIT_AUTHOR_EMAIL: "seed@example.com", GIT_COMMITTER_NAME: "seed", GIT_COMMITTER_EMAIL: "seed@example.com" };
+    for (const a of [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "berth"]]) spawnSync("git", a, { cwd: seed, env: gitEnv });
+    origin = path.join(work, "origin.git");
+    spawnSync("git", ["clone", "-q", "--bare", seed, origin]);
+    operatorDir = path.join(work, "operator");
+    spawnSync("git", ["clone", "-q", origin, operatorDir]);
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(operatorDir, "node_modules"));
+
+    // Set-up as the README says: staging's file, stack init, the secrets; committed and pushed.
+    fs.writeFileSync(path.join(operatorDir, "Pulumi.staging.yaml"), stagingFile());
+    operator("pulumi", ["stack", "init", "staging", "--secrets-provider", "passphrase"]);
+    operator("pulumi", ["config", "set", "--secret", "privateKey", "-s", "staging"], { input: fs.readFileSync(world.vps.privateKeyPath, "utf8") });
+    operator("pulumi", ["config", "set", "--secret", "deployKey", "-s", "staging"], { input: fs.readFileSync(world.git.deployKeyPath, "utf8") });
+    operator("pulumi", ["config", "set", "--secret", "--path", "backup.privateKey", "-s", "staging"], { input: fs.readFileSync(target.privateKeyPath, "utf8") });
+    operator("pulumi", ["config", "set", "--secret", "--path", "backup.password", "-s", "staging"], { input: BACKUP_PASSWORD });
+    operator("git", ["add", "Pulumi.staging.yaml"]);
+    operator("git", ["commit", "-q", "-m", "staging: review apps on, backups"]);
+    operator("git", ["push", "-q", "origin", "HEAD:main"]);
+});
+
+after(() => {
+    stub?.kill();
+    try {
+        const hosts = fs.readFileSync("/etc/hosts", "utf8").split("\n").filter((l) => !l.includes(HOSTS_TAG));
+        fs.writeFileSync("/etc/hosts", hosts.join("\n"));
+    } catch {
+        /* best effort */
+    }
+    if (!keepHosts()) {
+        removeVps(world.vps.name);
+        sftpDown(SFTP);
+    }
+});
+
+describe("deploys from the app repository; review apps (issue 20 items 1, 2)", () => {
+    test("1. a push to the app's main deploys staging at that sha, recorded in main, with a commit status", async () => {
+        const sha = world.shas.v1;
+        assert.match(git(work, ["ls-remote", "--", path.join(work, "sample"), "refs/tags/v1"]), new RegExp(`^${sha}`), "the app repository's commit");
+        assertJob(appCi("push", sha, { after: sha }), "the app's workflow (push)");
+        const d = lastDispatch();
+        assert.deepEqual(d, { event_type: "app-push", client_payload: { sha, repository: "example-co/sample" } });
+        assertJob(ci("app-push.yml", "up", { event: d, eventName: "repository_dispatch" }), "app-push");
+        assert.equal((await get(world.domain, "/up")).status, 200);
+        assert.equal(String(YAML.parse(git(origin, ["show", "main:Pulumi.staging.yaml"])).config["berth:revision"]), sha, "main records staging's revision");
+        assert.match(git(origin, ["log", "-1", "--format=%s", "main"]), new RegExp(`^berth: staging deployed example-co/sample@${sha} \\(app push\\) \\[skip ci\\]$`));
+        assert.equal(git(origin, ["rev-parse", "refs/tags/berth/deployed/staging"]), mainTip());
+        assert.deepEqual(statuses(sha, "berth/staging").map((s) => [s.state, s.target_url.startsWith("https://github.invalid/") ? "run" : s.target_url]), [
+            ["pending", "run"],
+            ["success", `https://${world.domain}`],
+        ]);
+    });
+
+    test("2. a pull request: review app pr-1 with staging's rows, migrated, over HTTPS; a second push runs nothing; the cap refuses pr-2", async () => {
+        // A row only staging has, then a backup of it (the installed script, as the timer runs it).
+        vpsOut(`docker exec -i sample-staging-postgres psql -v ON_ERROR_STOP=1 -U postgres -d sample_staging -c "INSERT INTO notes (title, body, created_at, updated_at) VALUES ('${MARKER}', 'from staging', now(), now())"`);
+        vpsOut("/usr/local/sbin/berth-sample-staging-backup manual");
+        const stagingMigrations = Number(vpsOut("docker exec sample-staging-postgres psql -tA -U postgres -d sample_staging -c 'SELECT count(*) FROM schema_migrations'"));
+
+        const head = world.shas.v2;
+        const pr = (action: string, number: number) => ({ action, number, pull_request: { number, head: { sha: head } } });
+        assertJob(appCi("pull_request", head, pr("opened", 1)), "the app's workflow (opened)");
+        const d = lastDispatch();
+        assert.deepEqual(d, { event_type: "app-review", client_payload: { sha: head, repository: "example-co/sample", number: 1, action: "opened" } });
+        const up = ci("review.yml", "review", { event: d, eventName: "repository_dispatch" });
+        assertJob(up, "review up pr-1");
+        const domain = `pr-1.${REVIEW_DOMAIN}`;
+        const home = await get(domain, "/");
+        assert.equal(home.status, 200);
+        assert.match(home.body, /berth sample app \(v2\)/, "the pull request's head is served");
+        assert.match((await get(domain, "/notes")).body, new RegExp(MARKER), "staging's row, restored from its latest backup");
+        assert.equal(Number(vpsOut("docker exec sample-pr-1-postgres psql -tA -U postgres -d sample_staging -c 'SELECT count(*) FROM schema_migrations'")), stagingMigrations + 1, "v2's migration ran on the restored data");
+        assert.equal(vpsOut(`docker exec sample-staging-postgres psql -tA -U postgres -d sample_staging -c "SELECT count(*) FROM schema_migrations"`), String(stagingMigrations), "staging is untouched");
+        assert.deepEqual(statuses(head, "berth/review").map((s) => s.state), ["pending", "success"]);
+        assert.equal(statuses(head, "berth/review")[1].target_url, `https://${domain}`);
+
+        // Its memory (README "Review apps", memory budget): the stack's units (cgroup memory.current) and containers.
+        const units = vpsOut("systemctl list-units --plain --no-legend --state=active 'berth-sample-pr-1*' | awk '{print $1}' | xargs -r systemctl show -p Id -p MemoryCurrent --value | paste -sd' '");
+        const containers = vpsOut("docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' | grep -F sample-pr-1 | paste -sd';'");
+        process.stderr.write(`review memory: units ${units}; containers ${containers}\n`);
+
+        // A second push with nothing changed: the same stack file, no command on the host.
+        assertJob(appCi("pull_request", head, pr("synchronize", 1)), "the app's workflow (synchronize)");
+        const again = ci("review.yml", "review", { event: lastDispatch(), eventName: "repository_dispatch" });
+        assertJob(again, "review up pr-1 again");
+        const step = again.steps.find((s) => s.id === "up")!;
+        assert.match(step.output, /Resources: \d+ same\n/);
+        assert.doesNotMatch(step.output, /\d+ (create|update|replace|delete)/, "no resource changes: no command runs");
+
+        // The cap (berth:review.max 1): the next pull request is refused, naming the open one.
+        assertJob(appCi("pull_request", head, pr("opened", 2)), "the app's workflow (opened 2)");
+        const refused = ci("review.yml", "review", { event: lastDispatch(), eventName: "repository_dispatch" });
+        assert.equal(refused.ok, false);
+        assert.match(refused.steps.find((s) => s.id === "up")!.output, /berth: review stack pr-2 refused: berth:review\.max is 1 and 1 is open \(pr-1\)/);
+        assert.equal(onVps(world, "test -e /srv/berth/sample-pr-2").code, 1, "nothing of pr-2 on the host");
+        assert.equal(statuses(head, "berth/review").pop()?.state, "failure");
+    });
+
+    test("3. closed: pr-1 destroyed with all its data; nothing of it left on the host; the stack removed", () => {
+        assertJob(appCi("pull_request", world.shas.v2, { action: "closed", number: 1, pull_request: { number: 1, head: { sha: world.shas.v2 } } }), "the app's workflow (closed)");
+        assertJob(ci("review.yml", "review", { event: lastDispatch(), eventName: "repository_dispatch" }), "review down pr-1");
+        const left = vpsOut(
+            [
+                "systemctl list-units --all --plain --no-legend 'berth-sample-pr-1*' | awk '{print \"unit \" $1}'",
+                "ls /etc/systemd/system | grep -F sample-pr-1 | sed 's/^/unit file /'",
+                "ls /etc/nginx/sites-available /etc/nginx/sites-enabled /etc/nginx/berth 2>/dev/null | grep -F sample-pr-1 | sed 's/^/site /'",
+                "docker ps -a --format '{{.Names}}' | grep -F sample-pr-1 | sed 's/^/container /'",
+                "docker volume ls -q | grep -F sample-pr-1 | sed 's/^/volume /'",
+                "docker network ls --format '{{.Name}}' | grep -F sample-pr-1 | sed 's/^/network /'",
+                "for d in /srv/berth/sample-pr-1 /etc/berth/sample-pr-1 /var/cache/berth/sample-pr-1 /var/www/berth-acme/sample-pr-1 /run/berth-sample-pr-1 /etc/letsencrypt/live/berth-sample-pr-1; do [ ! -e $d ] || echo directory $d; done",
+                "! id sample-pr-1 >/dev/null 2>&1 || echo user sample-pr-1",
+                "true",
+            ].join("; "),
+        );
+        assert.equal(left, "", "left on the host after review down");
+        assert.doesNotMatch(operator("pulumi", ["stack", "ls", "--json"]), /pr-1/, "the stack is removed");
+        assert.equal(Number(vpsOut("docker exec sample-staging-postgres psql -tA -U postgres -d sample_staging -c \"SELECT count(*) FROM notes WHERE title = '" + MARKER + "'\"")), 1, "staging keeps its rows");
+    });
+});
