@@ -22,12 +22,12 @@ import * as assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { devConfig, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { httpsGet, sftpDown, sftpUp, SftpTarget } from "./kit";
-import { JobResult, runJob } from "./gha";
+import { JobResult } from "./gha";
+import { assertJob, ciMachine, writeTrustBundle } from "./ciMachine";
 import { projectDefaults, ROOT } from "../unit/harness";
 
 const VPS = "berth-review-vps";
@@ -50,101 +50,41 @@ let pebbleRoot = "";
 let stub: ChildProcess | undefined;
 let stubUrl = "";
 let stubLog = "";
-let runs = 0;
 
-const NODE_BIN = path.dirname(process.execPath);
-const MACHINE_TRUST = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE"];
-const STANDIN_BIN = path.join(ROOT, "test", "e2e", "standin-bin");
-
-function machineEnv(): Record<string, string> {
-    return {
-        BERTH_STANDIN_NODE: process.execPath,
-        BERTH_STANDIN_TSX: `file://${path.join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")}`,
-        BERTH_STANDIN_DNS_API: world.acme.dnsApi,
-        npm_config_cache: path.join(process.env.HOME ?? "/root", ".npm"),
-        npm_config_audit: "false",
-        npm_config_fund: "false",
-        npm_config_update_notifier: "false",
-        ...Object.fromEntries(MACHINE_TRUST.filter((k) => process.env[k]).map((k) => [k, process.env[k]!])),
-        CURL_CA_BUNDLE: pebbleRootFile,
-        // GitHub's REST API: the stub below.
-        GITHUB_API_URL: stubUrl,
-    };
-}
-
-function operatorEnv(): NodeJS.ProcessEnv {
-    return {
-        ...process.env,
-        ...machineEnv(),
-        PATH: [STANDIN_BIN, NODE_BIN, process.env.PATH].join(":"),
-        PULUMI_BACKEND_URL: `file://${backend}`,
-        PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-        GIT_AUTHOR_NAME: "Olivia Operator",
-        GIT_AUTHOR_EMAIL: "olivia@example.com",
-        GIT_COMMITTER_NAME: "Olivia Operator",
-        GIT_COMMITTER_EMAIL: "olivia@example.com",
-    };
-}
-
-function operator(cmd: string, args: string[], o: { input?: string } = {}): string {
-    const r = spawnSync(cmd, args, { cwd: operatorDir, env: operatorEnv(), encoding: "utf8", input: o.input ?? "", timeout: 15 * 60_000, maxBuffer: 64 << 20 });
-    const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
-    if (r.status !== 0) throw new Error(`operator: ${cmd} ${args.join(" ")} exited ${r.status}:\n${out}`);
-    return out;
-}
-
-function git(dir: string, args: string[]): string {
-    return spawnSync("git", args, { cwd: dir, encoding: "utf8" }).stdout.trim();
-}
-
-const mainTip = () => git(origin, ["rev-parse", "refs/heads/main"]);
-
-function freshRunner(): string {
-    const sshDir = path.join(os.homedir(), ".berth", "ssh");
-    if (fs.existsSync(sshDir)) for (const f of fs.readdirSync(sshDir)) if (/^berth-(staging|pr-\d+)-/.test(f)) fs.rmSync(path.join(sshDir, f));
-    return fs.mkdtempSync(path.join(work, `runner-${++runs}-`));
-}
-
-const SECRETS = () => ({ PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE, BERTH_SSH_PRIVATE_KEY: "", APP_STATUS_TOKEN: "app-status-token", BERTH_DISPATCH_TOKEN: "berth-dispatch-token" });
+const machine = ciMachine(() => ({
+    world,
+    work,
+    origin,
+    operatorDir,
+    backend,
+    passphrase: PASSPHRASE,
+    pebbleRootFile,
+    secrets: { APP_STATUS_TOKEN: "app-status-token", BERTH_DISPATCH_TOKEN: "berth-dispatch-token" },
+    // GitHub's REST API: the stub below.
+    env: { GITHUB_API_URL: stubUrl },
+    stackKeyFiles: /^berth-(staging|pr-\d+)-/,
+}));
+const { git, mainTip } = machine;
+/** A command in the operator's clone: its output (throws unless it exits 0). */
+const operator = (cmd: string, args: string[], o: { input?: string } = {}): string => machine.operator(cmd, args, o).out;
 
 /** A job of berth's workflows, on a fresh runner with a fresh checkout of origin's main. */
 function ci(workflow: string, job: string, o: { event?: Record<string, unknown>; eventName?: string } = {}): JobResult {
-    return runJob(path.join(ROOT, ".github", "workflows", workflow), job, {
-        origin,
-        runnerDir: freshRunner(),
-        sha: mainTip(),
-        ref: "refs/heads/main",
-        secrets: SECRETS(),
-        event: o.event,
-        eventName: o.eventName,
-        actor: "ci-user",
-        path: [STANDIN_BIN, NODE_BIN],
-        machineEnv: machineEnv(),
-        log: (l) => process.stderr.write(`${l}\n`),
-    });
+    return machine.job(workflow, job, o);
 }
 
 /** The app repository's workflow (examples/app-repo) for one of its events; it has no checkout step. */
 function appCi(eventName: string, sha: string, event: Record<string, unknown>): JobResult {
-    return runJob(path.join(ROOT, "examples", "app-repo", ".github", "workflows", "berth-deploy.yml"), "dispatch", {
+    return machine.job(path.join(ROOT, "examples", "app-repo", ".github", "workflows", "berth-deploy.yml"), "dispatch", {
         origin: world.repoUrl,
-        runnerDir: freshRunner(),
         sha,
         ref: eventName === "push" ? "refs/heads/main" : `refs/pull/${(event.pull_request as { number: number }).number}/merge`,
-        secrets: SECRETS(),
         event,
         eventName,
         repository: "example-co/sample",
         actor: "app-dev",
-        path: [NODE_BIN],
-        machineEnv: machineEnv(),
-        log: (l) => process.stderr.write(`${l}\n`),
+        path: [machine.NODE_BIN],
     });
-}
-
-function assertJob(r: JobResult, what: string): void {
-    const failed = r.steps.filter((s) => s.outcome === "failure").map((s) => `--- ${s.name}\n${s.output.slice(-3000)}`);
-    assert.ok(r.ok, `${what} failed:\n${failed.join("\n")}`);
 }
 
 interface ApiCall {
@@ -222,18 +162,8 @@ before(async () => {
     backend = path.join(work, "backend");
     fs.mkdirSync(backend);
     await startStub();
-    pebbleRoot = await new Promise<string>((resolve, reject) => {
-        require("node:https")
-            .get(world.acme.rootsUrl, { ca: world.acme.caBundlePem }, (res: any) => {
-                let body = "";
-                res.on("data", (d: string) => (body += d));
-                res.on("end", () => resolve(body));
-            })
-            .on("error", reject);
-    });
-    pebbleRootFile = path.join(work, "ca-bundle.pem");
-    const system = process.env.CURL_CA_BUNDLE ?? "/etc/ssl/certs/ca-certificates.crt";
-    fs.writeFileSync(pebbleRootFile, `${fs.existsSync(system) ? fs.readFileSync(system, "utf8") : ""}\n${pebbleRoot}`);
+    // The machine's CA bundle plus Pebble's root: curl on the runner trusts both.
+    ({ file: pebbleRootFile, pebbleRoot } = await writeTrustBundle(world, work));
     const hosts = fs.readFileSync("/etc/hosts", "utf8").split("\n").filter((l) => !l.includes(HOSTS_TAG));
     fs.writeFileSync("/etc/hosts", [...hosts.filter(Boolean), `${world.vps.ip} ${world.domain} pr-1.${REVIEW_DOMAIN} pr-2.${REVIEW_DOMAIN} ${HOSTS_TAG}`, ""].join("\n"));
 

@@ -24,7 +24,8 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { devConfig, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { httpsGet } from "./kit";
-import { runJob, JobResult } from "./gha";
+import { JobResult } from "./gha";
+import { assertJob, ciMachine, writeTrustBundle, JobOptions } from "./ciMachine";
 import { projectDefaults, ROOT } from "../unit/harness";
 
 const VPS = "berth-wf-vps";
@@ -38,102 +39,19 @@ let operatorDir: string;
 let backend: string;
 let pebbleRootFile: string;
 let pebbleRoot = "";
-let runs = 0;
 
-const NODE_BIN = path.dirname(process.execPath);
-const MACHINE_TRUST = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE"];
-const STANDIN_BIN = path.join(ROOT, "test", "e2e", "standin-bin");
-
-/** What every machine that runs `pulumi` here has: the stand-in's launcher settings and the test DNS. */
-function machineEnv(): Record<string, string> {
-    return {
-        BERTH_STANDIN_NODE: process.execPath,
-        BERTH_STANDIN_TSX: `file://${path.join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")}`,
-        BERTH_STANDIN_DNS_API: world.acme.dnsApi,
-        // actions/setup-node's `cache: npm` restores the npm cache; the runner's HOME is fresh.
-        npm_config_cache: path.join(process.env.HOME ?? "/root", ".npm"),
-        // This machine reaches the npm registry's packages only: no audit or update-check requests
-        // (they hang here; a hosted runner makes them), as the machine's own ~/.npmrc says.
-        npm_config_audit: "false",
-        npm_config_fund: "false",
-        npm_config_update_notifier: "false",
-        // The machine's own trust settings (its network passes through a TLS proxy with its own CA)...
-        ...Object.fromEntries(MACHINE_TRUST.filter((k) => process.env[k]).map((k) => [k, process.env[k]!])),
-        // ...and the world's ACME CA (Pebble), trusted as a runner trusts public CAs.
-        CURL_CA_BUNDLE: pebbleRootFile,
-    };
-}
-
-function operatorEnv(): NodeJS.ProcessEnv {
-    return {
-        ...process.env,
-        ...machineEnv(),
-        PATH: [STANDIN_BIN, NODE_BIN, process.env.PATH].join(":"),
-        PULUMI_BACKEND_URL: `file://${backend}`,
-        PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-        GIT_AUTHOR_NAME: "Olivia Operator",
-        GIT_AUTHOR_EMAIL: "olivia@example.com",
-        GIT_COMMITTER_NAME: "Olivia Operator",
-        GIT_COMMITTER_EMAIL: "olivia@example.com",
-    };
-}
-
-/** A command in the operator's clone; throws with its output unless it exits 0 (or `allowFail`). */
-function operator(cmd: string, args: string[], o: { input?: string; allowFail?: boolean } = {}): { code: number; out: string } {
-    const r = spawnSync(cmd, args, { cwd: operatorDir, env: operatorEnv(), encoding: "utf8", input: o.input ?? "", timeout: 15 * 60_000, maxBuffer: 64 << 20 });
-    const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
-    process.stderr.write(out.split("\n").map((l) => `[operator] ${l}`).join("\n") + "\n");
-    if (r.status !== 0 && !o.allowFail) throw new Error(`operator: ${cmd} ${args.join(" ")} exited ${r.status}:\n${out}`);
-    return { code: r.status ?? 1, out };
-}
+const machine = ciMachine(() => ({ world, work, origin, operatorDir, backend, passphrase: PASSPHRASE, pebbleRootFile, stackKeyFiles: /^berth-(staging|production)-/ }));
+const { operator, operatorEnv, git, mainTip } = machine;
 
 function berth(args: string[], o: { allowFail?: boolean } = {}): { code: number; out: string } {
     return operator(process.execPath, ["--import", "tsx", "cli/main.ts", ...args], o);
 }
 
-function git(dir: string, args: string[]): string {
-    return spawnSync("git", args, { cwd: dir, encoding: "utf8" }).stdout.trim();
+/** A job of berth's workflows on a fresh runner (main's tip unless `sha`/`ref`). */
+function ci(workflow: string, job: string, o: JobOptions = {}): JobResult {
+    return machine.job(workflow, job, o);
 }
 
-function mainTip(): string {
-    return git(origin, ["rev-parse", "refs/heads/main"]);
-}
-
-/** A fresh runner: no key files under the passwd home (the program and `prepare` write them), a new directory. */
-function freshRunner(): string {
-    // (os.homedir(), not os.userInfo(): test/unit/harness.ts points the latter at a temporary home in test processes.)
-    const sshDir = path.join(require("node:os").homedir(), ".berth", "ssh");
-    if (fs.existsSync(sshDir)) for (const f of fs.readdirSync(sshDir)) if (/^berth-(staging|production)-/.test(f)) fs.rmSync(path.join(sshDir, f));
-    assert.deepEqual(fs.existsSync(sshDir) ? fs.readdirSync(sshDir).filter((f) => /^berth-(staging|production)-/.test(f)) : [], [], "a fresh runner has no key file");
-    return fs.mkdtempSync(path.join(work, `runner-${++runs}-`));
-}
-
-const SECRETS = () => ({ PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE, BERTH_SSH_PRIVATE_KEY: "" });
-
-function ci(workflow: string, job: string, o: { event?: Record<string, unknown>; inputs?: Record<string, string>; matrix?: Record<string, string>; ref?: string; sha?: string } = {}): JobResult {
-    const r = runJob(path.join(ROOT, ".github", "workflows", workflow), job, {
-        origin,
-        runnerDir: freshRunner(),
-        sha: o.sha ?? mainTip(),
-        ref: o.ref ?? "refs/heads/main",
-        secrets: SECRETS(),
-        inputs: o.inputs,
-        matrix: o.matrix,
-        event: o.event,
-        actor: "ci-user",
-        path: [STANDIN_BIN, NODE_BIN],
-        machineEnv: machineEnv(),
-        log: (l) => process.stderr.write(`${l}\n`),
-    });
-    return r;
-}
-
-function assertJob(r: JobResult, what: string): void {
-    const failed = r.steps.filter((s) => s.outcome === "failure").map((s) => `--- ${s.name}\n${s.output.slice(-3000)}`);
-    assert.ok(r.ok, `${what} failed:\n${failed.join("\n")}`);
-}
-
-/** The drift job for both stacks (its matrix). */
 function driftBoth(): void {
     for (const stack of ["staging", "production"]) assertJob(ci("drift.yml", "drift", { matrix: { stack } }), `drift ${stack}`);
 }
@@ -172,19 +90,8 @@ before(async () => {
     work = world.work;
     backend = path.join(work, "backend");
     fs.mkdirSync(backend);
-    pebbleRoot = await new Promise<string>((resolve, reject) => {
-        require("node:https")
-            .get(world.acme.rootsUrl, { ca: world.acme.caBundlePem }, (res: any) => {
-                let body = "";
-                res.on("data", (d: string) => (body += d));
-                res.on("end", () => resolve(body));
-            })
-            .on("error", reject);
-    });
     // The machine's CA bundle plus Pebble's root: curl on the runner trusts both.
-    pebbleRootFile = path.join(work, "ca-bundle.pem");
-    const system = process.env.CURL_CA_BUNDLE ?? "/etc/ssl/certs/ca-certificates.crt";
-    fs.writeFileSync(pebbleRootFile, `${fs.existsSync(system) ? fs.readFileSync(system, "utf8") : ""}\n${pebbleRoot}`);
+    ({ file: pebbleRootFile, pebbleRoot } = await writeTrustBundle(world, work));
     // The runner's curl resolves the stacks' names as public DNS would.
     const hosts = fs.readFileSync("/etc/hosts", "utf8").split("\n").filter((l) => !l.includes(HOSTS_TAG));
     fs.writeFileSync("/etc/hosts", [...hosts.filter(Boolean), `${world.vps.ip} ${world.domain} ${world.prodDomain} ${HOSTS_TAG}`, ""].join("\n"));
