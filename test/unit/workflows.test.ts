@@ -25,7 +25,7 @@ before(async () => {
 });
 
 describe("actionlint", () => {
-    test("the four workflows exist", () => assert.deepEqual(files.sort(), ["deploy-production.yml", "deploy-staging.yml", "drift.yml", "pr.yml"]));
+    test("the five workflows exist", () => assert.deepEqual(files.sort(), ["deploy-production.yml", "deploy-staging.yml", "drift.yml", "pr.yml", "uptime.yml"]));
     for (const f of files) {
         test(`${f} has no problem`, () => {
             const problems = lint(fs.readFileSync(path.join(DIR, f), "utf8"), `.github/workflows/${f}`);
