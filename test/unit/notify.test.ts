@@ -5,7 +5,7 @@
  * real against a local HTTP receiver (the webhook) with a stand-in `pulumi`
  * that hands them a stack's berth:alerts; no webhook URL printed.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
