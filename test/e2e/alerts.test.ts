@@ -184,13 +184,14 @@ describe("alerts and automatic rollback on a real host", () => {
         const r = await stage.up({ "berth:revision": "hostcheck" });
         assert.ok(r.ok, r.error);
         await stage.fetchPebbleRoot();
-        assert.equal((await stage.get("/version")).body.trim(), world.shas.v2, "hostcheck is v2's code");
+        assert.equal((await stage.get("/version")).body.trim(), hostcheck, "hostcheck serves");
         const t0 = Date.now();
         sh("touch /etc/berth-e2e-unhealthy");
         const ev = await waitFor("automatic rollback", (b) => b.status === "event" && b.what.startsWith("automatic rollback:"), 120_000);
         figures.sustainedFailureToRollbackMs = ev.at - t0;
         assert.match(ev.body.what, new RegExp(`^automatic rollback: release ${hostcheck} failed /up through nginx for \\d+s within 300s of its switch; traffic moved back to the kept release ${world.shas.v2} in \\d+ ms`));
         assert.equal((await stage.get("/up")).status, 200, "v2 serves, marker or not");
+        assert.equal((await stage.get("/version")).body.trim(), world.shas.v2, "the kept release serves again");
         assert.equal(sh(`cat /srv/berth/${ID}/state/revision`).trim(), world.shas.v2);
         await sleep(6 * CHECK_SECONDS * 1000);
         assert.equal(jsonMessages((b) => b.status === "event").length, 1, "one rollback, no flap");
@@ -210,7 +211,7 @@ describe("alerts and automatic rollback on a real host", () => {
         }
         await waitFor("health resolved", (b) => b.status === "resolved" && b.what.startsWith("health"));
         await sleep(2 * CHECK_SECONDS * 1000);
-        onceEach((what) => what.startsWith("health"));
+        onceEach((what) => what.includes("health https://alerts.berth.test/up through nginx fails"));
         assert.equal(jsonMessages((b) => b.status === "event").length, 1, "no second rollback (the restored release is marked)");
     });
 
