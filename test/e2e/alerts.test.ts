@@ -103,6 +103,7 @@ before(async () => {
 
 after(() => {
     server?.close();
+    process.stderr.write(`alerts figures: ${JSON.stringify(figures)}\n`);
     if (process.env.BERTH_BENCH_OUT) fs.writeFileSync(process.env.BERTH_BENCH_OUT, JSON.stringify(figures, null, 2));
     if (world && !keepHosts()) removeVps(world.vps.name);
 });
