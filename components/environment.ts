@@ -34,6 +34,7 @@ import { Schedules, SCHEDULES_SCOPE } from "./app/schedules";
 import { DATA_FIREWALL_SCOPE, DataFirewall } from "./data/dataFirewall";
 import { Accessory, ACCESSORY_SCOPE, accessoryEnv } from "./data/accessory";
 import { Mesh, MESH_SCOPE } from "./host/mesh";
+import { Alerts, ALERTS_SCOPE } from "./host/alerts";
 
 export interface EnvironmentArgs {
     /** Validated stack configuration (lib/config.ts); lib/plan.ts turns it into the plan this composes. */
@@ -132,6 +133,8 @@ export class Environment extends pulumi.ComponentResource {
     public readonly switch: Switch;
     /** With `berth:schedules`: the timers on the release host. */
     public readonly schedules?: Schedules;
+    /** With `berth:alerts`: every host's check timer and alerts, by host name. */
+    public readonly alerts?: Record<string, Alerts>;
     /** https:// URL of every host name. */
     public readonly urls: string[];
     /** postgres:// URL of the app role (secret). */
@@ -165,6 +168,7 @@ export class Environment extends pulumi.ComponentResource {
         const sites = webStep(steps, this.dns);
         const switches = switchStep(steps, app, sites);
         this.schedules = scheduleStep(steps, app, switches);
+        this.alerts = alertStep(steps, switches);
 
         this.apps = Object.fromEntries(
             p.apps.map((h) => {
@@ -413,6 +417,18 @@ function scheduleStep(s: Steps, app: AppStep, switches: Record<string, Switch>):
         `${s.name}-schedules`,
         { ...argsFor(s.plan, h, SCHEDULES_SCOPE), connection: s.connection(h), dependsOn: [switches[h.name].command, app.units[h.name].envFile] },
         s.child,
+    );
+}
+
+/** berth:alerts: on every host, after its switch on an app host (health is watched once something serves). */
+function alertStep(s: Steps, switches: Record<string, Switch>): Record<string, Alerts> | undefined {
+    const p = s.plan;
+    if (!p.config.alerts) return undefined;
+    return Object.fromEntries(
+        p.hosts.map((h) => [
+            h.name,
+            s.per("alerts", h, (n, o) => new Alerts(n, { ...argsFor(p, h, ALERTS_SCOPE), connection: s.connection(h), dependsOn: [...s.ready(h), ...(switches[h.name] ? [switches[h.name].command] : [])] }, o)),
+        ]),
     );
 }
 

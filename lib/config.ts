@@ -17,6 +17,7 @@
  */
 import { hostKeyType, isImmutableRevision, parseSftpRepository, type Role, ROLES, UNPINNABLE_GIT_HOST_KEY_TYPES, UNPINNABLE_HOST_KEY_TYPES } from "./config/checks";
 import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
+import { type AlertsConfig, alertsConfig, type AutoRollbackConfig, autoRollbackConfig } from "./config/alerts";
 import { show } from "./config/schemas";
 import { buildReview, type ReviewConfig } from "./config/review";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
@@ -160,6 +161,10 @@ export interface BerthConfig {
     readonly backup?: BackupConfig;
     /** `berth:maintenance`: nginx answers 503 with the maintenance page (every path but ACME challenges). */
     readonly maintenance: boolean;
+    /** `berth:alerts` (secret webhook URLs): the host's check timer and failure alerts (lib/config/alerts.ts). */
+    readonly alerts?: AlertsConfig;
+    /** `berth:autoRollback`: the check timer moves traffic back after a sustained failure following a switch. */
+    readonly autoRollback?: AutoRollbackConfig;
     /** `berth:processes` (with `berth:workerCommand` as the process `worker`), by name. */
     readonly processes: Readonly<Record<string, ProcessConfig>>;
     /** `berth:schedules`, by name. */
@@ -340,6 +345,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         acme: acmeConfig(raw, production, challenge),
         backup: backupConfig(raw, database),
         maintenance: raw.maintenance,
+        alerts: alertsConfig(raw),
+        autoRollback: autoRollbackConfig(raw, errors),
         ...services,
         review: buildReview(raw, { stack: ctx.stack, production, hostAddresses: hosts.map((h) => ({ name: h.name, address: h.address })) }, errors),
         reviewSeed: raw.reviewSeed && { ...backupConfig({ ...raw, backup: raw.reviewSeed }, database)!, storage: false },

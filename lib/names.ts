@@ -507,3 +507,43 @@ export function accessoryNames(names: Pick<Names, "id">, accessory: string): Acc
         volume: (volume) => `${names.id}-${volume}`,
     };
 }
+
+export interface AlertNames {
+    /** Root-only directory (0700) of the webhooks file. */
+    readonly etc: string;
+    /** `<format> <url>` per line (0600, root): written from stdin, read by the sender. */
+    readonly webhooks: string;
+    /** Root-only state: one `<key>.firing` per open alert, the health failure's start, the rollback markers. */
+    readonly stateDir: string;
+    /** The sender (`fire` / `resolve` / `event`) and the periodic check. */
+    readonly sender: string;
+    readonly check: string;
+    /** Template unit a failed unit starts (`OnFailure=`; instance = the failed unit's name). */
+    readonly alertUnit: string;
+    /** Service + timer (without suffix) of the periodic check. */
+    readonly checkUnit: string;
+    /**
+     * The drop-in that adds `OnFailure=` to every unit named `berth-<id>-*`
+     * (systemd.unit(5): a unit's drop-ins include those of its name truncated
+     * after each dash), and the alert unit's own, same-named drop-in that
+     * resets it (the more specific directory wins: no alert about an alert).
+     */
+    readonly dropIn: string;
+    readonly selfDropIn: string;
+}
+
+export function alertNames(names: Pick<Names, "id">): AlertNames {
+    const id = names.id;
+    const conf = "50-berth-alerts.conf";
+    return {
+        etc: `/etc/berth/${id}/alerts`,
+        webhooks: `/etc/berth/${id}/alerts/webhooks`,
+        stateDir: `/var/lib/berth/${id}/alerts`,
+        sender: `/usr/local/sbin/berth-${id}-alert`,
+        check: `/usr/local/sbin/berth-${id}-check`,
+        alertUnit: `berth-${id}-alert@`,
+        checkUnit: `berth-${id}-check`,
+        dropIn: `/etc/systemd/system/berth-${id}-.service.d/${conf}`,
+        selfDropIn: `/etc/systemd/system/berth-${id}-alert@.service.d/${conf}`,
+    };
+}

@@ -28,6 +28,8 @@ import { APT_PACKAGE, isHostKey, isPrivateKey } from "./checks";
 import {
     AccessoriesSchema,
     AcmeSchema,
+    AlertsSchema,
+    AutoRollbackSchema,
     BackupSchema,
     CloudflareSchema,
     DatabasesSchema,
@@ -336,6 +338,18 @@ export const KEYS = declare({
         schema: BackupSchema.optional(),
         secret: true,
         meaning: "backups, see *Backups*",
+    },
+    alerts: {
+        schema: AlertsSchema.optional(),
+        secret: true,
+        meaning:
+            "the host watches itself and posts to webhooks: `webhooks` (`[{url, format: slack` or `json}]`; the URLs are the secret), `healthFailMinutes` (3), `diskPercent` (90), `diskPaths` ([/]), `certDays` (14), `checkSeconds` (30, the check timer). See *Alerts*",
+    },
+    autoRollback: {
+        schema: AutoRollbackSchema.optional(),
+        meaning:
+            "opt-in: when the public health path fails for `failMinutes` (2) within `afterReleaseMinutes` (10) of a switch, the host moves traffic back to the kept release (once per release) and alerts; needs `berth:alerts`. See *Automatic rollback*",
+        undeclared: "(automatic rollback: afterReleaseMinutes, failMinutes)",
     },
     nginx: {
         schema: NginxSchema.default({ clientMaxBodySize: "10m", proxyTimeout: 60 }),

@@ -301,3 +301,50 @@ export const AccessorySchema = z
 
 /** `berth:accessories`: name -> container service. */
 export const AccessoriesSchema = z.record(nameKey("accessory", RESERVED_ACCESSORY_NAMES), AccessorySchema, { error: "must be an object of name: {image or build, port, urlEnv, ...}" });
+
+/** A positive number of minutes (fractions allowed: 0.5 = 30 s), at most `max`. */
+export const minutes = (max: number, def: number) =>
+    z
+        .number({ error: "must be a number of minutes" })
+        .refine((n) => n >= 0.25 && n <= max, { error: (iss) => `${show(iss.input)} is out of range (0.25-${max} minutes)` })
+        .default(def);
+
+/** A webhook URL: http(s), no whitespace, quotes or backslashes (it goes into curl's config file on the host). */
+const WEBHOOK_URL = /^https?:\/\/[^\s"'\\`$]+$/;
+
+/** `berth:alerts` (secret: the webhook URLs carry their own credentials). */
+export const AlertsSchema = z
+    .object(
+        {
+            webhooks: z
+                .array(
+                    z
+                        .object(
+                            {
+                                url: z.string({ error: "must be a string" }).refine((v) => WEBHOOK_URL.test(v), { error: "is not an http(s) URL without spaces or quotes" }),
+                                format: z.enum(["slack", "json"], { error: (iss) => `${show(iss.input)} is not a format (slack or json)` }).default("slack"),
+                            },
+                            { error: "must be an object {url, format}" },
+                        )
+                        .strict(),
+                    { error: "must be a list of {url, format}" },
+                )
+                .min(1, { error: "must list at least one webhook" }),
+            healthFailMinutes: minutes(1440, 3),
+            diskPercent: positiveInt(99).default(90),
+            diskPaths: z.array(str((v) => /^\/[A-Za-z0-9._\/-]*$/.test(v), "an absolute path"), { error: "must be a list of paths" }).min(1, { error: "must list at least one path" }).default(["/"]),
+            certDays: positiveInt(365).default(14),
+            checkSeconds: z
+                .number({ error: "must be an integer" })
+                .int({ error: "must be an integer" })
+                .refine((n) => n >= 5 && n <= 300, { error: (iss) => `${show(iss.input)} is out of range (5-300)` })
+                .default(30),
+        },
+        { error: "must be an object" },
+    )
+    .strict();
+
+/** `berth:autoRollback`: the host switches back when health fails for `failMinutes` within `afterReleaseMinutes` of a switch. */
+export const AutoRollbackSchema = z
+    .object({ afterReleaseMinutes: minutes(1440, 10), failMinutes: minutes(1440, 2) }, { error: "must be an object" })
+    .strict();

@@ -33,6 +33,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ROOT, runProgram, stackConfig, StackConfig } from "./harness";
+import { alertsStack } from "./alertsStack";
 
 const PROJECT = "berth";
 const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
@@ -53,6 +54,8 @@ const STACKS: Record<string, () => StackConfig> = {
     sqlite: () => stackConfig("sqlite", {}, "examples/Pulumi.sqlite.yaml"),
     // Accessories beside Postgres and Redis (README "Accessories").
     accessories: () => stackConfig("accessories", {}, "examples/Pulumi.accessories.yaml"),
+    // berth:alerts and berth:autoRollback (README "Alerts"): the webhooks set as its header says.
+    alerts: () => alertsStack(),
 };
 
 /**

@@ -25,7 +25,7 @@ before(async () => {
 });
 
 describe("actionlint", () => {
-    test("the six workflows exist", () => assert.deepEqual(files.sort(), ["app-push.yml", "deploy-production.yml", "deploy-staging.yml", "drift.yml", "pr.yml", "review.yml"]));
+    test("the seven workflows exist", () => assert.deepEqual(files.sort(), ["app-push.yml", "deploy-production.yml", "deploy-staging.yml", "drift.yml", "pr.yml", "review.yml", "uptime.yml"]));
     test("the app repository's workflow (examples/app-repo) has no problem", () => {
         const f = path.join(ROOT, "examples", "app-repo", ".github", "workflows", "berth-deploy.yml");
         const problems = lint(fs.readFileSync(f, "utf8"), ".github/workflows/berth-deploy.yml");
