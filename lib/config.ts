@@ -299,12 +299,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     checkSshKeys(raw, errors);
     const hostnames = checkHostnames(raw, errors);
     const revisionIsImmutable = checkRelease(raw, production, errors);
-    if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
-        errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
-    }
-    for (const k of Object.keys(raw.secretEnv)) {
-        if (k in raw.env) errors.push(`${NAMESPACE}:secretEnv.${k}: also set in berth:env; set it in one place`);
-    }
+    checkRetentionAndEnv(raw, errors);
     const { names, ports } = buildNamesAndPorts(raw, ctx.stack, errors);
     const challenge = buildChallenge(raw, hosts, errors);
     const database = buildData(raw, hosts, errors);
@@ -327,14 +322,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         hostnames,
         dns: { enabled: raw.dns, zoneId: raw.cloudflare.zoneId, zone: raw.cloudflare.zone, proxied: raw.cloudflare.proxied },
         packages: raw.packages,
-        postgres: {
-            image: raw.postgres.image,
-            role: raw.postgres.role ?? names.dbIdentifier,
-            database: raw.postgres.database ?? names.dbIdentifier,
-            port: ports.postgres,
-            passwordRotation: raw.postgres.passwordRotation,
-        },
-        redis: { image: raw.redis.image, port: ports.redis, passwordRotation: raw.redis.passwordRotation },
+        ...postgresAndRedis(raw, names, ports),
         database,
         databases: raw.databases,
         env: raw.env,
@@ -350,6 +338,30 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         ...services,
         review: buildReview(raw, { stack: ctx.stack, production, hostAddresses: hosts.map((h) => ({ name: h.name, address: h.address })) }, errors),
         reviewSeed: raw.reviewSeed && { ...backupConfig({ ...raw, backup: raw.reviewSeed }, database)!, storage: false },
+    };
+}
+
+/** Backups that keep nothing; a variable set in both berth:env and berth:secretEnv. */
+function checkRetentionAndEnv(raw: Raw, errors: string[]): void {
+    if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
+        errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
+    }
+    for (const k of Object.keys(raw.secretEnv)) {
+        if (k in raw.env) errors.push(`${NAMESPACE}:secretEnv.${k}: also set in berth:env; set it in one place`);
+    }
+}
+
+/** berth:postgres and berth:redis with their defaults (role and database named after the stack) and port slots. */
+function postgresAndRedis(raw: Raw, names: BerthConfig["names"], ports: BerthConfig["ports"]): Pick<BerthConfig, "postgres" | "redis"> {
+    return {
+        postgres: {
+            image: raw.postgres.image,
+            role: raw.postgres.role ?? names.dbIdentifier,
+            database: raw.postgres.database ?? names.dbIdentifier,
+            port: ports.postgres,
+            passwordRotation: raw.postgres.passwordRotation,
+        },
+        redis: { image: raw.redis.image, port: ports.redis, passwordRotation: raw.redis.passwordRotation },
     };
 }
 
