@@ -176,6 +176,8 @@ describe("backups on a disposable VPS with an SFTP target", () => {
 
     test("2b. berth backup now | list | download: the unit run and waited for, the snapshots listed, one streamed into a local file", async () => {
         const cli = { configPath: path.join(world.work, "stack-config.json"), statePath: path.join(world.work, "state.json"), dnsApi: world.acme.dnsApi };
+        // The configuration test 1 applied (the CLI reads the stack through it, as `pulumi config` would).
+        fs.writeFileSync(cli.configPath, JSON.stringify(stage.cfg({ "berth:revision": "v1" })), { mode: 0o600 });
         const before = snapshots().length;
         const now = await berthCli(cli, ["backup", "now"]);
         assert.equal(now.code, 0, `${now.stdout}\n${now.stderr}`);
