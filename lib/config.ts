@@ -18,6 +18,7 @@
 import { hostKeyType, isImmutableRevision, parseSftpRepository, type Role, ROLES, UNPINNABLE_GIT_HOST_KEY_TYPES, UNPINNABLE_HOST_KEY_TYPES } from "./config/checks";
 import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
 import { show } from "./config/schemas";
+import { buildFrontend, type FrontendConfig } from "./config/frontend";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
 import { portSlots } from "./ports";
 import { PRESETS } from "./presets";
@@ -36,6 +37,7 @@ export {
     UNPINNABLE_HOST_KEY_TYPES,
 } from "./config/checks";
 export { type KeyDecl, type KeyName, KEYS, keyKind, RawSchema, SECRET_KEYS } from "./config/keys";
+export { type FrontendConfig } from "./config/frontend";
 
 /** Namespace of every berth key (the Pulumi project name). */
 export const NAMESPACE = "berth";
@@ -165,6 +167,10 @@ export interface BerthConfig {
     readonly schedules: Readonly<Record<string, ScheduleConfig>>;
     /** `berth:accessories`, by name. */
     readonly accessories: Readonly<Record<string, AccessoryConfig>>;
+    /** `berth:frontend` (lib/config/frontend.ts): a static site published after the backend's soak; undefined = none. */
+    readonly frontend?: FrontendConfig;
+    /** `berth:soakSeconds`: how long the backend is watched through nginx before the frontend is published (only with a frontend). */
+    readonly soakSeconds: number;
 }
 
 export interface BackupConfig {
@@ -718,10 +724,11 @@ export interface AccessoryConfig {
     readonly urlPath?: string;
 }
 
-type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories">;
+type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories" | "frontend" | "soakSeconds">;
 
 function buildServices(raw: Raw, stack: string, hosts: readonly HostConfig[], errors: string[]): Services {
-    return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors) };
+    const frontend = buildFrontend({ ...raw, hosts }, errors);
+    return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors), frontend, soakSeconds: raw.soakSeconds };
 }
 
 /** The hosts a process or accessory runs on: its `hosts` (names of berth:hosts), else every host with its role. */

@@ -53,6 +53,8 @@ const STACKS: Record<string, () => StackConfig> = {
     sqlite: () => stackConfig("sqlite", {}, "examples/Pulumi.sqlite.yaml"),
     // Accessories beside Postgres and Redis (README "Accessories").
     accessories: () => stackConfig("accessories", {}, "examples/Pulumi.accessories.yaml"),
+    // A static frontend published after the backend's soak (README "Frontend and soak").
+    frontend: () => stackConfig("frontend", {}, "examples/Pulumi.frontend.yaml"),
 };
 
 /**
