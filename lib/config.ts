@@ -322,7 +322,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         extraHostnames: raw.extraHostnames,
         hostnames,
         dns: { enabled: raw.dns, zoneId: raw.cloudflare.zoneId, zone: raw.cloudflare.zone, proxied: raw.cloudflare.proxied },
-        packages: raw.packages,
+        // berth:frontend's build packages join the host's (installed with them, checked per release).
+        packages: raw.frontend ? [...new Set([...raw.packages, ...raw.frontend.packages])] : raw.packages,
         postgres: {
             image: raw.postgres.image,
             role: raw.postgres.role ?? names.dbIdentifier,

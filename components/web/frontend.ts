@@ -10,13 +10,14 @@
  *
  * Two commands with different triggers, so `pulumi preview` shows what a
  * change does:
- * - `build` (triggers: the frontend's sha, build command, output, packages):
- *   installs the build's Debian packages, extracts the revision, runs the
+ * - `build` (triggers: the frontend's sha, build command, output): extracts
+ *   the revision (its Debian packages are the host's, berth:packages), runs the
  *   build as the app user with `OUT` set (systemd-run, like the app's
  *   build), keeps what it wrote as releases/<sha>/site. It runs BEFORE the
  *   backend switch (the environment puts it in the switch's dependsOn), so a
  *   frontend that does not build stops the release before anything moves.
- * - `publish` (triggers: the frontend's sha): moves `current`, after the
+ * - `publish` (its script names the frontend's sha: a new one is an update,
+ *   never a replacement, so no delete runs): moves `current`, after the
  *   backend's soak (components/app/soak.ts) when the backend changes in the
  *   same `up`. A backend-only change replaces neither command; a
  *   frontend-only change replaces both and not the switch or the soak.
@@ -87,8 +88,9 @@ export class Frontend extends pulumi.ComponentResource {
                 connection: this.frontendArgs.connection,
                 sudo: cfg.host.sudo,
                 create: frontendPublishScript(cfg, this.sha),
+                // No triggers: a new sha is an update (the script runs again), never a
+                // replacement, whose delete of the old resource would remove the frontend.
                 delete: frontendDeleteScript(cfg),
-                triggers: [this.sha],
                 lifecycle: lifecycle(cfg, "command"),
             },
             { parent: this, dependsOn: [this.build, ...after] },
@@ -109,7 +111,7 @@ function configured(cfg: FrontendScope): Configured {
 /** What a build depends on: a change of any rebuilds (a new release directory when the sha changes). */
 export function frontendTrigger(cfg: Configured, sha: string) {
     const f = cfg.frontend;
-    return { kind: "berth-frontend", sha, build: f.build, output: f.output ?? null, packages: [...f.packages] };
+    return { kind: "berth-frontend", sha, build: f.build, output: f.output ?? null };
 }
 
 /** The path prefix the app answers under publicly: `appPath` with the frontend at the root, else nothing. */
@@ -125,22 +127,6 @@ export function publicHealthPath(cfg: Pick<BerthConfig, "frontend" | "release">)
 /** The identity line of the frontend directory (the delete removes only a directory carrying it). */
 export function frontendIdentity(cfg: Pick<BerthConfig, "project" | "stack" | "names">): string {
     return `berth frontend of ${cfg.names.id} (project ${cfg.project}, stack ${cfg.stack})`;
-}
-
-/** Installs the build's packages that are missing (one apt-get run, none when all are there). */
-function packageLines(pkgs: readonly string[]): Lines {
-    if (pkgs.length === 0) return [];
-    return [
-        "missing=()",
-        `wanted=(${pkgs.map(quote).join(" ")})`,
-        'for p in "${wanted[@]}"; do',
-        `  dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")`,
-        "done",
-        'if [ "${#missing[@]}" -gt 0 ]; then',
-        '  echo "berth: installing the frontend build\'s packages: ${missing[*]}"',
-        '  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"',
-        "fi",
-    ];
 }
 
 /** Fetches `sha` into the mirror (the frontend's own, or the app's), then extracts it into "$src". */
@@ -172,7 +158,6 @@ export function frontendBuildScript(cfg: Configured, sha: string): string {
     const u = cfg.names.user;
     return script(
         `if [ -f ${quote(`${rel}/.berth-built`)} ]; then echo ${quote(`berth: frontend ${sha} is already built; reusing it`)}; exit 0; fi`,
-        packageLines(f.packages),
         cmd("install", "-d", "-m", "0755", fn.dir, fn.releases),
         "changed=0",
         writeFile(fn.identity, `${managedBy(cfg)}\n${frontendIdentity(cfg)}\n`, { mode: "0644" }),

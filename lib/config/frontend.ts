@@ -51,7 +51,7 @@ export interface FrontendConfig {
     readonly mount: "root" | { readonly hostname: string };
     /** mount root: the path prefix the app answers under (stripped before the app sees it); undefined otherwise. */
     readonly appPath?: string;
-    /** Debian packages the build needs (hugo). */
+    /** Debian packages the build needs (hugo): installed with berth:packages by the host's package step. */
     readonly packages: readonly string[];
     /** Frontend releases kept for rollback. */
     readonly keepReleases: number;

@@ -89,6 +89,8 @@ describe("a static frontend published after the backend's soak", () => {
         const switched = Number(sh(`stat -c %.9Y ${names.webSocket}`));
         const [published, publishedSha] = sh(`cat ${fe.published}`).split(" ");
         assert.equal(publishedSha, world.shas.v2);
+        const soakMs = r.commands.find((c) => c.resource.endsWith("-soak-soak"))?.ms ?? NaN;
+        t.diagnostic(`soak command: ${(soakMs / 1000).toFixed(2)} s for soakSeconds ${SOAK} (overhead ${(soakMs / 1000 - SOAK).toFixed(2)} s); up ${r.seconds.toFixed(1)} s`);
         t.diagnostic(`backend switched at ${switched}, frontend published at ${published} (${(Number(published) - switched).toFixed(2)} s later; soak ${SOAK} s)`);
         assert.ok(Number(published) - switched >= SOAK, `the frontend went live ${Number(published) - switched} s after the switch`);
         assert.equal((await stage.get("/api/version")).body.trim(), world.shas.v2);

@@ -47,6 +47,9 @@ describe("frontend: configuration", () => {
         assert.deepEqual(cfg.frontend, { build: FRONTEND.build, output: undefined, repository: undefined, revision: undefined, mount: "root", appPath: "/api", packages: ["hugo"], keepReleases: 3 });
         assert.equal(cfg.soakSeconds, 60);
         assert.equal(soakUrl(cfg), "https://app.shop.example.com/api/up");
+        // The build's packages are installed by the host's package step, with berth:packages.
+        assert.deepEqual(cfg.packages, ["hugo"]);
+        assert.deepEqual(parsed({ "berth:packages": ["libvips42t64", "hugo"] }).packages, ["libvips42t64", "hugo"]);
     });
     test("no berth:frontend: none, and the soak's default is still 60 (unused)", () => {
         const cfg = parsed({ "berth:frontend": undefined });
@@ -266,7 +269,10 @@ describe("frontend: the order and what each change runs (program under mocks)", 
         const publish = byName(rs, "-frontend-publish").dependsOn;
         for (const d of ["shop-frontend-soak-soak", "shop-frontend-frontend-build", "shop-frontend-site-https-https"]) assert.ok(publish.includes(d), d);
         // Following berth:revision: the frontend is the app's commit.
-        assert.deepEqual(byName(rs, "-frontend-publish").inputs.triggers, [A]);
+        const pub = byName(rs, "-frontend-publish").inputs;
+        assert.match(String(pub.create), new RegExp(`frontend/releases/${A}/site`));
+        // Never replaced (its delete would remove the frontend): no triggers.
+        assert.equal(pub.triggers, undefined);
     });
     test("a frontend-only change: build and publish change; switch and soak do not", async () => {
         const [one, two] = [await render(A, F1), await render(A, F2)];

@@ -1,15 +1,6 @@
 set -euo pipefail
 umask 022
 if [ -f /srv/berth/shop-frontend/frontend/releases/1111111111111111111111111111111111111111/.berth-built ]; then echo 'berth: frontend 1111111111111111111111111111111111111111 is already built; reusing it'; exit 0; fi
-missing=()
-wanted=(hugo)
-for p in "${wanted[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "berth: installing the frontend build's packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
 install -d -m 0755 /srv/berth/shop-frontend/frontend /srv/berth/shop-frontend/frontend/releases
 changed=0
 tmp=$(mktemp /srv/berth/shop-frontend/frontend/.berth-frontend.berth.XXXXXX)
