@@ -13,9 +13,9 @@
  * 3. A frontend-only change (back to frontend v1) under load on /: no switch
  *    and no soak run, the serving instance's PID unchanged, 0 failed requests.
  * 4. A backend that turns unhealthy during the soak (`hostcheck`, whose /up
- *    fails once /etc/berth-e2e-unhealthy exists, made right after the
- *    switch): the up fails naming the probe, v2 serves again, the frontend
- *    stays on v1.
+ *    fails once /etc/berth-e2e-unhealthy exists, made 2.5 s after the
+ *    switch, so the first probes pass): the up fails naming the probe, v2
+ *    serves again, the frontend stays on v1.
  * 5. The same configuration again, healthy: the soak switches to the release
  *    again, passes, and the frontend is published.
  */
@@ -119,11 +119,11 @@ describe("a static frontend published after the backend's soak", () => {
         assert.ok(hc, "sample-repo.sh printed the hostcheck sha");
         onVps(world, `rm -f ${MARKER}`);
         const up = stage.up({ "berth:revision": hc, ...frontend(hc) });
-        // Right after the switch (state/revision is written once traffic moved), /up starts failing.
+        // Healthy through its switch; /up starts failing 2.5 s after the switch moved traffic (state/revision is written then).
         let marked = false;
         const t0 = Date.now();
         while (!marked && Date.now() - t0 < 5 * 60_000) {
-            if (onVps(world, `[ "$(cat ${names.root}/state/revision)" = ${hc} ] && touch ${MARKER}`).code === 0) marked = true;
+            if (onVps(world, `[ "$(cat ${names.root}/state/revision)" = ${hc} ] && sleep 2.5 && touch ${MARKER}`).code === 0) marked = true;
             else await sleep(200);
         }
         const r = await up;
@@ -131,7 +131,7 @@ describe("a static frontend published after the backend's soak", () => {
         assert.ok(marked, "the switch to hostcheck happened");
         assert.equal(r.ok, false);
         t.diagnostic((r.error ?? "").split("\n").filter((l) => l.includes("berth:")).join("\n"));
-        assert.match(r.error ?? "", new RegExp(`soak of release ${hc} failed: probe \\d+: GET https://${world.domain.replace(/\./g, "\\.")}/api/up answered 500 at \\d{4}-`));
+        assert.match(r.error ?? "", new RegExp(`soak of release ${hc} failed: probe ([2-9]|\\d\\d): GET https://${world.domain.replace(/\./g, "\\.")}/api/up answered 500 at \\d{4}-`));
         assert.match(r.error ?? "", new RegExp(`rolled back: ${world.shas.v2} serves again`));
         assert.equal((await stage.get("/api/version")).body.trim(), world.shas.v2);
         assert.match((await stage.get("/")).body, new RegExp(world.shas.v1), "the frontend was not published");
