@@ -728,7 +728,7 @@ export interface AccessoryConfig {
 type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories" | "frontend" | "soakSeconds">;
 
 function buildServices(raw: Raw, stack: string, hosts: readonly HostConfig[], errors: string[]): Services {
-    const frontend = buildFrontend({ ...raw, hosts }, errors);
+    const frontend = buildFrontend({ ...raw, hosts, production: raw.production === true || stack === "production" }, errors);
     return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors), frontend, soakSeconds: raw.soakSeconds };
 }
 

@@ -13,7 +13,7 @@
  * the other names).
  */
 import { z } from "zod";
-import { APT_PACKAGE, isHostname } from "./checks";
+import { APT_PACKAGE, isHostname, isImmutableRevision } from "./checks";
 import { commandLine, show, str } from "./schemas";
 
 const relativeDir = () =>
@@ -59,7 +59,7 @@ export interface FrontendConfig {
 
 /** Validated frontend, or undefined; problems (each naming its key) pushed onto `errors`. */
 export function buildFrontend(
-    raw: { frontend?: RawFrontend; soakSeconds: number; extraHostnames: readonly string[]; domain: string; hosts?: readonly { roles: readonly string[] }[] },
+    raw: { frontend?: RawFrontend; soakSeconds: number; extraHostnames: readonly string[]; domain: string; hosts?: readonly { roles: readonly string[] }[]; production: boolean },
     errors: string[],
 ): FrontendConfig | undefined {
     const f = raw.frontend;
@@ -68,6 +68,9 @@ export function buildFrontend(
     const webs = (raw.hosts ?? []).filter((h) => h.roles.includes("web")).length;
     if (webs > 1) errors.push(`berth:frontend: one web host only for now (berth:hosts has ${webs}); the soak and the frontend switch run on the one web host`);
     if (f.repository !== undefined && f.revision === undefined) errors.push(`${key("revision")}: required with frontend.repository (the app's revision names a commit of the app's repository)`);
+    if (raw.production && f.revision !== undefined && !isImmutableRevision(f.revision)) {
+        errors.push(`${key("revision")}: ${show(f.revision)} can move; production needs a full commit sha or a tag`);
+    }
     if (f.mount !== "root") {
         if (f.mount.toLowerCase() === raw.domain.toLowerCase()) errors.push(`${key("mount")}: ${show(f.mount)} is berth:domain, where the app is served; use root (the app under appPath) or another name`);
         else if (!raw.extraHostnames.some((h) => h.toLowerCase() === f.mount.toLowerCase())) {

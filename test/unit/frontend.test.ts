@@ -80,6 +80,11 @@ describe("frontend: configuration", () => {
         assert.deepEqual(ok.frontend!.mount, { hostname: "www.shop.example.com" });
         assert.equal(soakUrl(ok), "https://app.shop.example.com/up");
     });
+    test("production: the frontend's revision must not move either", () => {
+        const errors = errorsOf({ "berth:production": true, "berth:revision": SHA, "berth:frontend": { ...FRONTEND, revision: "main" } });
+        assert.ok(errors.includes('berth:frontend.revision: "main" can move; production needs a full commit sha or a tag'), errors.join("\n"));
+        assert.equal(parsed({ "berth:production": true, "berth:revision": SHA, "berth:frontend": { ...FRONTEND, revision: "v3" } }).frontend!.revision, "v3");
+    });
     test("an own repository needs its own revision; several web hosts are refused", () => {
         assert.match(errorsOf({ "berth:frontend": { ...FRONTEND, repository: "https://git.example.com/site.git" } }).join("\n"), /berth:frontend\.revision: required with frontend\.repository/);
         const hosts = [
