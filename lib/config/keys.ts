@@ -329,7 +329,7 @@ export const KEYS = declare({
     frontend: {
         schema: FrontendSchema.optional(),
         meaning:
-            "a static frontend built on the host and published after the backend's soak, see *Frontend and soak*: `build` (one line of shell writing the site into `$OUT`, e.g. `hugo --minify -d \"$OUT\"`), `output` (where the build writes instead, relative to the checkout), `repository` + `revision` (the app's), `mount` (`root`: the frontend at `/`, the app under `appPath`, default `/api`; or one of berth:extraHostnames for the frontend alone), `packages` (Debian packages the build needs), `keepReleases` (3)",
+            "a static frontend built on the host and published after the backend's soak, see *Frontend and soak*: `build` (one line of shell writing the site into `$OUT`, e.g. `hugo --minify -d \"$OUT\"`), `output` (where the build writes instead, relative to the checkout), `repository` + `revision` (the app's), `mount` (`root`: the frontend at `/`, the app under `appPath`, default `/api`; or one of berth:extraHostnames for the frontend alone), `packages` (Debian packages the build needs, installed with berth:packages), `keepReleases` (3)",
         undeclared: "(static frontend: {build, output, repository, revision, mount, appPath, packages, keepReleases})",
     },
     soakSeconds: {
