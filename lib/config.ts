@@ -20,6 +20,7 @@ import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
 import { type AlertsConfig, alertsConfig, type AutoRollbackConfig, autoRollbackConfig } from "./config/alerts";
 import { show } from "./config/schemas";
 import { buildReview, type ReviewConfig } from "./config/review";
+import { buildFrontend, type FrontendConfig } from "./config/frontend";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
 import { portSlots } from "./ports";
 import { PRESETS } from "./presets";
@@ -38,6 +39,7 @@ export {
     UNPINNABLE_HOST_KEY_TYPES,
 } from "./config/checks";
 export { type KeyDecl, type KeyName, KEYS, keyKind, RawSchema, SECRET_KEYS } from "./config/keys";
+export { type FrontendConfig } from "./config/frontend";
 
 /** Namespace of every berth key (the Pulumi project name). */
 export const NAMESPACE = "berth";
@@ -175,6 +177,10 @@ export interface BerthConfig {
     readonly review?: ReviewConfig;
     /** `berth:reviewSeed` (secret): a review stack's database is restored from this repository's latest run of `review.source`. */
     readonly reviewSeed?: BackupConfig;
+    /** `berth:frontend` (lib/config/frontend.ts): a static site published after the backend's soak; undefined = none. */
+    readonly frontend?: FrontendConfig;
+    /** `berth:soakSeconds`: how long the backend is watched through nginx before the frontend is published (only with a frontend). */
+    readonly soakSeconds: number;
 }
 
 export interface BackupConfig {
@@ -321,7 +327,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         extraHostnames: raw.extraHostnames,
         hostnames,
         dns: { enabled: raw.dns, zoneId: raw.cloudflare.zoneId, zone: raw.cloudflare.zone, proxied: raw.cloudflare.proxied },
-        packages: raw.packages,
+        // berth:frontend's build packages join the host's (installed with them, checked per release).
+        packages: raw.frontend ? [...new Set([...raw.packages, ...raw.frontend.packages])] : raw.packages,
         ...postgresAndRedis(raw, names, ports),
         database,
         databases: raw.databases,
@@ -744,10 +751,11 @@ export interface AccessoryConfig {
     readonly urlPath?: string;
 }
 
-type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories">;
+type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories" | "frontend" | "soakSeconds">;
 
 function buildServices(raw: Raw, stack: string, hosts: readonly HostConfig[], errors: string[]): Services {
-    return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors) };
+    const frontend = buildFrontend({ ...raw, hosts, production: raw.production === true || stack === "production" }, errors);
+    return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors), frontend, soakSeconds: raw.soakSeconds };
 }
 
 /** The hosts a process or accessory runs on: its `hosts` (names of berth:hosts), else every host with its role. */
