@@ -184,11 +184,11 @@ describe("backups on a disposable VPS with an SFTP target", () => {
         assert.ok(snapshots().length > before, "backup now took a snapshot before it returned");
         const list = await berthCli(cli, ["backup", "list", "--json"]);
         assert.equal(list.code, 0, list.stderr);
-        const listed = JSON.parse(list.stdout);
-        const rows = (Array.isArray(listed) ? listed : listed.snapshots) as { id?: string; short_id?: string; paths?: string[] }[];
-        const dump = rows.find((r) => r.paths?.includes(`/postgres-${DB}.dump`));
+        const rows = (JSON.parse(list.stdout) as { snapshots: { id: string; path: string; what: string }[] }).snapshots;
+        const dump = rows.find((r) => r.path === `/postgres-${DB}.dump`);
         assert.ok(dump, `a database snapshot is listed: ${list.stdout.slice(0, 2000)}`);
-        const id = (dump.short_id ?? dump.id)!;
+        assert.equal(dump.what, `database ${DB}`);
+        const id = dump.id.slice(0, 8);
         assert.ok(snapshots().some((x) => x.id.startsWith(id)), "the listed id is restic's");
         const file = path.join(world.work, "download.dump");
         const down = await berthCli(cli, ["backup", "download", id, "--to", file]);
