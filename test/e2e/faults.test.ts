@@ -19,7 +19,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { sleep, Stage, underLoad } from "./kit";
+import { berthCli, sleep, Stage, underLoad } from "./kit";
 import { UpReport } from "./applier";
 
 const VPS = "berth-faults-vps";
@@ -167,14 +167,20 @@ describe("faults and hardening on a disposable VPS", () => {
         const runs: { wall: number; phases: unknown }[] = [];
         for (const to of [world.shas.v2, world.shas.v1]) {
             const l = keepAliveLoad();
-            const cli = await underLoad(l, () => berthCli(["rollback", to.slice(0, 12), "--json"]));
+            let seconds = 0;
+            const cli = await underLoad(l, async () => {
+                const t0 = Date.now();
+                const out = await berthCli({ configPath: cliConfig(), statePath: path.join(world.work, "state.json"), dnsApi: world.acme.dnsApi }, ["rollback", to.slice(0, 12), "--json"]);
+                seconds = (Date.now() - t0) / 1000;
+                return out;
+            });
             assert.equal(cli.code, 0, `${cli.stdout}\n${cli.stderr}`);
             // The JSON is the last thing printed (the converge's log goes to stderr).
             const out = JSON.parse(cli.stdout.slice(cli.stdout.lastIndexOf("\n{") + 1));
             assert.equal(out.serving, to);
             assert.equal((await stage.get("/version")).body.trim(), to);
             assert.equal(l.stats.failed, 0, l.stats.failures.slice(0, 5).join("; "));
-            runs.push({ wall: cli.seconds, phases: out.seconds });
+            runs.push({ wall: seconds, phases: out.seconds });
         }
         figures.rollbackCommand = runs;
     });
@@ -353,22 +359,6 @@ async function waitFor(check: () => Promise<boolean>, ms = 60_000): Promise<void
 /** Where `berth --config` reads the stack's configuration (as the applier applies it). */
 function cliConfig(): string {
     return path.join(world.work, "stack-config.json");
-}
-
-/** `berth <args>` (cli/main.ts) on this world's dev stack, without blocking the event loop (a load runs meanwhile); its wall time. */
-function berthCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
-    const root = path.join(__dirname, "..", "..");
-    const argv = ["--import", "tsx", path.join(root, "cli", "main.ts"), "--config", cliConfig(), "--state", path.join(world.work, "state.json"), "--dns-api", world.acme.dnsApi, ...args];
-    return new Promise((resolve, reject) => {
-        const t0 = Date.now();
-        const p = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, BERTH_REAL_HOME: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        p.stdout.on("data", (d) => (stdout += d));
-        p.stderr.on("data", (d) => (stderr += d));
-        p.on("error", reject);
-        p.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr, seconds: (Date.now() - t0) / 1000 }));
-    });
 }
 
 /**
