@@ -36,7 +36,6 @@ import * as path from "node:path";
 import { BerthConfig, configErrorMessage, parseConfig } from "../../lib/config";
 import type { StateResource } from "../../lib/sshIdentity";
 import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
-import { specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -236,11 +235,16 @@ export function stateResources(stack: string, root = ROOT, stateFile?: string): 
 }
 
 /** The key of Pulumi's secret marker in state (`{<sig>: <secret sig>, value}`): the SDK's own constant. */
-const SECRET_SIG = specialSigKey;
+let secretSig: string | undefined;
+/** Loaded when a state is read (the SDK's runtime is not what every operation needs: `rollback` starts faster without it). */
+function SECRET_SIG(): string {
+    secretSig ??= (require("@pulumi/pulumi/runtime/rpc") as typeof import("@pulumi/pulumi/runtime/rpc")).specialSigKey;
+    return secretSig;
+}
 
 /** Removes Pulumi's secret markers (`{<sig>: ..., value}`) from a value. */
 export function unwrapSecret(v: any): any {
-    if (v && typeof v === "object" && v[SECRET_SIG] !== undefined) return unwrapSecret(v.value);
+    if (v && typeof v === "object" && v[SECRET_SIG()] !== undefined) return unwrapSecret(v.value);
     if (Array.isArray(v)) return v.map(unwrapSecret);
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecret(x)]));
     return v;

@@ -55,9 +55,35 @@ function faultRows(): string[] {
         row("rollback inside the window: up (s) / switch command (s)", `${s(faults.rollbackWindowUpSeconds)} / ${s(faults.rollbackWindowSwitchSeconds)}`),
         row("rollback inside the window: traffic moved, seconds after the switch started", faults.rollbackWindowTrafficMovedSeconds?.toFixed(2), "< 1"),
         row("rollback: requests / failed", `${faults.rollbackKeepAliveRequests} / ${faults.rollbackKeepAliveFailed}`, "0 failed"),
+        ...rollbackCommandRows(),
+        ...latencyRows(),
         row("reboot (docker restart) to HTTPS 200 (s)", s(faults.rebootTo200Seconds), "<= 60"),
         row("ssh-audit: fail findings", faults.sshAuditFails, "0"),
         ...Object.entries(scores).map(([u, v]) => row(`systemd-analyze security ${u}`, v.toFixed(1), u === "nginx.service" ? "well below 9.6" : "<= 2.0")),
+    ];
+}
+/** `berth rollback` inside the window, as a person runs it (scenario 3): wall time and where it went. */
+function rollbackCommandRows(): string[] {
+    const runs = (faults.rollbackCommand ?? []) as { wall: number; phases?: { probe: number; converge: number; check: number } }[];
+    return runs.map((r, i) =>
+        row(
+            `\`berth rollback\` inside the window (run ${i + 1}): wall time (s) = process start + probe + converge (program run) + check`,
+            `${r.wall.toFixed(2)} = ${(r.wall - (r.phases ? r.phases.probe + r.phases.converge + r.phases.check : 0)).toFixed(2)} + ${r.phases?.probe.toFixed(2)} + ${r.phases?.converge.toFixed(2)} + ${r.phases?.check.toFixed(2)}`,
+            "<= 2",
+        ),
+    );
+}
+
+/** Latency before any release under the same load (scenario 1): through systemd-socket-proxyd, and with Puma on the activated socket. */
+function latencyRows(): string[] {
+    const p = faults.latencyProxy as { p50: number; p99: number; requests: number } | undefined;
+    const a = faults.latencyActivation as { p50: number; p99: number; requests: number } | undefined;
+    if (!p || !a) return [];
+    return [
+        row(`GET /up, 16 keep-alive connections, ${p.requests} requests: p50 / p99 (ms), \`berth:webSocket: proxy\``, `${p.p50} / ${p.p99}`),
+        row(`the same, \`berth:webSocket: activation\` (Puma on systemd's socket)`, `${a.p50} / ${a.p99}`),
+        row("activation / proxy: p50 / p99", `${(a.p50 / p.p50).toFixed(2)} / ${(a.p99 / p.p99).toFixed(2)}`, "< 1"),
+        ...(faults.webActivationSecurity ? [row("systemd-analyze security of the web unit with activation", faults.webActivationSecurity.toFixed(1), "<= 2.0")] : []),
     ];
 }
 fs.writeFileSync(path.join(outDir, "README.md"), md.join("\n"));

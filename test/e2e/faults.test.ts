@@ -117,10 +117,13 @@ describe("faults and hardening on a disposable VPS", () => {
         const act = await stage.up({ "berth:revision": "v1" });
         assert.ok(act.ok, act.error);
         assert.equal(onVps(world, `systemctl is-active berth-${ID}-proxy@green.service`).stdout.trim(), "inactive", "no proxy in front of the activated instance");
-        // Puma's own log of what it serves: the activated socket only, not config/puma.rb's TCP port.
-        const listening = onVps(world, `journalctl -u berth-${ID}-web@green.service -o cat --no-pager | grep -i 'listening on'`).stdout;
-        assert.match(listening, new RegExp(`unix://${ROOT.replace("/srv/berth/", "/run/berth-")}/green\\.sock`), listening);
-        assert.doesNotMatch(listening, /tcp:|http:/, listening);
+        // Puma itself holds the instance's listening socket (its inode, flags __SO_ACCEPTCON, among the main process's descriptors),
+        // and config/puma.rb's TCP port ($PORT of the slot) is not bound: nothing answers there.
+        const sock = `${ROOT.replace("/srv/berth/", "/run/berth-")}/green.sock`;
+        const held = onVps(world, `pid=$(systemctl show -p MainPID --value berth-${ID}-web@green.service); ino=$(awk '$8 == "${sock}" && $4 == "00010000" { print $7; exit }' /proc/net/unix); echo "$(cat /proc/$pid/comm) $ino"; ls -l /proc/$pid/fd | grep -c "socket:\\[$ino\\]"`).stdout.trim().split("\n");
+        assert.match(held[0], /^\S+ \d+$/, `the listening socket's inode: ${held.join(" | ")}`);
+        assert.ok(Number(held[1]) >= 1, `Puma holds ${sock}: ${held.join(" | ")}`);
+        assert.equal(onVps(world, `. ${ROOT}/slots/green.env; curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:$PORT/up`).stdout.trim(), "000", "no TCP port bound");
         figures.latencyActivation = await latency();
         figures.webActivationSecurity = Number(/: (\d+\.\d+)/.exec(onVps(world, `systemd-analyze security --no-pager berth-${ID}-web@green.service | tail -n 1`).stdout)?.[1]);
         t.diagnostic(`p50/p99 ms, proxy ${JSON.stringify(figures.latencyProxy)}, activation ${JSON.stringify(figures.latencyActivation)}`);
