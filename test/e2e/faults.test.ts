@@ -125,6 +125,21 @@ describe("faults and hardening on a disposable VPS", () => {
         assert.ok(Number(held[1]) >= 1, `Puma holds ${sock}: ${held.join(" | ")}`);
         assert.equal(onVps(world, `. ${ROOT}/slots/green.env; curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:$PORT/up`).stdout.trim(), "000", "no TCP port bound");
         figures.latencyActivation = await latency();
+        // The machine is shared: A/B rounds interleaved on the same release, nginx's symlink pointed by hand at
+        // blue (still up for the rollback window, behind the proxy) and at green (activated), then left on green.
+        const rounds: { proxy: Latency; activation: Latency }[] = [];
+        const point = (c: string) => onVps(world, `ln -sfn /run/berth-${ID}/${c}.sock ${ROOT}/web.sock.ab && mv -T ${ROOT}/web.sock.ab ${ROOT}/web.sock`);
+        try {
+            for (let i = 0; i < 3; i++) {
+                point("blue");
+                const proxy = await latency();
+                point("green");
+                rounds.push({ proxy, activation: await latency() });
+            }
+        } finally {
+            point("green");
+        }
+        figures.latencyRounds = rounds;
         figures.webActivationSecurity = Number(/: (\d+\.\d+)/.exec(onVps(world, `systemd-analyze security --no-pager berth-${ID}-web@green.service | tail -n 1`).stdout)?.[1]);
         t.diagnostic(`p50/p99 ms, proxy ${JSON.stringify(figures.latencyProxy)}, activation ${JSON.stringify(figures.latencyActivation)}`);
     });
@@ -369,7 +384,9 @@ function cliConfig(): string {
  * sending GET /up back to back, 300 requests to warm up, then 4,000 measured.
  * p50/p99 in milliseconds (the client runs on this machine: test network only).
  */
-async function latency(total = 4000): Promise<{ p50: number; p99: number; requests: number; failed: number }> {
+type Latency = { p50: number; p99: number; requests: number; failed: number };
+
+async function latency(total = 4000): Promise<Latency> {
     const agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: stage.pebbleRoot, servername: world.domain });
     const times: number[] = [];
     let failed = 0;
