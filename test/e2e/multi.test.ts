@@ -238,7 +238,7 @@ function writeBench(out: string): void {
     fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     const s = (x: number | undefined) => (x === undefined ? "n/a" : x.toFixed(1));
     const ratio = single && figures.fleetReleaseEngineSeconds ? `${(figures.fleetReleaseEngineSeconds / single).toFixed(2)} (${s(figures.fleetReleaseEngineSeconds)} / ${s(single)})` : "n/a";
-    const step = (re: RegExp) => releaseTimeline.filter((c) => re.test(c.resource)).map((c) => `${c.start.toFixed(1)}+${c.seconds.toFixed(1)}`).join(", ") || "n/a";
+    const step = (re: RegExp, none = "n/a") => releaseTimeline.filter((c) => re.test(c.resource)).map((c) => `${c.start.toFixed(1)}+${c.seconds.toFixed(1)}`).join(", ") || none;
     writeBenchSection(path.join(path.dirname(out), "README.md"), "fleet", [
         "## Several hosts",
         "",
@@ -249,9 +249,12 @@ function writeBench(out: string): void {
         `| fresh fleet provision, three hosts (s) | ${s(figures.freshFleetSeconds)} |  |`,
         `| fleet release v1 -> v2 under load on both web hosts (s) | ${s(figures.fleetReleaseSeconds)} |  |`,
         `| fleet release: the engine's own time (s) | ${s(figures.fleetReleaseEngineSeconds)} |  |`,
-        `| fleet release / single-host release (engine's time, same machine) | ${ratio} | <= 1.3 |`,
+        `| fleet release / single-host release (engine's time, same machine; the single host's from bench/results.json) | ${ratio} | <= 1.3 |`,
         `| fleet release: checkout + build on each app host, start+duration after the first command (s) | ${step(/-checkout$/)} |  |`,
-        `| fleet release: data host's backup before the release, start+duration (s) | ${step(/-before-release$/)} |  |`,
+        `| fleet release: release command, start+duration (s) | ${step(/-release-command$/)} |  |`,
+        `| fleet release: start and health check on each web host (prepare), start+duration (s) | ${step(/-prepare$/)} |  |`,
+        `| fleet release: traffic moves on each web host (switch), start+duration (s) | ${step(/-switch$/)} |  |`,
+        `| fleet release: data host's backup before the release, start+duration (s) | ${step(/-before-release$/, "none: this stack has no berth:backup (the order is held by test/unit/fleet.test.ts)")} |  |`,
         `| fleet release: requests / failed | ${figures.fleetReleaseRequests ?? "n/a"} / ${figures.fleetReleaseFailed ?? "n/a"} | 0 failed |`,
         `| fleet rollback (s) / the engine's own time (s) | ${s(figures.fleetRollbackSeconds)} / ${s(figures.fleetRollbackEngineSeconds)} |  |`,
     ]);
