@@ -338,7 +338,9 @@ function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision:
     const rel = releases[rh.name];
     if (!rel.migrate) {
         const builds = p.apps.filter((h) => h.name !== rh.name).map((h) => releases[h.name].checkout);
-        const named = backupApart ? backup?.addReleaseBackup(rel.sha, [...builds, rel.checkout]) : undefined;
+        // The data host's backup runs alongside the builds (other hosts, independent steps): the
+        // release command still waits for both. A build that fails leaves one extra snapshot.
+        const named = backupApart ? backup?.addReleaseBackup(rel.sha, []) : undefined;
         rel.addReleaseCommand([...builds, ...(named ? [named] : []), ...(seedReady ?? [])], { backup: !backupApart });
     }
     return { units, processes, releases };

@@ -132,6 +132,8 @@ export interface BerthConfig {
         readonly buildCommand?: string;
         readonly releaseCommand?: string;
         readonly webCommand: string;
+        /** `berth:webSocket` (else the preset's): how nginx's socket reaches the web instance (lib/units/webSocket.ts). */
+        readonly webSocket: "proxy" | "activation";
         readonly workerCommand?: string;
         readonly keepReleases: number;
         readonly healthPath: string;
@@ -430,6 +432,10 @@ function checkRelease(raw: Raw, production: boolean, errors: string[]): boolean 
     if (PRESETS[raw.preset].needsWebCommand && !raw.webCommand) {
         errors.push(`${NAMESPACE}:webCommand: required with the ${raw.preset} preset`);
     }
+    const webCommand = raw.webCommand ?? DEFAULT_WEB_COMMAND;
+    if (raw.webSocket === "activation" && PRESETS[raw.preset].activatedWebCommand(webCommand) === undefined) {
+        errors.push(`${NAMESPACE}:webSocket: activation needs a web command that takes systemd's socket itself; with the ${raw.preset} preset that is Puma's own CLI (e.g. bundle exec puma -C config/puma.rb), and berth:webCommand ${show(webCommand)} is not (set berth:webSocket: proxy, or run Puma)`);
+    }
     return revisionIsImmutable;
 }
 
@@ -510,6 +516,9 @@ function buildData(raw: Raw, hosts: readonly HostConfig[], errors: string[]): Da
     return database;
 }
 
+/** The web command when `berth:webCommand` is unset (the Rails preset's; the generic preset requires one). */
+const DEFAULT_WEB_COMMAND = "bundle exec puma -C config/puma.rb";
+
 /** `release`: the repository (its host key pinned to type and key), revision, commands and switch settings. */
 function releaseConfig(raw: Raw, revisionIsImmutable: boolean): BerthConfig["release"] {
     return {
@@ -522,7 +531,8 @@ function releaseConfig(raw: Raw, revisionIsImmutable: boolean): BerthConfig["rel
         bundler: raw.bundler,
         buildCommand: raw.buildCommand,
         releaseCommand: raw.releaseCommand,
-        webCommand: raw.webCommand ?? "bundle exec puma -C config/puma.rb",
+        webCommand: raw.webCommand ?? DEFAULT_WEB_COMMAND,
+        webSocket: raw.webSocket ?? PRESETS[raw.preset].webSocket,
         workerCommand: raw.workerCommand,
         keepReleases: raw.keepReleases,
         healthPath: raw.healthPath,

@@ -8,7 +8,11 @@ import { iso, OpOptions, OpOutput, short, Stack } from "../support/stack";
 import { CommandContext, print } from "../support/command";
 
 export async function rollback(s: Stack, target: string | undefined, opts: OpOptions): Promise<OpOutput> {
+    const t0 = performance.now();
+    // The converge's program loads while the host is read (it applies nothing until asked).
+    if (!opts.dryRun) s.source.converger?.prepare?.();
     const p = s.probe();
+    const tProbe = performance.now();
     const kept = p.releases.filter((r) => r.built);
     let pick: { sha: string; builtAt: number } | undefined;
     if (target) {
@@ -34,13 +38,21 @@ export async function rollback(s: Stack, target: string | undefined, opts: OpOpt
     if (pick.sha === p.revision && from === pick.sha) return { code: 0, text: [...explain, "already serving it"], data };
     if (!s.source.converger) throw new Error("berth: this stack source cannot converge (pass --state <applier state> with --config, or use the Pulumi CLI)");
     process.stderr.write(`${explain.join("\n")}\n`);
+    const tConverge = performance.now();
     const r = await s.source.converger.apply({ revision: pick.sha }, { yes: opts.yes === true });
-    const after = s.probe();
+    const tApplied = performance.now();
+    // The converge's own switch proved what serves (it checked the release's health, then moved traffic): no second read.
+    const proved = r.ok && r.serving === pick.sha;
+    const after = proved ? { revision: pick.sha, color: undefined } : s.probe();
+    // Where the command's time goes (seconds; the process start before t0 is not counted): `--json` prints it.
+    const sec = (a: number, b: number) => Number(((b - a) / 1000).toFixed(3));
+    data.seconds = { probe: sec(t0, tProbe), converge: sec(tConverge, tApplied), check: sec(tApplied, performance.now()) };
     data.applied = r.ok;
     data.serving = after.revision ?? null;
     const ok = r.ok && after.revision === pick.sha;
     // The plan went to stderr before the converge (ahead of its output and prompt): the summary says only the outcome.
-    return { code: ok ? 0 : 1, text: [ok ? `rolled back: serving ${after.revision} on ${after.color}` : `rollback failed: ${r.error ?? `serving ${after.revision}`}`], data };
+    const where = after.color ? ` on ${after.color}` : " (the converge's switch checked it)";
+    return { code: ok ? 0 : 1, text: [ok ? `rolled back: serving ${after.revision}${where}` : `rollback failed: ${r.error ?? `serving ${after.revision}`}`], data };
 }
 
 export async function run(c: CommandContext): Promise<number> {

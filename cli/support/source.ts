@@ -36,7 +36,6 @@ import * as path from "node:path";
 import { BerthConfig, configErrorMessage, parseConfig } from "../../lib/config";
 import type { StateResource } from "../../lib/sshIdentity";
 import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
-import { specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -80,8 +79,14 @@ export function pulumiWorks(env: NodeJS.ProcessEnv = process.env): boolean {
 export interface Converger {
     /** The commands a person would run, for the explanation. */
     describe(changes: Record<string, string>): string[];
-    /** Applies the change (sets the values and runs the converge). */
-    apply(changes: Record<string, string>, opts: { yes: boolean }): Promise<{ ok: boolean; error?: string }>;
+    /**
+     * Applies the change (sets the values and runs the converge). `serving`:
+     * the revision every switch of the stack ran for in this converge and
+     * health-checked (so it serves); undefined when the converge cannot tell.
+     */
+    apply(changes: Record<string, string>, opts: { yes: boolean }): Promise<{ ok: boolean; error?: string; serving?: string }>;
+    /** Starts what the converge needs (nothing is applied) while the caller still reads the host; `apply` then uses it. */
+    prepare?(): void;
     /** The whole plan as printed lines (a diff, the commands, a refusal), when more than commands. */
     plan?(changes: Record<string, string>): string[];
 }
@@ -230,11 +235,16 @@ export function stateResources(stack: string, root = ROOT, stateFile?: string): 
 }
 
 /** The key of Pulumi's secret marker in state (`{<sig>: <secret sig>, value}`): the SDK's own constant. */
-const SECRET_SIG = specialSigKey;
+let secretSig: string | undefined;
+/** Loaded when a state is read (the SDK's runtime is not what every operation needs: `rollback` starts faster without it). */
+function SECRET_SIG(): string {
+    secretSig ??= (require("@pulumi/pulumi/runtime/rpc") as typeof import("@pulumi/pulumi/runtime/rpc")).specialSigKey;
+    return secretSig;
+}
 
 /** Removes Pulumi's secret markers (`{<sig>: ..., value}`) from a value. */
 export function unwrapSecret(v: any): any {
-    if (v && typeof v === "object" && v[SECRET_SIG] !== undefined) return unwrapSecret(v.value);
+    if (v && typeof v === "object" && v[SECRET_SIG()] !== undefined) return unwrapSecret(v.value);
     if (Array.isArray(v)) return v.map(unwrapSecret);
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecret(x)]));
     return v;
@@ -248,32 +258,67 @@ function applierConverger(
     dnsApi: string | undefined,
     persist?: (values: Record<string, string>) => void,
 ): Converger {
+    let dir: string | undefined;
+    let child: ReturnType<typeof spawn> | undefined;
+    // The applier in its own process, reading its configuration from stdin (`-`) once loaded.
+    const start = () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-ops-"));
+        const args = ["--import", "tsx", path.join(ROOT, "test", "e2e", "apply-cli.ts"), "up", stateFile, "-", path.join(dir, "report.json"), ...(dnsApi ? [dnsApi] : [])];
+        child = spawn(process.execPath, args, { stdio: ["pipe", "inherit", "inherit"], env: { ...process.env, BERTH_REAL_HOME: "1" } });
+        child.stdin!.on("error", () => undefined); // an applier that died early: its exit code says so
+        return child;
+    };
     return {
         describe: (changes) => [
             `test applier: up of stack ${stack} with ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(" ")} (state ${stateFile})`,
         ],
+        prepare() {
+            // Loads while the caller reads the host; an empty stdin (the caller exits without applying) applies nothing.
+            const p = start();
+            p.unref();
+            (p.stdin as unknown as { unref(): void }).unref();
+        },
         async apply(changes) {
             const values = { ...current(), ...Object.fromEntries(Object.entries(changes).map(([k, v]) => [`berth:${k}`, v])) };
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-ops-"));
+            const p = child ?? start();
+            child = undefined;
             try {
-                const configPath = path.join(dir, "config.json");
-                const reportPath = path.join(dir, "report.json");
-                fs.writeFileSync(configPath, JSON.stringify({ stack, values, secretKeys: [...secretKeys], secrets: [] }), { mode: 0o600 });
-                const args = ["--import", "tsx", path.join(ROOT, "test", "e2e", "apply-cli.ts"), "up", stateFile, configPath, reportPath, ...(dnsApi ? [dnsApi] : [])];
+                p.ref();
+                (p.stdin as unknown as { ref(): void }).ref();
                 const code = await new Promise<number>((resolve, reject) => {
-                    const p = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, BERTH_REAL_HOME: "1" } });
                     p.on("error", reject);
                     p.on("close", (c) => resolve(c ?? 1));
+                    p.stdin!.end(JSON.stringify({ stack, values, secretKeys: [...secretKeys], secrets: [] }));
                 });
                 if (code !== 0) return { ok: false, error: `the applier crashed (exit ${code})` };
-                const report = JSON.parse(fs.readFileSync(reportPath, "utf8")) as { ok: boolean; error?: string };
+                const report = JSON.parse(fs.readFileSync(path.join(dir!, "report.json"), "utf8")) as ApplierReport;
                 if (report.ok) persist?.(values);
-                return { ok: report.ok, error: report.error };
+                return { ok: report.ok, error: report.error, serving: switchedTo(report) };
             } finally {
-                fs.rmSync(dir, { recursive: true, force: true });
+                fs.rmSync(dir!, { recursive: true, force: true });
             }
         },
     };
+}
+
+/** What the converge reads of the applier's report. */
+interface ApplierReport {
+    ok: boolean;
+    error?: string;
+    steps?: Record<string, { op: string }>;
+    outputs?: Record<string, unknown>;
+}
+
+/**
+ * The revision the up put in service: it succeeded, and every switch command
+ * of the stack ran in it (none `same`: a switch that did not run proves
+ * nothing about what the host serves), so each checked the release's health
+ * and moved traffic to it. Undefined otherwise (the caller reads the host).
+ */
+export function switchedTo(report: ApplierReport): string | undefined {
+    const switches = Object.entries(report.steps ?? {}).filter(([urn]) => /\$command:remote:Command::[^:]+-switch$/.test(urn));
+    const revision = report.outputs?.revision;
+    return report.ok && switches.length > 0 && switches.every(([, s]) => s.op !== "same") && typeof revision === "string" ? revision : undefined;
 }
 
 // ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import { appHardening, appServiceLines, sandboxTightening, shellExecStart, syste
 
 export { PROTECT, shellExecStart, systemdQuote };
 import { cmd, quote, script, writeFile } from "../../lib/shell";
+import { webSocketOf } from "../../lib/units/webSocket";
 
 /** What the builders read of the configuration: the stack, this app host and the release settings as it runs them. */
 export const APP_UNITS_SCOPE = ["project", "stack", "production", "protect", "names", "host", "release"] as const;
@@ -167,13 +168,14 @@ export function workerUnitPath(cfg: AppUnitsScope): string {
     return `/etc/systemd/system/${cfg.names.workerUnit}.service`;
 }
 
-function unitText(cfg: AppUnitsScope, opts: { description: string; service: string[] }): string {
+function unitText(cfg: AppUnitsScope, opts: { description: string; unit?: string[]; service: string[] }): string {
     return [
         managedBy(cfg),
         "[Unit]",
         `Description=${opts.description}`,
         "Wants=network-online.target",
         "After=network-online.target docker.service",
+        ...(opts.unit ?? []),
         "",
         "[Service]",
         "Type=simple",
@@ -195,15 +197,20 @@ function unitText(cfg: AppUnitsScope, opts: { description: string; service: stri
  * The web template unit; `%i` is the instance (`blue` or `green`). Its
  * working directory `slots/%i` is a symlink to the release the instance
  * runs, and `slots/%i.env` (PORT, REVISION) is written by the switch.
+ * With `berth:webSocket: activation` it takes its socket from systemd
+ * (lib/units/webSocket.ts).
  */
 export function webUnitFile(cfg: AppUnitsScope): string {
     const n = cfg.names;
+    const ws = webSocketOf(cfg);
     return unitText(cfg, {
         description: `berth ${n.id} web (%i)`,
+        unit: ws.webUnitLines(n),
         service: [
             ...appServiceLines(n, `${n.root}/slots/%i`),
             `EnvironmentFile=${n.root}/slots/%i.env`,
-            `ExecStart=${shellExecStart(cfg.release.webCommand)}`,
+            ...ws.webServiceLines(n),
+            `ExecStart=${shellExecStart(ws.webCommand(cfg.release))}`,
             `SyslogIdentifier=${n.id}-web-%i`,
         ],
     });
@@ -231,6 +238,7 @@ export function proxySocketFile(cfg: AppUnitsScope): string {
         "",
         "[Socket]",
         `ListenStream=${n.runDir}/%i.sock`,
+        ...webSocketOf(cfg).socketLines(n),
         `SocketGroup=${NGINX_USER}`,
         "SocketMode=0660",
         "DirectoryMode=0755",

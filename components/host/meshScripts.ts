@@ -27,7 +27,7 @@ import { dataFirewallNames, HOST_LOCK, meshNames, PROTECT, TUN_TMPFILES } from "
 // Host paths and unit names live in lib/names.ts; re-exported for the callers of this module.
 export { dataFirewallNames, meshNames, TUN_TMPFILES };
 export type { DataFirewallNames, MeshNames } from "../../lib/names";
-import { managedBy } from "../../lib/remote";
+import { managedBy } from "../../lib/managedBy";
 import { DATA_CONTAINER_PORTS } from "../../lib/ports";
 import { osDetectLines, osPackagesCase } from "../../lib/os";
 import { aptInstallWanted, cmd, hostLock, quote, raw, script, writeFile } from "../../lib/shell";

@@ -284,6 +284,13 @@ export const KEYS = declare({
         meaning: "web process (Rails: `bundle exec puma -C config/puma.rb`); must listen on 127.0.0.1:$PORT",
         pulumi: "Command of the web process; it must listen on 127.0.0.1:$PORT. Empty for the preset's default.",
     },
+    webSocket: {
+        schema: z.enum(["proxy", "activation"], { error: (iss) => `${show(iss.input)} is not a web socket mode (proxy or activation)` }).optional(),
+        default: "the preset's (`proxy`)",
+        meaning:
+            "how nginx's unix socket reaches the web instance: `proxy` (systemd-socket-proxyd to 127.0.0.1:$PORT, any app) or `activation` (systemd hands the socket to the app itself, one hop less; Rails preset: Puma's CLI as `berth:webCommand`, run with `--bind-to-activated-sockets only`; generic: the command must take `LISTEN_FDS` itself)",
+        pulumi: "How nginx's socket reaches the web instance: proxy (systemd-socket-proxyd to 127.0.0.1:$PORT) or activation (the app takes systemd's socket itself; Rails: Puma's CLI). Empty for the preset's default.",
+    },
     workerCommand: {
         schema: command(),
         meaning: "optional worker process (e.g. `bundle exec sidekiq`)",

@@ -16,4 +16,7 @@ export const generic: Preset = {
     ownedEnv: {},
     console: undefined,
     linkedDirs: ["log", "tmp", "storage"],
+    webSocket: "proxy",
+    // As written: with `activation` the program must take systemd's socket (LISTEN_FDS) itself.
+    activatedWebCommand: (webCommand) => webCommand,
 };

@@ -41,6 +41,14 @@ export interface Preset {
     readonly console?: string;
     /** Directories of shared/ linked into every release (Capistrano's linked_dirs). */
     readonly linkedDirs: readonly string[];
+    /** `berth:webSocket` when unset (lib/units/webSocket.ts). */
+    readonly webSocket: "proxy" | "activation";
+    /**
+     * The web command that takes the instance's socket from systemd
+     * (`berth:webSocket: activation`, LISTEN_FDS), made from
+     * `berth:webCommand`; undefined when that command cannot.
+     */
+    activatedWebCommand(webCommand: string): string | undefined;
 }
 
 /** Every preset, by `berth:preset` value. */

@@ -33,7 +33,23 @@ export const rails: Preset = {
     ownedEnv: { RAILS_ENV: "production", RACK_ENV: "production" },
     console: "exec bin/rails console",
     linkedDirs: ["log", "tmp", "storage"],
+    webSocket: "proxy",
+    activatedWebCommand: pumaActivated,
 };
+
+/**
+ * Puma's own CLI (`puma`, `bundle exec puma`, a path ending in `/puma`)
+ * adopts systemd's sockets itself (puma/binder.rb `create_activated_fds`,
+ * LISTEN_FDS and LISTEN_PID = its pid; `/bin/sh -c 'exec ...'` and
+ * `bundle exec` keep the pid). `--bind-to-activated-sockets only` (Puma ≥ 5,
+ * a CLI option, so it overrides config/puma.rb) makes it serve exactly the
+ * activated sockets and drop every configured bind, Rails' `port
+ * ENV.fetch("PORT")` included: no TCP port, and the user's config/puma.rb
+ * is not edited. `bin/rails server` has no such option: undefined (proxy).
+ */
+export function pumaActivated(webCommand: string): string | undefined {
+    return /(^|[\s/])puma(\s|$)/.test(webCommand) ? `${webCommand} --bind-to-activated-sockets only` : undefined;
+}
 
 /**
  * Bundler settings of the Rails preset. `deployment`: Capistrano's

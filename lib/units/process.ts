@@ -8,7 +8,7 @@
  */
 import type { ProcessConfig } from "../config";
 import { type Names, processUnitNames } from "../names";
-import { managedBy } from "../remote";
+import { managedBy } from "../managedBy";
 import { appHardening, appServiceLines, shellExecStart } from "./common";
 
 export interface ProcessUnitScope {

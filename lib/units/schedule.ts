@@ -26,7 +26,7 @@
  */
 import type { ScheduleConfig } from "../config";
 import { type Names, PROTECT, scheduleFailureUnit, scheduleStateDir, scheduleUnitNames } from "../names";
-import { managedBy } from "../remote";
+import { managedBy } from "../managedBy";
 import { appHardening, appServiceLines, sandboxTightening, shellExecStart, systemdQuote } from "./common";
 
 export interface ScheduleUnitScope {

@@ -5,7 +5,9 @@
  *   apply-cli.ts up|preview|refresh|destroy <state.json> <config.json> <report.json> [dnsApi]
  *                [--refresh] [--expect-no-changes]
  *   apply-cli.ts unprotect <state.json> - - <stack>
- * config.json holds the StackConfig (0600, deleted by the caller). The two
+ * config.json holds the StackConfig (0600, deleted by the caller); `-` reads it
+ * from stdin once everything is loaded (berth's applier converge starts the
+ * process early, cli/support/source.ts; an empty stdin applies nothing). The two
  * flags are the CLI's (`up`/`preview --refresh`, `--expect-no-changes`).
  */
 import * as fs from "node:fs";
@@ -24,7 +26,9 @@ import { StackConfig } from "../unit/harness";
         applier.unprotectAll(dnsApi);
         return;
     }
-    const cfg = JSON.parse(fs.readFileSync(configPath, "utf8")) as StackConfig;
+    const text = configPath === "-" ? await readStdin() : fs.readFileSync(configPath, "utf8");
+    if (text === "") process.exit(0);
+    const cfg = JSON.parse(text) as StackConfig;
     const report =
         verb === "destroy" ? await applier.destroy(cfg)
         : verb === "preview" ? await applier.preview(cfg, opts)
@@ -38,3 +42,13 @@ import { StackConfig } from "../unit/harness";
     process.stderr.write(`${(e as Error).stack}\n`);
     process.exit(1);
 });
+
+function readStdin(): Promise<string> {
+    return new Promise((resolve, reject) => {
+        let text = "";
+        process.stdin.setEncoding("utf8");
+        process.stdin.on("data", (d) => (text += d));
+        process.stdin.on("end", () => resolve(text));
+        process.stdin.on("error", reject);
+    });
+}

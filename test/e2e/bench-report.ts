@@ -55,11 +55,43 @@ function faultRows(): string[] {
         row("rollback inside the window: up (s) / switch command (s)", `${s(faults.rollbackWindowUpSeconds)} / ${s(faults.rollbackWindowSwitchSeconds)}`),
         row("rollback inside the window: traffic moved, seconds after the switch started", faults.rollbackWindowTrafficMovedSeconds?.toFixed(2), "< 1"),
         row("rollback: requests / failed", `${faults.rollbackKeepAliveRequests} / ${faults.rollbackKeepAliveFailed}`, "0 failed"),
+        ...rollbackCommandRows(),
+        ...latencyRows(),
         row("reboot (docker restart) to HTTPS 200 (s)", s(faults.rebootTo200Seconds), "<= 60"),
         row("ssh-audit: fail findings", faults.sshAuditFails, "0"),
         row("lynis hardening index (fresh host after up)", faults.lynisHardeningIndex, ">= 75"),
         row("systemd-analyze security of the drain (transient, stops the previous instance after the window)", typeof faults.drainExposure === "number" ? faults.drainExposure.toFixed(1) : undefined, "<= 2.0"),
         ...Object.entries(scores).map(([u, v]) => row(`systemd-analyze security ${u}`, v.toFixed(1), u === "nginx.service" ? "well below 9.6" : "<= 2.0")),
+    ];
+}
+/** `berth rollback` inside the window, as a person runs it (scenario 3): wall time and where it went. */
+function rollbackCommandRows(): string[] {
+    const runs = (faults.rollbackCommand ?? []) as { wall: number; phases?: { probe: number; converge: number; check: number } }[];
+    return runs.map((r, i) =>
+        row(
+            `\`berth rollback\` inside the window (run ${i + 1}): wall time (s) = process start + probe + converge (program run) + check`,
+            `${r.wall.toFixed(2)} = ${(r.wall - (r.phases ? r.phases.probe + r.phases.converge + r.phases.check : 0)).toFixed(2)} + ${r.phases?.probe.toFixed(2)} + ${r.phases?.converge.toFixed(2)} + ${r.phases?.check.toFixed(2)}`,
+            "<= 2",
+        ),
+    );
+}
+
+/** Latency before any release under the same load (scenario 1): through systemd-socket-proxyd, and with Puma on the activated socket. */
+function latencyRows(): string[] {
+    const p = faults.latencyProxy as { p50: number; p99: number; requests: number } | undefined;
+    const a = faults.latencyActivation as { p50: number; p99: number; requests: number } | undefined;
+    if (!p || !a) return [];
+    type L = { p50: number; p99: number };
+    // Every pair: the first (each after its own up), then the rounds interleaved on the same release.
+    const pairs = [{ proxy: p, activation: a }, ...((faults.latencyRounds ?? []) as { proxy: L; activation: L }[])];
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    const ratio = (k: "p50" | "p99") => median(pairs.map((x) => x.activation[k] / x.proxy[k])).toFixed(2);
+    const list = (m: "proxy" | "activation") => pairs.map((x) => `${x[m].p50} / ${x[m].p99}`).join("; ");
+    return [
+        row(`GET /up, 16 keep-alive connections, ${p.requests} requests per measure, ${pairs.length} measures: p50 / p99 (ms), \`berth:webSocket: proxy\``, list("proxy")),
+        row(`the same, \`berth:webSocket: activation\` (Puma on systemd's socket), measured right after each`, list("activation")),
+        row("activation / proxy, median of the pairs: p50 / p99", `${ratio("p50")} / ${ratio("p99")}`, "< 1"),
+        ...(faults.webActivationSecurity ? [row("systemd-analyze security of the web unit with activation", faults.webActivationSecurity.toFixed(1), "<= 2.0")] : []),
     ];
 }
 fs.writeFileSync(path.join(outDir, "README.md"), md.join("\n"));

@@ -19,7 +19,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { sleep, Stage, underLoad } from "./kit";
+import { berthCli, sleep, Stage, underLoad } from "./kit";
 import { UpReport } from "./applier";
 
 const VPS = "berth-faults-vps";
@@ -29,8 +29,11 @@ let world: World;
 let driver: Driver;
 let stage: Stage;
 const figures: Record<string, unknown> = {};
-/** Config every scenario shares: a short drain (the slow endpoint takes 3 s), a rollback window that covers the suite. */
-const BASE = { "berth:drainSeconds": 10, "berth:rollbackWindow": 600 };
+/**
+ * Config every scenario shares: a short drain (the slow endpoint takes 3 s), a rollback window that covers the suite,
+ * and Puma taking its socket from systemd (berth:webSocket: activation; scenario 1 starts on the proxy and measures both).
+ */
+const BASE = { "berth:drainSeconds": 10, "berth:rollbackWindow": 600, "berth:webSocket": "activation" };
 
 before(async () => {
     const opts = { fresh: true, services: "faults", domain: "faults.berth.test", prodDomain: "prod.faults.berth.test", repo: "faults-sample" };
@@ -56,7 +59,7 @@ after(() => {
 
 describe("faults and hardening on a disposable VPS", () => {
     test("1. hardening measured by ssh-audit, systemd-analyze security, nginx and lynis, after a fresh up", async (t) => {
-        const r = await stage.up({ "berth:revision": "v1" });
+        const r = await stage.up({ "berth:revision": "v1", "berth:webSocket": "proxy" });
         assert.ok(r.ok, r.error);
         await stage.fetchPebbleRoot();
         assert.equal((await stage.get("/up")).status, 200);
@@ -106,6 +109,39 @@ describe("faults and hardening on a disposable VPS", () => {
         // 64 on a host berth provisioned before lib/hostHardening.ts; 74 with it, 75 with libpam-pwquality
         // (issue 20's goal; the figure is in bench/). This holds the hardening in place.
         assert.ok(index >= 75, `lynis hardening index ${index}: below the goal of 75 (issue 20), the host hardening (lib/hostHardening.ts, libpam-pwquality in components/host/host.ts) is not all in effect`);
+
+        // The extra hop (issue 20 item 5a): the same load before any release, through systemd-socket-proxyd,
+        // then with Puma on the activated socket (an up that only changes berth:webSocket: a switch).
+        figures.latencyProxy = await latency();
+        assert.equal(onVps(world, `systemctl is-active berth-${ID}-proxy@blue.service`).stdout.trim(), "active", "the proxy carried that load");
+        const act = await stage.up({ "berth:revision": "v1" });
+        assert.ok(act.ok, act.error);
+        assert.equal(onVps(world, `systemctl is-active berth-${ID}-proxy@green.service`).stdout.trim(), "inactive", "no proxy in front of the activated instance");
+        // Puma itself holds the instance's listening socket (its inode, flags __SO_ACCEPTCON, among the main process's descriptors),
+        // and config/puma.rb's TCP port ($PORT of the slot) is not bound: nothing answers there.
+        const sock = `${ROOT.replace("/srv/berth/", "/run/berth-")}/green.sock`;
+        const held = onVps(world, `pid=$(systemctl show -p MainPID --value berth-${ID}-web@green.service); ino=$(awk '$8 == "${sock}" && $4 == "00010000" { print $7; exit }' /proc/net/unix); echo "$(cat /proc/$pid/comm) $ino"; ls -l /proc/$pid/fd | grep -c "socket:\\[$ino\\]"`).stdout.trim().split("\n");
+        assert.match(held[0], /^\S+ \d+$/, `the listening socket's inode: ${held.join(" | ")}`);
+        assert.ok(Number(held[1]) >= 1, `Puma holds ${sock}: ${held.join(" | ")}`);
+        assert.equal(onVps(world, `. ${ROOT}/slots/green.env; curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:$PORT/up`).stdout.trim(), "000", "no TCP port bound");
+        figures.latencyActivation = await latency();
+        // The machine is shared: A/B rounds interleaved on the same release, nginx's symlink pointed by hand at
+        // blue (still up for the rollback window, behind the proxy) and at green (activated), then left on green.
+        const rounds: { proxy: Latency; activation: Latency }[] = [];
+        const point = (c: string) => onVps(world, `ln -sfn /run/berth-${ID}/${c}.sock ${ROOT}/web.sock.ab && mv -T ${ROOT}/web.sock.ab ${ROOT}/web.sock`);
+        try {
+            for (let i = 0; i < 3; i++) {
+                point("blue");
+                const proxy = await latency();
+                point("green");
+                rounds.push({ proxy, activation: await latency() });
+            }
+        } finally {
+            point("green");
+        }
+        figures.latencyRounds = rounds;
+        figures.webActivationSecurity = Number(/: (\d+\.\d+)/.exec(onVps(world, `systemd-analyze security --no-pager berth-${ID}-web@green.service | tail -n 1`).stdout)?.[1]);
+        t.diagnostic(`p50/p99 ms, proxy ${JSON.stringify(figures.latencyProxy)}, activation ${JSON.stringify(figures.latencyActivation)}`);
     });
 
     test("2. heavy traffic across a release: 16 keep-alive connections and in-flight slow requests, 0 errors", async () => {
@@ -151,6 +187,29 @@ describe("faults and hardening on a disposable VPS", () => {
         figures.rollbackKeepAliveFailed = stats.failed;
         assert.equal((await stage.get("/version")).body.trim(), world.shas.v1);
         assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
+
+        // `berth rollback` as a person runs it (cli/main.ts with the applier as its converge), twice inside
+        // the window (to v2, then back to v1), under the same load: the whole command's wall time, and its phases.
+        fs.writeFileSync(cliConfig(), JSON.stringify(stage.cfg({ "berth:revision": world.shas.v1 })), { mode: 0o600 });
+        const runs: { wall: number; phases: unknown }[] = [];
+        for (const to of [world.shas.v2, world.shas.v1]) {
+            const l = keepAliveLoad();
+            let seconds = 0;
+            const cli = await underLoad(l, async () => {
+                const t0 = Date.now();
+                const out = await berthCli({ configPath: cliConfig(), statePath: path.join(world.work, "state.json"), dnsApi: world.acme.dnsApi }, ["rollback", to.slice(0, 12), "--json"]);
+                seconds = (Date.now() - t0) / 1000;
+                return out;
+            });
+            assert.equal(cli.code, 0, `${cli.stdout}\n${cli.stderr}`);
+            // The JSON is the last thing printed (the converge's log goes to stderr).
+            const out = JSON.parse(cli.stdout.slice(cli.stdout.lastIndexOf("\n{") + 1));
+            assert.equal(out.serving, to);
+            assert.equal((await stage.get("/version")).body.trim(), to);
+            assert.equal(l.stats.failed, 0, l.stats.failures.slice(0, 5).join("; "));
+            runs.push({ wall: seconds, phases: out.seconds });
+        }
+        figures.rollbackCommand = runs;
     });
 
     test("4. reboot: serving again within 60 s without an up, data intact, the next up runs nothing", async () => {
@@ -182,7 +241,8 @@ describe("faults and hardening on a disposable VPS", () => {
         assert.equal((await stage.get("/health/db")).status, 200);
         assert.equal((await stage.get("/health/redis")).status, 200);
         assert.equal(rows(), before, "Postgres rows intact");
-        const r = await stage.up({ "berth:revision": "v1" });
+        // (the sha, as `berth rollback` wrote it in scenario 3)
+        const r = await stage.up({ "berth:revision": world.shas.v1 });
         assert.ok(r.ok, r.error);
         assert.deepEqual(r.commands.map((c) => c.resource), [], "the next up runs no command");
     });
@@ -322,6 +382,47 @@ async function waitFor(check: () => Promise<boolean>, ms = 60_000): Promise<void
     throw new Error("timed out");
 }
 
+
+/** Where `berth --config` reads the stack's configuration (as the applier applies it). */
+function cliConfig(): string {
+    return path.join(world.work, "stack-config.json");
+}
+
+/**
+ * Latency under a fixed load before any release: 16 keep-alive HTTPS connections
+ * sending GET /up back to back, 300 requests to warm up, then 4,000 measured.
+ * p50/p99 in milliseconds (the client runs on this machine: test network only).
+ */
+type Latency = { p50: number; p99: number; requests: number; failed: number };
+
+async function latency(total = 4000): Promise<Latency> {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: stage.pebbleRoot, servername: world.domain });
+    const times: number[] = [];
+    let failed = 0;
+    const run = async (n: number, keep: boolean) => {
+        let left = n;
+        const worker = async () => {
+            while (left-- > 0) {
+                const t0 = process.hrtime.bigint();
+                try {
+                    const r = await stage.get("/up", 10_000, world.domain, agent);
+                    if (r.status !== 200) failed++;
+                } catch {
+                    failed++;
+                }
+                if (keep) times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+            }
+        };
+        await Promise.all(Array.from({ length: 16 }, worker));
+    };
+    await run(300, false);
+    await run(total, true);
+    agent.destroy();
+    times.sort((a, b) => a - b);
+    const at = (q: number) => Number(times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(2));
+    assert.equal(failed, 0, "every request of the latency load answered 200");
+    return { p50: at(0.5), p99: at(0.99), requests: times.length, failed };
+}
 
 /** Seconds the switch command took in an up (the time traffic needs to move, plus the health check when an instance starts). */
 function switchSeconds(r: UpReport): number | undefined {

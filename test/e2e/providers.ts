@@ -122,6 +122,8 @@ export interface CommandRun {
     resource: string;
     phase: "create" | "update" | "delete";
     ms: number;
+    /** When it started (ms since the epoch): the bench lays the commands of an up out in time. */
+    startedAt?: number;
     exitCode: number;
     stdout: string;
     stderr: string;
@@ -354,7 +356,7 @@ export class HostModels {
         const t0 = Date.now();
         try {
             const r = await run("ssh", [...commandSshArgs(conn, { keyFile, knownHosts }), command], stdin || undefined);
-            const rec: CommandRun = { resource: name, phase, ms: Date.now() - t0, exitCode: r.code, stdout: r.stdout, stderr: r.stderr };
+            const rec: CommandRun = { resource: name, phase, ms: Date.now() - t0, startedAt: t0, exitCode: r.code, stdout: r.stdout, stderr: r.stderr };
             this.o.commands.push(rec);
             this.o.log?.(`  ${phase} ${name} (${rec.ms} ms, exit ${r.code})`);
             return r;

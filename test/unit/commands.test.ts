@@ -11,6 +11,7 @@ import { releases } from "../../cli/commands/releases";
 import { rollback } from "../../cli/commands/rollback";
 import { status } from "../../cli/commands/status";
 import { parseProbe } from "../../cli/support/probe";
+import { switchedTo } from "../../cli/support/source";
 import type { Stack } from "../../cli/support/stack";
 import { configFor, quietStderr } from "./harness";
 
@@ -93,6 +94,34 @@ describe("berth rollback picks a kept, built release", () => {
         assert.deepEqual(out.text, [`rolled back: serving ${R1} on green`]);
     });
 
+    test("the converge's switch proved the release serves: no second read of the host; the program was started before the first", async () => {
+        const s = fakeStack([]);
+        const calls: string[] = [];
+        const probe = s.probe.bind(s);
+        (s as any).probe = () => (calls.push("probe"), probe());
+        (s as any).source = {
+            converger: {
+                describe: () => [],
+                prepare: () => calls.push("prepare"),
+                apply: async () => (calls.push("apply"), { ok: true, serving: R1 }),
+            },
+        };
+        const out = await quietStderr(() => rollback(s, R1.slice(0, 8), { yes: true }));
+        assert.deepEqual(calls, ["prepare", "probe", "apply"]);
+        assert.equal(out.code, 0);
+        assert.deepEqual(out.text, [`rolled back: serving ${R1} (the converge's switch checked it)`]);
+    });
+
+    test("a converge that proves another revision, or none, is checked on the host", async () => {
+        for (const serving of [R2, undefined]) {
+            const s = fakeStack([]);
+            (s as any).source.converger.apply = async () => ({ ok: true, serving });
+            const out = await quietStderr(() => rollback(s, R1.slice(0, 8), { yes: true }));
+            assert.equal(out.code, 1, `serving ${serving}`);
+            assert.match(out.text[0], /^rollback failed: serving 2{40}$/);
+        }
+    });
+
     test("the up succeeded but the host still serves the old release: exit 1", async () => {
         const out = await quietStderr(() => rollback(fakeStack([]), R1.slice(0, 8), { yes: true }));
         assert.equal(out.code, 1);
@@ -107,5 +136,18 @@ describe("berth rollback picks a kept, built release", () => {
         assert.deepEqual(applied, []);
         assert.equal(dry.text.at(-1), "(dry run: nothing changed)");
         assert.match(dry.text[0], new RegExp(`serving ${R2}; target ${R1}`));
+    });
+});
+
+describe("the applier converge's proof of what serves (cli/support/source.ts switchedTo)", () => {
+    const sw = (name: string) => `urn:pulumi:dev::berth::berth:env:Environment$berth:app:Switch$command:remote:Command::${name}`;
+    const report = (ops: Record<string, string>, ok = true) => ({ ok, outputs: { revision: R1 }, steps: Object.fromEntries(Object.entries(ops).map(([k, op]) => [k, { op }])) });
+    test("every switch command ran in a successful up: its revision", () => {
+        assert.equal(switchedTo(report({ [sw("a-switch-web1-switch")]: "update", [sw("a-switch-web2-switch")]: "update", "urn:pulumi:dev::berth::berth:app:Switch::a-switch": "same" })), R1);
+    });
+    test("a switch that did not run, no switch, or a failed up proves nothing", () => {
+        assert.equal(switchedTo(report({ [sw("a-switch-web1-switch")]: "update", [sw("a-switch-web2-switch")]: "same" })), undefined);
+        assert.equal(switchedTo(report({ "urn:pulumi:dev::berth::berth:app:Switch::a-switch": "update" })), undefined);
+        assert.equal(switchedTo(report({ [sw("a-switch-switch")]: "update" }, false)), undefined);
     });
 });

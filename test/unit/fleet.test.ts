@@ -96,6 +96,7 @@ describe("several hosts: a fleet-atomic release", () => {
         const backup = one("shop-fleet-backup-data-before-release");
         assert.equal(host(backup), "203.0.113.33");
         assert.ok(w.has(backup.name));
+        assert.ok(!waitsFor(backup).has("shop-fleet-release-web1-checkout") && !waitsFor(backup).has("shop-fleet-release-web2-checkout"), "the backup runs alongside the builds, not after them");
         assert.doesNotMatch(String(unwrap(migrate.inputs.create)), /backing up the database/, "no second backup inside the release command");
     });
     test("no host moves traffic before every web host started and checked the release", () => {

@@ -47,6 +47,8 @@ const VARIANTS: Variant[] = [
     { dir: "production", cfg: configFor("production") },
     { dir: "staging/generic", cfg: configFor("staging", GENERIC) },
     { dir: "production/generic", cfg: configFor("production", GENERIC) },
+    // berth:webSocket: activation (lib/units/webSocket.ts): only the web unit, the socket and units.sh differ from staging's.
+    { dir: "staging/activation", cfg: configFor("staging", { "berth:webSocket": "activation" }) },
 ];
 
 /** A representative merged environment (not secrets: test values). */
@@ -553,7 +555,8 @@ describe("systemdQuote", () => {
         });
     }
     test("every unit of every variant starts its command verbatim", () => {
-        for (const { cfg } of VARIANTS) {
+        // (berth:webSocket: activation adds Puma's option: test/unit/webSocket.test.ts)
+        for (const { cfg } of VARIANTS.filter((v) => v.cfg.release.webSocket === "proxy")) {
             const execs = [units.webUnitFile(cfg), ...(cfg.release.workerCommand ? [units.workerUnitFile(cfg)] : [])].map(
                 (u) => /^ExecStart=(.*)$/m.exec(u)![1],
             );

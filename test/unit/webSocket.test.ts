@@ -1,0 +1,56 @@
+/**
+ * berth:webSocket (lib/units/webSocket.ts): the proxy stays the default and
+ * byte-identical; `activation` hands the instance's socket to the app
+ * (golden text and systemd-analyze in test/unit/web.test.ts, variant
+ * staging/activation). Here: what the units say to systemd, Puma's command,
+ * and the refusals.
+ */
+import { describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as units from "../../components/app/appUnits";
+import { pumaActivated } from "../../lib/presets/rails";
+import { configFor } from "./harness";
+
+const lines = (text: string, key: string) => text.split("\n").filter((l) => l.startsWith(`${key}=`));
+
+describe("berth:webSocket", () => {
+    const proxy = configFor("staging");
+    const act = configFor("staging", { "berth:webSocket": "activation" });
+
+    test("unset: the preset's default, the proxy (existing stacks unchanged)", () => {
+        assert.equal(proxy.release.webSocket, "proxy");
+        assert.equal(configFor("staging", { "berth:preset": "generic", "berth:webCommand": "app" }).release.webSocket, "proxy");
+        assert.deepEqual(lines(units.proxySocketFile(proxy), "Service"), []);
+        assert.deepEqual(lines(units.webUnitFile(proxy), "Sockets"), []);
+    });
+
+    test("activation: the socket starts the web instance, which inherits it; no proxy in between", () => {
+        assert.deepEqual(lines(units.proxySocketFile(act), "Service"), ["Service=berth-shop-staging-web@%i.service"]);
+        const web = units.webUnitFile(act);
+        assert.deepEqual(lines(web, "Sockets"), ["Sockets=berth-shop-staging-proxy@%i.socket"]);
+        assert.deepEqual(lines(web, "Requires"), ["Requires=berth-shop-staging-proxy@%i.socket"]);
+        assert.ok(lines(web, "After").includes("After=berth-shop-staging-proxy@%i.socket"), web);
+        // The socket nginx and the switch's probe use is the same path in both modes.
+        assert.deepEqual(lines(units.proxySocketFile(act), "ListenStream"), lines(units.proxySocketFile(proxy), "ListenStream"));
+    });
+
+    test("activation (Rails): Puma's CLI serves only the activated socket, config/puma.rb untouched", () => {
+        assert.match(units.webUnitFile(act), /^ExecStart=\/bin\/sh -c 'exec bundle exec puma -C config\/puma.rb --bind-to-activated-sockets only'$/m);
+        assert.notEqual(units.unitsHash(act), units.unitsHash(proxy), "a change of mode restarts the app on the idle instance");
+    });
+
+    test("Puma's own CLI is recognised, other commands are not", () => {
+        for (const c of ["puma", "bundle exec puma -C config/puma.rb", "bin/puma -t 5:5", "/usr/local/bin/puma config.ru"]) assert.ok(pumaActivated(c), c);
+        for (const c of ["bin/rails server", "bundle exec rails s -p $PORT", "bundle exec pumactl start", "ruby config/puma.rb"]) assert.equal(pumaActivated(c), undefined, c);
+    });
+
+    test("activation with a web command that cannot take the socket is refused, naming the key", () => {
+        assert.throws(() => configFor("staging", { "berth:webSocket": "activation", "berth:webCommand": "bin/rails server" }), /berth:webSocket: activation needs .*Puma.*"bin\/rails server"/s);
+        assert.throws(() => configFor("staging", { "berth:webSocket": "socket" }), /berth:webSocket.*not a web socket mode/);
+    });
+
+    test("generic preset: the command runs as written (it takes LISTEN_FDS itself)", () => {
+        const g = configFor("staging", { "berth:preset": "generic", "berth:webCommand": "/usr/local/bin/app serve", "berth:webSocket": "activation" });
+        assert.match(units.webUnitFile(g), /^ExecStart=\/bin\/sh -c 'exec \/usr\/local\/bin\/app serve'$/m);
+    });
+});
