@@ -192,40 +192,44 @@ describe("alerts and automatic rollback on a real host", () => {
         const worker = `berth-${ID}-worker.service`;
         const cert = `/etc/letsencrypt/live/berth-${ID}/cert.pem`;
         sh(`mkdir -p /run/systemd/system/${worker}.d && printf '[Service]\\nRestart=no\\n' > /run/systemd/system/${worker}.d/zz-e2e.conf && systemctl daemon-reload`);
-        const t0 = Date.now();
-        sh(`systemctl kill -s KILL ${worker}`);
-        sh(`dd if=/dev/zero of=${DISK}/fill bs=64k count=100 2>/dev/null || true`);
-        sh(`mv ${cert} ${cert}.e2e-kept && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=alerts.berth.test -days 1 -out ${cert} 2>/dev/null`);
-        // The backup target refuses berth's key; the installed services run as their timers would start them.
-        sftp(["exec", SFTP, "mv /home/repo/.ssh/authorized_keys /home/repo/.ssh/authorized_keys.e2e-off"]);
-        const tb = Date.now();
-        assert.notEqual(onVps(world, `systemctl start ${BACKUP_UNIT}`).code, 0, "the backup fails while the target refuses the key");
-        assert.notEqual(onVps(world, `systemctl start ${RESTORE_TEST_UNIT}`).code, 0, "the restore test too");
-        const w = await waitFor("worker alert", (b) => b.status === "firing" && b.what === `unit ${worker} failed`);
-        figures.unitFailureToAlertMs = w.at - t0;
-        assert.equal(w.body.logs, "npx berth logs -s dev worker");
-        assert.equal(w.body.stack, "dev");
-        const b = await waitFor("backup alert", (x) => x.status === "firing" && x.what === `backup failed (${BACKUP_UNIT})`);
-        figures.backupFailureToAlertMs = b.at - tb;
-        assert.equal(b.body.logs, `journalctl -u ${BACKUP_UNIT} on host ${b.body.host}`);
-        await waitFor("restore test alert", (x) => x.status === "firing" && x.what === `restore test failed (${RESTORE_TEST_UNIT})`);
-        await waitFor("disk alert", (x) => x.status === "firing" && x.what.startsWith(`disk ${DISK} is 100% full`));
-        await waitFor("certificate alert", (x) => x.status === "firing" && x.what.startsWith(`certificate berth-${ID} expires`));
-        // berth status, text and --json, while they are open: each alert as it was sent.
-        const firing = jsonMessages((x) => x.status === "firing").map((r) => r.body);
-        const st = await berthStatus();
-        assert.deepEqual(st.json.alerts.open.map((a: any) => a.what).sort(), firing.map((f) => f.what).sort());
-        for (const f of firing) {
-            const open = st.json.alerts.open.find((a: any) => a.what === f.what);
-            assert.deepEqual([open.since, open.logs], [f.since, f.logs], f.what);
-            assert.ok(st.text.includes(`FIRING since ${f.since}  ${f.what}`), `status text names ${f.what}:\n${st.text}`);
+        try {
+            const t0 = Date.now();
+            sh(`systemctl kill -s KILL ${worker}`);
+            sh(`dd if=/dev/zero of=${DISK}/fill bs=64k count=100 2>/dev/null || true`);
+            sh(`mv ${cert} ${cert}.e2e-kept && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=alerts.berth.test -days 1 -out ${cert} 2>/dev/null`);
+            // The backup target refuses berth's key; the installed services run as their timers would start them.
+            sftp(["exec", SFTP, "mv /home/repo/.ssh/authorized_keys /home/repo/.ssh/authorized_keys.e2e-off"]);
+            const tb = Date.now();
+            assert.notEqual(onVps(world, `systemctl start ${BACKUP_UNIT}`).code, 0, "the backup fails while the target refuses the key");
+            assert.notEqual(onVps(world, `systemctl start ${RESTORE_TEST_UNIT}`).code, 0, "the restore test too");
+            const w = await waitFor("worker alert", (b) => b.status === "firing" && b.what === `unit ${worker} failed`);
+            figures.unitFailureToAlertMs = w.at - t0;
+            assert.equal(w.body.logs, "npx berth logs -s dev worker");
+            assert.equal(w.body.stack, "dev");
+            const b = await waitFor("backup alert", (x) => x.status === "firing" && x.what === `backup failed (${BACKUP_UNIT})`);
+            figures.backupFailureToAlertMs = b.at - tb;
+            assert.equal(b.body.logs, `journalctl -u ${BACKUP_UNIT} on host ${b.body.host}`);
+            await waitFor("restore test alert", (x) => x.status === "firing" && x.what === `restore test failed (${RESTORE_TEST_UNIT})`);
+            await waitFor("disk alert", (x) => x.status === "firing" && x.what.startsWith(`disk ${DISK} is 100% full`));
+            await waitFor("certificate alert", (x) => x.status === "firing" && x.what.startsWith(`certificate berth-${ID} expires`));
+            // berth status, text and --json, while they are open: each alert as it was sent.
+            const firing = jsonMessages((x) => x.status === "firing").map((r) => r.body);
+            const st = await berthStatus();
+            assert.deepEqual(st.json.alerts.open.map((a: any) => a.what).sort(), firing.map((f) => f.what).sort());
+            for (const f of firing) {
+                const open = st.json.alerts.open.find((a: any) => a.what === f.what);
+                assert.deepEqual([open.since, open.logs], [f.since, f.logs], f.what);
+                assert.ok(st.text.includes(`FIRING since ${f.since}  ${f.what}`), `status text names ${f.what}:\n${st.text}`);
+            }
+            assert.match(st.text, new RegExp(`^alerts +${firing.length} open$`, "m"));
+            await sleep(3 * CHECK_SECONDS * 1000);
+        } finally {
+            // Mended whatever failed above, so that the next tests run on a healthy host.
+            sh(`rm -f /run/systemd/system/${worker}.d/zz-e2e.conf && systemctl daemon-reload && systemctl restart ${worker}`);
+            sh(`rm -f ${DISK}/fill`);
+            sh(`if [ -e ${cert}.e2e-kept ]; then mv -f ${cert}.e2e-kept ${cert}; fi`);
+            sftp(["exec", SFTP, "if [ -e /home/repo/.ssh/authorized_keys.e2e-off ]; then mv /home/repo/.ssh/authorized_keys.e2e-off /home/repo/.ssh/authorized_keys; fi"]);
         }
-        assert.match(st.text, new RegExp(`^alerts +${firing.length} open$`, "m"));
-        await sleep(3 * CHECK_SECONDS * 1000);
-        sh(`rm -f /run/systemd/system/${worker}.d/zz-e2e.conf && systemctl daemon-reload && systemctl restart ${worker}`);
-        sh(`rm -f ${DISK}/fill`);
-        sh(`mv -f ${cert}.e2e-kept ${cert}`);
-        sftp(["exec", SFTP, "mv /home/repo/.ssh/authorized_keys.e2e-off /home/repo/.ssh/authorized_keys"]);
         // The next runs succeed (the restore test needs the backup run first: the first release had no database to back up).
         sh(`systemctl start ${BACKUP_UNIT} && systemctl start ${RESTORE_TEST_UNIT}`);
         await waitFor("worker resolved", (x) => x.status === "resolved" && x.what === `unit ${worker} failed`);

@@ -15,7 +15,9 @@ import { parseProbe } from "../../cli/support/probe";
 import type { Stack } from "../../cli/support/stack";
 import { alertNames } from "../../lib/names";
 import { withShebang } from "../../lib/shell";
-import { alertsConfigFor } from "./alertsStack";
+import { redactor } from "../../cli/support/host";
+import { secretStrings } from "../../cli/support/secrets";
+import { alertsConfigFor, alertsStack, JSON_URL, SLACK_URL } from "./alertsStack";
 import { configFor } from "./harness";
 import { expectGolden, expectShellcheckClean } from "./golden";
 
@@ -103,5 +105,14 @@ describe("berth status: open alerts and automatic rollbacks", () => {
         expectGolden("alerts/status.sh", text);
         expectShellcheckClean("alerts/status.sh", withShebang(text));
         assert.ok(!text.includes(A.webhooks) && !text.includes(A.etc));
+    });
+
+    test("the redactor hides the webhook URLs (nested in berth:alerts) but not the disk paths the alerts name", () => {
+        const sc = alertsStack({}, { diskPaths: ["/", "/srv/uploads-disk"] });
+        const redact = redactor(secretStrings("berth:alerts", sc.values["berth:alerts"]));
+        const text = redact(`FIRING since 2026-12-07T03:14:05Z  disk /srv/uploads-disk is 100% full\nposted to ${SLACK_URL} and ${JSON_URL}`);
+        assert.match(text, /disk \/srv\/uploads-disk is 100% full/);
+        assert.ok(!text.includes(SLACK_URL) && !text.includes(JSON_URL), text);
+        assert.ok(!text.includes("slackTokenNeverInClear42"), text);
     });
 });
