@@ -35,6 +35,9 @@ import { DATA_FIREWALL_SCOPE, DataFirewall } from "./data/dataFirewall";
 import { Accessory, ACCESSORY_SCOPE, accessoryEnv } from "./data/accessory";
 import { Mesh, MESH_SCOPE } from "./host/mesh";
 import { Alerts, ALERTS_SCOPE } from "./host/alerts";
+import { frontendBuildStep, soakAndPublishStep } from "./app/frontendStep";
+import type { Frontend } from "./web/frontend";
+import type { Soak } from "./app/soak";
 
 export interface EnvironmentArgs {
     /** Validated stack configuration (lib/config.ts); lib/plan.ts turns it into the plan this composes. */
@@ -135,6 +138,9 @@ export class Environment extends pulumi.ComponentResource {
     public readonly schedules?: Schedules;
     /** With `berth:alerts`: every host's check timer and alerts, by host name. */
     public readonly alerts?: Record<string, Alerts>;
+    /** With `berth:frontend`: the static site (built before the switch, published after the soak) and the soak. */
+    public readonly frontend?: Frontend;
+    public readonly soak?: Soak;
     /** https:// URL of every host name. */
     public readonly urls: string[];
     /** postgres:// URL of the app role (secret). */
@@ -166,7 +172,10 @@ export class Environment extends pulumi.ComponentResource {
         const seed = reviewSeedStep(steps, [...(this.data?.postgres ? [this.data.postgres] : []), ...(data.role ? [data.role.command] : [])]);
         const app = appStep(steps, env, args.revision, data.role, this.backup, seed?.ready);
         const sites = webStep(steps, this.dns);
-        const switches = switchStep(steps, app, sites);
+        const fh = p.first.name;
+        this.frontend = frontendBuildStep(steps, args.revision, app.releases[fh], app.units[fh].envFile);
+        const switches = switchStep(steps, app, sites, this.frontend?.build);
+        this.soak = this.frontend && soakAndPublishStep(steps, this.frontend, switches[fh], sites[fh].https.command);
         this.schedules = scheduleStep(steps, app, switches);
         this.alerts = alertStep(steps, switches);
 
@@ -368,7 +377,7 @@ function webStep(s: Steps, dns?: Dns): WebSites {
 }
 
 /** Switch: single host, one command; several, every host prepares (starts and checks the release) before any host moves traffic. */
-function switchStep(s: Steps, app: AppStep, sites: WebSites): Record<string, Switch> {
+function switchStep(s: Steps, app: AppStep, sites: WebSites, frontendBuild?: pulumi.Resource): Record<string, Switch> {
     const p = s.plan;
     const rel = app.releases[p.releaseHost.name];
     const migrate = rel.migrate!;
@@ -394,6 +403,7 @@ function switchStep(s: Steps, app: AppStep, sites: WebSites): Record<string, Swi
                             ? [migrate, app.releases[h.name].checkout, units.units, units.envFile, ...(site ? [site.https.command] : [])]
                             : [migrate, units.units, units.envFile, site!.https.command]),
                         ...(procs ? [procs.units] : []),
+                        ...(frontendBuild ? [frontendBuild] : []),
                     ],
                     prepare: p.fleet,
                 },

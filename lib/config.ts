@@ -20,6 +20,7 @@ import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
 import { type AlertsConfig, alertsConfig, type AutoRollbackConfig, autoRollbackConfig } from "./config/alerts";
 import { show } from "./config/schemas";
 import { buildReview, type ReviewConfig } from "./config/review";
+import { buildFrontend, type FrontendConfig } from "./config/frontend";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
 import { portSlots } from "./ports";
 import { PRESETS } from "./presets";
@@ -38,6 +39,7 @@ export {
     UNPINNABLE_HOST_KEY_TYPES,
 } from "./config/checks";
 export { type KeyDecl, type KeyName, KEYS, keyKind, RawSchema, SECRET_KEYS } from "./config/keys";
+export { type FrontendConfig } from "./config/frontend";
 
 /** Namespace of every berth key (the Pulumi project name). */
 export const NAMESPACE = "berth";
@@ -175,6 +177,10 @@ export interface BerthConfig {
     readonly review?: ReviewConfig;
     /** `berth:reviewSeed` (secret): a review stack's database is restored from this repository's latest run of `review.source`. */
     readonly reviewSeed?: BackupConfig;
+    /** `berth:frontend` (lib/config/frontend.ts): a static site published after the backend's soak; undefined = none. */
+    readonly frontend?: FrontendConfig;
+    /** `berth:soakSeconds`: how long the backend is watched through nginx before the frontend is published (only with a frontend). */
+    readonly soakSeconds: number;
 }
 
 export interface BackupConfig {
@@ -299,12 +305,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     checkSshKeys(raw, errors);
     const hostnames = checkHostnames(raw, errors);
     const revisionIsImmutable = checkRelease(raw, production, errors);
-    if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
-        errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
-    }
-    for (const k of Object.keys(raw.secretEnv)) {
-        if (k in raw.env) errors.push(`${NAMESPACE}:secretEnv.${k}: also set in berth:env; set it in one place`);
-    }
+    checkRetentionAndEnv(raw, errors);
     const { names, ports } = buildNamesAndPorts(raw, ctx.stack, errors);
     const challenge = buildChallenge(raw, hosts, errors);
     const database = buildData(raw, hosts, errors);
@@ -326,15 +327,9 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         extraHostnames: raw.extraHostnames,
         hostnames,
         dns: { enabled: raw.dns, zoneId: raw.cloudflare.zoneId, zone: raw.cloudflare.zone, proxied: raw.cloudflare.proxied },
-        packages: raw.packages,
-        postgres: {
-            image: raw.postgres.image,
-            role: raw.postgres.role ?? names.dbIdentifier,
-            database: raw.postgres.database ?? names.dbIdentifier,
-            port: ports.postgres,
-            passwordRotation: raw.postgres.passwordRotation,
-        },
-        redis: { image: raw.redis.image, port: ports.redis, passwordRotation: raw.redis.passwordRotation },
+        // berth:frontend's build packages join the host's (installed with them, checked per release).
+        packages: raw.frontend ? [...new Set([...raw.packages, ...raw.frontend.packages])] : raw.packages,
+        ...postgresAndRedis(raw, names, ports),
         database,
         databases: raw.databases,
         env: raw.env,
@@ -350,6 +345,30 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         ...services,
         review: buildReview(raw, { stack: ctx.stack, production, hostAddresses: hosts.map((h) => ({ name: h.name, address: h.address })) }, errors),
         reviewSeed: raw.reviewSeed && { ...backupConfig({ ...raw, backup: raw.reviewSeed }, database)!, storage: false },
+    };
+}
+
+/** Backups that keep nothing; a variable set in both berth:env and berth:secretEnv. */
+function checkRetentionAndEnv(raw: Raw, errors: string[]): void {
+    if (raw.backup && raw.backup.retention.daily + raw.backup.retention.weekly + raw.backup.retention.monthly === 0) {
+        errors.push(`${NAMESPACE}:backup.retention: keeps nothing; set at least one of daily, weekly, monthly`);
+    }
+    for (const k of Object.keys(raw.secretEnv)) {
+        if (k in raw.env) errors.push(`${NAMESPACE}:secretEnv.${k}: also set in berth:env; set it in one place`);
+    }
+}
+
+/** berth:postgres and berth:redis with their defaults (role and database named after the stack) and port slots. */
+function postgresAndRedis(raw: Raw, names: BerthConfig["names"], ports: BerthConfig["ports"]): Pick<BerthConfig, "postgres" | "redis"> {
+    return {
+        postgres: {
+            image: raw.postgres.image,
+            role: raw.postgres.role ?? names.dbIdentifier,
+            database: raw.postgres.database ?? names.dbIdentifier,
+            port: ports.postgres,
+            passwordRotation: raw.postgres.passwordRotation,
+        },
+        redis: { image: raw.redis.image, port: ports.redis, passwordRotation: raw.redis.passwordRotation },
     };
 }
 
@@ -732,10 +751,11 @@ export interface AccessoryConfig {
     readonly urlPath?: string;
 }
 
-type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories">;
+type Services = Pick<BerthConfig, "processes" | "schedules" | "accessories" | "frontend" | "soakSeconds">;
 
 function buildServices(raw: Raw, stack: string, hosts: readonly HostConfig[], errors: string[]): Services {
-    return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors) };
+    const frontend = buildFrontend({ ...raw, hosts, production: raw.production === true || stack === "production" }, errors);
+    return { processes: buildProcesses(raw, hosts, errors), schedules: buildSchedules(raw), accessories: buildAccessories(raw, stack, hosts, errors), frontend, soakSeconds: raw.soakSeconds };
 }
 
 /** The hosts a process or accessory runs on: its `hosts` (names of berth:hosts), else every host with its role. */

@@ -550,3 +550,37 @@ export function alertNames(names: Pick<Names, "id">): AlertNames {
         rollbacks: `/var/lib/berth/${id}/alerts/auto-rollbacks`,
     };
 }
+
+/** `berth:frontend` on the host (components/web/frontend.ts): releases, the served symlink, the mirror of its own repository, the state the soak and the publish record. */
+export interface FrontendNames {
+    /** `<root>/frontend`: everything of the frontend (removed by the publish's delete, after its identity check). */
+    readonly dir: string;
+    /** `<dir>/releases/<sha>`: one built site each. */
+    readonly releases: string;
+    /** `<dir>/current` -> releases/<sha>: what nginx serves (swapped with `ln -sfn` + `mv -T`). */
+    readonly current: string;
+    /** Bare mirror of the frontend's own repository (berth:frontend.repository); the app's mirror otherwise. */
+    readonly mirror: string;
+    /** The identity file the delete checks before removing `dir`. */
+    readonly identity: string;
+    /** `<root>/state/frontend`: `<epoch> <sha>` of the last publish. */
+    readonly published: string;
+    /** `<root>/state/soak`: `<epoch> <sha> passed|failed ...` of the last soak. */
+    readonly soakState: string;
+    /** Transient unit name prefix of the frontend build (runAsApp suffix). */
+    readonly buildUnit: string;
+}
+
+export function frontendNames(names: Pick<Names, "root">): FrontendNames {
+    const dir = `${names.root}/frontend`;
+    return {
+        dir,
+        releases: `${dir}/releases`,
+        current: `${dir}/current`,
+        mirror: `${dir}/repo`,
+        identity: `${dir}/.berth-frontend`,
+        published: `${names.root}/state/frontend`,
+        soakState: `${names.root}/state/soak`,
+        buildUnit: "frontend-build",
+    };
+}

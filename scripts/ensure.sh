@@ -43,7 +43,8 @@ case "$mode" in
     tools=(docker:docker.io dockerd:docker.io debootstrap:debootstrap pebble:pebble
       pebble-challtestsrv:pebble jq:jq ssh:openssh-client ssh-keygen:openssh-client
       ssh-keyscan:openssh-client git:git curl:curl iptables:iptables openssl:openssl
-      update-ca-certificates:ca-certificates setsid:util-linux ssh-audit:ssh-audit)
+      update-ca-certificates:ca-certificates setsid:util-linux ssh-audit:ssh-audit
+      pg_restore:postgresql-client)
     ;;
 esac
 

@@ -108,7 +108,8 @@ export class Switch extends pulumi.ComponentResource {
         return this.command;
     }
 
-    private inputs(): pulumi.Output<SwitchInputs> {
+    /** The release, env and units this switch serves (the soak runs when they change). */
+    public inputs(): pulumi.Output<SwitchInputs> {
         const sha = this.switchArgs.sha;
         return pulumi.all([this.switchArgs.envHash, this.switchArgs.unitsHash]).apply(([envHash, unitsHash]) => ({ sha, envHash, unitsHash }));
     }
@@ -302,7 +303,7 @@ function switchPrologue(cfg: SwitchScope, inp: SwitchInputs, what: "switch" | "p
  * (`force_ssl`) or checks the host name answers as it would to real
  * traffic. Prints `<status> <redirect URL>` (`000 ` without an answer).
  */
-function probeFunction(cfg: SwitchScope): string {
+export function probeFunction(cfg: SwitchScope): string {
     const n = cfg.names;
     const headers = probeHeaders(cfg.domain).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
     const curl = cmd(

@@ -46,11 +46,12 @@ import { HOST_LOCK, SitePhase, basicAuthFile, siteFileName, siteLink, sitePath }
 import { Lines, cmd, hostLock, indent, quote, script, writeFile } from "../../lib/shell";
 import { nginxProxyHeaderLines } from "../../lib/proxy";
 import { certificatePaths } from "./certificate";
+import { appPrefix, frontendLocations, publicHealthPath } from "./frontend";
 
 export { type SitePhase, siteLink, sitePath };
 
 /** What the builders read of the configuration: the stack, this web host, the site names and nginx settings. */
-export const NGINX_SITE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "domain", "hostnames", "maintenance", "nginx", "acme", "basicAuth", "release"] as const;
+export const NGINX_SITE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "domain", "hostnames", "maintenance", "nginx", "acme", "basicAuth", "release", "frontend"] as const;
 export type NginxSiteScope = Pick<BerthConfig, (typeof NGINX_SITE_SCOPE)[number]>;
 
 /** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
@@ -257,7 +258,7 @@ function gzipServerLines(): string[] {
  */
 function basicAuthMap(cfg: NginxSiteScope): string[] {
     if (!cfg.basicAuth) return [];
-    return [`map $uri $${nginxIdent(cfg)}_auth { default "${cfg.names.id}"; "${cfg.release.healthPath}" off; }`];
+    return [`map $uri $${nginxIdent(cfg)}_auth { default "${cfg.names.id}"; "${publicHealthPath(cfg)}" off; }`];
 }
 
 function basicAuthLines(cfg: NginxSiteScope): string[] {
@@ -293,7 +294,7 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         "server {",
         "    listen 443 ssl http2;",
         "    listen [::]:443 ssl http2;",
-        `    server_name ${cfg.hostnames.join(" ")};`,
+        `    server_name ${appHostnames(cfg).join(" ")};`,
         ...logLines(cfg),
         ...realIpLines(realIpFrom),
         "",
@@ -308,8 +309,56 @@ function httpsFile(cfg: NginxSiteScope, realIpFrom?: readonly string[]): string[
         `    root ${n.root}/current/public;`,
         "",
         ...maintenanceLines(cfg),
-        ...locationLines(cfg, id, addHeaders),
+        ...(cfg.frontend?.mount === "root" ? [...frontendLocations(cfg, addHeaders), "", ...appUnderPrefix(cfg, id)] : locationLines(cfg, id, addHeaders)),
         "}",
+        ...frontendServer(cfg, realIpFrom, addHeaders),
+    ];
+}
+
+/** The names the app's HTTPS server answers: every host name but the frontend's own (`berth:frontend.mount`). */
+function appHostnames(cfg: NginxSiteScope): readonly string[] {
+    const m = cfg.frontend?.mount;
+    return typeof m === "object" ? cfg.hostnames.filter((h) => h.toLowerCase() !== m.hostname.toLowerCase()) : cfg.hostnames;
+}
+
+/** `berth:frontend` on a host name of its own: a second HTTPS server (same certificate) serving only the published site. */
+function frontendServer(cfg: NginxSiteScope, realIpFrom: readonly string[] | undefined, addHeaders: readonly string[]): string[] {
+    const m = cfg.frontend?.mount;
+    if (typeof m !== "object") return [];
+    return [
+        "",
+        "server {",
+        "    listen 443 ssl http2;",
+        "    listen [::]:443 ssl http2;",
+        `    server_name ${m.hostname};`,
+        ...logLines(cfg),
+        ...realIpLines(realIpFrom),
+        "",
+        ...tlsLines(cfg, nginxIdent(cfg)),
+        "",
+        ...indent("    ", addHeaders),
+        ...basicAuthLines(cfg),
+        ...gzipServerLines(),
+        "",
+        ...maintenanceLines(cfg),
+        ...frontendLocations(cfg, addHeaders),
+        "}",
+    ];
+}
+
+/** `berth:frontend` at the root: the app under its prefix (stripped: `/api/up` reaches the app as `/up`). */
+function appUnderPrefix(cfg: NginxSiteScope, id: string): string[] {
+    const prefix = appPrefix(cfg);
+    return [
+        `    # The app, under ${prefix}/ (the prefix is stripped; the app sees X-Forwarded-Prefix).`,
+        `    location = ${prefix} {`,
+        `        return 301 ${prefix}/;`,
+        "    }",
+        "",
+        `    location ^~ ${prefix}/ {`,
+        ...appProxyLines(cfg, id, "/"),
+        `        proxy_set_header X-Forwarded-Prefix ${prefix};`,
+        "    }",
     ];
 }
 
@@ -352,7 +401,15 @@ function locationLines(cfg: NginxSiteScope, id: string, addHeaders: readonly str
         "    }",
         "",
         "    location @app {",
-        `        proxy_pass http://${id};`,
+        ...appProxyLines(cfg, id, ""),
+        "    }",
+    ];
+}
+
+/** The body of a location proxying to the app (`uri`: what replaces the location's prefix; "" keeps the request URI). */
+function appProxyLines(cfg: NginxSiteScope, id: string, uri: string): string[] {
+    return [
+        `        proxy_pass http://${id}${uri};`,
         "        proxy_http_version 1.1;",
         "        proxy_set_header Upgrade $http_upgrade;",
         `        proxy_set_header Connection $${id}_connection;`,
@@ -361,7 +418,6 @@ function locationLines(cfg: NginxSiteScope, id: string, addHeaders: readonly str
         `        proxy_read_timeout ${cfg.nginx.proxyTimeout}s;`,
         `        proxy_send_timeout ${cfg.nginx.proxyTimeout}s;`,
         "        proxy_next_upstream error timeout;",
-        "    }",
     ];
 }
 

@@ -25,6 +25,7 @@
 import * as net from "node:net";
 import { z } from "zod";
 import { APT_PACKAGE, isHostKey, isPrivateKey } from "./checks";
+import { FrontendSchema } from "./frontend";
 import {
     AccessoriesSchema,
     AcmeSchema,
@@ -327,6 +328,18 @@ export const KEYS = declare({
         meaning:
             "seconds the previous release's instance stays up, idle, after a switch (never less than the drain). A rollback inside the window only moves traffic (about 0.1 s on the host). 0 stops it after the drain. Costs one more app process's memory for that long",
         pulumi: "Seconds the previous release's instance stays up, idle, after a switch, so rolling back inside the window only moves traffic (under a second). 0 stops it after the drain.",
+    },
+    frontend: {
+        schema: FrontendSchema.optional(),
+        meaning:
+            "a static frontend built on the host and published after the backend's soak, see *Frontend and soak*: `build` (one line of shell writing the site into `$OUT`, e.g. `hugo --minify -d \"$OUT\"`), `output` (where the build writes instead, relative to the checkout), `repository` + `revision` (the app's), `mount` (`root`: the frontend at `/`, the app under `appPath`, default `/api`; or one of berth:extraHostnames for the frontend alone), `packages` (Debian packages the build needs, installed with berth:packages), `keepReleases` (3)",
+        undeclared: "(static frontend: {build, output, repository, revision, mount, appPath, packages, keepReleases})",
+    },
+    soakSeconds: {
+        schema: z.number({ error: "must be an integer" }).int({ error: "must be an integer" }).min(0, { error: "must be 0 or more" }).max(3600, { error: "must be at most 3600" }).default(60),
+        meaning:
+            "with berth:frontend only: seconds the new backend must answer 200 through nginx (HTTPS, every second) without its unit restarting, after the switch and before the frontend is published; a failure rolls the backend back. 0 skips the soak",
+        pulumi: "With berth:frontend only: seconds the new backend must stay healthy through nginx, after its switch and before the frontend is published (a failure rolls the backend back). 0 skips it.",
     },
     maintenance: {
         schema: z.boolean({ error: "must be true or false" }).default(false),

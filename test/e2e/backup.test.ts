@@ -13,12 +13,13 @@
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { BackupTargetStage, sftp, sftpBackup, sftpDown, SftpTarget, sftpUp, sleep, writeBenchSection } from "./kit";
+import { BackupTargetStage, berthCli, sftp, sftpBackup, sftpDown, SftpTarget, sftpUp, sleep, writeBenchSection } from "./kit";
 
 const VPS = "berth-backup-vps";
 const SFTP = "berth-backup-sftp";
@@ -171,6 +172,33 @@ describe("backups on a disposable VPS with an SFTP target", () => {
         // `restic init` alone writes ~1.5 KB (config, key); a snapshot adds data packs, an index and the snapshot.
         assert.ok(Number(files[0]) > 3 && Number(files[1]) > 4_096, `repository: ${files}`);
         assert.equal(files[2], "not-found", "the marker row is readable in the repository");
+    });
+
+    test("2b. berth backup now | list | download: the unit run and waited for, the snapshots listed, one streamed into a local file", async () => {
+        const cli = { configPath: path.join(world.work, "stack-config.json"), statePath: path.join(world.work, "state.json"), dnsApi: world.acme.dnsApi };
+        // The configuration test 1 applied (the CLI reads the stack through it, as `pulumi config` would).
+        fs.writeFileSync(cli.configPath, JSON.stringify(stage.cfg({ "berth:revision": "v1" })), { mode: 0o600 });
+        const before = snapshots().length;
+        const now = await berthCli(cli, ["backup", "now"]);
+        assert.equal(now.code, 0, `${now.stdout}\n${now.stderr}`);
+        assert.ok(snapshots().length > before, "backup now took a snapshot before it returned");
+        const list = await berthCli(cli, ["backup", "list", "--json"]);
+        assert.equal(list.code, 0, list.stderr);
+        const rows = (JSON.parse(list.stdout) as { snapshots: { id: string; path: string; what: string }[] }).snapshots;
+        const dump = rows.find((r) => r.path === `/postgres-${DB}.dump`);
+        assert.ok(dump, `a database snapshot is listed: ${list.stdout.slice(0, 2000)}`);
+        assert.equal(dump.what, `database ${DB}`);
+        const id = dump.id.slice(0, 8);
+        assert.ok(snapshots().some((x) => x.id.startsWith(id)), "the listed id is restic's");
+        const file = path.join(world.work, "download.dump");
+        const down = await berthCli(cli, ["backup", "download", id, "--to", file]);
+        assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
+        assert.equal((fs.statSync(file).mode & 0o777).toString(8), "600", "the local file is the user's only");
+        // A custom-format dump of the app's database, with the marker row: pg_restore reads it back as SQL.
+        const sql = spawnSync("pg_restore", ["-f", "-", "--data-only", "-t", "visits", file], { encoding: "utf8", maxBuffer: 64 << 20 });
+        assert.equal(sql.status, 0, sql.stderr);
+        assert.ok(sql.stdout.includes(`/${MARKER}`), "the downloaded dump holds the row written before the backup");
+        for (const text of [now.stdout, now.stderr, list.stdout, down.stdout, down.stderr]) assert.ok(!text.includes(PASSWORD), "the repository password was printed");
     });
 
     test("3. a release whose backup fails does not migrate and keeps serving", async () => {

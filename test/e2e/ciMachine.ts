@@ -117,6 +117,8 @@ export function ciMachine(state: () => CiState) {
             actor: o.actor ?? "ci-user",
             path: o.path ?? [STANDIN_BIN, NODE_BIN],
             machineEnv: machineEnv(),
+            // actions/cache's store: this world's machine, shared by its runners.
+            cacheDir: path.join(s.work, "actions-cache"),
             log: (l) => process.stderr.write(`${l}\n`),
         });
     };

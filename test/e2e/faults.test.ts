@@ -124,6 +124,15 @@ describe("faults and hardening on a disposable VPS", () => {
         assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
         assert.ok(stats.slowServedBy.has(world.shas.v1), "a slow request that started before the switch finished on the old release");
         assert.equal(onVps(world, `systemctl is-active berth-${ID}-web@blue.service berth-${ID}-web@green.service`).stdout.trim(), "active\nactive", "the previous instance stays up for the rollback window");
+        // The drain that stops it after the window: a transient timer + service (lib/units/drain.ts),
+        // loaded while the timer waits; its sandbox measured like the units berth writes.
+        const drain = onVps(world, `systemctl list-units --all --plain --no-legend 'berth-${ID}-drain-*.service' | awk '{print $1}' | head -n 1`).stdout.trim();
+        assert.match(drain, new RegExp(`^berth-${ID}-drain-\\w+\\.service$`), "the drain is scheduled");
+        const exposure = /Overall exposure level for \S+: (\d+\.\d+)/.exec(onVps(world, `systemd-analyze security --no-pager ${drain} | tail -n 1`).stdout);
+        assert.ok(exposure, `systemd-analyze security ${drain}`);
+        const drainExposure = Number(exposure[1]);
+        figures.drainExposure = drainExposure;
+        assert.ok(drainExposure <= 2.0, `the drain unit's exposure ${drainExposure}`);
     });
 
     test("3. rollback inside the window under the same load: traffic moves only, 0 errors", async () => {

@@ -37,8 +37,18 @@
  *   output becomes a step output. PR comments are not posted.
  * - webfactory/ssh-agent: fails (the e2e stacks use key files; the
  *   workflows skip it when BERTH_SSH_PRIVATE_KEY is empty).
+ * - actions/cache@v4 (GitHub's "Dependency caching reference"): the store is
+ *   the machine's (`cacheDir`, shared by the world's runners), caches are
+ *   scoped to the ref that saved them and readable from the default branch
+ *   (refs/heads/main) too. Restore: an exact key match is a hit (output
+ *   `cache-hit` 'true'); else the newest cache whose key starts with `key`
+ *   is restored with `cache-hit` 'false'; else nothing. On a miss the path
+ *   is saved under `key` after the last step, only when the job succeeded;
+ *   an existing cache is never changed. `hashFiles()` is the sha256 of the
+ *   matched files' sha256s; `runner.os` is Linux.
  */
 import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
@@ -68,6 +78,8 @@ export interface RunnerContext {
     log?: (line: string) => void;
     /** Per-step time limit (default 20 minutes). */
     stepTimeoutMs?: number;
+    /** actions/cache's store on this machine (see above); without it every restore misses and nothing is saved. */
+    cacheDir?: string;
 }
 
 export interface StepResult {
@@ -114,7 +126,19 @@ export function runJob(workflowFile: string, jobId: string, ctx: RunnerContext):
         event_name: ctx.eventName ?? "push",
     };
     // job.status: success until a step fails (what `if: always()` steps read).
-    const scope = (env: Record<string, string>): Scope => ({ secrets: ctx.secrets, inputs: ctx.inputs ?? {}, matrix: ctx.matrix ?? {}, job: { status: failed ? "failure" : "success" }, env, steps, github, failed });
+    const scope = (env: Record<string, string>): Scope => ({
+        secrets: ctx.secrets,
+        inputs: ctx.inputs ?? {},
+        matrix: ctx.matrix ?? {},
+        job: { status: failed ? "failure" : "success" },
+        runner: { os: "Linux", temp },
+        env,
+        steps,
+        github,
+        failed,
+        workspace,
+    });
+    const saves: CacheSave[] = [];
     const evalEnv = (decl: Record<string, unknown> | undefined, base: Record<string, string>): Record<string, string> => {
         const out = { ...base };
         for (const [k, v] of Object.entries(decl ?? {})) out[k] = interpolate(String(v), scope(out));
@@ -171,7 +195,7 @@ export function runJob(workflowFile: string, jobId: string, ctx: RunnerContext):
             r = { ok: p.status === 0, output, outputs: readOutputs(outFile) };
         } else {
             const withs = Object.fromEntries(Object.entries(step.with ?? {}).map(([k, v]) => [k, interpolate(String(v), scope(stepEnv))]));
-            r = uses(String(step.uses), withs, { ctx, workspace, env });
+            r = uses(String(step.uses), withs, { ctx, workspace, env, saves });
         }
         for (const l of r.output.split("\n").filter(Boolean)) log(`[${jobId}]   ${l}`);
         const outcome = r.ok ? "success" : "failure";
@@ -179,6 +203,8 @@ export function runJob(workflowFile: string, jobId: string, ctx: RunnerContext):
         if (step.id) steps[step.id] = { outputs: r.outputs, outcome };
         results.push({ name, id: step.id, outcome, outputs: r.outputs, output: r.output });
     }
+    // actions/cache's post step: a missed cache is saved when the job succeeded.
+    if (!failed) for (const c of saves) saveCache(c, log, jobId);
     return { ok: !failed, steps: results, summary: fs.readFileSync(summaryFile, "utf8"), workspace };
 }
 
@@ -208,9 +234,52 @@ function sh(cmd: string, args: string[], cwd: string, env: Record<string, string
     return { ok: p.status === 0, output: `${p.stdout ?? ""}${p.stderr ?? ""}`, stdout: p.stdout ?? "" };
 }
 
-function uses(ref: string, withs: Record<string, string>, o: { ctx: RunnerContext; workspace: string; env: Record<string, string> }): { ok: boolean; output: string; outputs: Record<string, string> } {
+/** A cache to save after the job (actions/cache's post step). */
+interface CacheSave {
+    from: string;
+    to: string;
+}
+
+/** The store's directory of a ref's caches. */
+function cacheScope(store: string, ref: string): string {
+    return path.join(store, ref.replace(/[^A-Za-z0-9._-]/g, "_"));
+}
+
+/** Restores `key` (exact, else the newest key it prefixes) from the ref's caches, then the default branch's. */
+function restoreCache(ctx: RunnerContext, workspace: string, withs: Record<string, string>, saves: CacheSave[]): { ok: boolean; output: string; outputs: Record<string, string> } {
+    const key = withs.key;
+    const target = path.resolve(workspace, withs.path);
+    if (!ctx.cacheDir) return { ok: true, output: `cache: no store on this runner; ${key} missed`, outputs: { "cache-hit": "false" } };
+    const scopes = [...new Set([ctx.ref, "refs/heads/main"])].map((r) => cacheScope(ctx.cacheDir!, r));
+    const exact = scopes.map((d) => path.join(d, key)).find((d) => fs.existsSync(d));
+    const prefixed = exact
+        ? undefined
+        : scopes
+              .flatMap((d) => (fs.existsSync(d) ? fs.readdirSync(d).filter((k) => k.startsWith(key)).map((k) => path.join(d, k)) : []))
+              .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+    if (!exact) saves.push({ from: target, to: path.join(cacheScope(ctx.cacheDir, ctx.ref), key) });
+    const hit = exact ?? prefixed;
+    if (!hit) return { ok: true, output: `cache: ${key} not found`, outputs: { "cache-hit": "false" } };
+    fs.rmSync(target, { recursive: true, force: true });
+    const cp = spawnSync("cp", ["-a", hit, target], { encoding: "utf8" });
+    if (cp.status !== 0) return { ok: false, output: `cache: restoring ${hit}: ${cp.stderr}`, outputs: {} };
+    return { ok: true, output: `cache: restored ${path.basename(hit)}${exact ? "" : " (a prefix match)"}`, outputs: { "cache-hit": exact ? "true" : "false" } };
+}
+
+function saveCache(c: CacheSave, log: (l: string) => void, jobId: string): void {
+    if (fs.existsSync(c.to) || !fs.existsSync(c.from)) return;
+    fs.mkdirSync(path.dirname(c.to), { recursive: true });
+    const tmp = `${c.to}.partial-${process.pid}`;
+    const cp = spawnSync("cp", ["-a", c.from, tmp], { encoding: "utf8" });
+    if (cp.status === 0 && !fs.existsSync(c.to)) fs.renameSync(tmp, c.to);
+    else fs.rmSync(tmp, { recursive: true, force: true });
+    log(`[${jobId}] post: cache ${path.basename(c.to)} ${cp.status === 0 ? "saved" : `not saved: ${cp.stderr}`}`);
+}
+
+function uses(ref: string, withs: Record<string, string>, o: { ctx: RunnerContext; workspace: string; env: Record<string, string>; saves: CacheSave[] }): { ok: boolean; output: string; outputs: Record<string, string> } {
     const [action] = ref.split("@");
     const { ctx, workspace, env } = o;
+    if (action === "actions/cache") return restoreCache(ctx, workspace, withs, o.saves);
     if (action === "actions/checkout") {
         const full = withs["fetch-depth"] === "0";
         const depth = full ? ["--tags"] : ["--no-tags", "--depth=1"];
@@ -243,7 +312,7 @@ function uses(ref: string, withs: Record<string, string>, o: { ctx: RunnerContex
         const want = file ? fs.readFileSync(path.join(workspace, file), "utf8").trim() : withs["node-version"];
         const have = sh("node", ["--version"], workspace, env).stdout.trim();
         const ok = !want || have.replace(/^v/, "").split(".")[0] === want.replace(/^v/, "").split(".")[0];
-        return { ok, output: `node ${have} (wanted ${want})`, outputs: {} };
+        return { ok, output: `node ${have} (wanted ${want})`, outputs: { "node-version": have } };
     }
     if (action === "pulumi/actions") {
         const command = withs.command;
@@ -283,10 +352,13 @@ interface Scope {
     inputs: Record<string, string>;
     matrix: Record<string, string>;
     job: { status: string };
+    runner: { os: string; temp: string };
     env: Record<string, string>;
     steps: Record<string, { outputs: Record<string, string>; outcome: string }>;
     github: Record<string, unknown>;
     failed: boolean;
+    /** The job's workspace (hashFiles reads it). */
+    workspace: string;
 }
 
 /** `${{ expr }}` replaced by the expression's value as a string. */
@@ -309,7 +381,7 @@ function truthy(v: unknown): boolean {
 
 /** A small recursive-descent evaluator of the expression subset the workflows use. */
 export function evaluate(expr: string, scope: Scope): unknown {
-    const toks = expr.match(/'(?:[^']|'')*'|&&|\|\||==|!=|!|\(|\)|[A-Za-z_][A-Za-z0-9_.-]*|\d+/g) ?? [];
+    const toks = expr.match(/'(?:[^']|'')*'|&&|\|\||==|!=|!|\(|\)|,|[A-Za-z_][A-Za-z0-9_.-]*|\d+/g) ?? [];
     let i = 0;
     const peek = () => toks[i];
     const next = () => toks[i++];
@@ -361,7 +433,15 @@ export function evaluate(expr: string, scope: Scope): unknown {
         if (t === "true" || t === "false") return t === "true";
         if (peek() === "(") {
             next();
-            if (next() !== ")") throw new Error(`only argument-less functions are modelled: ${expr}`);
+            const args: unknown[] = [];
+            while (peek() !== ")") {
+                if (peek() === undefined) throw new Error(`missing ) in ${expr}`);
+                args.push(or());
+                if (peek() === ",") next();
+            }
+            next();
+            if (t === "hashFiles") return hashFiles(scope.workspace, args.map(String));
+            if (args.length > 0) throw new Error(`${t}() takes no arguments here: ${expr}`);
             if (t === "success") return !scope.failed;
             if (t === "failure") return scope.failed;
             if (t === "cancelled") return false;
@@ -375,4 +455,13 @@ export function evaluate(expr: string, scope: Scope): unknown {
     const v = or();
     if (i !== toks.length) throw new Error(`cannot parse expression: ${expr}`);
     return v;
+}
+
+/** GitHub's hashFiles(): sha256 over the sha256 of each matched file (plain paths here, no globs); '' when none matches. */
+function hashFiles(workspace: string, patterns: string[]): string {
+    const files = patterns.map((p) => path.join(workspace, p)).filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+    if (files.length === 0) return "";
+    const all = crypto.createHash("sha256");
+    for (const f of files) all.update(crypto.createHash("sha256").update(fs.readFileSync(f)).digest());
+    return all.digest("hex");
 }

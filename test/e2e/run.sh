@@ -7,8 +7,9 @@
 #                                  workflows as written (workflows.test.ts: deploy-staging, deploy-production,
 #                                  drift and pr on a git repository of stack files), then deploys from the
 #                                  app's repository and review apps (review.test.ts), then alerts and the
-#                                  automatic rollback (alerts.test.ts) (npm run test:e2e; every other file
-#                                  runs on Debian 13)
+#                                  automatic rollback (alerts.test.ts), then a static frontend published
+#                                  after the backend's soak (frontend.test.ts) (npm run test:e2e; every
+#                                  other file runs on Debian 13)
 #   bash test/e2e/run.sh --bench   scenarios 1-5, faults 1-4, backups, several hosts and alerts with figures -> bench/ (npm run bench)
 #   bash test/e2e/run.sh FILE...   only those files, in that order (e.g. test/e2e/multi.test.ts)
 # Installs what it needs (docker.io, debootstrap, pebble, jq, ...) and starts
@@ -23,7 +24,8 @@ if [ "${1:-}" = "--bench" ]; then bench=1; fi
 # files run one after another (--test-concurrency=1) in this order.
 files=(test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
   test/e2e/multi.test.ts test/e2e/grow.test.ts test/e2e/oldstable.test.ts test/e2e/variants.test.ts
-  test/e2e/multidb.test.ts test/e2e/workflows.test.ts test/e2e/review.test.ts test/e2e/alerts.test.ts)
+  test/e2e/multidb.test.ts test/e2e/workflows.test.ts test/e2e/review.test.ts test/e2e/alerts.test.ts
+  test/e2e/frontend.test.ts)
 if [ "$bench" = 0 ] && [ $# -gt 0 ]; then
   files=("$@")
   for f in "${files[@]}"; do

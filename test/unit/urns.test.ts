@@ -56,6 +56,8 @@ const STACKS: Record<string, () => StackConfig> = {
     accessories: () => stackConfig("accessories", {}, "examples/Pulumi.accessories.yaml"),
     // berth:alerts and berth:autoRollback (README "Alerts"): the webhooks set as its header says.
     alerts: () => alertsStack(),
+    // A static frontend published after the backend's soak (README "Frontend and soak").
+    frontend: () => stackConfig("frontend", {}, "examples/Pulumi.frontend.yaml"),
 };
 
 /**

@@ -978,3 +978,21 @@ describe("certificate properties", () => {
         assert.equal(out.trim(), "https://acme-staging-v02.api.letsencrypt.org/directory");
     });
 });
+
+describe("berth:frontend: the HTTPS site passes nginx -t (test/unit/frontend.test.ts has its goldens)", () => {
+    const frontend = { build: 'hugo --minify -d "$OUT"', packages: ["hugo"] };
+    const at = (set: Record<string, unknown>) => configFor("frontend", set, "examples/Pulumi.frontend.yaml");
+    test("at the root, the app under /api/ (with basic auth, /api/up stays open)", () => {
+        const gated = at({ "berth:frontend": { ...frontend, mount: "root" }, "berth:basicAuth": { ops: { secure: "set" } } });
+        assert.match(site.nginxSiteFile(gated, "full"), /"\/api\/up" off;/);
+        const cfg = at({ "berth:frontend": { ...frontend, mount: "root" } });
+        expectOk("nginx -t", nginxTest([{ cfg, text: site.nginxSiteFile(cfg, "challenge") }, { cfg, text: site.nginxSiteFile(cfg, "full") }]));
+    });
+    test("on a host name of its own, the app on the other names", () => {
+        const cfg = at({ "berth:extraHostnames": ["www.shop.example.com"], "berth:frontend": { ...frontend, mount: "www.shop.example.com" } });
+        const text = site.nginxSiteFile(cfg, "full");
+        assert.match(text, /server_name app\.shop\.example\.com;\n/);
+        assert.match(text, /server_name www\.shop\.example\.com;\n/);
+        expectOk("nginx -t", nginxTest([{ cfg, text: site.nginxSiteFile(cfg, "challenge") }, { cfg, text }]));
+    });
+});
