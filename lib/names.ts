@@ -530,6 +530,8 @@ export interface AlertNames {
      */
     readonly dropIn: string;
     readonly selfDropIn: string;
+    /** In the state dir: one line per automatic rollback (`<UTC time> TAB <release> TAB <kept release restored> TAB <ms>`), written by the check, read by `berth status`. */
+    readonly rollbacks: string;
 }
 
 export function alertNames(names: Pick<Names, "id">): AlertNames {
@@ -545,6 +547,7 @@ export function alertNames(names: Pick<Names, "id">): AlertNames {
         checkUnit: `berth-${id}-check`,
         dropIn: `/etc/systemd/system/berth-${id}-.service.d/${conf}`,
         selfDropIn: `/etc/systemd/system/berth-${id}-alert@.service.d/${conf}`,
+        rollbacks: `/var/lib/berth/${id}/alerts/auto-rollbacks`,
     };
 }
 

@@ -1,9 +1,11 @@
 /**
  * `berth status`: the serving revision and slot, kept releases, units,
  * containers, schedules and certificates of one host, from one read-only
- * probe (cli/support/probe.ts).
+ * probe (cli/support/probe.ts); with `berth:alerts`, the host's open alerts
+ * and automatic rollbacks (cli/support/alerts.ts).
  */
 import { accessoryNames } from "../../lib/names";
+import { alertStatusScript, alertStatusText, parseAlertStatus } from "../support/alerts";
 import { parseScheduleStatus, scheduleStatusScript, scheduleStatusText, schedulesHere } from "../support/processes";
 import { days, OpOutput, releasesOf, short, Stack } from "../support/stack";
 import { CommandContext, print } from "../support/command";
@@ -17,6 +19,8 @@ export function status(s: Stack): OpOutput {
     const releases = releasesOf(p);
     // berth:schedules run on the release host: their timers, last results and failure markers (cli/support/processes.ts).
     const schedules = schedulesHere(cfg) ? parseScheduleStatus(cfg, s.host.check(scheduleStatusScript(cfg), "reading the schedules")) : undefined;
+    // berth:alerts: the host's open alerts and automatic rollbacks (cli/support/alerts.ts).
+    const alerts = cfg.alerts ? parseAlertStatus(s.host.check(alertStatusScript(cfg), "reading the alerts")) : undefined;
     const certs = Object.fromEntries(cfg.hostnames.map((h) => [h, { notAfter: p.certs[h]?.notAfter ?? null, daysLeft: days(p.certs[h]?.notAfter) ?? null }]));
     const data = {
         stack: cfg.stack,
@@ -31,11 +35,13 @@ export function status(s: Stack): OpOutput {
         containers: p.containers,
         certificates: certs,
         ...(schedules ? { schedules } : {}),
+        ...(alerts ? { alerts } : {}),
     };
     const text = [
         `stack ${cfg.stack} (${cfg.names.id}) on ${cfg.host.address}: ${data.urls.join(" ")}`,
         `serving    ${p.revision ?? "nothing"} on ${p.color ?? "-"}   (berth:revision ${cfg.release.revision})`,
         `maintenance ${data.maintenance ? "on" : "off"}`,
+        ...(alerts ? alertStatusText(alerts) : []),
         "slots",
         ...["blue", "green"].map((c) => `  ${c.padEnd(6)} ${short(p.slots[c]?.split("/").pop())}  ${p.units[`${cfg.names.webUnit}${c}.service`]?.active ?? "-"}${c === p.color ? "  (serving)" : ""}`),
         `releases (keeps ${cfg.release.keepReleases})`,

@@ -17,6 +17,7 @@ import { viewOf } from "../../lib/plan";
 import { has } from "../../lib/topology";
 import { HostShell, redactor } from "./host";
 import { Probe, parseProbe, probeScript, ProbeRequest } from "./probe";
+import { secretStrings } from "./secrets";
 import { processStatusUnits } from "./processes";
 import { openSource, SourceOptions, StackSource } from "./source";
 
@@ -101,13 +102,7 @@ export class Stack {
         for (const k of this.source.secretKeys) {
             const v = this.source.values[k];
             if (!v) continue;
-            out.push(v);
-            try {
-                const parsed = JSON.parse(v);
-                if (parsed && typeof parsed === "object") out.push(...Object.values(parsed).map(String));
-            } catch {
-                /* a plain string */
-            }
+            out.push(...secretStrings(k, v));
         }
         out.push(...Object.values(this.shared.randoms ?? {}));
         return out;

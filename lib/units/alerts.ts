@@ -325,6 +325,8 @@ function autoRollbackFunction(cfg: AlertUnitsScope): Lines {
         `  ${drainRunCommand(raw('"$drain"'), cfg.release.drainSeconds, [raw(`${quote(n.proxyUnit)}"$active.socket"`), raw(`${quote(n.webUnit)}"$active.service"`)])} || true`,
         restart.length > 0 ? `  ${cmd("systemctl", "restart", ...restart)} || true` : [],
         `  ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')`,
+        // The record `berth status` shows (cli/support/alerts.ts): when, the release rolled back, the one restored, how fast.
+        `  printf '%s\\t%s\\t%s\\t%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rev" "$prev_rev" "$ms" >> ${at(alertNames(n).rollbacks)}`,
         `  "$alert" event "automatic rollback: release $rev failed ${cfg.release.healthPath} through nginx for $((now - since))s within ${r.afterReleaseSeconds}s of its switch; traffic moved back to the kept release $prev_rev in \${ms} ms. The stack still names $rev: record the rollback with npx berth rollback -s ${cfg.stack} $prev_rev" ${quote(`npx berth logs -s ${cfg.stack} web`)} || true`,
         "}",
     ];

@@ -5,6 +5,13 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { writeAlertsBench } from "./bench-alerts";
+
+// `bench-report.ts --alerts FIGURES OUTDIR`: alerts.test.ts's figures -> OUTDIR/alerts.json and the "Alerts" section of OUTDIR/README.md.
+if (process.argv[2] === "--alerts") {
+    writeAlertsBench(process.argv[3], process.argv[4]);
+    process.exit(0);
+}
 
 const [input, outDir, faultsInput] = process.argv.slice(2);
 const f = JSON.parse(fs.readFileSync(input, "utf8")) as Record<string, number>;

@@ -151,3 +151,30 @@ export async function writeTrustBundle(world: World, work: string): Promise<{ fi
     fs.writeFileSync(file, `${fs.existsSync(system) ? fs.readFileSync(system, "utf8") : ""}\n${pebbleRoot}`);
     return { file, pebbleRoot };
 }
+
+/**
+ * `origin`: berth's files of this checkout (tracked and untracked, not
+ * ignored; uncommitted changes included) as one commit on main, bare; and
+ * the operator's clone of it, where the operator ran `npm ci` once (this
+ * checkout's node_modules).
+ */
+export function seedOrigin(work: string): { origin: string; operatorDir: string } {
+    const seed = path.join(work, "seed");
+    fs.mkdirSync(seed);
+    const files = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
+    for (const f of files) {
+        const from = path.join(ROOT, f);
+        if (f === "node_modules" || f.startsWith("node_modules/") || !fs.existsSync(from) || !fs.statSync(from).isFile()) continue;
+        fs.mkdirSync(path.join(seed, path.dirname(f)), { recursive: true });
+        fs.copyFileSync(from, path.join(seed, f));
+        fs.chmodSync(path.join(seed, f), fs.statSync(from).mode);
+    }
+    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "seed", GIT_AUTHOR_EMAIL: "seed@example.com", GIT_COMMITTER_NAME: "seed", GIT_COMMITTER_EMAIL: "seed@example.com" };
+    for (const a of [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "berth"]]) spawnSync("git", a, { cwd: seed, env: gitEnv });
+    const origin = path.join(work, "origin.git");
+    spawnSync("git", ["clone", "-q", "--bare", seed, origin]);
+    const operatorDir = path.join(work, "operator");
+    spawnSync("git", ["clone", "-q", origin, operatorDir]);
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(operatorDir, "node_modules"));
+    return { origin, operatorDir };
+}

@@ -21,11 +21,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { Stage, underLoad } from "./kit";
+import { Stage, underLoad, writeBenchSection } from "./kit";
 import { deriveNames, frontendNames } from "../../lib/names";
 
 let world: World;
@@ -47,9 +48,32 @@ before(async () => {
     stage = new Stage(world, driver, { "berth:soakSeconds": SOAK });
 });
 
+/** Figures for `npm run bench` (BERTH_FRONTEND_BENCH_OUT): bench/frontend.json and the "Frontend and soak" section of bench/README.md. */
+const figures: Record<string, number> = {};
+
 after(() => {
+    const out = process.env.BERTH_FRONTEND_BENCH_OUT;
+    if (out && Object.keys(figures).length > 0) writeBench(out);
     if (!keepHosts()) removeVps(world.vps.name);
 });
+
+function writeBench(out: string): void {
+    const results = { measuredAt: new Date().toISOString(), soakSeconds: SOAK, ...figures };
+    fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+    const s = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "n/a" : v.toFixed(2));
+    writeBenchSection(path.join(path.dirname(out), "README.md"), "frontend", [
+        "## Frontend and soak",
+        "",
+        `Measured by \`npm run bench\` (test/e2e/frontend.test.ts), ${results.measuredAt}: a release of backend and frontend with \`berth:soakSeconds\` ${SOAK}, then a frontend-only change under load on \`/\`.`,
+        "",
+        "| figure | value | target |",
+        "| --- | --- | --- |",
+        `| soak command beyond soakSeconds (s) | ${s(figures.soakOverheadSeconds)} |  |`,
+        `| frontend published, seconds after the backend's switch | ${s(figures.publishAfterSwitchSeconds)} | >= ${SOAK} |`,
+        `| frontend-only change: up (s) | ${s(figures.frontendOnlyUpSeconds)} |  |`,
+        `| frontend-only change: requests on / / failed | ${figures.frontendOnlyRequests} / ${figures.frontendOnlyFailed} | 0 failed |`,
+    ]);
+}
 
 function sh(command: string): string {
     const r = onVps(world, command);
@@ -92,6 +116,8 @@ describe("a static frontend published after the backend's soak", () => {
         const soakMs = r.commands.find((c) => c.resource.endsWith("-soak-soak"))?.ms ?? NaN;
         t.diagnostic(`soak command: ${(soakMs / 1000).toFixed(2)} s for soakSeconds ${SOAK} (overhead ${(soakMs / 1000 - SOAK).toFixed(2)} s); up ${r.seconds.toFixed(1)} s`);
         t.diagnostic(`backend switched at ${switched}, frontend published at ${published} (${(Number(published) - switched).toFixed(2)} s later; soak ${SOAK} s)`);
+        figures.soakOverheadSeconds = soakMs / 1000 - SOAK;
+        figures.publishAfterSwitchSeconds = Number(published) - switched;
         assert.ok(Number(published) - switched >= SOAK, `the frontend went live ${Number(published) - switched} s after the switch`);
         assert.equal((await stage.get("/api/version")).body.trim(), world.shas.v2);
         assert.match((await stage.get("/")).body, new RegExp(world.shas.v2));
@@ -105,6 +131,7 @@ describe("a static frontend published after the backend's soak", () => {
         const stats = load.stats;
         assert.ok(r.ok, r.error);
         t.diagnostic(`frontend switch: ${r.seconds.toFixed(1)} s, ${stats.sent} requests on /, ${stats.failed} failed`);
+        Object.assign(figures, { frontendOnlyUpSeconds: r.seconds, frontendOnlyRequests: stats.sent, frontendOnlyFailed: stats.failed });
         assert.equal(stats.failed, 0, stats.failures.slice(0, 5).join("; "));
         assert.ok(stats.sent > 5, `only ${stats.sent} requests`);
         assert.ok(ran(r, "-frontend-build") && ran(r, "-frontend-publish"), r.commands.map((c) => c.resource).join(", "));

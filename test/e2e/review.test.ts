@@ -19,7 +19,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -27,7 +27,7 @@ import * as YAML from "yaml";
 import { devConfig, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { httpsGet, sftpDown, sftpUp, SftpTarget } from "./kit";
 import { JobResult } from "./gha";
-import { assertJob, ciMachine, writeTrustBundle } from "./ciMachine";
+import { assertJob, ciMachine, seedOrigin, writeTrustBundle } from "./ciMachine";
 import { projectDefaults, ROOT } from "../unit/harness";
 
 const VPS = "berth-review-vps";
@@ -168,22 +168,7 @@ before(async () => {
     fs.writeFileSync("/etc/hosts", [...hosts.filter(Boolean), `${world.vps.ip} ${world.domain} pr-1.${REVIEW_DOMAIN} pr-2.${REVIEW_DOMAIN} ${HOSTS_TAG}`, ""].join("\n"));
 
     // origin: berth's tracked files (of this checkout, uncommitted changes included) as one commit on main.
-    const seed = path.join(work, "seed");
-    fs.mkdirSync(seed);
-    const files = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
-    for (const f of files) {
-        if (!fs.existsSync(path.join(ROOT, f)) || f === "node_modules" || f.startsWith("node_modules/") || !fs.statSync(path.join(ROOT, f)).isFile()) continue;
-        fs.mkdirSync(path.join(seed, path.dirname(f)), { recursive: true });
-        fs.copyFileSync(path.join(ROOT, f), path.join(seed, f));
-        fs.chmodSync(path.join(seed, f), fs.statSync(path.join(ROOT, f)).mode);
-    }
-    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "seed", GIT_AUTHOR_EMAIL: "seed@example.com", GIT_COMMITTER_NAME: "seed", GIT_COMMITTER_EMAIL: "seed@example.com" };
-    for (const a of [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "berth"]]) spawnSync("git", a, { cwd: seed, env: gitEnv });
-    origin = path.join(work, "origin.git");
-    spawnSync("git", ["clone", "-q", "--bare", seed, origin]);
-    operatorDir = path.join(work, "operator");
-    spawnSync("git", ["clone", "-q", origin, operatorDir]);
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(operatorDir, "node_modules"));
+    ({ origin, operatorDir } = seedOrigin(work));
 
     // Set-up as the README says: staging's file, stack init, the secrets; committed and pushed.
     fs.writeFileSync(path.join(operatorDir, "Pulumi.staging.yaml"), stagingFile());

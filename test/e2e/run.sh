@@ -10,7 +10,7 @@
 #                                  automatic rollback (alerts.test.ts), then a static frontend published
 #                                  after the backend's soak (frontend.test.ts) (npm run test:e2e; every
 #                                  other file runs on Debian 13)
-#   bash test/e2e/run.sh --bench   scenarios 1-5, faults 1-4, backups and several hosts with figures -> bench/ (npm run bench)
+#   bash test/e2e/run.sh --bench   scenarios 1-5, faults 1-4, backups, several hosts, frontend and alerts with figures -> bench/ (npm run bench)
 #   bash test/e2e/run.sh FILE...   only those files, in that order (e.g. test/e2e/multi.test.ts)
 # Installs what it needs (docker.io, debootstrap, pebble, jq, ...) and starts
 # its own dockerd. Traffic stays on this machine and the containers it makes.
@@ -66,6 +66,15 @@ if [ "$bench" = 1 ]; then
   # Several hosts: fresh fleet, release under load over both web hosts, rollback ->
   # bench/fleet.json and the "Several hosts" section of bench/README.md.
   BERTH_MULTI_BENCH_OUT=bench/fleet.json "$node" --import tsx --test --test-concurrency=1 test/e2e/multi.test.ts
+  # Frontend and soak: the soak's overhead, the publish after the switch, a frontend-only change under
+  # load (all of test/e2e/frontend.test.ts) -> bench/frontend.json and its section of bench/README.md.
+  BERTH_FRONTEND_BENCH_OUT=bench/frontend.json "$node" --import tsx --test --test-concurrency=1 test/e2e/frontend.test.ts
+  # Alerts: failure to alert, sustained failure to automatic rollback (all of test/e2e/alerts.test.ts)
+  # -> bench/alerts.json and the "Alerts" section of bench/README.md.
+  alerts="$(mktemp)"
+  BERTH_BENCH_OUT="$alerts" "$node" --import tsx --test --test-concurrency=1 test/e2e/alerts.test.ts
+  "$node" --import tsx test/e2e/bench-report.ts --alerts "$alerts" bench
+  rm -f "$alerts"
 else
   "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 fi

@@ -25,8 +25,8 @@ import * as YAML from "yaml";
 import { devConfig, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { httpsGet } from "./kit";
 import { JobResult } from "./gha";
-import { assertJob, ciMachine, writeTrustBundle, JobOptions } from "./ciMachine";
-import { projectDefaults, ROOT } from "../unit/harness";
+import { assertJob, ciMachine, seedOrigin, writeTrustBundle, JobOptions } from "./ciMachine";
+import { projectDefaults } from "../unit/harness";
 
 const VPS = "berth-wf-vps";
 const PASSPHRASE = "correct horse battery staple (e2e)";
@@ -96,24 +96,8 @@ before(async () => {
     const hosts = fs.readFileSync("/etc/hosts", "utf8").split("\n").filter((l) => !l.includes(HOSTS_TAG));
     fs.writeFileSync("/etc/hosts", [...hosts.filter(Boolean), `${world.vps.ip} ${world.domain} ${world.prodDomain} ${HOSTS_TAG}`, ""].join("\n"));
 
-    // origin: berth's tracked files as one commit on main (a user's repository).
-    const seed = path.join(work, "seed");
-    fs.mkdirSync(seed);
-    const files = spawnSync("git", ["ls-files", "-z"], { cwd: ROOT, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
-    for (const f of files) {
-        if (!fs.existsSync(path.join(ROOT, f))) continue;
-        fs.mkdirSync(path.join(seed, path.dirname(f)), { recursive: true });
-        fs.copyFileSync(path.join(ROOT, f), path.join(seed, f));
-        fs.chmodSync(path.join(seed, f), fs.statSync(path.join(ROOT, f)).mode);
-    }
-    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "seed", GIT_AUTHOR_EMAIL: "seed@example.com", GIT_COMMITTER_NAME: "seed", GIT_COMMITTER_EMAIL: "seed@example.com" };
-    for (const a of [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "berth"]]) spawnSync("git", a, { cwd: seed, env: gitEnv });
-    origin = path.join(work, "origin.git");
-    spawnSync("git", ["clone", "-q", "--bare", seed, origin]);
-    operatorDir = path.join(work, "operator");
-    spawnSync("git", ["clone", "-q", origin, operatorDir]);
-    // The operator ran `npm ci` once.
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(operatorDir, "node_modules"));
+    // origin: berth's files as one commit on main (a user's repository), and the operator's clone.
+    ({ origin, operatorDir } = seedOrigin(work));
 });
 
 after(() => {

@@ -18,6 +18,7 @@ import { alertNames } from "../../lib/names";
 import { alertUnitFile, checkScript, checkServiceFile, checkTimerFile, onFailureDropIn, selfDropIn, senderScript } from "../../lib/units/alerts";
 import { alertFiles, alertsDeleteScript, alertsScript } from "../../components/host/alerts";
 import { alertsConfigFor, alertsStack, JSON_URL, SLACK_URL } from "./alertsStack";
+import { alertStatusScript, parseAlertStatus } from "../../cli/support/alerts";
 import { expectGolden, expectShellcheckClean } from "./golden";
 import { byType, isSecretWrapped, plainStrings, runProgram, RunResult, stackConfig, unwrap } from "./harness";
 import { verifyInstalled } from "./systemd";
@@ -400,6 +401,36 @@ describe("automatic rollback under bash", () => {
         assert.equal(events.length, 1, JSON.stringify(messages(sb)));
         assert.match(events[0].what, /^automatic rollback: release bad failed \/up through nginx for 1[23]\ds within 600s of its switch; traffic moved back to the kept release good in \d+ ms\. The stack still names bad: record the rollback with npx berth rollback -s alerts good$/);
         noSecrets(sb);
+    });
+    test("berth status reads what the sender and the check wrote: the open alerts and the automatic rollback", () => {
+        const sb = sandbox();
+        deployed(sb, { switchedAgo: 200, failingFor: 130 });
+        const backup = "berth-shop-alerts-backup.service";
+        assert.equal(run(sb, sb.sender, ["unit", backup]).status, 0);
+        fs.writeFileSync(path.join(sb.stub, "failed"), `${backup} loaded failed failed berth backup\n`);
+        fs.writeFileSync(path.join(sb.stub, "df"), "95");
+        run(sb, sb.check);
+        const r = spawnSync("bash", ["-c", alertStatusScript(cfg, sb.root)], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        const st = parseAlertStatus(r.stdout);
+        const sent = messages(sb).filter((m) => m.status === "firing");
+        assert.deepEqual(st.open.map((o) => o.what).sort(), sent.map((m) => m.what).sort(), "every alert sent is open, nothing else");
+        const b = st.open.find((o) => o.key === `unit-${backup}`);
+        assert.equal(b?.logs, bodies(sb).find((x) => x.url === JSON_URL && x.json.what === b?.what)?.json.logs);
+        assert.equal(b?.since, bodies(sb).find((x) => x.url === JSON_URL && x.json.what === b?.what)?.json.since);
+        const ev = messages(sb).find((m) => m.status === "event")!;
+        assert.equal(st.autoRollbacks.length, 1);
+        assert.deepEqual([st.autoRollbacks[0].release, st.autoRollbacks[0].restored], ["bad", "good"]);
+        assert.ok(ev.what.includes(`in ${st.autoRollbacks[0].ms} ms`), ev.what);
+        assert.ok(Math.abs(Date.parse(st.autoRollbacks[0].at) - Date.now()) < 60_000);
+        assert.ok(Math.abs(Date.parse(st.healthFailingSince!) - (Date.now() - 130_000)) < 5_000, "health failing since the start the check keeps");
+        // Resolved (the unit no longer failed, the disk emptied, health back): nothing open; the rollback stays on record.
+        fs.rmSync(path.join(sb.stub, "failed"));
+        fs.writeFileSync(path.join(sb.stub, "df"), "40");
+        fs.writeFileSync(path.join(sb.stub, "health"), "200");
+        run(sb, sb.check);
+        const after = parseAlertStatus(spawnSync("bash", ["-c", alertStatusScript(cfg, sb.root)], { encoding: "utf8" }).stdout);
+        assert.deepEqual([after.open, after.healthFailingSince, after.autoRollbacks.length], [[], null, 1]);
     });
     test("not yet (failing 60 s), nor long after the switch (15 min), nor for a failure older than the switch", () => {
         for (const o of [
