@@ -21,7 +21,9 @@ bench=0
 if [ "${1:-}" = "--bench" ]; then bench=1; fi
 
 # Each file builds its own world (its own VPS, services set and names), so the
-# files run one after another (--test-concurrency=1) in this order.
+# files run one after another (--test-concurrency=1). Node's runner takes them
+# in the order of their paths (alerts, backup, faults, ... workflows: seen in
+# the runs' logs), not the order of this list; no file depends on another.
 files=(test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
   test/e2e/multi.test.ts test/e2e/grow.test.ts test/e2e/oldstable.test.ts test/e2e/variants.test.ts
   test/e2e/multidb.test.ts test/e2e/workflows.test.ts test/e2e/review.test.ts test/e2e/alerts.test.ts
