@@ -98,8 +98,18 @@ export async function main(argv: string[]): Promise<number> {
     }
     const command = COMMANDS[op];
     if (!command) throw new UsageError(`unknown operation ${JSON.stringify(op)}`);
-    if (!command.stack) return command.load().main(argv.slice(argv.indexOf(op) + 1));
+    if (!command.stack) return command.load().main(ownArgv(argv, op));
     return runOnStack(op, command, args, opts);
+}
+
+/**
+ * A stackless command's own arguments: everything but its name, options
+ * before it included (`berth --config f --state s prepare dev`, as the e2e
+ * and scripts call it).
+ */
+export function ownArgv(argv: string[], op: string): string[] {
+    const i = argv.indexOf(op);
+    return [...argv.slice(0, i), ...argv.slice(i + 1)];
 }
 
 /** A command on the stack the options name. */

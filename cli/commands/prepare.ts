@@ -25,11 +25,17 @@ import { parseArgs } from "../main";
 
 /** `prepare <stack> [--config <file>] [--state <file>]`: prints `sha=<resolved revision>`. */
 export function main(argv: string[]): number {
+    const a = prepareArgs(argv);
+    process.stdout.write(`sha=${prepare(a.stack, ROOT, a.stateFile, a.configFile)}\n`);
+    return 0;
+}
+
+/** The stack (positional or `-s`) and the `--config`/`--state` files, wherever they stand. */
+export function prepareArgs(argv: string[]): { stack: string; configFile?: string; stateFile?: string } {
     const { args, opts } = parseArgs(["prepare", ...argv]);
     const stack = args[0] ?? opts.stack;
     if (!stack) throw new UsageError("prepare <stack>");
-    process.stdout.write(`sha=${prepare(stack, ROOT, opts.stateFile, opts.configFile)}\n`);
-    return 0;
+    return { stack, configFile: opts.configFile, stateFile: opts.stateFile };
 }
 
 export function prepare(stack: string, root = ROOT, stateFile?: string, configFile?: string): string {

@@ -62,3 +62,15 @@ describe("layers", () => {
         assert.deepEqual(files.filter((f) => !loaded.has(f)), [], "files no entry loads");
     });
 });
+
+describe("a stackless command gets the options written before its name", () => {
+    test("`berth --config f --state s prepare dev` (as the e2e's berthCli writes it): prepare sees the stack and both files", () => {
+        const { ownArgv } = require("../../cli/main") as typeof import("../../cli/main");
+        const { prepareArgs } = require("../../cli/commands/prepare") as typeof import("../../cli/commands/prepare");
+        const argv = ["--config", "c.json", "--state", "s.json", "--dns-api", "http://x", "prepare", "dev"];
+        assert.deepEqual(ownArgv(argv, "prepare"), ["--config", "c.json", "--state", "s.json", "--dns-api", "http://x", "dev"]);
+        assert.deepEqual(prepareArgs(ownArgv(argv, "prepare")), { stack: "dev", configFile: "c.json", stateFile: "s.json" });
+        assert.deepEqual(prepareArgs(["staging"]), { stack: "staging", configFile: undefined, stateFile: undefined });
+        assert.throws(() => prepareArgs([]), /prepare <stack>/);
+    });
+});
