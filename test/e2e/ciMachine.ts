@@ -100,12 +100,24 @@ export function ciMachine(state: () => CiState) {
         assert.deepEqual(mine(), [], "a fresh runner has no key file");
         return fs.mkdtempSync(path.join(s.work, `runner-${++runs}-`));
     };
-    /** A job of a workflow file on a fresh runner with a fresh checkout (berth's own workflows by default: `.github/workflows/<file>`). */
+    /**
+     * A job of a workflow file on a fresh runner with a fresh checkout (berth's own workflows by default:
+     * `.github/workflows/<file>`). The runner is removed after the job, as a hosted runner's machine is
+     * (each holds a node_modules of ~370 MB: a file's twenty jobs would keep gigabytes).
+     */
     const job = (workflow: string, name: string, o: JobOptions = {}): JobResult => {
         const s = state();
+        const runnerDir = freshRunner();
+        try {
+            return runOn(runnerDir, workflow, name, o, s);
+        } finally {
+            fs.rmSync(runnerDir, { recursive: true, force: true });
+        }
+    };
+    const runOn = (runnerDir: string, workflow: string, name: string, o: JobOptions, s: CiState): JobResult => {
         return runJob(path.isAbsolute(workflow) ? workflow : path.join(ROOT, ".github", "workflows", workflow), name, {
             origin: o.origin ?? s.origin,
-            runnerDir: freshRunner(),
+            runnerDir,
             sha: o.sha ?? mainTip(),
             ref: o.ref ?? "refs/heads/main",
             secrets: { PULUMI_BACKEND_URL: `file://${s.backend}`, PULUMI_CONFIG_PASSPHRASE: s.passphrase, BERTH_SSH_PRIVATE_KEY: "", ...s.secrets },
