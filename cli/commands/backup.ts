@@ -37,9 +37,9 @@ export type BackupOp = (typeof BACKUP_OPS)[number];
 export function backupHost(cfg: BerthConfig): BerthConfig {
     if (!cfg.backup) throw new Error(`berth: stack ${cfg.stack} has no backups (berth:backup is not set)`);
     // Where the plan runs backups: the data host, or (sqlite) the one app host.
-    const b = plan(cfg).backup;
-    if (!b) throw new Error(`berth: stack ${cfg.stack} has no host that runs its backups`);
-    return hostView(plan(cfg), b.host);
+    const p = plan(cfg);
+    if (!p.backup) throw new Error(`berth: stack ${cfg.stack} has no host that runs its backups`);
+    return hostView(p, p.backup.host);
 }
 
 /** Defines `rs` from the installed backup script (exit 1 naming the fix when it is not installed). */
