@@ -584,3 +584,8 @@ export function frontendNames(names: Pick<Names, "root">): FrontendNames {
         buildUnit: "frontend-build",
     };
 }
+
+/** The directory of one release on an app host: `<root>/releases/<sha>`. */
+export function releasePath(cfg: { names: { root: string } }, sha: string): string {
+    return `${cfg.names.root}/releases/${sha}`;
+}

@@ -87,6 +87,8 @@ export interface Converger {
     apply(changes: Record<string, string>, opts: { yes: boolean }): Promise<{ ok: boolean; error?: string; serving?: string }>;
     /** Starts what the converge needs (nothing is applied) while the caller still reads the host; `apply` then uses it. */
     prepare?(): void;
+    /** Throws when `apply` would refuse before changing anything (the desired-state checks), so a caller may act on the host first. */
+    ready?(): void;
     /** The whole plan as printed lines (a diff, the commands, a refusal), when more than commands. */
     plan?(changes: Record<string, string>): string[];
 }
@@ -368,6 +370,9 @@ export function pulumiConverger(stack: string, project: string, values: Readonly
     return {
         describe: (changes) => describeStackChange(s, opts, changes),
         plan: (changes) => planStackChange(s, opts, changes),
+        ready: () => {
+            if (!opts.local) preflight(s.file, { fetch: true });
+        },
         apply: (changes, o) => applyStackChange(s, opts, changes, o),
     };
 }

@@ -29,12 +29,12 @@ import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { gitKnownHostsLine, ResolvedRevision } from "../../lib/revision";
 import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
-import { BUILT_MARKER, RELEASED_MARKER, runAsApp } from "../../lib/names";
+import { BUILT_MARKER, RELEASED_MARKER, releasePath, runAsApp } from "../../lib/names";
 import { presetOf } from "../../lib/presets";
 import { bundlerSettings, jsDetectLines, jsInstallStep, type JsManager, rubyCheckLines, YARNPKG } from "../../lib/presets/rails";
 import { releaseBackupLines } from "../data/backup";
 
-export { BUILT_MARKER, bundlerSettings, jsDetectLines, jsInstallStep, type JsManager, RELEASED_MARKER, rubyCheckLines, runAsApp, YARNPKG };
+export { BUILT_MARKER, bundlerSettings, releasePath, jsDetectLines, jsInstallStep, type JsManager, RELEASED_MARKER, rubyCheckLines, runAsApp, YARNPKG };
 
 /** What the builders read of the configuration: the stack, this app host, the release settings and the backup. */
 export const RELEASE_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "release", "backup", "postgres"] as const;
@@ -153,9 +153,6 @@ export function releaseTrigger(cfg: ReleaseScope, rev: ResolvedRevision) {
     return { kind: "berth-release", app: cfg.app, stack: cfg.stack, production: cfg.production, ref: rev.ref, revision: rev.sha };
 }
 
-export function releasePath(cfg: Pick<ReleaseScope, "names">, sha: string): string {
-    return `${cfg.names.root}/releases/${sha}`;
-}
 
 
 export function buildSteps(cfg: ReleaseScope): string[] {

@@ -47,6 +47,9 @@ import { Lines, cmd, hostLock, indent, quote, script, writeFile } from "../../li
 import { nginxProxyHeaderLines } from "../../lib/proxy";
 import { certificatePaths } from "./certificate";
 import { appPrefix, frontendLocations, publicHealthPath } from "./frontend";
+import { nginxIdent, upstreamFile } from "./upstream";
+
+export { nginxIdent, upstreamFile };
 
 export { type SitePhase, siteLink, sitePath };
 
@@ -107,30 +110,6 @@ export class NginxSite extends pulumi.ComponentResource {
 /** What the policy pack reads to find sites; a change replaces the HTTPS site. */
 export function siteTrigger(cfg: NginxSiteScope) {
     return { kind: "berth-nginx-site", production: cfg.production, hsts: cfg.nginx.hsts, domain: cfg.domain };
-}
-
-/** nginx identifier for this stack (upstream, shm zone, map variables). */
-export function nginxIdent(cfg: Pick<NginxSiteScope, "names">): string {
-    return `berth_${cfg.names.id.replace(/-/g, "_")}`;
-}
-
-/**
- * The upstream file (owned by the switch once it exists): one stable
- * address, the symlink `names.webSocket` that the switch points at the
- * serving instance's socket. nginx resolves the path at every connect, so a
- * switch moves new requests without a reload (a reload closes client
- * connections mid-request). No upstream `keepalive`: a cached connection
- * would keep sending requests to the old instance after a switch; a unix
- * socket connect costs next to nothing.
- */
-export function upstreamFile(cfg: Pick<NginxSiteScope, "project" | "stack" | "names">): string {
-    return [
-        managedBy(cfg),
-        `upstream ${nginxIdent(cfg)} {`,
-        `    server unix:${cfg.names.webSocket} max_fails=0;`,
-        "}",
-        "",
-    ].join("\n");
 }
 
 function logLines(cfg: NginxSiteScope): string[] {

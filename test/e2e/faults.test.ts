@@ -205,6 +205,8 @@ describe("faults and hardening on a disposable VPS", () => {
             // The JSON is the last thing printed (the converge's log goes to stderr).
             const out = JSON.parse(cli.stdout.slice(cli.stdout.lastIndexOf("\n{") + 1));
             assert.equal(out.serving, to);
+            assert.equal(out.movedFirst, true, `traffic moved on the host before the converge (the kept instance runs it with the serving one's env and units):\n${cli.stderr}`);
+            assert.match(cli.stderr, /still running on (blue|green) \(rollback window\): moving traffic only/);
             assert.equal((await stage.get("/version")).body.trim(), to);
             assert.equal(l.stats.failed, 0, l.stats.failures.slice(0, 5).join("; "));
             runs.push({ wall: seconds, phases: out.seconds });

@@ -8,7 +8,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { releases } from "../../cli/commands/releases";
-import { rollback } from "../../cli/commands/rollback";
+import { movesFirst, rollback } from "../../cli/commands/rollback";
 import { status } from "../../cli/commands/status";
 import { parseProbe } from "../../cli/support/probe";
 import { switchedTo } from "../../cli/support/source";
@@ -54,7 +54,8 @@ function fakeStack(applied: Record<string, string>[] = [], after = hostRecords()
         // The first probe reads the host as it is; any later one (after a converge) reads `after`.
         probe: () => parseProbe(probes++ === 0 ? hostRecords() : after),
         statusUnits: () => [],
-        host: { check: () => "" },
+        // The move-first script refuses (exit 3) unless a test says otherwise: the converge switches.
+        host: { check: () => "", run: () => ({ code: 3, stdout: "", stderr: "berth: not a traffic-only rollback\n" }) },
     } as unknown as Stack;
 }
 
@@ -126,6 +127,64 @@ describe("berth rollback picks a kept, built release", () => {
         const out = await quietStderr(() => rollback(fakeStack([]), R1.slice(0, 8), { yes: true }));
         assert.equal(out.code, 1);
         assert.match(out.text[0], /^rollback failed: serving 2{40}$/);
+    });
+
+    test("inside the window traffic moves first: the desired-state checks, then the move script, then the converge records it", async () => {
+        const s = fakeStack([]);
+        const calls: string[] = [];
+        const probe = s.probe.bind(s);
+        (s as any).probe = () => (calls.push("probe"), probe());
+        (s as any).host.run = (body: string) => {
+            calls.push("move");
+            assert.match(body, /not a traffic-only rollback/);
+            assert.match(body, new RegExp(`rev='?${R1}`));
+            return { code: 0, stdout: "berth: release x is still running on green (rollback window): moving traffic only\nberth: traffic moved to green 0.041s after the switch started\n", stderr: "" };
+        };
+        (s as any).source = {
+            converger: {
+                describe: () => [],
+                prepare: () => calls.push("prepare"),
+                ready: () => calls.push("ready"),
+                apply: async (c: Record<string, string>) => (calls.push(`apply ${c.revision}`), { ok: true, serving: R1 }),
+            },
+        };
+        const out = await quietStderr(() => rollback(s, undefined, { yes: true }));
+        assert.deepEqual(calls, ["prepare", "probe", "ready", "move", `apply ${R1}`]);
+        assert.equal(out.code, 0);
+        assert.match(out.text[0], new RegExp(`^rolled back: serving ${R1} on green \\(traffic moved [\\d.]+ s after the command started, then the converge recorded it\\)$`));
+        const data = out.data as any;
+        assert.equal(data.movedFirst, true);
+        assert.ok(data.seconds.trafficMoved > 0);
+    });
+
+    test("a refused desired-state check moves nothing and converges nothing; a refused move still converges", async () => {
+        const s = fakeStack([]);
+        const calls: string[] = [];
+        (s as any).host.run = () => (calls.push("move"), { code: 0, stdout: "", stderr: "" });
+        (s as any).source = {
+            converger: {
+                describe: () => [],
+                ready: () => {
+                    throw new Error("berth: main is 1 commit behind origin/main");
+                },
+                apply: async () => (calls.push("apply"), { ok: true }),
+            },
+        };
+        await assert.rejects(quietStderr(() => rollback(s, R1.slice(0, 8), { yes: true })), /behind origin\/main/);
+        assert.deepEqual(calls, []);
+        const applied: Record<string, string>[] = [];
+        const after = hostRecords().replace(`S\trevision\t${R2}`, `S\trevision\t${R1}`);
+        const refused = await quietStderr(() => rollback(fakeStack(applied, after), R1.slice(0, 8), { yes: true }));
+        assert.deepEqual(applied, [{ revision: R1 }]);
+        assert.equal(refused.code, 0);
+        assert.equal((refused.data as any).movedFirst, false);
+    });
+
+    test("several web hosts, a frontend or Solid Queue in Puma: the converge alone moves traffic", () => {
+        assert.equal(movesFirst(cfg), true);
+        assert.equal(movesFirst({ ...cfg, multiHost: true }), false);
+        assert.equal(movesFirst({ ...cfg, frontend: {} as any }), false);
+        assert.equal(movesFirst({ ...cfg, env: { ...cfg.env, SOLID_QUEUE_IN_PUMA: "1" } }), false);
     });
 
     test("a prefix of a release that is not built, or of none, is refused naming the kept ones; a dry run changes nothing", async () => {

@@ -74,3 +74,17 @@ describe("a stackless command gets the options written before its name", () => {
         assert.throws(() => prepareArgs([]), /prepare <stack>/);
     });
 });
+
+describe("berth rollback starts without the Pulumi SDK", () => {
+    test("its command file and everything it imports (the switch's scripts included) load no @pulumi module", () => {
+        // The rollback moves traffic before its converge: loading the SDK (~0.7 s here) would come before the move.
+        const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+        const probe = "require('./cli/commands/rollback'); process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('@pulumi'))))";
+        const r = spawnSync(process.execPath, ["--import", "tsx", "-e", probe], { cwd: ROOT, encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(JSON.parse(r.stdout), []);
+        // The same probe sees the SDK when it is loaded: the check can fail.
+        const seen = spawnSync(process.execPath, ["--import", "tsx", "-e", probe.replace("cli/commands/rollback", "components/app/switch")], { cwd: ROOT, encoding: "utf8" });
+        assert.ok(JSON.parse(seen.stdout).length > 0, seen.stderr);
+    });
+});

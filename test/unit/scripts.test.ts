@@ -65,6 +65,24 @@ for (const stack of ["staging", "production"]) {
 
 describe("script properties", () => {
     const cfg = configFor("staging");
+    test("berth rollback's move first: shellcheck-clean, the switch's own move after its own checks, refusals exit 3 before anything moves", () => {
+        const text = sw.rollbackMoveScript(cfg, SHA);
+        expectShellcheckClean("rollback-move.sh", withShebang(text));
+        const full = sw.switchScript(cfg, { sha: SHA, envHash: "e".repeat(64), unitsHash: "u".repeat(64) });
+        // Everything from the boot state on is the switch's text, byte for byte.
+        const from = (t: string) => t.slice(t.indexOf("systemctl enable --quiet --no-reload"));
+        assert.equal(from(text), from(full));
+        const move = text.indexOf("mv -T");
+        const refusals = [...text.matchAll(/not a traffic-only rollback: ([^;]+);[^\n]*exit 3/g)].map((m) => ({ why: m[1], at: m.index! }));
+        assert.deepEqual(
+            refusals.map((r) => r.why),
+            ["no instance serves", "the kept instance $idle does not run it", "the kept instance $idle was started with other env or unit files than the serving one", "the kept instance $idle is not healthy"],
+        );
+        for (const r of refusals) assert.ok(r.at < move, `${r.why}: before the move`);
+        assert.equal(sw.NOT_TRAFFIC_ONLY, 3);
+        assert.match(text, /stamp=\$kept\n/, "the kept instance's own stamp is what instance_ok checks");
+        assert.match(text, /berth: rollback of [^:]+: waiting for another berth operation/, "under the host lock, as the switch");
+    });
     test("the package list holds the base, the preset's toolchain and the extras, once each", () => {
         const pkgs = host.hostPackages(cfg);
         for (const p of ["ufw", "unattended-upgrades", "nginx", "certbot", "ruby", "bundler", "libvips42t64"]) assert.ok(pkgs.includes(p), p);
