@@ -171,7 +171,7 @@ describe("faults and hardening on a disposable VPS", () => {
         assert.ok(drainExposure <= 2.0, `the drain unit's exposure ${drainExposure}`);
     });
 
-    test("3. rollback inside the window under the same load: traffic moves only, 0 errors", async () => {
+    test("3. rollback inside the window under the same load: traffic moves only, 0 errors", async (t) => {
         const load = keepAliveLoad();
         const r = await underLoad(load, () => stage.up({ "berth:revision": "v1" }));
         const stats = load.stats;
@@ -210,6 +210,8 @@ describe("faults and hardening on a disposable VPS", () => {
             assert.equal((await stage.get("/version")).body.trim(), to);
             assert.equal(l.stats.failed, 0, l.stats.failures.slice(0, 5).join("; "));
             runs.push({ wall: seconds, phases: out.seconds });
+            // Where the converge's time went: its commands (the applier's log) and the switch's own lines.
+            for (const l of cli.stderr.split("\n").filter((x) => /\(\d+ ms, exit|berth: (release|traffic|not a)/.test(x))) t.diagnostic(`rollback to ${to.slice(0, 7)}: ${l.trim()}`);
         }
         figures.rollbackCommand = runs;
     });
