@@ -45,7 +45,21 @@ const md = [
     row("rollback (s)", s(f.rollbackSeconds), "< 10"),
     ...faultRows(),
     "",
+    ...reading(),
 ];
+
+/**
+ * The hand-written reading of these figures (what they mean against the
+ * issues' goals), kept from the README this run replaces: the block between
+ * `<!-- reading:start -->` and `<!-- reading:end -->`. Re-read it against the
+ * new figures after a bench run.
+ */
+function reading(): string[] {
+    const file = path.join(outDir, "README.md");
+    const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+    const m = /<!-- reading:start -->[\s\S]*?<!-- reading:end -->/.exec(old);
+    return m ? [m[0], ""] : [];
+}
 
 function faultRows(): string[] {
     if (!faultsInput) return [];
@@ -104,7 +118,23 @@ function latencyRows(): string[] {
         row(`GET /up, 16 keep-alive connections, ${p.requests} requests per measure, ${pairs.length} measures: p50 / p99 (ms), \`berth:webSocket: proxy\``, list("proxy")),
         row(`the same, \`berth:webSocket: activation\` (Puma on systemd's socket), measured right after each`, list("activation")),
         row("activation / proxy, median of the pairs: p50 / p99", `${ratio("p50")} / ${ratio("p99")}`, "< 1"),
+        ...pacedRows(),
         ...(faults.webActivationSecurity ? [row("systemd-analyze security of the web unit with activation", faults.webActivationSecurity.toFixed(1), "<= 2.0")] : []),
+    ];
+}
+/** The same A/B below capacity (scenario 1): an open loop at a fixed rate, latency from each request's scheduled start. */
+function pacedRows(): string[] {
+    type L = { p50: number; p99: number; requests: number };
+    const paced = faults.latencyPaced as { rate: number; seconds: number; rounds: { proxy: L; activation: L }[] } | undefined;
+    if (!paced || paced.rounds.length === 0) return [];
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    const ratio = (k: "p50" | "p99") => median(paced.rounds.map((x) => x.activation[k] / x.proxy[k])).toFixed(2);
+    const list = (m: "proxy" | "activation") => paced.rounds.map((x) => `${x[m].p50} / ${x[m].p99}`).join("; ");
+    const what = `GET /up at ${paced.rate} requests/s for ${paced.seconds} s (open loop, latency from the scheduled start), ${paced.rounds.length} pairs: p50 / p99 (ms)`;
+    return [
+        row(`${what}, \`proxy\``, list("proxy")),
+        row(`the same, \`activation\`, measured right after each`, list("activation")),
+        row("below capacity, activation / proxy, median of the pairs: p50 / p99", `${ratio("p50")} / ${ratio("p99")}`, "< 1"),
     ];
 }
 fs.writeFileSync(path.join(outDir, "README.md"), md.join("\n"));

@@ -136,6 +136,16 @@ describe("faults and hardening on a disposable VPS", () => {
                 point("green");
                 rounds.push({ proxy, activation: await latency() });
             }
+            // The same A/B below capacity: an open loop at a fixed rate (no request waits for another's answer),
+            // each latency counted from its scheduled start, so a stall shows in the tail instead of slowing the sender.
+            const paced: { proxy: Latency; activation: Latency }[] = [];
+            for (let i = 0; i < 3; i++) {
+                point("blue");
+                const proxy = await pacedLatency();
+                point("green");
+                paced.push({ proxy, activation: await pacedLatency() });
+            }
+            figures.latencyPaced = { rate: PACED_RATE, seconds: PACED_SECONDS, rounds: paced };
         } finally {
             point("green");
         }
@@ -425,6 +435,48 @@ async function latency(total = 4000): Promise<Latency> {
     times.sort((a, b) => a - b);
     const at = (q: number) => Number(times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(2));
     assert.equal(failed, 0, "every request of the latency load answered 200");
+    return { p50: at(0.5), p99: at(0.99), requests: times.length, failed };
+}
+
+/** The open-loop measure's rate (requests per second) and length: well below what 16 back-to-back connections get. */
+const PACED_RATE = 100;
+const PACED_SECONDS = 10;
+
+/**
+ * Latency below capacity: GET /up started every 1/PACED_RATE s for PACED_SECONDS
+ * (an open loop: a slow answer does not delay the next request), one second of
+ * the same to warm up; each latency runs from the request's scheduled start.
+ * Bounded: PACED_RATE x (PACED_SECONDS + 1) requests, 10 s timeout each.
+ */
+async function pacedLatency(): Promise<Latency> {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: stage.pebbleRoot, servername: world.domain });
+    const times: number[] = [];
+    let failed = 0;
+    const warm = PACED_RATE;
+    const total = PACED_RATE * PACED_SECONDS + warm;
+    const start = process.hrtime.bigint();
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+        const due = start + BigInt(Math.round((i * 1e9) / PACED_RATE));
+        const wait = Number(due - process.hrtime.bigint()) / 1e6;
+        if (wait > 0) await sleep(wait);
+        pending.push(
+            stage.get("/up", 10_000, world.domain, agent).then(
+                (r) => {
+                    if (r.status !== 200) failed++;
+                    if (i >= warm) times.push(Number(process.hrtime.bigint() - due) / 1e6);
+                },
+                () => {
+                    failed++;
+                },
+            ),
+        );
+    }
+    await Promise.all(pending);
+    agent.destroy();
+    times.sort((a, b) => a - b);
+    const at = (q: number) => Number(times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(2));
+    assert.equal(failed, 0, "every request of the paced load answered 200");
     return { p50: at(0.5), p99: at(0.99), requests: times.length, failed };
 }
 
