@@ -23,7 +23,7 @@ import { buildReview, type ReviewConfig } from "./config/review";
 import { buildFrontend, type FrontendConfig } from "./config/frontend";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
 import { portSlots } from "./ports";
-import { PRESETS } from "./presets";
+import { defaultWebSocket, PRESETS } from "./presets";
 
 export {
     hostKeyType,
@@ -532,7 +532,7 @@ function releaseConfig(raw: Raw, revisionIsImmutable: boolean): BerthConfig["rel
         buildCommand: raw.buildCommand,
         releaseCommand: raw.releaseCommand,
         webCommand: raw.webCommand ?? DEFAULT_WEB_COMMAND,
-        webSocket: raw.webSocket ?? PRESETS[raw.preset].webSocket,
+        webSocket: raw.webSocket ?? defaultWebSocket(PRESETS[raw.preset], raw.webCommand ?? DEFAULT_WEB_COMMAND),
         workerCommand: raw.workerCommand,
         keepReleases: raw.keepReleases,
         healthPath: raw.healthPath,

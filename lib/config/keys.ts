@@ -286,7 +286,7 @@ export const KEYS = declare({
     },
     webSocket: {
         schema: z.enum(["proxy", "activation"], { error: (iss) => `${show(iss.input)} is not a web socket mode (proxy or activation)` }).optional(),
-        default: "the preset's (`proxy`)",
+        default: "`activation` with the Rails preset when `berth:webCommand` is Puma's own CLI (its default), else `proxy`",
         meaning:
             "how nginx's unix socket reaches the web instance: `proxy` (systemd-socket-proxyd to 127.0.0.1:$PORT, any app) or `activation` (systemd hands the socket to the app itself, one hop less; Rails preset: Puma's CLI as `berth:webCommand`, run with `--bind-to-activated-sockets only`; generic: the command must take `LISTEN_FDS` itself)",
         pulumi: "How nginx's socket reaches the web instance: proxy (systemd-socket-proxyd to 127.0.0.1:$PORT) or activation (the app takes systemd's socket itself; Rails: Puma's CLI). Empty for the preset's default.",

@@ -41,7 +41,11 @@ export interface Preset {
     readonly console?: string;
     /** Directories of shared/ linked into every release (Capistrano's linked_dirs). */
     readonly linkedDirs: readonly string[];
-    /** `berth:webSocket` when unset (lib/units/webSocket.ts). */
+    /**
+     * `berth:webSocket` when unset (lib/units/webSocket.ts), for a web
+     * command that can take systemd's socket (`activatedWebCommand`); any
+     * other command gets the proxy (`defaultWebSocket`).
+     */
     readonly webSocket: "proxy" | "activation";
     /**
      * The web command that takes the instance's socket from systemd
@@ -59,4 +63,14 @@ export type PresetName = keyof typeof PRESETS;
 /** The stack's preset. */
 export function presetOf(cfg: { readonly release: { readonly preset: PresetName } }): Preset {
     return PRESETS[cfg.release.preset];
+}
+
+/**
+ * `berth:webSocket` when unset: the preset's mode when the web command can
+ * take systemd's socket itself (Rails: Puma's own CLI, the default command),
+ * else the proxy, which any app listening on 127.0.0.1:$PORT works behind
+ * (`bin/rails server`, a TCP-only binary).
+ */
+export function defaultWebSocket(preset: Preset, webCommand: string): "proxy" | "activation" {
+    return preset.webSocket === "activation" && preset.activatedWebCommand(webCommand) !== undefined ? "activation" : "proxy";
 }

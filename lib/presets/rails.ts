@@ -33,7 +33,8 @@ export const rails: Preset = {
     ownedEnv: { RAILS_ENV: "production", RACK_ENV: "production" },
     console: "exec bin/rails console",
     linkedDirs: ["log", "tmp", "storage"],
-    webSocket: "proxy",
+    // Puma takes the socket itself (one hop less: bench/README.md, "The proxy hop"); bin/rails server gets the proxy.
+    webSocket: "activation",
     activatedWebCommand: pumaActivated,
 };
 

@@ -21,7 +21,7 @@ export const GOLDEN_DIR = path.join(ROOT, "test", "golden");
 export const GOLDEN_BASES: Readonly<Record<string, string>> = {
     "staging/generic": "staging",
     "production/generic": "production",
-    "staging/activation": "staging",
+    "staging/proxy": "staging",
     storage: "staging",
     "basic-auth": "staging",
 };

@@ -47,8 +47,8 @@ const VARIANTS: Variant[] = [
     { dir: "production", cfg: configFor("production") },
     { dir: "staging/generic", cfg: configFor("staging", GENERIC) },
     { dir: "production/generic", cfg: configFor("production", GENERIC) },
-    // berth:webSocket: activation (lib/units/webSocket.ts): only the web unit, the socket and units.sh differ from staging's.
-    { dir: "staging/activation", cfg: configFor("staging", { "berth:webSocket": "activation" }) },
+    // berth:webSocket: proxy (lib/units/webSocket.ts; staging's is activation, the Rails default): only the web unit, the socket and units.sh differ.
+    { dir: "staging/proxy", cfg: configFor("staging", { "berth:webSocket": "proxy" }) },
 ];
 
 /** A representative merged environment (not secrets: test values). */
@@ -589,7 +589,7 @@ describe("unit properties", () => {
         const web = units.webUnitFile(staging);
         assert.match(web, /^WorkingDirectory=\/srv\/berth\/shop-staging\/slots\/%i$/m);
         assert.match(web, /^EnvironmentFile=\/etc\/berth\/shop-staging\/app.env\nEnvironmentFile=\/srv\/berth\/shop-staging\/slots\/%i.env$/m);
-        assert.match(web, /^ExecStart=\/bin\/sh -c 'exec bundle exec puma -C config\/puma.rb'$/m);
+        assert.match(web, /^ExecStart=\/bin\/sh -c 'exec bundle exec puma -C config\/puma.rb --bind-to-activated-sockets only'$/m, "Puma takes the socket (the Rails default)");
         const worker = units.workerUnitFile(production);
         assert.match(worker, /^WorkingDirectory=\/srv\/berth\/shop-production\/current$/m);
         assert.equal(worker.match(/^EnvironmentFile=/gm)!.length, 1);

@@ -1,9 +1,10 @@
 /**
- * berth:webSocket (lib/units/webSocket.ts): the proxy stays the default and
- * byte-identical; `activation` hands the instance's socket to the app
- * (golden text and systemd-analyze in test/unit/web.test.ts, variant
- * staging/activation). Here: what the units say to systemd, Puma's command,
- * and the refusals.
+ * berth:webSocket (lib/units/webSocket.ts): `activation` hands the
+ * instance's socket to the app, the Rails preset's default with Puma's CLI;
+ * `proxy` for any other command (golden text and systemd-analyze in
+ * test/unit/web.test.ts: staging is activation, variant staging/proxy).
+ * Here: what the units say to systemd, Puma's command, the defaults and the
+ * refusals.
  */
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -14,12 +15,16 @@ import { configFor } from "./harness";
 const lines = (text: string, key: string) => text.split("\n").filter((l) => l.startsWith(`${key}=`));
 
 describe("berth:webSocket", () => {
-    const proxy = configFor("staging");
+    const proxy = configFor("staging", { "berth:webSocket": "proxy" });
     const act = configFor("staging", { "berth:webSocket": "activation" });
 
-    test("unset: the preset's default, the proxy (existing stacks unchanged)", () => {
-        assert.equal(proxy.release.webSocket, "proxy");
+    test("unset: activation for Puma's CLI (the Rails default), the proxy for any other command", () => {
+        assert.equal(configFor("staging").release.webSocket, "activation");
+        assert.equal(configFor("staging", { "berth:webCommand": "bin/puma -t 5:5" }).release.webSocket, "activation");
+        assert.equal(configFor("staging", { "berth:webCommand": "bin/rails server" }).release.webSocket, "proxy", "a command that cannot take the socket is not refused: it gets the proxy");
         assert.equal(configFor("staging", { "berth:preset": "generic", "berth:webCommand": "app" }).release.webSocket, "proxy");
+        assert.equal(configFor("staging", { "berth:preset": "generic", "berth:webCommand": "bundle exec puma" }).release.webSocket, "proxy", "the generic preset never guesses");
+        assert.equal(proxy.release.webSocket, "proxy");
         assert.deepEqual(lines(units.proxySocketFile(proxy), "Service"), []);
         assert.deepEqual(lines(units.webUnitFile(proxy), "Sockets"), []);
     });

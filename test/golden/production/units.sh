@@ -8,6 +8,8 @@ cat > "$tmp" <<'BERTH_EOF'
 Description=berth shop-production web (%i)
 Wants=network-online.target
 After=network-online.target docker.service
+Requires=berth-shop-production-proxy@%i.socket
+After=berth-shop-production-proxy@%i.socket
 
 [Service]
 Type=simple
@@ -18,7 +20,8 @@ Environment=HOME=/srv/berth/shop-production/shared
 Environment=LANG=C.UTF-8
 EnvironmentFile=/etc/berth/shop-production/app.env
 EnvironmentFile=/srv/berth/shop-production/slots/%i.env
-ExecStart=/bin/sh -c 'exec bundle exec puma -C config/puma.rb'
+Sockets=berth-shop-production-proxy@%i.socket
+ExecStart=/bin/sh -c 'exec bundle exec puma -C config/puma.rb --bind-to-activated-sockets only'
 SyslogIdentifier=shop-production-web-%i
 Restart=on-failure
 RestartSec=2
@@ -69,6 +72,7 @@ Description=berth shop-production web socket (%i)
 
 [Socket]
 ListenStream=/run/berth-shop-production/%i.sock
+Service=berth-shop-production-web@%i.service
 SocketGroup=www-data
 SocketMode=0660
 DirectoryMode=0755

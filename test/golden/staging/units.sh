@@ -8,6 +8,8 @@ cat > "$tmp" <<'BERTH_EOF'
 Description=berth shop-staging web (%i)
 Wants=network-online.target
 After=network-online.target docker.service
+Requires=berth-shop-staging-proxy@%i.socket
+After=berth-shop-staging-proxy@%i.socket
 
 [Service]
 Type=simple
@@ -18,7 +20,8 @@ Environment=HOME=/srv/berth/shop-staging/shared
 Environment=LANG=C.UTF-8
 EnvironmentFile=/etc/berth/shop-staging/app.env
 EnvironmentFile=/srv/berth/shop-staging/slots/%i.env
-ExecStart=/bin/sh -c 'exec bundle exec puma -C config/puma.rb'
+Sockets=berth-shop-staging-proxy@%i.socket
+ExecStart=/bin/sh -c 'exec bundle exec puma -C config/puma.rb --bind-to-activated-sockets only'
 SyslogIdentifier=shop-staging-web-%i
 Restart=on-failure
 RestartSec=2
@@ -69,6 +72,7 @@ Description=berth shop-staging web socket (%i)
 
 [Socket]
 ListenStream=/run/berth-shop-staging/%i.sock
+Service=berth-shop-staging-web@%i.service
 SocketGroup=www-data
 SocketMode=0660
 DirectoryMode=0755
