@@ -40,6 +40,7 @@ import { lifecycle } from "../../lib/lifecycle";
 import { HOST_LOCK } from "../../lib/names";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { osAptInstall } from "../../lib/os";
+import { timerUnitFile } from "../../lib/units/common";
 import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../../lib/shell";
 import { knownHostsPattern } from "./dataServices";
 import { appDatabases } from "../../lib/databases";
@@ -801,7 +802,7 @@ function oneshotServiceFile(cfg: BackupScope, what: string, execStart: string, u
 
 /** A timer starting the service of the same name; Persistent: a run missed while the host was down happens at boot. */
 function timerFile(cfg: BackupScope, what: string, onCalendar: string): string {
-    return [managedBy(cfg), "[Unit]", `Description=berth ${cfg.names.id}: ${what}`, "", "[Timer]", `OnCalendar=${onCalendar}`, "Persistent=true", "", "[Install]", "WantedBy=timers.target", ""].join("\n");
+    return timerUnitFile(cfg, `berth ${cfg.names.id}: ${what}`, [`OnCalendar=${onCalendar}`, "Persistent=true"]);
 }
 
 export function backupServiceFile(cfg: BackupScope): string {

@@ -47,6 +47,7 @@ import { probeHeaders } from "../proxy";
 import { managedBy } from "../remote";
 import { cmd, type Lines, quote, raw, script, withShebang } from "../shell";
 import { has } from "../topology";
+import { timerUnitFile } from "./common";
 import { drainRunCommand } from "./drain";
 import { processesOn } from "./process";
 
@@ -421,20 +422,7 @@ export function checkServiceFile(cfg: AlertUnitsScope): string {
 
 export function checkTimerFile(cfg: AlertUnitsScope): string {
     const s = cfg.alerts!.checkSeconds;
-    return [
-        managedBy(cfg),
-        "[Unit]",
-        `Description=berth ${cfg.names.id} check every ${s}s`,
-        "",
-        "[Timer]",
-        "OnActiveSec=10s",
-        `OnUnitActiveSec=${s}s`,
-        "AccuracySec=1s",
-        "",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ].join("\n");
+    return timerUnitFile(cfg, `berth ${cfg.names.id} check every ${s}s`, ["OnActiveSec=10s", `OnUnitActiveSec=${s}s`, "AccuracySec=1s"]);
 }
 
 /** The drop-in adding `OnFailure=` to every `berth-<id>-*` unit (see the header). */

@@ -6,6 +6,8 @@
  */
 import type { Names } from "../names";
 import { PROTECT } from "../names";
+import type { BerthConfig } from "../config";
+import { managedBy } from "../managedBy";
 
 /**
  * One word for a systemd command line (ExecStart=, systemd.service(5)):
@@ -94,4 +96,14 @@ export function appServiceLines(names: Pick<Names, "user" | "root" | "envFile">,
         "Environment=LANG=C.UTF-8",
         `EnvironmentFile=${names.envFile}`,
     ];
+}
+
+/**
+ * A timer unit starting the service of the same name: the managed-by line,
+ * its description, the `[Timer]` lines (when it fires, whether a missed run
+ * is caught up) and the `timers.target` install. Used by the schedules, the
+ * alerts' check and the backups.
+ */
+export function timerUnitFile(cfg: Pick<BerthConfig, "project" | "stack">, description: string, timer: readonly string[]): string {
+    return [managedBy(cfg), "[Unit]", `Description=${description}`, "", "[Timer]", ...timer, "", "[Install]", "WantedBy=timers.target", ""].join("\n");
 }

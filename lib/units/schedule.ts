@@ -27,7 +27,7 @@
 import type { ScheduleConfig } from "../config";
 import { type Names, PROTECT, scheduleFailureUnit, scheduleStateDir, scheduleUnitNames } from "../names";
 import { managedBy } from "../managedBy";
-import { appHardening, appServiceLines, sandboxTightening, shellExecStart, systemdQuote } from "./common";
+import { appHardening, appServiceLines, sandboxTightening, shellExecStart, systemdQuote, timerUnitFile } from "./common";
 
 export interface ScheduleUnitScope {
     readonly project: string;
@@ -67,20 +67,7 @@ export function scheduleServiceFile(cfg: ScheduleUnitScope, schedule: Pick<Sched
 /** The timer: `OnCalendar=` the schedule, no catch-up of missed runs, to the second. */
 export function scheduleTimerFile(cfg: ScheduleUnitScope, schedule: Pick<ScheduleConfig, "name" | "schedule">): string {
     const n = cfg.names;
-    return [
-        managedBy(cfg),
-        "[Unit]",
-        `Description=berth ${n.id} schedule ${schedule.name} (${schedule.schedule})`,
-        "",
-        "[Timer]",
-        `OnCalendar=${schedule.schedule}`,
-        "Persistent=false",
-        "AccuracySec=1s",
-        "",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ].join("\n");
+    return timerUnitFile(cfg, `berth ${n.id} schedule ${schedule.name} (${schedule.schedule})`, [`OnCalendar=${schedule.schedule}`, "Persistent=false", "AccuracySec=1s"]);
 }
 
 /**
