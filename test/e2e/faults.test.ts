@@ -146,6 +146,7 @@ describe("faults and hardening on a disposable VPS", () => {
                 paced.push({ proxy, activation: await pacedLatency() });
             }
             figures.latencyPaced = { rate: PACED_RATE, seconds: PACED_SECONDS, rounds: paced };
+            for (const [i, r] of paced.entries()) t.diagnostic(`${PACED_RATE} requests/s, pair ${i + 1}: p50/p99 ms, proxy ${r.proxy.p50}/${r.proxy.p99}, activation ${r.activation.p50}/${r.activation.p99}`);
         } finally {
             point("green");
         }
