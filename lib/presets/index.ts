@@ -12,7 +12,7 @@ import { generic } from "./generic";
 import { rails } from "./rails";
 
 /** What a preset's builders read of the configuration. */
-export type PresetScope = { readonly names: Names; readonly release: Pick<BerthConfig["release"], "bundler"> };
+export type PresetScope = { readonly names: Names; readonly release: Pick<BerthConfig["release"], "bundler" | "webSocket"> };
 
 export interface Preset {
     /** The `berth:preset` value. */

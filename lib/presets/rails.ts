@@ -17,7 +17,7 @@ export const rails: Preset = {
     name: "rails",
     packages: RAILS_PACKAGES,
     needsWebCommand: false,
-    checkoutLines: (cfg, dir, sha) => [rubyCheckLines(dir, sha), jsDetectLines(cfg, dir, sha)],
+    checkoutLines: (cfg, dir, sha) => [rubyCheckLines(dir, sha), jsDetectLines(cfg, dir, sha), cfg.release.webSocket === "activation" && pumaCheckLines(dir, sha)],
     buildSteps: (cfg) => [
         ...bundlerSettings(cfg).map(([k, v]) => cmd("bundle", "config", "set", "--local", k, v)),
         cfg.release.bundler === "deployment" ? "bundle install --jobs 2 --retry 3 --quiet" : "bundle install --local --quiet",
@@ -50,6 +50,26 @@ export const rails: Preset = {
  */
 export function pumaActivated(webCommand: string): string | undefined {
     return /(^|[\s/])puma(\s|$)/.test(webCommand) ? `${webCommand} --bind-to-activated-sockets only` : undefined;
+}
+
+/**
+ * With `berth:webSocket: activation`, the checkout refuses a release whose
+ * Gemfile.lock locks Puma below 5 (it has no `--bind-to-activated-sockets`:
+ * its instance would fail the health check only after the release command
+ * ran), naming the key. A spec line of Gemfile.lock is `    puma (6.4.2)`
+ * (four spaces; a platform may follow the version); no lockfile or no Puma
+ * in it: nothing to check.
+ */
+export function pumaCheckLines(dir: string, sha: string): Lines {
+    const lock = quote(`${dir}/Gemfile.lock`);
+    return [
+        "puma_major=",
+        `if [ -f ${lock} ]; then puma_major=$(sed -n '/^    puma (/{s/^    puma (\\([0-9][0-9]*\\)[.].*/\\1/p;q;}' ${lock}); fi`,
+        'if [ -n "$puma_major" ] && [ "$puma_major" -lt 5 ]; then',
+        `  echo "berth: release ${sha}: Gemfile.lock locks Puma $puma_major, and berth:webSocket activation (the Rails preset's default with Puma's CLI) needs Puma 5 or later (--bind-to-activated-sockets). Update Puma, or set berth:webSocket: proxy" >&2`,
+        "  exit 1",
+        "fi",
+    ];
 }
 
 /**

@@ -9,7 +9,11 @@
 import { describe, test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as units from "../../components/app/appUnits";
-import { pumaActivated } from "../../lib/presets/rails";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { pumaActivated, pumaCheckLines, rails } from "../../lib/presets/rails";
 import { configFor } from "./harness";
 
 const lines = (text: string, key: string) => text.split("\n").filter((l) => l.startsWith(`${key}=`));
@@ -52,6 +56,32 @@ describe("berth:webSocket", () => {
     test("activation with a web command that cannot take the socket is refused, naming the key", () => {
         assert.throws(() => configFor("staging", { "berth:webSocket": "activation", "berth:webCommand": "bin/rails server" }), /berth:webSocket: activation needs .*Puma.*"bin\/rails server"/s);
         assert.throws(() => configFor("staging", { "berth:webSocket": "socket" }), /berth:webSocket.*not a web socket mode/);
+    });
+
+    test("activation: the checkout refuses a Gemfile.lock with Puma below 5, naming the key; other lockfiles pass", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-puma-"));
+        const run = (lock: string | undefined) => {
+            fs.rmSync(path.join(dir, "Gemfile.lock"), { force: true });
+            if (lock !== undefined) fs.writeFileSync(path.join(dir, "Gemfile.lock"), lock);
+            return spawnSync("bash", ["-euo", "pipefail", "-c", pumaCheckLines(dir, "abc123").join("\n")], { encoding: "utf8" });
+        };
+        const lock = (spec: string) => `GEM\n  remote: https://rubygems.org/\n  specs:\n    nio4r (2.7.4)\n${spec}      nio4r (~> 2.0)\n\nDEPENDENCIES\n  puma (>= 4.0)\n`;
+        try {
+            const old = run(lock("    puma (4.3.12)\n"));
+            assert.equal(old.status, 1);
+            assert.match(old.stderr, /release abc123: Gemfile.lock locks Puma 4, .*berth:webSocket: proxy/);
+            for (const ok of [lock("    puma (6.6.0)\n"), lock("    puma (5.0.0-java)\n"), lock("    puma (10.1.0)\n"), lock(""), undefined]) {
+                const r = run(ok);
+                assert.equal(r.status, 0, `${ok}: ${r.stderr}`);
+            }
+            assert.equal(run(lock("    puma (3.12.6-x86_64-linux)\n")).status, 1, "a platform after the version");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        // Only with activation: the proxy runs any Puma.
+        const checkout = (c: typeof act) => rails.checkoutLines(c, "/r", "abc").flat(9).filter(Boolean).join("\n");
+        assert.match(checkout(act), /puma_major=/);
+        assert.doesNotMatch(checkout(proxy), /puma_major=/);
     });
 
     test("generic preset: the command runs as written (it takes LISTEN_FDS itself)", () => {

@@ -146,6 +146,12 @@ if [ "$js" = yarn ] || [ "$js" = yarn-berry ]; then
   install -d -m 0755 /srv/berth/shop-staging/bin
   ln -sfn /usr/bin/yarnpkg /srv/berth/shop-staging/bin/yarn
 fi
+puma_major=
+if [ -f /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/Gemfile.lock ]; then puma_major=$(sed -n '/^    puma (/{s/^    puma (\([0-9][0-9]*\)[.].*/\1/p;q;}' /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/Gemfile.lock); fi
+if [ -n "$puma_major" ] && [ "$puma_major" -lt 5 ]; then
+  echo "berth: release 5f8008de1dd704ea09395bd87621f1d32eeac017: Gemfile.lock locks Puma $puma_major, and berth:webSocket activation (the Rails preset's default with Puma's CLI) needs Puma 5 or later (--bind-to-activated-sockets). Update Puma, or set berth:webSocket: proxy" >&2
+  exit 1
+fi
 rm -rf /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log && ln -s /srv/berth/shop-staging/shared/log /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/log
 rm -rf /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp && ln -s /srv/berth/shop-staging/shared/tmp /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/tmp
 rm -rf /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage && ln -s /srv/berth/shop-staging/shared/storage /srv/berth/shop-staging/releases/.5f8008de1dd704ea09395bd87621f1d32eeac017.partial/storage
