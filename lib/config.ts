@@ -521,6 +521,7 @@ const DEFAULT_WEB_COMMAND = "bundle exec puma -C config/puma.rb";
 
 /** `release`: the repository (its host key pinned to type and key), revision, commands and switch settings. */
 function releaseConfig(raw: Raw, revisionIsImmutable: boolean): BerthConfig["release"] {
+    const webCommand = raw.webCommand ?? DEFAULT_WEB_COMMAND;
     return {
         repository: raw.repository,
         repositoryHostKey: raw.repositoryHostKey?.trim().split(" ").slice(0, 2).join(" "),
@@ -531,8 +532,8 @@ function releaseConfig(raw: Raw, revisionIsImmutable: boolean): BerthConfig["rel
         bundler: raw.bundler,
         buildCommand: raw.buildCommand,
         releaseCommand: raw.releaseCommand,
-        webCommand: raw.webCommand ?? DEFAULT_WEB_COMMAND,
-        webSocket: raw.webSocket ?? defaultWebSocket(PRESETS[raw.preset], raw.webCommand ?? DEFAULT_WEB_COMMAND),
+        webCommand,
+        webSocket: raw.webSocket ?? defaultWebSocket(PRESETS[raw.preset], webCommand),
         workerCommand: raw.workerCommand,
         keepReleases: raw.keepReleases,
         healthPath: raw.healthPath,

@@ -103,17 +103,26 @@ function rollbackCommandRows(): string[] {
     });
 }
 
+/** One proxy / activation pair of latency measures (ms). */
+type LatencyPair = Record<"proxy" | "activation", { p50: number; p99: number }>;
+
+/** Of A/B pairs: activation / proxy for a percentile (median of the pairs), and one mode's `p50 / p99` per pair. */
+function pairFigures(pairs: LatencyPair[]): { ratio: (k: "p50" | "p99") => string; list: (m: "proxy" | "activation") => string } {
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    return {
+        ratio: (k) => median(pairs.map((x) => x.activation[k] / x.proxy[k])).toFixed(2),
+        list: (m) => pairs.map((x) => `${x[m].p50} / ${x[m].p99}`).join("; "),
+    };
+}
+
 /** Latency before any release under the same load (scenario 1): through systemd-socket-proxyd, and with Puma on the activated socket. */
 function latencyRows(): string[] {
     const p = faults.latencyProxy as { p50: number; p99: number; requests: number } | undefined;
     const a = faults.latencyActivation as { p50: number; p99: number; requests: number } | undefined;
     if (!p || !a) return [];
-    type L = { p50: number; p99: number };
     // Every pair: the first (each after its own up), then the rounds interleaved on the same release.
-    const pairs = [{ proxy: p, activation: a }, ...((faults.latencyRounds ?? []) as { proxy: L; activation: L }[])];
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-    const ratio = (k: "p50" | "p99") => median(pairs.map((x) => x.activation[k] / x.proxy[k])).toFixed(2);
-    const list = (m: "proxy" | "activation") => pairs.map((x) => `${x[m].p50} / ${x[m].p99}`).join("; ");
+    const pairs = [{ proxy: p, activation: a }, ...((faults.latencyRounds ?? []) as LatencyPair[])];
+    const { ratio, list } = pairFigures(pairs);
     return [
         row(`GET /up, 16 keep-alive connections, ${p.requests} requests per measure, ${pairs.length} measures: p50 / p99 (ms), \`berth:webSocket: proxy\``, list("proxy")),
         row(`the same, \`berth:webSocket: activation\` (Puma on systemd's socket), measured right after each`, list("activation")),
@@ -124,12 +133,9 @@ function latencyRows(): string[] {
 }
 /** The same A/B below capacity (scenario 1): an open loop at a fixed rate, latency from each request's scheduled start. */
 function pacedRows(): string[] {
-    type L = { p50: number; p99: number; requests: number };
-    const paced = faults.latencyPaced as { rate: number; seconds: number; rounds: { proxy: L; activation: L }[] } | undefined;
+    const paced = faults.latencyPaced as { rate: number; seconds: number; rounds: LatencyPair[] } | undefined;
     if (!paced || paced.rounds.length === 0) return [];
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-    const ratio = (k: "p50" | "p99") => median(paced.rounds.map((x) => x.activation[k] / x.proxy[k])).toFixed(2);
-    const list = (m: "proxy" | "activation") => paced.rounds.map((x) => `${x[m].p50} / ${x[m].p99}`).join("; ");
+    const { ratio, list } = pairFigures(paced.rounds);
     const what = `GET /up at ${paced.rate} requests/s for ${paced.seconds} s (open loop, latency from the scheduled start), ${paced.rounds.length} pairs: p50 / p99 (ms)`;
     return [
         row(`${what}, \`proxy\``, list("proxy")),

@@ -434,9 +434,14 @@ async function latency(total = 4000): Promise<Latency> {
     await run(300, false);
     await run(total, true);
     agent.destroy();
+    return percentiles(times, failed, "latency");
+}
+
+/** p50/p99 of the measured times (ms); every request of the load answered 200. */
+function percentiles(times: number[], failed: number, load: string): Latency {
     times.sort((a, b) => a - b);
     const at = (q: number) => Number(times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(2));
-    assert.equal(failed, 0, "every request of the latency load answered 200");
+    assert.equal(failed, 0, `every request of the ${load} load answered 200`);
     return { p50: at(0.5), p99: at(0.99), requests: times.length, failed };
 }
 
@@ -476,10 +481,7 @@ async function pacedLatency(): Promise<Latency> {
     }
     await Promise.all(pending);
     agent.destroy();
-    times.sort((a, b) => a - b);
-    const at = (q: number) => Number(times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(2));
-    assert.equal(failed, 0, "every request of the paced load answered 200");
-    return { p50: at(0.5), p99: at(0.99), requests: times.length, failed };
+    return percentiles(times, failed, "paced");
 }
 
 /** Seconds the switch command took in an up (the time traffic needs to move, plus the health check when an instance starts). */
