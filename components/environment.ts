@@ -77,7 +77,7 @@ interface AppStep {
     releases: Record<string, Release>;
 }
 
-type WebSites = Record<string, { http: NginxSite; cert: Certificate; https: NginxSite }>;
+type WebSites = Record<string, { http: NginxSite; cert?: Certificate; https: NginxSite }>;
 
 /** What every step reads: the plan, the environment's name and children options, and each host's Host. */
 class Steps {
@@ -131,7 +131,8 @@ export class Environment extends pulumi.ComponentResource {
     public readonly units: AppUnits;
     public readonly release: Release;
     public readonly httpSite: NginxSite;
-    public readonly certificate: Certificate;
+    /** Undefined on a review stack that serves its source stack's wildcard (berth:review.certificate). */
+    public readonly certificate?: Certificate;
     public readonly httpsSite: NginxSite;
     public readonly switch: Switch;
     /** With `berth:schedules`: the timers on the release host. */
@@ -191,7 +192,7 @@ export class Environment extends pulumi.ComponentResource {
         this.release = first.release;
         this.switch = first.switch;
         this.httpSite = first.httpSite!;
-        this.certificate = first.certificate!;
+        this.certificate = first.certificate;
         this.httpsSite = first.httpsSite!;
         this.urls = [...p.sites.urls];
         this.registerOutputs({ urls: this.urls, revision: this.release.sha, databaseUrl: this.databaseUrl, redisUrl: this.redisUrl });
@@ -366,13 +367,17 @@ function webStep(s: Steps, dns?: Dns): WebSites {
         const connection = s.connection(h);
         const http = s.per("site-http", h, (n, o) => new NginxSite(n, { ...scope, connection, phase: "challenge", dependsOn: s.ready(h), realIpFrom }, o));
         const after = previousCert;
-        const cert = s.per("certificate", h, (n, o) =>
-            new Certificate(n, { ...argsFor(p, h, CERTIFICATE_SCOPE), connection, dependsOn: [http.command, ...(dns?.records ?? []), ...(after ? [after.command] : [])] }, o),
-        );
+        // A review stack under its source's wildcard (berth:review.certificate) requests nothing: its site serves that lineage.
+        const cert =
+            p.config.certificate.from === undefined
+                ? s.per("certificate", h, (n, o) =>
+                      new Certificate(n, { ...argsFor(p, h, CERTIFICATE_SCOPE), connection, dependsOn: [http.command, ...(dns?.records ?? []), ...(after ? [after.command] : [])] }, o),
+                  )
+                : undefined;
         previousCert = cert;
         // berth:basicAuth (only stacks that set it have this resource): the password file before the site that asks for it.
         const gate = p.config.basicAuth && s.per("basic-auth", h, (n, o) => new BasicAuth(n, { ...argsFor(p, h, BASIC_AUTH_SCOPE), connection, dependsOn: s.ready(h) }, o));
-        const https = s.per("site-https", h, (n, o) => new NginxSite(n, { ...scope, connection, phase: "full", dependsOn: [cert.command, ...(gate ? [gate.command] : [])], realIpFrom }, o));
+        const https = s.per("site-https", h, (n, o) => new NginxSite(n, { ...scope, connection, phase: "full", dependsOn: [...(cert ? [cert.command] : [http.command]), ...(gate ? [gate.command] : [])], realIpFrom }, o));
         sites[h.name] = { http, cert, https };
     }
     return sites;

@@ -19,7 +19,7 @@ import { hostKeyType, isImmutableRevision, parseSftpRepository, type Role, ROLES
 import { keyKind, type Raw, RawSchema, SECRET_KEYS } from "./config/keys";
 import { type AlertsConfig, alertsConfig, type AutoRollbackConfig, autoRollbackConfig } from "./config/alerts";
 import { show } from "./config/schemas";
-import { buildReview, type ReviewConfig } from "./config/review";
+import { buildReview, certificateOf, type ReviewConfig, type SiteCertificate } from "./config/review";
 import { buildFrontend, type FrontendConfig } from "./config/frontend";
 import { deriveNames, derivePorts, fnv1a, Names, Ports } from "./names";
 import { portSlots } from "./ports";
@@ -109,6 +109,8 @@ export interface BerthConfig {
     readonly extraHostnames: readonly string[];
     /** Domain first, then the extra names. */
     readonly hostnames: readonly string[];
+    /** The TLS certificate the HTTPS site serves: its lineage and names, or a source stack's wildcard (lib/config/review.ts certificateOf). */
+    readonly certificate: SiteCertificate;
     readonly dns: { readonly enabled: boolean; readonly zoneId?: string; readonly zone?: string; readonly proxied: boolean };
     readonly packages: readonly string[];
     readonly postgres: { readonly image: string; readonly role: string; readonly database: string; readonly port: number; readonly passwordRotation: string };
@@ -312,6 +314,7 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
     const challenge = buildChallenge(raw, hosts, errors);
     const database = buildData(raw, hosts, errors);
     const services = buildServices(raw, ctx.stack, hosts, errors);
+    const review = buildReview(raw, { stack: ctx.stack, production, challenge, hostAddresses: hosts.map((h) => ({ name: h.name, address: h.address })) }, errors);
     return {
         project: ctx.project,
         stack: ctx.stack,
@@ -345,7 +348,8 @@ function build(raw: Raw, ctx: ParseContext, errors: string[]): BerthConfig {
         alerts: alertsConfig(raw),
         autoRollback: autoRollbackConfig(raw, errors),
         ...services,
-        review: buildReview(raw, { stack: ctx.stack, production, hostAddresses: hosts.map((h) => ({ name: h.name, address: h.address })) }, errors),
+        review,
+        certificate: certificateOf(review, { app: raw.app, certName: names.certName, hostnames }),
         reviewSeed: raw.reviewSeed && { ...backupConfig({ ...raw, backup: raw.reviewSeed }, database)!, storage: false },
     };
 }

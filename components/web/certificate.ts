@@ -1,6 +1,8 @@
 /**
  * Certificate: one certbot lineage (`names.certName`) for every host name of
- * the stack. certbot.timer renews it; the deploy hook reloads nginx. The
+ * the stack (`certificate.domains`: with `berth:review.certificate` wildcard
+ * also `*.<review.domain>`, which review stacks on the same host serve
+ * without a Certificate of their own). certbot.timer renews it; the deploy hook reloads nginx. The
  * environment makes this depend on the DNS records and on the challenge
  * site, and the full (HTTPS) site on this. certbot stores how it validated
  * (the authenticator and its options) in the lineage's renewal conf, so
@@ -78,7 +80,7 @@ import { osAptInstall } from "../../lib/os";
 import { cmd, hostLock, Lines, quote, raw, readSecrets, script, secretsPayload, writeFile } from "../../lib/shell";
 
 /** What the builders read of the configuration: the stack, this web host, the names and the ACME settings. */
-export const CERTIFICATE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "hostnames", "acme"] as const;
+export const CERTIFICATE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "certificate", "acme"] as const;
 export type CertificateScope = Pick<BerthConfig, (typeof CERTIFICATE_SCOPE)[number]>;
 
 /** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
@@ -99,6 +101,9 @@ export class Certificate extends pulumi.ComponentResource {
     constructor(name: string, args: CertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("berth:web:Certificate", name, {}, opts);
         const cfg: CertificateScope = args;
+        if (cfg.certificate.from !== undefined || cfg.certificate.lineage !== cfg.names.certName) {
+            throw new Error(`berth: ${cfg.stack} serves the certificate of stack ${cfg.certificate.from} (berth:review.certificate wildcard) and requests none`);
+        }
         const paths = certificatePaths(cfg);
         this.certPath = paths.fullchain;
         this.keyPath = paths.privkey;
@@ -133,14 +138,15 @@ export interface CertificatePaths {
     readonly renewal: string;
 }
 
-export function certificatePaths(cfg: CertificateScope): CertificatePaths {
-    const live = `/etc/letsencrypt/live/${cfg.names.certName}`;
+/** The lineage's files (`berth:review.certificate` wildcard: a review stack's are its source stack's). */
+export function certificatePaths(cfg: Pick<BerthConfig, "certificate">): CertificatePaths {
+    const live = `/etc/letsencrypt/live/${cfg.certificate.lineage}`;
     return {
         live,
         fullchain: `${live}/fullchain.pem`,
         privkey: `${live}/privkey.pem`,
         cert: `${live}/cert.pem`,
-        renewal: `/etc/letsencrypt/renewal/${cfg.names.certName}.conf`,
+        renewal: `/etc/letsencrypt/renewal/${cfg.certificate.lineage}.conf`,
     };
 }
 
@@ -256,7 +262,7 @@ export function certbotArgs(cfg: CertificateScope): string[] {
         ...authenticatorArgs(cfg),
         "--cert-name",
         cfg.names.certName,
-        ...cfg.hostnames.flatMap((h) => ["-d", h]),
+        ...cfg.certificate.domains.flatMap((h) => ["-d", h]),
         "--non-interactive",
         "--agree-tos",
         ...(cfg.acme.email ? ["-m", cfg.acme.email, "--no-eff-email"] : ["--register-unsafely-without-email"]),

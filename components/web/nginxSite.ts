@@ -54,7 +54,7 @@ export { nginxIdent, upstreamFile };
 export { type SitePhase, siteLink, sitePath };
 
 /** What the builders read of the configuration: the stack, this web host, the site names and nginx settings. */
-export const NGINX_SITE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "domain", "hostnames", "maintenance", "nginx", "acme", "basicAuth", "release", "frontend"] as const;
+export const NGINX_SITE_SCOPE = ["project", "stack", "production", "protect", "names", "host", "domain", "hostnames", "certificate", "maintenance", "nginx", "acme", "basicAuth", "release", "frontend"] as const;
 export type NginxSiteScope = Pick<BerthConfig, (typeof NGINX_SITE_SCOPE)[number]>;
 
 /** The scope's settings (per host from lib/plan.ts: `host` is the host this runs on), then the resources. */
@@ -345,6 +345,7 @@ function appUnderPrefix(cfg: NginxSiteScope, id: string): string[] {
 function tlsLines(cfg: NginxSiteScope, id: string): string[] {
     const cert = certificatePaths(cfg);
     return [
+        ...(cfg.certificate.from === undefined ? [] : [`    # Stack ${cfg.certificate.from}'s wildcard certificate (berth:review.certificate): renewed there.`]),
         `    ssl_certificate ${cert.fullchain};`,
         `    ssl_certificate_key ${cert.privkey};`,
         "    ssl_protocols TLSv1.2 TLSv1.3;",
@@ -514,11 +515,15 @@ export function siteScript(cfg: NginxSiteScope, phase: SitePhase, realIpFrom?: r
         );
     }
     const cert = certificatePaths(cfg);
+    const from = cfg.certificate.from;
+    // Stack names are [a-z0-9-]: safe inside the double quotes below.
+    const first = from === undefined ? "the certificate step must succeed before the HTTPS site" : `it is the wildcard certificate of stack ${from} (berth:review.certificate): run pulumi up on ${from} first`;
     return script(
         hostLock(HOST_LOCK, `nginx site of ${n.id}`),
         `for f in ${quote(cert.fullchain)} ${quote(cert.privkey)}; do`,
-        `  if [ ! -e "$f" ]; then echo "berth: $f is missing; the certificate step must succeed before the HTTPS site" >&2; exit 1; fi`,
+        `  if [ ! -e "$f" ]; then echo "berth: $f is missing; ${first}" >&2; exit 1; fi`,
         "done",
+        from === undefined ? [] : wildcardCoverLines(cfg, from),
         cmd("install", "-d", "-m", "0755", "/etc/nginx/berth"),
         "changed=0",
         "new_upstream=0",
@@ -529,6 +534,21 @@ export function siteScript(cfg: NginxSiteScope, phase: SitePhase, realIpFrom?: r
         installSite(cfg, phase, realIpFrom),
         testAndReload(cfg, phase, [`if [ "$new_upstream" = 1 ]; then ${cmd("rm", "-f", n.nginxUpstream)}; fi`]),
     );
+}
+
+/**
+ * A review stack under its source stack's wildcard: every host name of the
+ * site must match the source's lineage (a source without the wildcard yet, or
+ * a review domain that changed, would serve a certificate browsers refuse).
+ */
+export function wildcardCoverLines(cfg: NginxSiteScope, from: string): Lines {
+    const fullchain = certificatePaths(cfg).fullchain;
+    return cfg.certificate.domains.map((h) => [
+        `if ! openssl x509 -noout -checkhost ${quote(h)} -in ${quote(fullchain)} | grep -q ' does match certificate$'; then`,
+        `  echo ${quote(`berth: ${fullchain} (stack ${from}'s certificate) does not cover ${h}: set berth:review.certificate wildcard on ${from} and run pulumi up there first`)} >&2`,
+        "  exit 1",
+        "fi",
+    ]);
 }
 
 /**

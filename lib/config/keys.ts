@@ -400,8 +400,8 @@ export const KEYS = declare({
     review: {
         schema: ReviewSchema.optional(),
         meaning:
-            "review apps, on the stack they are copied from (staging): `domain` (each review stack serves `pr-<n>.<domain>`), `max` (3: open review stacks at once). `npx berth review up <n>` writes the rest into a review stack's file: `pr`, `source`, `productionHosts` (README *Review apps*)",
-        undeclared: "(review: {domain, max}; object)",
+            "review apps, on the stack they are copied from (staging): `domain` (each review stack serves `pr-<n>.<domain>`), `max` (3: open review stacks at once), `certificate` (`own`: each review stack requests its own; `wildcard`: this stack's certificate also covers `*.<domain>` over DNS-01 and review stacks serve it). `npx berth review up <n>` writes the rest into a review stack's file: `pr`, `source`, `productionHosts` (README *Review apps*)",
+        undeclared: "(review: {domain, max, certificate}; object)",
     },
     reviewSeed: {
         schema: BackupSchema.optional(),

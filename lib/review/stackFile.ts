@@ -11,13 +11,14 @@
  *   staging's), explicit Postgres/Redis ports and accessories' `hostPort`
  *   dropped (accessories take ports from their names and the stack id, in
  *   lib/ports.ts' range; one equal to a staging port is moved, `reviewPorts`);
- * - the host name `pr-<n>.<berth:review.domain>` (its own certificate, DNS
+ * - the host name `pr-<n>.<berth:review.domain>` (its own certificate, or
+ *   with `berth:review.certificate` wildcard staging's on the same host; DNS
  *   record in staging's zone), no extra host names; an `env` value equal to
  *   staging's host name (APP_HOST) becomes the review stack's;
  * - the app revision: the pull request's head sha;
  * - `berth:backup` becomes `berth:reviewSeed` (the database is restored from
  *   staging's latest run; a review stack takes no backups itself);
- * - `berth:review` gains `pr`, `source` and `productionHosts`;
+ * - `berth:review` (with its `certificate`) gains `pr`, `source` and `productionHosts`;
  * - staging's own state of operation (maintenance, protect, production,
  *   mesh addresses) is not copied.
  * Secret values are copied as they are stored (`secure:` values, with the
@@ -108,7 +109,7 @@ export function reviewStackFile(input: ReviewInput): ReviewStack {
         [ns("domain")]: domain,
         [ns("revision")]: input.sha ?? srcConfig[ns("revision")] ?? "main",
         [ns("portBase")]: base,
-        [ns("review")]: { domain: review.domain, ...(review.max !== undefined ? { max: review.max } : {}), pr: input.pr, source: input.source, productionHosts: [...input.productionHosts] },
+        [ns("review")]: { domain: review.domain, ...(review.max !== undefined ? { max: review.max } : {}), ...(review.certificate !== undefined ? { certificate: review.certificate } : {}), pr: input.pr, source: input.source, productionHosts: [...input.productionHosts] },
         ...(srcConfig[ns("backup")] !== undefined ? { [ns("reviewSeed")]: srcConfig[ns("backup")] } : {}),
     };
     const ports = { postgres: base, redis: base + 1, "web blue": base + 2, "web green": base + 3, ...accessories.ports };

@@ -52,7 +52,7 @@ import { drainRunCommand } from "./drain";
 import { processesOn } from "./process";
 
 /** What the alert files read of the configuration. */
-export const ALERT_UNITS_SCOPE = ["project", "stack", "app", "names", "host", "domain", "release", "processes", "maintenance", "alerts", "autoRollback"] as const;
+export const ALERT_UNITS_SCOPE = ["project", "stack", "app", "names", "host", "domain", "certificate", "release", "processes", "maintenance", "alerts", "autoRollback"] as const;
 export type AlertUnitsScope = Pick<BerthConfig, (typeof ALERT_UNITS_SCOPE)[number]>;
 
 /** A path on the host, prefixed with `$root` (empty on a host; a scratch directory in the tests). */
@@ -237,7 +237,7 @@ function diskCheckLines(cfg: AlertUnitsScope): Lines {
 
 function certCheckLines(cfg: AlertUnitsScope): Lines {
     const days = cfg.alerts!.certDays;
-    const certName = cfg.names.certName;
+    const certName = cfg.certificate.lineage;
     return [
         `cert=${at(`/etc/letsencrypt/live/${certName}/cert.pem`)}`,
         'if [ -f "$cert" ]; then',

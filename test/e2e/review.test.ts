@@ -15,7 +15,12 @@
  *      second push with nothing changed runs no command; a second pull
  *      request is refused by the cap (max 1) naming pr-1;
  *   3. pr-1 closed: destroyed, no unit, site, container, volume, network,
- *      directory or user of it left on the VPS, the stack removed.
+ *      directory or user of it left on the VPS, the stack removed;
+ *   4. `berth:review.certificate: wildcard` set by the operator (with
+ *      DNS-01 hooks to the test DNS) and deployed by deploy-staging:
+ *      staging's lineage now covers `*.<review domain>`; pr-3 comes up with
+ *      no certificate of its own, serving staging's (Pebble-trusted for its
+ *      name); closed, it leaves staging's lineage and site serving.
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -24,8 +29,8 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { devConfig, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
-import { httpsGet, sftpDown, sftpUp, SftpTarget } from "./kit";
+import { devConfig, dns01Hooks, keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
+import { httpsGet, servedCertificate, sftpDown, sftpUp, SftpTarget } from "./kit";
 import { JobResult } from "./gha";
 import { assertJob, ciMachine, seedOrigin, writeTrustBundle } from "./ciMachine";
 import { projectDefaults, ROOT } from "../unit/harness";
@@ -125,6 +130,29 @@ function vpsOut(command: string): string {
     return r.stdout.trim();
 }
 
+/** Closes pull request `n` (the app's workflow, then review.yml): nothing of pr-<n> left on the VPS, its stack removed. */
+function closeReview(n: number): void {
+    const head = { sha: world.shas.v2 };
+    assertJob(appCi("pull_request", world.shas.v2, { action: "closed", number: n, pull_request: { number: n, head } }), `the app's workflow (closed ${n})`);
+    assertJob(ci("review.yml", "review", { event: lastDispatch(), eventName: "repository_dispatch" }), `review down pr-${n}`);
+    const id = `sample-pr-${n}`;
+    const left = vpsOut(
+        [
+            `systemctl list-units --all --plain --no-legend 'berth-${id}*' | awk '{print "unit " $1}'`,
+            `ls /etc/systemd/system | grep -F ${id} | sed 's/^/unit file /'`,
+            `ls /etc/nginx/sites-available /etc/nginx/sites-enabled /etc/nginx/berth 2>/dev/null | grep -F ${id} | sed 's/^/site /'`,
+            `docker ps -a --format '{{.Names}}' | grep -F ${id} | sed 's/^/container /'`,
+            `docker volume ls -q | grep -F ${id} | sed 's/^/volume /'`,
+            `docker network ls --format '{{.Name}}' | grep -F ${id} | sed 's/^/network /'`,
+            `for d in /srv/berth/${id} /etc/berth/${id} /var/cache/berth/${id} /var/www/berth-acme/${id} /run/berth-${id} /etc/letsencrypt/live/berth-${id}; do [ ! -e $d ] || echo directory $d; done`,
+            `! id ${id} >/dev/null 2>&1 || echo user ${id}`,
+            "true",
+        ].join("; "),
+    );
+    assert.equal(left, "", `left on the host after review down ${n}`);
+    assert.doesNotMatch(operator("pulumi", ["stack", "ls", "--json"]), new RegExp(`pr-${n}\\b`), "the stack is removed");
+}
+
 /** Staging's stack file: the dev stack's keys for this world, review apps on (max 1), backups to the SFTP container. */
 function stagingFile(): string {
     const cfg = devConfig(world, { "berth:env": { APP_HOST: world.domain, RAILS_LOG_LEVEL: "info" }, "berth:revision": "main" }, "staging");
@@ -165,7 +193,7 @@ before(async () => {
     // The machine's CA bundle plus Pebble's root: curl on the runner trusts both.
     ({ file: pebbleRootFile, pebbleRoot } = await writeTrustBundle(world, work));
     const hosts = fs.readFileSync("/etc/hosts", "utf8").split("\n").filter((l) => !l.includes(HOSTS_TAG));
-    fs.writeFileSync("/etc/hosts", [...hosts.filter(Boolean), `${world.vps.ip} ${world.domain} pr-1.${REVIEW_DOMAIN} pr-2.${REVIEW_DOMAIN} ${HOSTS_TAG}`, ""].join("\n"));
+    fs.writeFileSync("/etc/hosts", [...hosts.filter(Boolean), `${world.vps.ip} ${world.domain} pr-1.${REVIEW_DOMAIN} pr-2.${REVIEW_DOMAIN} pr-3.${REVIEW_DOMAIN} ${HOSTS_TAG}`, ""].join("\n"));
 
     // origin: berth's tracked files (of this checkout, uncommitted changes included) as one commit on main.
     ({ origin, operatorDir } = seedOrigin(work));
@@ -260,23 +288,40 @@ describe("deploys from the app repository; review apps (issue 20 items 1, 2)", (
     });
 
     test("3. closed: pr-1 destroyed with all its data; nothing of it left on the host; the stack removed", () => {
-        assertJob(appCi("pull_request", world.shas.v2, { action: "closed", number: 1, pull_request: { number: 1, head: { sha: world.shas.v2 } } }), "the app's workflow (closed)");
-        assertJob(ci("review.yml", "review", { event: lastDispatch(), eventName: "repository_dispatch" }), "review down pr-1");
-        const left = vpsOut(
-            [
-                "systemctl list-units --all --plain --no-legend 'berth-sample-pr-1*' | awk '{print \"unit \" $1}'",
-                "ls /etc/systemd/system | grep -F sample-pr-1 | sed 's/^/unit file /'",
-                "ls /etc/nginx/sites-available /etc/nginx/sites-enabled /etc/nginx/berth 2>/dev/null | grep -F sample-pr-1 | sed 's/^/site /'",
-                "docker ps -a --format '{{.Names}}' | grep -F sample-pr-1 | sed 's/^/container /'",
-                "docker volume ls -q | grep -F sample-pr-1 | sed 's/^/volume /'",
-                "docker network ls --format '{{.Name}}' | grep -F sample-pr-1 | sed 's/^/network /'",
-                "for d in /srv/berth/sample-pr-1 /etc/berth/sample-pr-1 /var/cache/berth/sample-pr-1 /var/www/berth-acme/sample-pr-1 /run/berth-sample-pr-1 /etc/letsencrypt/live/berth-sample-pr-1; do [ ! -e $d ] || echo directory $d; done",
-                "! id sample-pr-1 >/dev/null 2>&1 || echo user sample-pr-1",
-                "true",
-            ].join("; "),
-        );
-        assert.equal(left, "", "left on the host after review down");
-        assert.doesNotMatch(operator("pulumi", ["stack", "ls", "--json"]), /pr-1/, "the stack is removed");
+        closeReview(1);
         assert.equal(Number(vpsOut("docker exec sample-staging-postgres psql -tA -U postgres -d sample_staging -c \"SELECT count(*) FROM notes WHERE title = '" + MARKER + "'\"")), 1, "staging keeps its rows");
+    });
+
+    test("4. berth:review.certificate wildcard: staging's DNS-01 certificate covers *.<review domain>; pr-3 serves it, with no lineage of its own", async () => {
+        // The operator, as the README says: DNS-01 (hooks to the test DNS), the wildcard; committed, pushed, deployed by deploy-staging.
+        operator("git", ["pull", "-q", "--rebase", "origin", "main"]);
+        operator("pulumi", ["config", "set", "--path", "acme.challenge", "dns-01", "-s", "staging"]);
+        operator("pulumi", ["config", "set", "--path", "review.certificate", "wildcard", "-s", "staging"]);
+        const hooks = dns01Hooks(world.acme.dnsApi);
+        operator("pulumi", ["config", "set", "--secret", "--path", "dns01.authHook", "-s", "staging"], { input: hooks.authHook });
+        operator("pulumi", ["config", "set", "--secret", "--path", "dns01.cleanupHook", "-s", "staging"], { input: hooks.cleanupHook });
+        operator("git", ["commit", "-qam", "staging: one wildcard certificate for review apps"]);
+        const before = mainTip();
+        operator("git", ["push", "-q", "origin", "HEAD:main"]);
+        assertJob(ci("deploy-staging.yml", "up", { event: { before } }), "deploy-staging (wildcard)");
+        const wildcard = `DNS:*.${REVIEW_DOMAIN}`;
+        const staging = await servedCertificate({ ip: world.vps.ip, domain: world.domain, ca: pebbleRoot });
+        assert.ok(staging.authorized, staging.error);
+        assert.ok(staging.subjectaltname.split(", ").includes(wildcard), staging.subjectaltname);
+
+        const head = world.shas.v2;
+        assertJob(appCi("pull_request", head, { action: "opened", number: 3, pull_request: { number: 3, head: { sha: head } } }), "the app's workflow (opened 3)");
+        assertJob(ci("review.yml", "review", { event: lastDispatch(), eventName: "repository_dispatch" }), "review up pr-3");
+        const domain = `pr-3.${REVIEW_DOMAIN}`;
+        const served = await servedCertificate({ ip: world.vps.ip, domain, ca: pebbleRoot });
+        assert.ok(served.authorized, `pr-3's name is valid under Pebble's root: ${served.error}`);
+        assert.equal(served.fingerprint256, staging.fingerprint256, "pr-3 serves staging's certificate");
+        assert.match((await get(domain, "/")).body, /berth sample app \(v2\)/);
+        assert.equal(onVps(world, "test -e /etc/letsencrypt/live/berth-sample-pr-3 || test -e /etc/letsencrypt/renewal/berth-sample-pr-3.conf").code, 1, "no lineage of its own");
+
+        closeReview(3);
+        const after = await servedCertificate({ ip: world.vps.ip, domain: world.domain, ca: pebbleRoot });
+        assert.equal(after.fingerprint256, staging.fingerprint256, "staging's lineage stays");
+        assert.equal((await get(world.domain, "/up")).status, 200);
     });
 });

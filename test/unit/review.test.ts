@@ -16,7 +16,11 @@ import { parseConfig, type BerthConfig } from "../../lib/config";
 import { capRefusal, openReviewStacks, reviewPortBase, reviewStackFile, sourcePorts, stackHosts } from "../../lib/review/stackFile";
 import { parseReviewArgs } from "../../cli/commands/review";
 import { seedDeleteScript, seedScript, reviewTrigger } from "../../components/data/reviewSeed";
-import { withShebang } from "../../lib/shell";
+import { certbotArgs } from "../../components/web/certificate";
+import { siteScript, wildcardCoverLines } from "../../components/web/nginxSite";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as os from "node:os";
+import { script, withShebang } from "../../lib/shell";
 import { configFrom, ROOT, runProgram, unwrap } from "./harness";
 import { expectGolden, expectShellcheckClean } from "./golden";
 
@@ -137,7 +141,7 @@ describe("berth:review validation", () => {
     test("staging with berth:review parses (max defaults to 3)", () => {
         const doc = YAML.parse(stagingText());
         doc.config["berth:review"] = { domain: "review.shop.example.com" };
-        assert.deepEqual(config("staging", YAML.stringify(doc)).review, { domain: "review.shop.example.com", max: 3, pr: undefined, source: undefined, productionHosts: [] });
+        assert.deepEqual(config("staging", YAML.stringify(doc)).review, { domain: "review.shop.example.com", max: 3, certificate: "own", pr: undefined, source: undefined, productionHosts: [] });
     });
 });
 
@@ -209,10 +213,73 @@ describe("a review stack under mocks, and the policy", () => {
         assert.equal(bad.length, 1);
         assert.match(bad[0], /review stack shop-pr-7 \(pull request 7\) targets 203\.0\.113\.10, a host of the production stack/);
     });
-    test("the trigger carries the review facts", () => assert.deepEqual(reviewTrigger({ app: "shop", stack: "pr-7", review: { domain: "d", max: 3, pr: 7, source: "staging", productionHosts: ["203.0.113.20"] } }), { kind: "berth-review", app: "shop", stack: "pr-7", pr: 7, source: "staging", productionHosts: ["203.0.113.20"] }));
+    test("the trigger carries the review facts", () => assert.deepEqual(reviewTrigger({ app: "shop", stack: "pr-7", review: { domain: "d", max: 3, certificate: "own", pr: 7, source: "staging", productionHosts: ["203.0.113.20"] } }), { kind: "berth-review", app: "shop", stack: "pr-7", pr: 7, source: "staging", productionHosts: ["203.0.113.20"] }));
     test("staging is not a review stack: the policy has nothing to judge", async () => {
         const out: string[] = [];
         P.reviewNotOnProduction({ resources: [{ type: "command:remote:Command", name: "x", props: { connection: { host: "203.0.113.10" } } }] } as any, (m) => out.push(m));
         assert.deepEqual(out, []);
+    });
+});
+
+describe("berth:review.certificate wildcard: staging's certificate covers *.<review domain>, review stacks serve it", () => {
+    const wildcard = (extra: Record<string, unknown> = {}) =>
+        stagingText({
+            "berth:review": { domain: "review.shop.example.com", max: 2, certificate: "wildcard" },
+            "berth:acme": { ...YAML.parse(STAGING).config["berth:acme"], challenge: "dns-01" },
+            "berth:dns01": { authHook: { secure: "v1:AAAA:auth" }, cleanupHook: { secure: "v1:AAAA:cleanup" } },
+            ...extra,
+        });
+    const prFile = () => reviewStackFile({ sourceText: wildcard(), source: "staging", project: "berth", pr: 7, sha: SHA, productionHosts: stackHosts(PRODUCTION, "berth") });
+
+    test("over HTTP-01 it is refused, naming the key (a CA validates a wildcard over DNS only)", () => {
+        const doc = YAML.parse(wildcard());
+        delete doc.config["berth:acme"].challenge;
+        const r = parse("staging", YAML.stringify(doc));
+        assert.ok(!r.ok && r.errors.some((e) => e.startsWith("berth:review.certificate: wildcard needs DNS-01 on this stack")), JSON.stringify(r));
+    });
+    test("staging requests its names and *.<review domain> in one lineage; its site still serves only its own names", () => {
+        const cfg = config("staging", wildcard());
+        const args = certbotArgs(cfg);
+        const ds = args.flatMap((a, i) => (args[i - 1] === "-d" ? [a] : []));
+        assert.deepEqual(ds, [...cfg.hostnames, "*.review.shop.example.com"]);
+        assert.equal(cfg.certificate.from, undefined);
+        assert.ok(!cfg.hostnames.includes("*.review.shop.example.com"), "server_name is not widened");
+    });
+    test("pr-7 serves staging's lineage (names from staging's own config) and has no Certificate; its site checks the cover first", async () => {
+        const staging = config("staging", wildcard());
+        const doc = YAML.parse(prFile().text);
+        assert.equal(doc.config["berth:review"].certificate, "wildcard", "berth review up copies the choice");
+        const pr = config("pr-7", prFile().text);
+        assert.deepEqual(pr.certificate, { lineage: staging.names.certName, from: "staging", domains: ["pr-7.review.shop.example.com"] });
+        const r = await runProgram(configFrom("pr-7", doc.config));
+        assert.equal(r.error, undefined);
+        assert.ok(!r.resources.some((x) => x.type === "berth:web:Certificate"), "no certificate of its own");
+        const https = r.resources.find((x) => x.type === "command:remote:Command" && x.name.endsWith("site-https-https"));
+        assert.ok(https, r.resources.map((x) => x.name).join(" "));
+        const create = String(unwrap(https.inputs).create);
+        assert.ok(create.includes(`/etc/letsencrypt/live/${staging.names.certName}/fullchain.pem`), "the site serves staging's lineage");
+        assert.ok(create.includes("-checkhost pr-7.review.shop.example.com"));
+    });
+    test("the cover check under bash: a certificate with the wildcard passes; one without stops the site, naming the stack and the key", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-wildcard-"));
+        try {
+            const pr = config("pr-7", prFile().text);
+            const make = (san: string) => {
+                const out = path.join(dir, "cert.pem");
+                execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path.join(dir, "key.pem"), "-out", out, "-subj", "/CN=t", "-addext", `subjectAltName=${san}`, "-days", "1"], { stdio: "ignore" });
+                return out;
+            };
+            const run = (cert: string) => {
+                const text = script(wildcardCoverLines({ ...pr, certificate: { ...pr.certificate } }, "staging")).replaceAll(`/etc/letsencrypt/live/${pr.certificate.lineage}/fullchain.pem`, cert);
+                return spawnSync("bash", ["-c", text], { encoding: "utf8" });
+            };
+            assert.equal(run(make("DNS:staging.shop.example.com,DNS:*.review.shop.example.com")).status, 0);
+            const bad = run(make("DNS:staging.shop.example.com"));
+            assert.equal(bad.status, 1);
+            assert.match(bad.stderr, /does not cover pr-7\.review\.shop\.example\.com: set berth:review\.certificate wildcard on staging/);
+            assert.ok(siteScript(pr, "full").includes(wildcardCoverLines(pr, "staging").flat(3)[0] as string));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
