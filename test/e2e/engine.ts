@@ -42,6 +42,14 @@
  *     --continue-on-error). Removed resources are then not deleted.
  *  5./6./7. Provider behaviour (connection, docker, containers, host keys)
  *     lives in test/e2e/providers.ts with its own citations.
+ *  -  A changed provider reference (step_generator.go diff, before the
+ *     resource's own diff: providerChanged): a custom resource that gains
+ *     or loses a provider is replaced; one whose provider was reached through
+ *     an alias is not; otherwise the new provider's DiffConfig of the old
+ *     provider's inputs decides, and a replacement there replaces the
+ *     resource (ReplaceKeys ["provider"]). The provider model says what its
+ *     DiffConfig does (providers.ts: docker never replaces); a provider
+ *     model that does not say is taken to replace.
  *  8. Preview runs the program with dryRun; a resource being created or
  *     updated has unknown computed outputs, so everything that depends on
  *     them is unknown too; the step and the changed input keys are reported
@@ -199,6 +207,14 @@ export interface ResourceModel {
     delete?(ctx: ProviderContext, old: StoredResource): Promise<void>;
     /** A Terraform-bridged provider (its Update with no diff returns the old state untouched). */
     bridged?: boolean;
+    /**
+     * A provider resource's DiffConfig as providerChanged (step_generator.go)
+     * asks it when a resource's provider reference changed: true = the new
+     * provider's config diff from the old provider's is a replacement, which
+     * replaces the resource. Missing on a provider model: harsher, every such
+     * change replaces.
+     */
+    diffConfigReplaces?(olds: any, news: any): boolean;
     /**
      * The provider's Read for a refresh (plain values in and out): `undefined`
      * when the resource is gone (an empty ID). `inputs` omitted: the engine
@@ -380,6 +396,11 @@ export function qualifiedType(urn: string): string {
     return urn.split("::")[2];
 }
 
+/** The resource's own type: the last of the qualified type's `$`-joined chain. */
+export function urnType(urn: string): string {
+    return qualifiedType(urn).split("$").pop()!;
+}
+
 export function urnName(urn: string): string {
     return urn.split("::").slice(3).join("::");
 }
@@ -420,6 +441,10 @@ export interface ProgramRun {
 export class Engine {
     private state: StateFile;
     private report!: EngineReport;
+    /** This run's registrations: URN -> inputs (a provider's new config, also in a preview). */
+    private registered = new Map<string, any>();
+    /** This run's aliases that found an old resource: old URN -> new URN (step_generator.go `sg.aliased`). */
+    private aliased = new Map<string, string>();
 
     constructor(private opts: EngineOptions) {
         this.state = readState(opts.statePath);
@@ -439,6 +464,26 @@ export class Engine {
 
     private live(urn: string): StoredResource | undefined {
         return this.state.resources.find((r) => r.urn === urn && !r.pendingDelete);
+    }
+
+    /**
+     * step_generator.go providerChanged: the same reference is no change; a
+     * custom resource without one before or after is; a provider reached
+     * through an alias is not; otherwise the new provider's DiffConfig of the
+     * old provider's inputs against its own decides (a replacement replaces
+     * the resource). References here are URNs: no provider model replaces a
+     * provider (its id, the reference's other half, stays: providers/
+     * registry.go Update keeps req.ID).
+     */
+    private providerChanged(old: StoredResource, provider: string | undefined): boolean {
+        if (old.provider === provider) return false;
+        if (!old.provider || !provider) return true;
+        if (this.aliased.get(old.provider) === provider) return false;
+        const newType = this.registered.has(provider) ? urnType(provider) : undefined;
+        const pm = newType ? this.model(newType) : undefined;
+        if (!pm?.diffConfigReplaces) return true;
+        const oldProv = this.state.resources.find((r) => r.urn === old.provider);
+        return pm.diffConfigReplaces(unwrap(oldProv?.inputs ?? {}), unwrap(this.registered.get(provider)));
     }
 
     private model(type: string): ResourceModel | undefined {
@@ -517,9 +562,13 @@ export class Engine {
         if (!old) {
             for (const a of reg.aliases) {
                 old = this.live(a);
-                if (old) break;
+                if (old) {
+                    this.aliased.set(a, urn);
+                    break;
+                }
             }
         }
+        this.registered.set(urn, rawInputs);
 
         const record = (inputs: any, outputs: any, extra: Partial<StoredResource> = {}): StoredResource => ({
             urn,
@@ -594,7 +643,8 @@ export class Engine {
             return out;
         }
 
-        const d = m.diff(unwrap(old.inputs), plain);
+        // Before the resource's own diff, its provider reference (step_generator.go diff → providerChanged).
+        const d = this.providerChanged(old, providerUrn) ? { changedKeys: ["provider"], replaceKeys: ["provider"] } : m.diff(unwrap(old.inputs), plain);
         const forced = (old.initErrors?.length ?? 0) > 0;
         if (d.changedKeys.length === 0 && !forced) {
             this.setStep(urn, { op: "same", keys: [] });
@@ -717,6 +767,8 @@ export class Engine {
     async up(run: ProgramRun, preview = false, opts: UpOptions = {}): Promise<EngineReport> {
         const t0 = Date.now();
         this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
+        this.registered = new Map();
+        this.aliased = new Map();
         const errors: string[] = [];
         const fail = (e: unknown) => {
             const msg = e instanceof Error ? e.message : String(e);
@@ -770,6 +822,8 @@ export class Engine {
     async refresh(preview = false, opts: { expectNoChanges?: boolean } = {}): Promise<EngineReport> {
         const t0 = Date.now();
         this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
+        this.registered = new Map();
+        this.aliased = new Map();
         const errors: string[] = [];
         try {
             this.report.steps = await this.refreshState(preview);
@@ -788,6 +842,8 @@ export class Engine {
     async destroy(preview = false): Promise<EngineReport> {
         const t0 = Date.now();
         this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
+        this.registered = new Map();
+        this.aliased = new Map();
         const errors: string[] = [];
         await this.deleteAll([...this.state.resources], preview, errors);
         return this.finish(t0, errors);

@@ -50,7 +50,17 @@
  *   name's current addresses from the test DNS and writes the list back
  *   without this record's address (see TestDns).
  * - pulumi:providers:docker: a change of its configuration updates the
- *   provider (no replacement of its resources).
+ *   provider in place and keeps its id (pulumi/pulumi pkg/resource/deploy/
+ *   providers/registry.go Update: re-Configure, same req.ID), so its
+ *   resources keep their provider reference and are diffed on their own
+ *   inputs: a container whose inputs did not change is `same` even though
+ *   the provider now points at another host. Its DiffConfig never asks for
+ *   a replacement (pulumi-docker provider/hybrid.go DiffConfig → the
+ *   bridge's, pulumi-terraform-bridge pkg/tfbridge/provider.go configDiffer:
+ *   a replacement only for config keys with ForcesProviderReplace, which
+ *   pulumi-docker's provider/resources.go sets for none), also when a
+ *   resource moves to another docker provider resource (engine.ts
+ *   providerChanged).
  *
  * Read, for a refresh (the engine side is engine.ts point 9):
  * - command:remote:Command has no Read: pulumi-command v1.2.1's Command
@@ -535,6 +545,7 @@ export class HostModels {
         };
         const provider: ResourceModel = {
             diff: diffBy(() => false),
+            diffConfigReplaces: () => false,
             create: async (_ctx, i) => ({ ...i }),
             update: async (_ctx, _old, i) => ({ ...i }),
         };

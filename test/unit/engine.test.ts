@@ -594,3 +594,57 @@ describe("engine model: 9. refresh and 10. --expect-no-changes", () => {
 function unwrapKey(s: ReturnType<typeof readState>, name: string): unknown {
     return (s.resources.find((x) => x.name === name)!.inputs as Record<string, unknown>).key;
 }
+
+describe("engine model: a changed provider reference (step_generator.go providerChanged)", () => {
+    const P = "pulumi:providers:test";
+    class Prov extends pulumi.ProviderResource {
+        constructor(name: string, props: Record<string, pulumi.Input<unknown>>, opts?: pulumi.ResourceOptions) {
+            super("test", name, props, opts);
+        }
+    }
+    /** The fake Thing provider plus a provider resource model whose DiffConfig replaces or not (undefined: does not say). */
+    const models = (log: string[], replaces?: boolean): Models => {
+        const prov: ResourceModel = {
+            diff: diffBy(() => false),
+            create: async (ctx, i) => (log.push(`create ${ctx.name}`), { ...i }),
+            update: async (ctx, _o, i) => (log.push(`update ${ctx.name}`), { ...i }),
+            ...(replaces === undefined ? {} : { diffConfigReplaces: () => replaces }),
+        };
+        return { ...fakeModels(log), [P]: prov };
+    };
+    const two = (host: string, name = "one", aliases?: pulumi.Input<string | pulumi.Alias>[]) => () => {
+        const p = new Prov(name, { host }, aliases ? { aliases } : {});
+        thing("a", { key: "1" }, { provider: p });
+    };
+
+    test("moved to another provider resource: diffed on its own inputs when DiffConfig does not replace; replaced when it does or does not say", async () => {
+        for (const [replaces, want] of [[false, "same"], [true, "replace"], [undefined, "replace"]] as const) {
+            const st = tmpState();
+            const log: string[] = [];
+            assert.ok((await up(st, models(log, replaces), two("a"))).ok);
+            log.length = 0;
+            const r = await up(st, models(log, replaces), two("b", "two"));
+            assert.ok(r.ok, r.error);
+            assert.equal(r.steps[urn(T, "a")].op, want, `DiffConfig replaces: ${replaces}`);
+            if (want === "replace") assert.deepEqual(r.steps[urn(T, "a")].replaceKeys, ["provider"]);
+            assert.equal(log.includes("create a"), want === "replace");
+        }
+    });
+    test("the same provider resource with a new config (updated in place) or renamed through an alias: the resource is same", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        assert.ok((await up(st, models(log), two("a"))).ok);
+        log.length = 0;
+        const r = await up(st, models(log), two("b"));
+        assert.ok(r.ok, r.error);
+        assert.deepEqual(log, ["update one"], "only the provider is updated");
+        assert.equal(r.steps[urn(T, "a")].op, "same");
+        const r2 = await up(st, models(log), two("b", "renamed", [{ name: "one" }]));
+        assert.ok(r2.ok, r2.error);
+        assert.equal(r2.steps[urn(T, "a")].op, "same", "an aliased provider is no change, even where DiffConfig is unknown");
+    });
+    test("the docker provider model: a config change never replaces (bridge DiffConfig, no ForcesProviderReplace)", () => {
+        const docker = new HostModels({ commands: [], dockerChanges: [] }).models()["pulumi:providers:docker"];
+        assert.equal(docker.diffConfigReplaces?.({ host: "ssh://a" }, { host: "ssh://b" }), false);
+    });
+});
