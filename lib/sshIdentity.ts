@@ -88,6 +88,8 @@ export function writeDockerSshIdentity(cfg: BerthConfig, home: string = passwdHo
 
 /** A resource of a stack's state: `pulumi stack export` (`deployment.resources[]`) or the test applier's state file. */
 export interface StateResource {
+    /** Set where the caller read it (`pulumi stack export`, the applier's state). */
+    urn?: string;
     type: string;
     inputs?: Record<string, unknown>;
 }

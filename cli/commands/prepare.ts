@@ -9,7 +9,10 @@
  *    state still holds (`pulumi stack export`, or the applier's `--state
  *    <file>`): a host the configuration no longer lists, whose containers the
  *    next up deletes, on a fresh runner too;
- * 3. resolves `berth:revision` exactly like the program (or takes
+ * 3. refuses a data host that moved to another machine under the same
+ *    resource names (lib/dataHostMove.ts: Pulumi would not move its
+ *    containers), naming the state edit of README "Moving a stack to a new VPS";
+ * 4. resolves `berth:revision` exactly like the program (or takes
  *    BERTH_REVISION_SHA when set, e.g. the stack output `revision` in the drift
  *    check) and prints `sha=<40 hex>` for `$GITHUB_OUTPUT`. Hand it to every
  *    later run as BERTH_REVISION_SHA so they all deploy that commit. Only
@@ -17,6 +20,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { configErrorMessage, parseConfig } from "../../lib/config";
+import { dataHostMoves } from "../../lib/dataHostMove";
 import { resolveRevision } from "../../lib/revision";
 import { writeDockerSshIdentity, writeStateSshIdentities } from "../../lib/sshIdentity";
 import { UsageError } from "../support/command";
@@ -53,9 +57,13 @@ export function prepare(stack: string, root = ROOT, stateFile?: string, configFi
           );
     const r = parseConfig(values, { project: projectName(root), stack, secretKeys });
     if (!r.ok) throw new Error(configErrorMessage(stack, r.errors));
+    const resources = stateResources(stack, root, stateFile);
+    // A data host moved under the same names: Pulumi would not move its containers (lib/dataHostMove.ts).
+    const moves = dataHostMoves(r.config, resources);
+    if (moves.length) throw new Error(`berth: stack ${stack}:\n${moves.join("\n\n")}`);
     writeDockerSshIdentity(r.config);
     // Hosts the state still references (an old data host whose containers the next up deletes).
-    writeStateSshIdentities(r.config, stateResources(stack, root, stateFile));
+    writeStateSshIdentities(r.config, resources);
     return resolveRevision(r.config).sha;
 }
 

@@ -22,12 +22,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
-import { dockerSshOpts, knownHostsPattern } from "../../lib/names";
+import { dockerHost, dockerSshOpts, knownHostsPattern } from "../../lib/names";
 import { CONTAINER_PORTS } from "../../lib/ports";
 import { managedBy } from "../../lib/remote";
 import { DATA_LABEL, labels, serviceResources, ServiceSpec } from "./accessory";
 
-export { dockerSshOpts, knownHostsPattern, labels };
+export { dockerHost, dockerSshOpts, knownHostsPattern, labels };
 
 /** What the builders read of the configuration: the stack, the data host, the Postgres and Redis settings. */
 export const DATA_SERVICES_SCOPE = ["project", "stack", "production", "protect", "names", "app", "host", "postgres", "redis", "database"] as const;
@@ -101,11 +101,6 @@ export class DataServices extends pulumi.ComponentResource {
 // ---------------------------------------------------------------------------
 // Pure helpers
 // ---------------------------------------------------------------------------
-
-/** `ssh://user@host:port` for the Docker provider. */
-export function dockerHost(cfg: DataServicesScope): string {
-    return `ssh://${cfg.host.sshUser}@${cfg.host.address}:${cfg.host.sshPort}`;
-}
 
 /** Postgres as a service entry: today's resource names, container, volume, image and secrets (URNs and inputs unchanged). */
 export function postgresSpec(cfg: DataServicesScope, address: string, name: string): ServiceSpec {

@@ -104,6 +104,16 @@ export class AutomationDriver implements Driver {
         });
     }
 
+    stateDelete(urn: string): string[] {
+        const cp = require("node:child_process") as typeof import("node:child_process");
+        const env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "berth-e2e" };
+        const urns = (): string[] => JSON.parse(cp.execFileSync("pulumi", ["stack", "export", "--stack", this.stackName], { cwd: ROOT, env, encoding: "utf8" })).deployment.resources.map((r: { urn: string }) => r.urn);
+        const before = urns();
+        cp.execFileSync("pulumi", ["state", "delete", "--target-dependents", "--force", "--yes", "--stack", this.stackName, urn], { cwd: ROOT, env });
+        const after = new Set(urns());
+        return before.filter((u) => !after.has(u));
+    }
+
     secrets(): string[] {
         return [...this.seen];
     }

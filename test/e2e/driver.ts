@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CommandRun, readState, StateFile, UpOptions, UpReport } from "./applier";
 import { StackConfig } from "../unit/harness";
-import { unwrap } from "./engine";
+import { Engine, unwrap } from "./engine";
 import { pulumiWorks } from "../../cli/support/source";
 
 export type { UpOptions };
@@ -28,6 +28,8 @@ export interface Driver {
     refresh(cfg: StackConfig, opts?: Pick<UpOptions, "expectNoChanges">): Promise<UpReport>;
     destroy(cfg: StackConfig): Promise<UpReport>;
     unprotectAll(): void;
+    /** `pulumi state delete <urn> --target-dependents --force --yes`: the URNs deleted from the state (nothing runs on a host). */
+    stateDelete(urn: string): string[];
     /** Every secret value the driver has seen (config and generated). */
     secrets(): string[];
     /** Every command run recorded so far, with its outputs. */
@@ -88,6 +90,10 @@ class ApplierDriver implements Driver {
     unprotectAll(): void {
         const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "apply-cli.ts"), "unprotect", this.statePath, "/dev/null", "/dev/null", this.stack], { stdio: "inherit" });
         if (r.status !== 0) throw new Error("applier unprotect failed");
+    }
+
+    stateDelete(urn: string): string[] {
+        return new Engine({ statePath: this.statePath, project: "berth", stack: this.stack, models: {} }).stateDelete(urn, { targetDependents: true, force: true });
     }
 
     private state(): StateFile {

@@ -855,6 +855,40 @@ export class Engine {
         this.save();
     }
 
+    /**
+     * `pulumi state delete <urn> [--target-dependents] [--force]`
+     * (pkg/cmd/pulumi/state/state_delete.go → pkg/resource/edit/operations.go
+     * DeleteResource): the resource leaves the state, nothing runs on the
+     * outside. Its dependents (graph.OnlyDependsOn: by parent, dependency or
+     * provider reference, transitively) refuse the delete unless
+     * `targetDependents`, which deletes them too; a protected one refuses it
+     * unless `force`. Returns the URNs deleted.
+     */
+    stateDelete(urn: string, o: { targetDependents?: boolean; force?: boolean } = {}): string[] {
+        const condemned = this.state.resources.filter((r) => r.urn === urn);
+        if (condemned.length === 0) throw new Error(`No such resource ${JSON.stringify(urn)} exists in the current state`);
+        const set = new Set([urn]);
+        for (let grew = true; grew; ) {
+            grew = false;
+            for (const r of this.state.resources) {
+                if (set.has(r.urn)) continue;
+                if ((r.parent && set.has(r.parent)) || (r.provider && set.has(r.provider)) || r.dependencies.some((d) => set.has(d))) {
+                    set.add(r.urn);
+                    grew = true;
+                }
+            }
+        }
+        const doomed = this.state.resources.filter((r) => set.has(r.urn));
+        if (set.size > 1 && !o.targetDependents) {
+            throw new Error(`${urn} can't be deleted because it would leave dangling dependencies: ${[...set].filter((u) => u !== urn).join(", ")}`);
+        }
+        const prot = doomed.filter((r) => r.protect);
+        if (prot.length && !o.force) throw new Error(`Can't delete protected resource ${JSON.stringify(prot[0].urn)}: use --force`);
+        this.state.resources = this.state.resources.filter((r) => !set.has(r.urn));
+        this.save();
+        return [...set];
+    }
+
     private finish(t0: number, errors: string[]): EngineReport {
         this.report.ok = errors.length === 0;
         this.report.error = errors.length ? errors.join("\n") : undefined;

@@ -21,6 +21,14 @@
  * the data host exactly as they were, the app reads them from there through
  * the mesh, web1 runs no Postgres any more, and the site answered only the
  * maintenance page (503) from `maintenance on` to `maintenance off`.
+ *
+ * Scenario 9 runs README "Moving a stack to a new VPS" the same way: the
+ * stack (by then one `berth:hosts` entry, web1, with every role) moves to the
+ * other VPS under the same name; `berth prepare` refuses the bare address
+ * change (the preview shows why: the Postgres container would stay `same`,
+ * recorded on the old host), the documented state edit forgets the old
+ * host's Docker resources, the up builds everything on the new VPS, the old
+ * one is powered off, and the rows restored from the dump are served there.
  * BERTH_E2E_KEEP=1 leaves the hosts running.
  */
 import { after, before, describe, test } from "node:test";
@@ -33,7 +41,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { configRm, Fleet, fleetHosts, FLEET_ROLES, keepHosts, makeFleet, onHost, parsedConfig, removeFleet } from "./world";
 import { Driver, makeDriver } from "./driver";
-import { berthCli, previewThenUp, sleep, Stage } from "./kit";
+import { berthCli, httpsGet, previewThenUp, sleep, Stage } from "./kit";
 import { TestDns } from "./providers";
 import { ROOT, StackConfig } from "../unit/harness";
 import { BerthConfig } from "../../lib/config";
@@ -46,6 +54,21 @@ type GrowHost = (typeof HOSTS)[number];
 
 /** The README example's values, replaced by the test stack's when a documented line runs. */
 const EXAMPLE = { oldHost: "203.0.113.10", dataHost: "203.0.113.11", id: "shop-staging", database: "shop_staging" } as const;
+
+/** README "Moving a stack to a new VPS": the example's new VPS, and each line as this file runs it (in order). */
+const NEW_VPS = "203.0.113.12";
+const MOVE_DOCUMENTED = [
+    { step: "maintenance on", re: /^npx berth maintenance on -s staging$/ },
+    { step: "dump", re: /^ssh root@203\.0\.113\.10 docker exec shop-staging-postgres pg_dump .*> shop_staging\.dump$/ },
+    { step: "host", re: /^pulumi config set host 203\.0\.113\.12 -s staging && pulumi config set hostKey "ssh-ed25519 AAAA\.\.\." -s staging$/ },
+    { step: "prepare refuses", re: /^npx berth prepare staging$/ },
+    { step: "state delete", re: /^pulumi state delete --target-dependents --force --yes --stack staging 'URN_FROM_STEP_4'$/ },
+    { step: "prepare", re: /^npx berth prepare staging$/ },
+    { step: "up", re: /^pulumi up -s staging$/ },
+    { step: "poweroff", re: /^ssh root@203\.0\.113\.10 systemctl poweroff$/ },
+    { step: "restore", re: /^ssh root@203\.0\.113\.12 docker exec -i shop-staging-postgres pg_restore .*--clean --if-exists --dbname shop_staging < shop_staging\.dump$/ },
+    { step: "maintenance off", re: /^npx berth maintenance off -s staging$/ },
+] as const;
 
 /** What each line of the README's procedure must look like for this file to run it (in order). */
 const DOCUMENTED = [
@@ -67,7 +90,8 @@ let cli: { configPath: string; statePath: string; dnsApi: string };
 /** Where the documented shell lines run (the dump file lands here). */
 let moveDir: string;
 let sshConfig: string;
-const procedure = documentedProcedure();
+const procedure = documentedProcedure("### Moving a single-host stack to web + data hosts");
+const moveProcedure = documentedProcedure("### Moving a stack to a new VPS");
 /** The rows before the move and the marker row's path. */
 let rowsBefore: Rows;
 const marker = `grow-marker-${crypto.randomBytes(6).toString("hex")}`;
@@ -255,6 +279,76 @@ describe("a single-host stack grows into web + data hosts by the README's proced
         assert.ok(names("web1").includes(cfg.names.postgresContainer), "Postgres runs on web1 again");
         assert.equal((await stage.get("/up")).status, 200);
     });
+
+    test("9. README 'Moving a stack to a new VPS': prepare refuses the bare move, the state edit forgets the old host's data resources, the rows are served from the new VPS", async (t) => {
+        const lines = moveProcedure.lines;
+        assert.equal(lines.length, MOVE_DOCUMENTED.length, `the README's procedure changed (update grow.test.ts):\n${lines.join("\n")}`);
+        MOVE_DOCUMENTED.forEach((d, i) => assert.match(lines[i], d.re, `README procedure line ${i + 1} (${d.step})`));
+        // Scenario 8 left web1 an empty Postgres without the database (no release since): release v2
+        // (its release command makes and migrates the database), then rows: visits and a marker.
+        const v2 = configFile();
+        v2.values["berth:revision"] = "v2";
+        fs.writeFileSync(cli.configPath, JSON.stringify(v2), { mode: 0o600 });
+        const rel = await driver.up(v2);
+        assert.ok(rel.ok, rel.error);
+        for (let i = 0; i < 5; i++) assert.equal((await stage.get("/", 10_000)).status, 200);
+        const ins = psql("web1", `insert into visits (path, created_at, updated_at) values ('${marker}-move', now(), now())`);
+        assert.equal(ins.code, 0, ins.stderr);
+
+        const on = await berth(lines[0]);
+        assert.equal(on.code, 0, `${on.stdout}\n${on.stderr}`);
+        const before = rows("web1");
+        assert.ok(before.count >= 6, `rows on web1: ${before.count}`);
+        const dump = await documented(lines[1]);
+        assert.equal(dump.code, 0, dump.stderr);
+
+        // Step 3, as a berth:hosts entry (this stack's form): web1's address and key become the other VPS's.
+        const moved = configFile();
+        const entry = fleetHosts(fleet).find((h) => h.name === "web1")!;
+        moved.values["berth:hosts"] = JSON.stringify([{ ...entry, address: fleet.hosts.data.ip, hostKey: fleet.hosts.data.hostKey, roles: ["web", "worker", "data"] }]);
+        fs.writeFileSync(cli.configPath, JSON.stringify(moved), { mode: 0o600 });
+
+        // Step 4: refused, naming the key, both hosts and the state edit with the provider's URN.
+        const refused = await berthCli(cli, ["prepare", "dev"]);
+        assert.notEqual(refused.code, 0, "prepare refuses the bare move");
+        assert.match(refused.stderr, /berth:hosts \(web1\): the data services' Docker resources .* are recorded on ssh:\/\/root@/);
+        assert.ok(refused.stderr.includes(`ssh://root@${fleet.hosts.web1.ip}:22`) && refused.stderr.includes(`ssh://root@${fleet.hosts.data.ip}:22`), refused.stderr);
+        const urn = /pulumi state delete --target-dependents --force --yes --stack dev '(urn:pulumi:[^']+)'/.exec(refused.stderr)?.[1];
+        assert.ok(urn, refused.stderr);
+        // Why: the engine would keep Postgres "same" (recorded on web1) while the provider points at the new VPS.
+        const bare = await driver.preview(moved);
+        const pg = Object.entries(bare.steps).find(([u]) => u.endsWith(`::${cfg.names.id}-data-web1-postgres`));
+        assert.ok(pg, Object.keys(bare.steps).filter((u) => u.includes("postgres")).join(" "));
+        assert.equal(pg[1].op, "same", "a bare move would leave the Postgres container recorded, not created on the new VPS");
+
+        // Step 5: the state edit (nothing runs on a host); then steps 6 and 7.
+        const forgotten = driver.stateDelete(urn);
+        t.diagnostic(`state delete: ${forgotten.length} resources forgotten`);
+        assert.ok(forgotten.some((u) => u.endsWith(`::${cfg.names.id}-data-web1-postgres`)), "the Postgres container left the state");
+        const prep = await berthCli(cli, ["prepare", "dev"]);
+        assert.equal(prep.code, 0, prep.stderr);
+        const t0 = Date.now();
+        const up = await driver.up(moved);
+        assert.ok(up.ok, up.error);
+        t.diagnostic(`up on the new VPS: ${((Date.now() - t0) / 1000).toFixed(1)} s: ${summary(up.steps)}`);
+        const names = (h: GrowHost) => onHost(fleet, h, "docker ps --format '{{.Names}}'").stdout.split("\n").filter(Boolean);
+        assert.ok(names("data").includes(cfg.names.postgresContainer), "Postgres runs on the new VPS");
+        const a = await new TestDns(fleet.acme.dnsApi, fleet.acme.dnsServer).addresses("A", fleet.domain);
+        assert.deepEqual(a, [fleet.hosts.data.ip], "the A record names the new VPS");
+
+        // Step 8 (poweroff of the old VPS), then the restore and maintenance off.
+        const off = await documented(lines[7]);
+        t.diagnostic(`poweroff of the old VPS: exit ${off.code}`);
+        assert.equal(await waitFor(() => onHost(fleet, "web1", "true").code !== 0, 60_000), true, "the old VPS is off");
+        const restore = await documented(lines[8]);
+        assert.equal(restore.code, 0, `pg_restore failed (${restore.code}): ${restore.stderr}`);
+        assert.deepEqual(rows("data"), before, "the new VPS holds exactly the rows of before the move");
+        const open = await berth(lines[9]);
+        assert.equal(open.code, 0, `${open.stdout}\n${open.stderr}`);
+        const health = await httpsGet({ ip: fleet.hosts.data.ip, domain: fleet.domain, ca: stage.pebbleRoot }, "/health/db", 10_000);
+        assert.equal(health.status, 200, health.body);
+        assert.match(health.body, new RegExp(`visits=${before.count}\\b`), `the app on the new VPS counts the rows of before the move: ${health.body}`);
+    });
 });
 
 // ---------------------------------------------------------------------------
@@ -299,6 +393,7 @@ function documented(line: string): Promise<{ code: number; stderr: string }> {
     const subst: [string, string][] = [
         [EXAMPLE.oldHost, fleet.hosts.web1.ip],
         [EXAMPLE.dataHost, fleet.hosts.data.ip],
+        [NEW_VPS, fleet.hosts.data.ip],
         [EXAMPLE.id, cfg.names.id],
         [EXAMPLE.database, cfg.postgres.database],
     ];
@@ -315,9 +410,9 @@ function documented(line: string): Promise<{ code: number; stderr: string }> {
 }
 
 /** The README's procedure: its command lines (comments dropped) and the `berth:hosts` entries of step 3. */
-function documentedProcedure(): { lines: string[]; hosts: { name: string; address: string; roles: string[] }[] } {
+function documentedProcedure(heading: string): { lines: string[]; hosts: { name: string; address: string; roles: string[] }[] } {
     const md = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-    const start = md.indexOf("### Moving a single-host stack to web + data hosts");
+    const start = md.indexOf(heading);
     if (start < 0) return { lines: [], hosts: [] };
     const block = /```sh\n([\s\S]*?)\n```/.exec(md.slice(start))?.[1] ?? "";
     const all = block.split("\n");

@@ -648,3 +648,35 @@ describe("engine model: a changed provider reference (step_generator.go provider
         assert.equal(docker.diffConfigReplaces?.({ host: "ssh://a" }, { host: "ssh://b" }), false);
     });
 });
+
+describe("engine model: pulumi state delete (edit/operations.go DeleteResource)", () => {
+    class Prov extends pulumi.ProviderResource {
+        constructor(name: string) {
+            super("test", name, { host: "a" });
+        }
+    }
+    const models = (log: string[]): Models => ({ ...fakeModels(log), "pulumi:providers:test": { diff: diffBy(() => false), create: async (_c, i) => ({ ...i }) } });
+
+    test("dependents (by provider and dependsOn, transitively) refuse it unless --target-dependents; protected ones unless --force; nothing runs", async () => {
+        const st = tmpState();
+        const log: string[] = [];
+        assert.ok(
+            (
+                await up(st, models(log), () => {
+                    const p = new Prov("engine");
+                    const a = thing("a", { key: "1" }, { provider: p, protect: true });
+                    thing("b", { key: "1" }, { dependsOn: [a] });
+                    thing("c", { key: "1" });
+                })
+            ).ok,
+        );
+        log.length = 0;
+        const e = new Engine({ statePath: st, project: "proj", stack: "dev", models: models(log) });
+        const p = urn("pulumi:providers:test", "engine");
+        assert.throws(() => e.stateDelete(p), /dangling dependencies: .*::a, .*::b/);
+        assert.throws(() => e.stateDelete(p, { targetDependents: true }), /protected/);
+        assert.deepEqual(e.stateDelete(p, { targetDependents: true, force: true }).sort(), [p, urn(T, "a"), urn(T, "b")].sort());
+        assert.deepEqual(readState(st).resources.filter((r) => r.custom).map((r) => r.urn), [urn(T, "c")]);
+        assert.deepEqual(log, [], "no provider call");
+    });
+});

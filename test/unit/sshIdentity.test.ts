@@ -14,6 +14,7 @@ import { spawnSync } from "node:child_process";
 import { dockerSshOpts } from "../../components/data/dataServices";
 import { sshIdentityFile } from "../../lib/names";
 import { stateKeyFiles, writeDockerSshIdentity, writeSshIdentity, writeStateSshIdentities } from "../../lib/sshIdentity";
+import { dataHostMoves } from "../../lib/dataHostMove";
 import { byType, configFor, runProgram, stackConfig, TEST_HOME, testPrivateKey, unwrap } from "./harness";
 
 const KEY_FILE = "~/.berth/ssh/berth-staging-203.0.113.10.key";
@@ -200,5 +201,45 @@ describe("the program writes the key file at start (also in preview)", () => {
         const dir = path.join(TEST_HOME, ".berth/ssh");
         assert.ok(!fs.existsSync(dir) || !fs.readdirSync(dir).some((f) => f.startsWith("berth-dev-")));
         assert.ok(!providerOpts(r).some((o) => o.startsWith("Identit")));
+    });
+});
+
+describe("a data host moved under the same names (lib/dataHostMove.ts, berth prepare)", () => {
+    const providerUrn = (stack: string, name: string) => `urn:pulumi:${stack}::berth::berth:env:Environment$berth:data:DataServices$pulumi:providers:docker::${name}`;
+    /** The state of the program's own Docker provider for `stack` (its name and host as the program registers them). */
+    async function providerState(stack: string, overrides: Record<string, unknown> = {}) {
+        const [p] = byType(await runProgram(stackConfig(stack, overrides)), "pulumi:providers:docker");
+        return { urn: providerUrn(stack, p.name), type: p.type, inputs: { host: unwrap(p.inputs.host) } };
+    }
+
+    test("the same host passes; berth:host on another address is refused with both hosts and the state edit naming the provider's URN", async () => {
+        const state = [await providerState("staging")];
+        assert.deepEqual(dataHostMoves(configFor("staging"), state), []);
+        const errs = dataHostMoves(configFor("staging", { "berth:host": "203.0.113.99" }), state);
+        assert.equal(errs.length, 1);
+        assert.match(errs[0], /^berth:host: the data services' Docker resources \(Postgres, Redis, their volumes\) are recorded on ssh:\/\/[a-z]+@203\.0\.113\.10:22, and this configuration points their provider at ssh:\/\/[a-z]+@203\.0\.113\.99:22\./);
+        assert.ok(errs[0].includes(`pulumi state delete --target-dependents --force --yes --stack staging '${state[0].urn}'`), errs[0]);
+    });
+    test("a berth:hosts entry that keeps its name but not its address is refused; a new data host under its own name (the grow procedure) is not", async () => {
+        const state = [await providerState("fleet")];
+        const hosts = (address: string) => {
+            const doc = stackConfig("fleet").values["berth:hosts"];
+            return JSON.parse(doc).map((h: { name: string }) => (h.name === "data" ? { ...h, address } : h));
+        };
+        assert.deepEqual(dataHostMoves(configFor("fleet"), state), []);
+        const errs = dataHostMoves(configFor("fleet", { "berth:hosts": hosts("203.0.113.99") }), state);
+        assert.equal(errs.length, 1);
+        assert.match(errs[0], /^berth:hosts \(data\): /);
+        // The single-host staging's provider in the state, the stack now web1 (same address) + a new data host: a new URN, no refusal.
+        const single = [await providerState("staging")];
+        const grown = configFor("staging", {
+            "berth:host": undefined,
+            "berth:hostKey": undefined,
+            "berth:hosts": [
+                { name: "web1", address: "203.0.113.10", hostKey: configFor("staging").host.hostKey, roles: ["web", "worker"] },
+                { name: "data", address: "203.0.113.11", hostKey: configFor("staging").host.hostKey, roles: ["data"] },
+            ],
+        });
+        assert.deepEqual(dataHostMoves(grown, single), []);
     });
 });
