@@ -260,6 +260,18 @@ describe("berth:review.certificate wildcard: staging's certificate covers *.<rev
         assert.ok(create.includes(`/etc/letsencrypt/live/${staging.names.certName}/fullchain.pem`), "the site serves staging's lineage");
         assert.ok(create.includes("-checkhost pr-7.review.shop.example.com"));
     });
+    test("an open review stack switching own -> wildcard: its Certificate is removed, its HTTPS site moves to staging's lineage (the engine deletes removed resources after every update)", async () => {
+        const own = YAML.parse(reviewStackFile({ sourceText: stagingText(), source: "staging", project: "berth", pr: 7, sha: SHA, productionHosts: stackHosts(PRODUCTION, "berth") }).text).config;
+        const wild = YAML.parse(prFile().text).config;
+        const [a, b] = [await runProgram(configFrom("pr-7", own)), await runProgram(configFrom("pr-7", wild))];
+        assert.equal(a.error ?? b.error, undefined);
+        const certs = (r: typeof a) => r.resources.filter((x) => x.type === "berth:web:Certificate" || x.name.endsWith("-certbot")).map((x) => x.name);
+        assert.deepEqual(certs(a), ["shop-pr-7-certificate", "shop-pr-7-certificate-certbot"]);
+        assert.deepEqual(certs(b), [], "removed: its delete (certbot delete of shop-pr-7's own lineage) runs at the end of the up");
+        const site = (r: typeof a) => String(unwrap(r.resources.find((x) => x.name.endsWith("site-https-https"))!.inputs).create);
+        assert.ok(site(a).includes("/etc/letsencrypt/live/berth-shop-pr-7/fullchain.pem"));
+        assert.ok(site(b).includes("/etc/letsencrypt/live/berth-shop-staging/fullchain.pem") && !site(b).includes("berth-shop-pr-7/"), "the site no longer names the lineage that delete removes");
+    });
     test("the cover check under bash: a certificate with the wildcard passes; one without stops the site, naming the stack and the key", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-wildcard-"));
         try {
