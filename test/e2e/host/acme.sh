@@ -66,13 +66,25 @@ gateway() {
     printf '%s\n' "$gw"
 }
 
-# pid_alive NAME BINARY — pid from $ACME_DIR/NAME.pid if it is still BINARY.
+# pid_alive NAME BINARY — pid from $ACME_DIR/NAME.pid if it is still this
+# instance's BINARY. A pid file outlives its process across a reboot (the
+# cache is on disk), and the number may then be another process, or a thread
+# of one (/proc/<tid> reads like a process): only a process (Tgid = pid) whose
+# command line names this instance (its config file, its DNS API port) counts,
+# so a stale file neither hides a missing server nor gets another one killed.
 pid_alive() {
-    local pidf="$ACME_DIR/$1.pid" pid
+    local pidf="$ACME_DIR/$1.pid" pid cmd mark
     [ -s "$pidf" ] || return 1
     pid="$(cat "$pidf")"
-    [ -r "/proc/$pid/cmdline" ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -E "^(/usr/bin/)?$2 " >/dev/null || return 1
+    [ "$(awk '$1 == "Tgid:" { print $2 }' "/proc/$pid/status" 2>/dev/null)" = "$pid" ] || return 1
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    case "$1" in
+        pebble) mark="-config $ACME_DIR/pebble-config.json " ;;
+        challtestsrv) mark=":$DNS_API_PORT " ;;
+        *) die "pid_alive: unknown server $1" ;;
+    esac
+    grep -E "^(/usr/bin/)?$2 " >/dev/null <<<"$cmd" || return 1
+    [[ "$cmd" == *"$mark"* ]] || return 1
     printf '%s\n' "$pid"
 }
 
