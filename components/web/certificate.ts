@@ -2,9 +2,10 @@
  * Certificate: one certbot lineage (`names.certName`) for every host name of
  * the stack (`certificate.domains`: with `berth:review.certificate` wildcard
  * also `*.<review.domain>`, which review stacks on the same host serve
- * without a Certificate of their own). certbot.timer renews it; the deploy hook reloads nginx. The
- * environment makes this depend on the DNS records and on the challenge
- * site, and the full (HTTPS) site on this. certbot stores how it validated
+ * without a Certificate of their own). certbot.timer renews it; the deploy
+ * hook reloads nginx. The environment makes this depend on the DNS records
+ * and on the challenge site, and the full (HTTPS) site on this. certbot
+ * stores how it validated
  * (the authenticator and its options) in the lineage's renewal conf, so
  * timer renewals validate the same way.
  *
