@@ -5,9 +5,8 @@
  * without a Certificate of their own). certbot.timer renews it; the deploy
  * hook reloads nginx. The environment makes this depend on the DNS records
  * and on the challenge site, and the full (HTTPS) site on this. certbot
- * stores how it validated
- * (the authenticator and its options) in the lineage's renewal conf, so
- * timer renewals validate the same way.
+ * stores how it validated (the authenticator and its options) in the
+ * lineage's renewal conf, so timer renewals validate the same way.
  *
  * `berth:acme.challenge` http-01 (the default with one web host): HTTP-01 in
  * webroot mode: certbot only writes challenge files under `names.webroot`
