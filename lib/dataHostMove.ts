@@ -23,7 +23,7 @@ import { plan } from "./plan";
 import type { StateResource } from "./sshIdentity";
 
 /** One problem per Docker provider of the state that this configuration points at another host; empty when none. */
-export function dataHostMoves(cfg: BerthConfig, resources: readonly StateResource[], stack: string = cfg.stack): string[] {
+export function dataHostMoves(cfg: BerthConfig, resources: readonly StateResource[]): string[] {
     const p = plan(cfg);
     if (p.data.kind !== "containers") return [];
     const h = p.data.host;
@@ -34,7 +34,7 @@ export function dataHostMoves(cfg: BerthConfig, resources: readonly StateResourc
     const key = cfg.multiHost ? `berth:hosts (${h.name})` : "berth:host";
     const out: string[] = [];
     for (const r of resources) {
-        if (r.type !== "pulumi:providers:docker" || !r.urn || !names.has(r.urn.split("::").slice(3).join("::"))) continue;
+        if (r.type !== "pulumi:providers:docker" || r.delete || !r.urn || !names.has(r.urn.split("::").slice(3).join("::"))) continue;
         const had = r.inputs?.host;
         if (typeof had !== "string" || had === want) continue;
         out.push(
@@ -42,7 +42,7 @@ export function dataHostMoves(cfg: BerthConfig, resources: readonly StateResourc
                 `${key}: the data services' Docker resources (Postgres, Redis, their volumes${Object.keys(cfg.accessories).length ? ", accessories" : ""}) are recorded on ${had}, and this configuration points their provider at ${want}.`,
                 "Pulumi would update the provider in place and keep them as recorded: nothing would be created on the new host, and the state would describe the old host's data through a provider that reaches the new one.",
                 `Move the data as README "Moving a stack to a new VPS" says: maintenance on, dump, then forget the old host's Docker resources (they stay on the old host, untouched):`,
-                `  pulumi state delete --target-dependents --force --yes --stack ${stack} '${r.urn}'`,
+                `  pulumi state delete --target-dependents --force --yes --stack ${cfg.stack} '${r.urn}'`,
                 "then berth prepare, pulumi up and the restore on the new host.",
             ].join("\n"),
         );

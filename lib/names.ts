@@ -391,6 +391,11 @@ export function knownHostsPattern(address: string, port: number): string {
     return port === 22 ? address : `[${address}]:${port}`;
 }
 
+/** The Docker provider's `host`: the engine over SSH on the host that runs the containers. */
+export function dockerHost(cfg: { host: Pick<HostConfig, "sshUser" | "address" | "sshPort"> }): string {
+    return `ssh://${cfg.host.sshUser}@${cfg.host.address}:${cfg.host.sshPort}`;
+}
+
 /**
  * Options for the `ssh` binary the Docker provider runs. The pinned host key
  * reaches OpenSSH through KnownHostsCommand (split into argv by ssh itself,
@@ -402,11 +407,6 @@ export function knownHostsPattern(address: string, port: number): string {
  * host's MaxAuthTries); otherwise the SSH agent (`berth:sshAgent`). The key
  * itself never appears here.
  */
-/** The Docker provider's `host`: the engine over SSH on the host that runs the containers. */
-export function dockerHost(cfg: { host: Pick<HostConfig, "sshUser" | "address" | "sshPort"> }): string {
-    return `ssh://${cfg.host.sshUser}@${cfg.host.address}:${cfg.host.sshPort}`;
-}
-
 export function dockerSshOpts(cfg: SshScope): string[] {
     const base = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15"];
     const identity =

@@ -91,6 +91,8 @@ export interface StateResource {
     /** Set where the caller read it (`pulumi stack export`, the applier's state). */
     urn?: string;
     type: string;
+    /** A replaced or removed resource awaiting its delete (`delete: true` in Pulumi's state, the applier's pendingDelete). */
+    delete?: boolean;
     inputs?: Record<string, unknown>;
 }
 

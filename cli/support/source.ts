@@ -228,12 +228,12 @@ export function applierRandoms(stateFile: string): Record<string, string> {
 export function stateResources(stack: string, root = ROOT, stateFile?: string): StateResource[] {
     if (stateFile) {
         const { readState } = require("../../test/e2e/engine") as typeof import("../../test/e2e/engine");
-        return readState(stateFile).resources.filter((r) => !r.pendingDelete).map((r) => ({ urn: r.urn, type: r.type, inputs: unwrapSecret(r.inputs) }));
+        return readState(stateFile).resources.map((r) => ({ urn: r.urn, type: r.type, delete: r.pendingDelete, inputs: unwrapSecret(r.inputs) }));
     }
     const r = spawnSync("pulumi", ["stack", "export", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
     if (r.status !== 0) return [];
     const resources = (JSON.parse(r.stdout)?.deployment?.resources ?? []) as StateResource[];
-    return resources.filter((x) => !(x as { delete?: boolean }).delete).map((x) => ({ urn: String(x.urn), type: String(x.type), inputs: unwrapSecret(x.inputs) }));
+    return resources.map((x) => ({ urn: String(x.urn), type: String(x.type), delete: x.delete === true, inputs: unwrapSecret(x.inputs) }));
 }
 
 /** The key of Pulumi's secret marker in state (`{<sig>: <secret sig>, value}`): the SDK's own constant. */

@@ -523,7 +523,7 @@ export function siteScript(cfg: NginxSiteScope, phase: SitePhase, realIpFrom?: r
         `for f in ${quote(cert.fullchain)} ${quote(cert.privkey)}; do`,
         `  if [ ! -e "$f" ]; then echo "berth: $f is missing; ${first}" >&2; exit 1; fi`,
         "done",
-        from === undefined ? [] : wildcardCoverLines(cfg, from),
+        wildcardCoverLines(cfg),
         cmd("install", "-d", "-m", "0755", "/etc/nginx/berth"),
         "changed=0",
         "new_upstream=0",
@@ -540,8 +540,11 @@ export function siteScript(cfg: NginxSiteScope, phase: SitePhase, realIpFrom?: r
  * A review stack under its source stack's wildcard: every host name of the
  * site must match the source's lineage (a source without the wildcard yet, or
  * a review domain that changed, would serve a certificate browsers refuse).
+ * Nothing for a stack that requests its own certificate.
  */
-export function wildcardCoverLines(cfg: NginxSiteScope, from: string): Lines {
+export function wildcardCoverLines(cfg: NginxSiteScope): Lines {
+    const from = cfg.certificate.from;
+    if (from === undefined) return [];
     const fullchain = certificatePaths(cfg).fullchain;
     return cfg.certificate.domains.map((h) => [
         `if ! openssl x509 -noout -checkhost ${quote(h)} -in ${quote(fullchain)} | grep -q ' does match certificate$'; then`,

@@ -765,10 +765,7 @@ export class Engine {
      * step is not `same` (after applying it, for an up).
      */
     async up(run: ProgramRun, preview = false, opts: UpOptions = {}): Promise<EngineReport> {
-        const t0 = Date.now();
-        this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
-        this.registered = new Map();
-        this.aliased = new Map();
+        const t0 = this.begin();
         const errors: string[] = [];
         const fail = (e: unknown) => {
             const msg = e instanceof Error ? e.message : String(e);
@@ -820,10 +817,7 @@ export class Engine {
 
     /** `pulumi refresh` (with preview, `pulumi refresh --preview-only`): every resource read, no program. */
     async refresh(preview = false, opts: { expectNoChanges?: boolean } = {}): Promise<EngineReport> {
-        const t0 = Date.now();
-        this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
-        this.registered = new Map();
-        this.aliased = new Map();
+        const t0 = this.begin();
         const errors: string[] = [];
         try {
             this.report.steps = await this.refreshState(preview);
@@ -840,10 +834,7 @@ export class Engine {
 
     /** `pulumi destroy`: every resource, reverse order; protected ones fail on their own. */
     async destroy(preview = false): Promise<EngineReport> {
-        const t0 = Date.now();
-        this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
-        this.registered = new Map();
-        this.aliased = new Map();
+        const t0 = this.begin();
         const errors: string[] = [];
         await this.deleteAll([...this.state.resources], preview, errors);
         return this.finish(t0, errors);
@@ -887,6 +878,14 @@ export class Engine {
         this.state.resources = this.state.resources.filter((r) => !set.has(r.urn));
         this.save();
         return [...set];
+    }
+
+    /** A new operation: an empty report and no registrations or aliases yet; returns its start time. */
+    private begin(): number {
+        this.report = { ok: false, seconds: 0, steps: {}, outputs: {} };
+        this.registered = new Map();
+        this.aliased = new Map();
+        return Date.now();
     }
 
     private finish(t0: number, errors: string[]): EngineReport {

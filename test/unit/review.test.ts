@@ -222,12 +222,11 @@ describe("a review stack under mocks, and the policy", () => {
 });
 
 describe("berth:review.certificate wildcard: staging's certificate covers *.<review domain>, review stacks serve it", () => {
-    const wildcard = (extra: Record<string, unknown> = {}) =>
+    const wildcard = () =>
         stagingText({
             "berth:review": { domain: "review.shop.example.com", max: 2, certificate: "wildcard" },
             "berth:acme": { ...YAML.parse(STAGING).config["berth:acme"], challenge: "dns-01" },
             "berth:dns01": { authHook: { secure: "v1:AAAA:auth" }, cleanupHook: { secure: "v1:AAAA:cleanup" } },
-            ...extra,
         });
     const prFile = () => reviewStackFile({ sourceText: wildcard(), source: "staging", project: "berth", pr: 7, sha: SHA, productionHosts: stackHosts(PRODUCTION, "berth") });
 
@@ -282,14 +281,14 @@ describe("berth:review.certificate wildcard: staging's certificate covers *.<rev
                 return out;
             };
             const run = (cert: string) => {
-                const text = script(wildcardCoverLines({ ...pr, certificate: { ...pr.certificate } }, "staging")).replaceAll(`/etc/letsencrypt/live/${pr.certificate.lineage}/fullchain.pem`, cert);
+                const text = script(wildcardCoverLines(pr)).replaceAll(`/etc/letsencrypt/live/${pr.certificate.lineage}/fullchain.pem`, cert);
                 return spawnSync("bash", ["-c", text], { encoding: "utf8" });
             };
             assert.equal(run(make("DNS:staging.shop.example.com,DNS:*.review.shop.example.com")).status, 0);
             const bad = run(make("DNS:staging.shop.example.com"));
             assert.equal(bad.status, 1);
             assert.match(bad.stderr, /does not cover pr-7\.review\.shop\.example\.com: set berth:review\.certificate wildcard on staging/);
-            assert.ok(siteScript(pr, "full").includes(wildcardCoverLines(pr, "staging").flat(3)[0] as string));
+            assert.ok(siteScript(pr, "full").includes(wildcardCoverLines(pr).flat(3)[0] as string));
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }

@@ -219,6 +219,8 @@ describe("a data host moved under the same names (lib/dataHostMove.ts, berth pre
         assert.equal(errs.length, 1);
         assert.match(errs[0], /^berth:host: the data services' Docker resources \(Postgres, Redis, their volumes\) are recorded on ssh:\/\/[a-z]+@203\.0\.113\.10:22, and this configuration points their provider at ssh:\/\/[a-z]+@203\.0\.113\.99:22\./);
         assert.ok(errs[0].includes(`pulumi state delete --target-dependents --force --yes --stack staging '${state[0].urn}'`), errs[0]);
+        // A provider awaiting its delete (a replaced or removed one) is not what the program registers again.
+        assert.deepEqual(dataHostMoves(configFor("staging", { "berth:host": "203.0.113.99" }), [{ ...state[0], delete: true }]), []);
     });
     test("a berth:hosts entry that keeps its name but not its address is refused; a new data host under its own name (the grow procedure) is not", async () => {
         const state = [await providerState("fleet")];
