@@ -34,6 +34,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BerthConfig, configErrorMessage, parseConfig } from "../../lib/config";
+import { dataHostMoves } from "../../lib/dataHostMove";
 import type { StateResource } from "../../lib/sshIdentity";
 import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
 
@@ -190,7 +191,7 @@ function fileSource(file: string, opts: SourceOptions, project: string): StackSo
         config,
         randoms: () => (opts.stateFile ? applierRandoms(opts.stateFile) : undefined),
         converger: opts.stateFile
-            ? applierConverger(f.stack, () => values, f.secretKeys, opts.stateFile, opts.dnsApi, (next) => {
+            ? applierConverger(f.stack, config, () => values, f.secretKeys, opts.stateFile, opts.dnsApi, (next) => {
                   values = next;
                   f.write(next);
               })
@@ -225,15 +226,33 @@ export function applierRandoms(stateFile: string): Record<string, string> {
  * `stateFile`, otherwise `pulumi stack export`. A stack without state yet
  * (or without a working CLI) has none.
  */
-export function stateResources(stack: string, root = ROOT, stateFile?: string): StateResource[] {
+export function stateResources(stack: string, root = ROOT, stateFile?: string, pulumi = "pulumi"): StateResource[] {
     if (stateFile) {
         const { readState } = require("../../test/e2e/engine") as typeof import("../../test/e2e/engine");
         return readState(stateFile).resources.map((r) => ({ urn: r.urn, type: r.type, delete: r.pendingDelete, inputs: unwrapSecret(r.inputs) }));
     }
-    const r = spawnSync("pulumi", ["stack", "export", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+    const r = spawnSync(pulumi, ["stack", "export", "--stack", stack], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
     if (r.status !== 0) return [];
     const resources = (JSON.parse(r.stdout)?.deployment?.resources ?? []) as StateResource[];
     return resources.map((x) => ({ urn: String(x.urn), type: String(x.type), delete: x.delete === true, inputs: unwrapSecret(x.inputs) }));
+}
+
+/**
+ * `berth prepare`'s refusal of a data host moved under the same names
+ * (lib/dataHostMove.ts), for the day-2 converges too: a host edited in the
+ * stack file and then `berth maintenance on` would otherwise run the bare move
+ * that `prepare` refuses in CI. Read once (the state is exported once); the
+ * message, or undefined when nothing moved.
+ */
+export function movedDataHost(cfg: BerthConfig, resources: () => readonly StateResource[]): () => string | undefined {
+    let refused: { message?: string } | undefined;
+    return () => {
+        if (!refused) {
+            const moves = dataHostMoves(cfg, resources());
+            refused = { message: moves.length ? `berth: stack ${cfg.stack}:\n${moves.join("\n\n")}` : undefined };
+        }
+        return refused.message;
+    };
 }
 
 /** The key of Pulumi's secret marker in state (`{<sig>: <secret sig>, value}`): the SDK's own constant. */
@@ -254,6 +273,7 @@ export function unwrapSecret(v: any): any {
 
 function applierConverger(
     stack: string,
+    config: BerthConfig,
     current: () => Record<string, string>,
     secretKeys: ReadonlySet<string>,
     stateFile: string,
@@ -262,6 +282,11 @@ function applierConverger(
 ): Converger {
     let dir: string | undefined;
     let child: ReturnType<typeof spawn> | undefined;
+    // The stored state, not decrypted: the providers' host is plain, and the engine (the SDK) stays unloaded.
+    const moved = movedDataHost(config, () => {
+        const { readStoredState } = require("../../test/e2e/storedState") as typeof import("../../test/e2e/storedState");
+        return readStoredState(stateFile).resources.map((r) => ({ urn: r.urn, type: r.type, delete: r.pendingDelete, inputs: r.inputs }));
+    });
     // The applier in its own process, reading its configuration from stdin (`-`) once loaded.
     const start = () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-ops-"));
@@ -280,7 +305,16 @@ function applierConverger(
             p.unref();
             (p.stdin as unknown as { unref(): void }).unref();
         },
+        ready() {
+            const refused = moved();
+            if (refused) throw new DesiredStateError(refused);
+        },
         async apply(changes) {
+            const refused = moved();
+            if (refused) {
+                child?.stdin!.end(); // the loaded applier applies nothing
+                return { ok: false, error: refused };
+            }
             const values = { ...current(), ...Object.fromEntries(Object.entries(changes).map(([k, v]) => [`berth:${k}`, v])) };
             const p = child ?? start();
             child = undefined;
@@ -353,7 +387,7 @@ function pulumiSource(stack: string, project: string, opts: SourceOptions): Stac
             }
             return out;
         },
-        converger: pulumiConverger(stack, project, values, opts),
+        converger: pulumiConverger(stack, project, values, opts, ROOT, "pulumi", config),
     };
 }
 
@@ -365,15 +399,29 @@ function pulumiSource(stack: string, project: string, opts: SourceOptions): Stac
  * the stack output `revision`) when berth:revision is a branch, so it releases
  * nothing even if the branch moved.
  */
-export function pulumiConverger(stack: string, project: string, values: Readonly<Record<string, string>>, opts: SourceOptions, root = ROOT, pulumi = "pulumi"): Converger {
+export function pulumiConverger(
+    stack: string,
+    project: string,
+    values: Readonly<Record<string, string>>,
+    opts: SourceOptions,
+    root = ROOT,
+    pulumi = "pulumi",
+    config?: BerthConfig,
+): Converger {
     const s = stackFile(stack, project, values, root, pulumi);
+    const moved = config ? movedDataHost(config, () => stateResources(stack, root, undefined, pulumi)) : () => undefined;
     return {
         describe: (changes) => describeStackChange(s, opts, changes),
         plan: (changes) => planStackChange(s, opts, changes),
         ready: () => {
+            const refused = moved();
+            if (refused) throw new DesiredStateError(refused);
             if (!opts.local) preflight(s.file, { fetch: true });
         },
-        apply: (changes, o) => applyStackChange(s, opts, changes, o),
+        apply: (changes, o) => {
+            const refused = moved();
+            return refused ? Promise.resolve({ ok: false, error: refused }) : applyStackChange(s, opts, changes, o);
+        },
     };
 }
 
@@ -521,7 +569,7 @@ function devSource(project: string, opts: SourceOptions): StackSource {
         secretKeys,
         config,
         randoms: () => (fs.existsSync(stateFile) ? applierRandoms(stateFile) : undefined),
-        converger: applierConverger("dev", () => values, secretKeys, stateFile, opts.dnsApi ?? acme.dnsApi, (next) => {
+        converger: applierConverger("dev", config, () => values, secretKeys, stateFile, opts.dnsApi ?? acme.dnsApi, (next) => {
             // The dev stack's desired state is its stack file (what dev:up and every later
             // `-s dev` operation read): what an operation changed is written there, so a
             // later repair or up converges toward it, not back to the old value.

@@ -111,6 +111,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { isUnknown } from "@pulumi/pulumi/output";
 import { specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { readStoredState, StateFile, StoredResource } from "./storedState";
 
 /** Pulumi's wire markers for a secret value: the SDK's own constants (sdk/nodejs/runtime/rpc.ts). */
 export const SECRET_SIG = specialSigKey;
@@ -120,35 +121,7 @@ export const UNKNOWN = unknownValue;
 
 export type Op = "create" | "update" | "replace" | "delete" | "same";
 
-export interface StoredResource {
-    urn: string;
-    type: string;
-    name: string;
-    custom: boolean;
-    parent?: string;
-    /** Inputs as the program registered them (secret markers kept; encrypted on disk). */
-    inputs: any;
-    outputs: any;
-    protect: boolean;
-    retainOnDelete: boolean;
-    deleteBeforeReplace: boolean;
-    ignoreChanges: string[];
-    /** URNs this resource depends on (dependsOn, parent, provider). */
-    dependencies: string[];
-    /** The provider's URN (custom resources with an explicit provider). */
-    provider?: string;
-    /** Registration order of the run that last wrote it (a topological order). */
-    order: number;
-    /** An old, replaced resource (or one whose delete failed) waiting for deletion: the engine's `delete: true`. */
-    pendingDelete?: boolean;
-    /** The last create/update returned state with an error (partial create). */
-    initErrors?: string[];
-}
-
-export interface StateFile {
-    version: 2;
-    resources: StoredResource[];
-}
+export type { StateFile, StoredResource } from "./storedState";
 
 export interface PlannedStep {
     op: Op;
@@ -364,9 +337,7 @@ export function decryptSecrets(v: any, key: Buffer): any {
 
 /** Reads a state file, decrypting its secrets. */
 export function readState(file: string): StateFile {
-    if (!fs.existsSync(file)) return { version: 2, resources: [] };
-    const raw = JSON.parse(fs.readFileSync(file, "utf8"));
-    if (raw.version !== 2) throw new Error(`${file}: not an applier state of version 2 (delete it and the VPS to start over)`);
+    const raw = readStoredState(file);
     const key = stateKey();
     return { version: 2, resources: raw.resources.map((r: StoredResource) => ({ ...r, inputs: decryptSecrets(r.inputs, key), outputs: decryptSecrets(r.outputs, key) })) };
 }

@@ -33,7 +33,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -315,6 +315,12 @@ describe("a single-host stack grows into web + data hosts by the README's proced
         assert.ok(refused.stderr.includes(`ssh://root@${fleet.hosts.web1.ip}:22`) && refused.stderr.includes(`ssh://root@${fleet.hosts.data.ip}:22`), refused.stderr);
         const urn = /pulumi state delete --target-dependents --force --yes --stack dev '(urn:pulumi:[^']+)'/.exec(refused.stderr)?.[1];
         assert.ok(urn, refused.stderr);
+        // A day-2 converge refuses it too (step 9's maintenance off, run too early): nothing applied.
+        const stateBefore = fs.readFileSync(cli.statePath, "utf8");
+        const early = await berth(lines[9]);
+        assert.notEqual(early.code, 0, "maintenance off refuses the bare move");
+        assert.match(early.stdout + early.stderr, /berth:hosts \(web1\): the data services' Docker resources .* are recorded on ssh:\/\/root@/);
+        assert.equal(fs.readFileSync(cli.statePath, "utf8"), stateBefore, "the applier did not run");
         // Why: the engine would keep Postgres "same" (recorded on web1) while the provider points at the new VPS.
         const bare = await driver.preview(moved);
         const pg = Object.entries(bare.steps).find(([u]) => u.endsWith(`::${cfg.names.id}-data-web1-postgres`));
@@ -337,9 +343,15 @@ describe("a single-host stack grows into web + data hosts by the README's proced
         assert.deepEqual(a, [fleet.hosts.data.ip], "the A record names the new VPS");
 
         // Step 8 (poweroff of the old VPS), then the restore and maintenance off.
+        // Off = its container stopped (systemd's shutdown ran to the end), not "ssh fails": sshd stops
+        // early in a shutdown that may then wait on a unit's stop timeout (90 s by default).
         const off = await documented(lines[7]);
-        t.diagnostic(`poweroff of the old VPS: exit ${off.code}`);
-        assert.equal(await waitFor(() => onHost(fleet, "web1", "true").code !== 0, 60_000), true, "the old VPS is off");
+        const state = () => spawnSync("docker", ["inspect", "-f", "{{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}}", fleet.hosts.web1.name], { encoding: "utf8" }).stdout.trim();
+        const t1 = Date.now();
+        const stopped = await waitFor(() => state().startsWith("exited"), 240_000);
+        t.diagnostic(`poweroff of the old VPS: ssh exit ${off.code}; ${state()} after ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+        assert.equal(stopped, true, `the old VPS is off: ${state()}`);
+        assert.notEqual(onHost(fleet, "web1", "true").code, 0, "the old VPS answers no ssh");
         const restore = await documented(lines[8]);
         assert.equal(restore.code, 0, `pg_restore failed (${restore.code}): ${restore.stderr}`);
         assert.deepEqual(rows("data"), before, "the new VPS holds exactly the rows of before the move");

@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end suite: berth against a disposable local VPS (see test/e2e/README.md).
-#   bash test/e2e/run.sh           scenarios 1-10, then faults 1-9, then the day-2 operations, then backups,
-#                                  then several hosts, then a single host grown into web + data, then a
-#                                  Debian 12 host, then issue 18's variants (processes, schedules, an
-#                                  accessory, SQLite), then a multi-database Rails app, then the four
-#                                  workflows as written (workflows.test.ts: deploy-staging, deploy-production,
-#                                  drift and pr on a git repository of stack files), then deploys from the
-#                                  app's repository and review apps (review.test.ts), then alerts and the
-#                                  automatic rollback (alerts.test.ts), then a static frontend published
-#                                  after the backend's soak (frontend.test.ts) (npm run test:e2e; every
-#                                  other file runs on Debian 13)
+#   bash test/e2e/run.sh           every file (npm run test:e2e), in two lanes side by side (below):
+#                                  scenarios 1-10, faults, the day-2 operations, backups, several hosts,
+#                                  a single host grown into web + data hosts, a Debian 12 host (every other
+#                                  file runs on Debian 13), issue 18's variants, a multi-database Rails app,
+#                                  the four workflows as written on a git repository of stack files, deploys
+#                                  from the app's repository and review apps, alerts and the automatic
+#                                  rollback, a static frontend published after the backend's soak
 #   bash test/e2e/run.sh --bench   scenarios 1-5, faults 1-4, backups, several hosts, frontend and alerts with figures -> bench/ (npm run bench)
 #   bash test/e2e/run.sh FILE...   only those files, in that order (e.g. test/e2e/multi.test.ts)
 # Installs what it needs (docker.io, debootstrap, pebble, jq, ...) and starts
@@ -20,14 +17,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bench=0
 if [ "${1:-}" = "--bench" ]; then bench=1; fi
 
-# Each file builds its own world (its own VPS, services set and names), so the
-# files run one after another (--test-concurrency=1). Node's runner takes them
-# in the order of their paths (alerts, backup, faults, ... workflows: seen in
-# the runs' logs), not the order of this list; no file depends on another.
-files=(test/e2e/scenarios.test.ts test/e2e/faults.test.ts test/e2e/ops.test.ts test/e2e/backup.test.ts
-  test/e2e/multi.test.ts test/e2e/grow.test.ts test/e2e/oldstable.test.ts test/e2e/variants.test.ts
-  test/e2e/multidb.test.ts test/e2e/workflows.test.ts test/e2e/review.test.ts test/e2e/alerts.test.ts
-  test/e2e/frontend.test.ts)
+# Each file builds its own world (its own VPS, services set, domains and
+# repository: world.ts); worlds share nothing but dockerd and the cached
+# images, and no file depends on another. The whole suite runs in two lanes
+# side by side (most of a world's time is waiting on boots, health checks,
+# timers and soak windows, not computing); each lane runs its files one after
+# another (--test-concurrency=1, Node's runner taking them in the order of
+# their paths). The lanes are balanced by the files' durations in the runs'
+# logs (about 25 min each on 2 cores). BERTH_E2E_LANES=1: all in one lane.
+lane1=(test/e2e/workflows.test.ts test/e2e/faults.test.ts test/e2e/scenarios.test.ts
+  test/e2e/multidb.test.ts test/e2e/oldstable.test.ts)
+lane2=(test/e2e/review.test.ts test/e2e/multi.test.ts test/e2e/alerts.test.ts test/e2e/grow.test.ts
+  test/e2e/ops.test.ts test/e2e/backup.test.ts test/e2e/variants.test.ts test/e2e/frontend.test.ts)
+files=("${lane1[@]}" "${lane2[@]}")
 if [ "$bench" = 0 ] && [ $# -gt 0 ]; then
   files=("$@")
   for f in "${files[@]}"; do
@@ -77,6 +79,17 @@ if [ "$bench" = 1 ]; then
   BERTH_BENCH_OUT="$alerts" "$node" --import tsx --test --test-concurrency=1 test/e2e/alerts.test.ts
   "$node" --import tsx test/e2e/bench-report.ts --alerts "$alerts" bench
   rm -f "$alerts"
-else
+elif [ $# -gt 0 ] || [ "${BERTH_E2E_LANES:-2}" = 1 ]; then
   "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+else
+  lane() {
+    local n="$1"; shift
+    "$node" --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" 2>&1 | sed -u "s/^/[$n] /"
+  }
+  lane 2 "${lane2[@]}" &
+  pid2=$!
+  rc1=0; lane 1 "${lane1[@]}" || rc1=$?
+  rc2=0; wait "$pid2" || rc2=$?
+  echo "e2e lanes: [1] exit $rc1, [2] exit $rc2"
+  [ "$rc1" = 0 ] && [ "$rc2" = 0 ]
 fi

@@ -15,6 +15,7 @@ import { dockerSshOpts } from "../../components/data/dataServices";
 import { sshIdentityFile } from "../../lib/names";
 import { stateKeyFiles, writeDockerSshIdentity, writeSshIdentity, writeStateSshIdentities } from "../../lib/sshIdentity";
 import { dataHostMoves } from "../../lib/dataHostMove";
+import { pulumiConverger } from "../../cli/support/source";
 import { byType, configFor, runProgram, stackConfig, TEST_HOME, testPrivateKey, unwrap } from "./harness";
 
 const KEY_FILE = "~/.berth/ssh/berth-staging-203.0.113.10.key";
@@ -243,5 +244,26 @@ describe("a data host moved under the same names (lib/dataHostMove.ts, berth pre
             ],
         });
         assert.deepEqual(dataHostMoves(grown, single), []);
+    });
+    test("the day-2 converges refuse it too (berth rollback, berth maintenance): before any traffic move, commit or up", async () => {
+        // A stand-in pulumi that logs its calls and exports a state holding the program's own provider (on 203.0.113.10).
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-moved-"));
+        const log = path.join(dir, "calls");
+        fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify({ deployment: { resources: [await providerState("staging")] } }));
+        const pulumi = path.join(dir, "pulumi");
+        fs.writeFileSync(pulumi, `#!/usr/bin/env bash\necho "$*" >> ${log}\nif [ "$1 $2" = "stack export" ]; then cat ${dir}/state.json; fi\n`, { mode: 0o755 });
+        const calls = () => fs.readFileSync(log, "utf8").trim().split("\n");
+        const moved = configFor("staging", { "berth:host": "203.0.113.99" });
+        const conv = pulumiConverger("staging", "berth", {}, {}, dir, pulumi, moved);
+        assert.throws(() => conv.ready!(), /berth:host: the data services' Docker resources .* pulumi state delete --target-dependents --force --yes --stack staging '/s);
+        const r = await conv.apply({ maintenance: "true" }, { yes: true });
+        assert.equal(r.ok, false);
+        assert.match(r.error ?? "", /^berth: stack staging:\nberth:host: the data services' Docker resources/);
+        assert.deepEqual(calls(), ["stack export --stack staging"], "the state was read once; nothing committed, no up");
+        // The same host: no refusal (--local: no git checkout needed for ready).
+        fs.rmSync(log);
+        pulumiConverger("staging", "berth", {}, { local: true }, dir, pulumi, configFor("staging")).ready!();
+        assert.deepEqual(calls(), ["stack export --stack staging"]);
+        fs.rmSync(dir, { recursive: true, force: true });
     });
 });
