@@ -33,7 +33,7 @@ export interface CiState {
     secrets?: Record<string, string>;
     /** More machine settings (a stub API's URL). */
     env?: Record<string, string>;
-    /** Key files of these stacks are removed from the passwd home for each fresh runner. */
+    /** Key files of these stacks on this world's VPS are removed from the passwd home for each fresh runner. */
     stackKeyFiles: RegExp;
 }
 
@@ -95,7 +95,9 @@ export function ciMachine(state: () => CiState) {
         const s = state();
         // (os.homedir(), not os.userInfo(): test/unit/harness.ts points the latter at a temporary home in test processes.)
         const sshDir = path.join(os.homedir(), ".berth", "ssh");
-        const mine = () => (fs.existsSync(sshDir) ? fs.readdirSync(sshDir).filter((f) => s.stackKeyFiles.test(f)) : []);
+        // Only this world's files (its stacks' names on its VPS): another world runs beside it on this
+        // machine (test/e2e/run.sh's lanes), under the same passwd home, and its stacks may share these names.
+        const mine = () => (fs.existsSync(sshDir) ? fs.readdirSync(sshDir).filter((f) => s.stackKeyFiles.test(f) && f.endsWith(`-${s.world.vps.ip}.key`)) : []);
         for (const f of mine()) fs.rmSync(path.join(sshDir, f));
         assert.deepEqual(mine(), [], "a fresh runner has no key file");
         return fs.mkdtempSync(path.join(s.work, `runner-${++runs}-`));

@@ -205,7 +205,9 @@ saved_images() {
     f="$E2E_CACHE/images/local-images-$ids.tar"
     if [ ! -s "$f" ]; then
         install -d -m 0755 "$E2E_CACHE/images"
-        rm -f "$E2E_CACHE"/images/local-images-*.tar
+        # Older images' tarballs only: a world beside this one (run.sh's lanes)
+        # may have just saved this very one and be copying it.
+        find "$E2E_CACHE/images" -maxdepth 1 -name 'local-images-*.tar' ! -name "$(basename "$f")" -delete
         log "docker save $IMG_PG $IMG_REDIS -> $f"
         docker save -o "$f.tmp.$$" "$IMG_PG" "$IMG_REDIS"
         mv "$f.tmp.$$" "$f"
