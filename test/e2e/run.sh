@@ -24,7 +24,7 @@ if [ "${1:-}" = "--bench" ]; then bench=1; fi
 # timers and soak windows, not computing); each lane runs its files one after
 # another (--test-concurrency=1, Node's runner taking them in the order of
 # their paths). The lanes are balanced by the files' durations in the runs'
-# logs (about 25 min each on 2 cores). BERTH_E2E_LANES=1: all in one lane.
+# logs (about 31 min each on 2 cores, 2026-12-07). BERTH_E2E_LANES=1: all in one lane.
 lane1=(test/e2e/workflows.test.ts test/e2e/faults.test.ts test/e2e/scenarios.test.ts
   test/e2e/multidb.test.ts test/e2e/oldstable.test.ts)
 lane2=(test/e2e/review.test.ts test/e2e/multi.test.ts test/e2e/alerts.test.ts test/e2e/grow.test.ts
