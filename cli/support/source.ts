@@ -241,17 +241,27 @@ export function stateResources(stack: string, root = ROOT, stateFile?: string, p
  * `berth prepare`'s refusal of a data host moved under the same names
  * (lib/dataHostMove.ts), for the day-2 converges too: a host edited in the
  * stack file and then `berth maintenance on` would otherwise run the bare move
- * that `prepare` refuses in CI. Read once (the state is exported once); the
- * message, or undefined when nothing moved.
+ * that `prepare` refuses in CI. Read once (the state is exported once):
+ * `message` is the refusal, undefined when nothing moved (or without a
+ * configuration to check); `refuse` throws it.
  */
-export function movedDataHost(cfg: BerthConfig, resources: () => readonly StateResource[]): () => string | undefined {
+export function movedDataHost(cfg: BerthConfig | undefined, resources: () => readonly StateResource[]): { message(): string | undefined; refuse(): void } {
     let refused: { message?: string } | undefined;
-    return () => {
+    const message = () => {
+        if (!cfg) return undefined;
         if (!refused) {
             const moves = dataHostMoves(cfg, resources());
             refused = { message: moves.length ? `berth: stack ${cfg.stack}:\n${moves.join("\n\n")}` : undefined };
         }
         return refused.message;
+    };
+    return {
+        message,
+        /** Throws the refusal (a converger's `ready`: nothing has been done yet). */
+        refuse() {
+            const m = message();
+            if (m) throw new DesiredStateError(m);
+        },
     };
 }
 
@@ -305,12 +315,9 @@ function applierConverger(
             p.unref();
             (p.stdin as unknown as { unref(): void }).unref();
         },
-        ready() {
-            const refused = moved();
-            if (refused) throw new DesiredStateError(refused);
-        },
+        ready: () => moved.refuse(),
         async apply(changes) {
-            const refused = moved();
+            const refused = moved.message();
             if (refused) {
                 child?.stdin!.end(); // the loaded applier applies nothing
                 return { ok: false, error: refused };
@@ -409,17 +416,16 @@ export function pulumiConverger(
     config?: BerthConfig,
 ): Converger {
     const s = stackFile(stack, project, values, root, pulumi);
-    const moved = config ? movedDataHost(config, () => stateResources(stack, root, undefined, pulumi)) : () => undefined;
+    const moved = movedDataHost(config, () => stateResources(stack, root, undefined, pulumi));
     return {
         describe: (changes) => describeStackChange(s, opts, changes),
         plan: (changes) => planStackChange(s, opts, changes),
         ready: () => {
-            const refused = moved();
-            if (refused) throw new DesiredStateError(refused);
+            moved.refuse();
             if (!opts.local) preflight(s.file, { fetch: true });
         },
         apply: (changes, o) => {
-            const refused = moved();
+            const refused = moved.message();
             return refused ? Promise.resolve({ ok: false, error: refused }) : applyStackChange(s, opts, changes, o);
         },
     };

@@ -18,8 +18,8 @@ bench=0
 if [ "${1:-}" = "--bench" ]; then bench=1; fi
 
 # Each file builds its own world (its own VPS, services set, domains and
-# repository: world.ts); worlds share nothing but dockerd and the cached
-# images, and no file depends on another. The whole suite runs in two lanes
+# repository: world.ts; what worlds do share, and why it is safe side by side:
+# test/e2e/README.md "Two lanes"); no file depends on another. The whole suite runs in two lanes
 # side by side (most of a world's time is waiting on boots, health checks,
 # timers and soak windows, not computing); each lane runs its files one after
 # another (--test-concurrency=1, Node's runner taking them in the order of
