@@ -45,6 +45,16 @@ export function and(...commands: string[]): string {
     return commands.join(" && ");
 }
 
+/**
+ * Stops and disables a systemd unit (`unit`: one shell word, quoted or `"$u"`) and clears a
+ * *failed* state it may keep: a unit whose stop failed (a timeout, a kill) stays listed as
+ * `not-found failed` in `systemctl --failed` after its file is removed, until reset.
+ * Never fails (the unit may not exist).
+ */
+export function retireUnit(unit: string): string {
+    return `systemctl disable --now --quiet ${unit} 2>/dev/null || true; systemctl reset-failed ${unit} 2>/dev/null || true`;
+}
+
 /** `NAME=value` assignment with the value quoted. */
 export function assign(name: string, value: string | number): string {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {

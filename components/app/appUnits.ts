@@ -22,7 +22,7 @@ import { NGINX_USER, PROTECT } from "../../lib/names";
 import { appHardening, appServiceLines, sandboxTightening, shellExecStart, systemdQuote } from "../../lib/units/common";
 
 export { PROTECT, shellExecStart, systemdQuote };
-import { cmd, quote, script, writeFile } from "../../lib/shell";
+import { cmd, quote, retireUnit, script, writeFile } from "../../lib/shell";
 import { webSocketOf } from "../../lib/units/webSocket";
 
 /** What the builders read of the configuration: the stack, this app host and the release settings as it runs them. */
@@ -323,7 +323,7 @@ export function unitsScript(cfg: AppUnitsScope): string {
             ? writeFile(worker, workerUnitFile(cfg), { mode: "0644" })
             : [
                   `if [ -e ${quote(worker)} ]; then`,
-                  `  ${cmd("systemctl", "disable", "--now", "--quiet", workerUnit)} || true`,
+                  `  ${retireUnit(quote(workerUnit))}`,
                   `  ${cmd("rm", "-f", worker)}`,
                   "  changed=1",
                   "fi",
@@ -340,10 +340,10 @@ export function unitsScript(cfg: AppUnitsScope): string {
 /** Destroy (non-production): stop and disable every instance and the worker, remove the files. */
 export function unitsDeleteScript(cfg: AppUnitsScope): string {
     const n = cfg.names;
-    const units = [`${n.proxyUnit}blue.socket`, `${n.proxyUnit}green.socket`, `${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
+    const units = [`${n.proxyUnit}blue.socket`, `${n.proxyUnit}green.socket`, `${n.proxyUnit}blue.service`, `${n.proxyUnit}green.service`, `${n.webUnit}blue.service`, `${n.webUnit}green.service`, `${n.workerUnit}.service`];
     return script(
         // One at a time: systemctl refuses the whole list when one unit file is missing.
-        `for unit in ${units.map(quote).join(" ")}; do systemctl disable --now --quiet "$unit" 2>/dev/null || true; done`,
+        `for unit in ${units.map(quote).join(" ")}; do ${retireUnit('"$unit"')}; done`,
         cmd("rm", "-f", webUnitPath(cfg), workerUnitPath(cfg), proxySocketPath(cfg), proxyServicePath(cfg)),
         "systemctl daemon-reload",
     );

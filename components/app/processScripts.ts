@@ -6,7 +6,7 @@
  */
 import type { BerthConfig, ProcessConfig } from "../../lib/config";
 import { processUnitNames } from "../../lib/names";
-import { Lines, quote } from "../../lib/shell";
+import { Lines, quote, retireUnit } from "../../lib/shell";
 import { processesOn } from "../../lib/units/process";
 
 export type ProcessScope = Pick<BerthConfig, "project" | "stack" | "names" | "host" | "release" | "processes">;
@@ -31,7 +31,7 @@ export function processStopLines(cfg: ProcessScope): Lines {
 
 /** Stops and disables every instance of this host's process types (the switch's destroy; the units stay). Needs `instances`. */
 export function processHaltLines(cfg: ProcessScope): Lines {
-    return processesOn(cfg).map((p) => `for u in $(instances ${quote(processUnitNames(cfg.names, p.name, p.count).unit)}); do systemctl disable --now --quiet "$u" 2>/dev/null || true; done`);
+    return processesOn(cfg).map((p) => `for u in $(instances ${quote(processUnitNames(cfg.names, p.name, p.count).unit)}); do ${retireUnit('"$u"')}; done`);
 }
 
 /**
@@ -51,7 +51,7 @@ export function processSwitchLines(cfg: ProcessScope): Lines {
             `  i=\${u#${quote(u.unit)}}`,
             "  i=${i%.service}",
             `  case "$i" in ''|*[!0-9]*) ;; *) if [ "$i" -ge 1 ] && [ "$i" -le ${p.count} ]; then continue; fi ;; esac`,
-            '  systemctl disable --now --quiet "$u" 2>/dev/null || true',
+            `  ${retireUnit('"$u"')}`,
             `  echo "berth: stopped $u (${p.name} runs ${p.count} on this host)"`,
             "done",
         ];

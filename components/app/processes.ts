@@ -27,7 +27,7 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { processUnitNames } from "../../lib/names";
-import { quote, script, writeFile } from "../../lib/shell";
+import { quote, retireUnit, script, writeFile } from "../../lib/shell";
 import { processesOn, processUnitFile } from "../../lib/units/process";
 import { sha256 } from "./appUnits";
 import { instancesFunction, processHaltLines, processInstances, processStopLines, processSwitchLines, type ProcessScope } from "./processScripts";
@@ -101,7 +101,7 @@ export function processUnitsScript(cfg: ProcessScope): string {
         ...(paths.length > 0 ? [`  case "$f" in ${paths.map(quote).join("|")}) continue ;; esac`] : []),
         `  if [ "$(head -n 1 "$f")" = ${quote(managedBy(cfg))} ] && grep -q '^Environment=BERTH_PROCESS=' "$f"; then`,
         '    t=$(basename "$f" .service)',
-        '    for u in $(instances "$t"); do systemctl disable --now --quiet "$u" 2>/dev/null || true; done',
+        `    for u in $(instances "$t"); do ${retireUnit('"$u"')}; done`,
         '    rm -f "$f"',
         "    changed=1",
         '    echo "berth: removed the process type ${t%@} (no longer in berth:processes on this host)"',

@@ -17,7 +17,7 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { scheduleFailureUnit, scheduleStateDir, scheduleUnitNames } from "../../lib/names";
-import { cmd, quote, script, writeFile } from "../../lib/shell";
+import { cmd, quote, retireUnit, script, writeFile } from "../../lib/shell";
 import { scheduleFailureFile, scheduleServiceFile, scheduleTimerFile } from "../../lib/units/schedule";
 
 /** What the builders read of the configuration: the stack, the release host, the schedules. */
@@ -83,7 +83,7 @@ export function schedulesScript(cfg: ScheduleScope): string {
         `  case "$f" in ${units.map((u) => quote(u.servicePath)).join("|")}) continue ;; esac`,
         `  if [ "$(head -n 1 "$f")" = ${quote(managedBy(cfg))} ] && grep -q '^Environment=BERTH_SCHEDULE=' "$f"; then`,
         '    u=$(basename "$f" .service)',
-        '    systemctl disable --now --quiet "$u.timer" 2>/dev/null || true',
+        `    ${retireUnit('"$u.timer"')}; systemctl reset-failed "$u.service" 2>/dev/null || true`,
         '    rm -f "${f%.service}.timer" "$f"',
         `    rm -f ${quote(`${scheduleStateDir(n)}/`)}"\${u#${quote(`berth-${n.id}-schedule-`)}}.failed"`,
         "    changed=1",
@@ -102,7 +102,7 @@ export function schedulesDeleteScript(cfg: ScheduleScope): string {
     const units = Object.values(cfg.schedules).map((s) => scheduleUnitNames(n, s.name));
     return script(
         // One at a time: systemctl refuses the whole list when one unit file is missing.
-        `for u in ${units.flatMap((u) => [`${u.unit}.timer`, `${u.unit}.service`]).map(quote).join(" ")}; do systemctl disable --now --quiet "$u" 2>/dev/null || true; done`,
+        `for u in ${units.flatMap((u) => [`${u.unit}.timer`, `${u.unit}.service`]).map(quote).join(" ")}; do ${retireUnit('"$u"')}; done`,
         cmd("rm", "-f", ...units.flatMap((u) => [u.timerPath, u.servicePath, u.failedMarker]), scheduleFailureUnit(n).unitPath),
         "systemctl daemon-reload",
     );

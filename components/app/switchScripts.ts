@@ -7,7 +7,7 @@
  */
 import type { BerthConfig } from "../../lib/config";
 import { BUILT_MARKER, drainUnitPrefix, HOST_LOCK, releasePath } from "../../lib/names";
-import { cmd, hostLock, Lines, quote, raw, script, writeFile } from "../../lib/shell";
+import { cmd, hostLock, Lines, quote, raw, retireUnit, script, writeFile } from "../../lib/shell";
 import { upstreamFile } from "../web/upstream";
 import { probeHeaders } from "../../lib/proxy";
 import { has } from "../../lib/topology";
@@ -409,7 +409,7 @@ export function stopScript(cfg: SwitchScope): string {
         hostLock(HOST_LOCK, `stop of ${n.id}`),
         `for c in blue green; do systemctl stop ${quote(drainUnitPrefix(n))}"$c.timer" 2>/dev/null || true; done`,
         // One at a time: systemctl refuses the whole list when one unit file is gone.
-        `for u in ${units.map(quote).join(" ")}; do systemctl disable --now "$u" 2>/dev/null || true; done`,
+        `for u in ${units.map(quote).join(" ")}; do ${retireUnit('"$u"')}; done`,
         processesOn(cfg).length > 0 && [instancesFunction(), processHaltLines(cfg)],
         cmd("rm", "-rf", `${n.root}/state`, `${n.root}/slots/blue`, `${n.root}/slots/green`, `${n.root}/slots/blue.env`, `${n.root}/slots/green.env`, n.webSocket),
     );

@@ -41,7 +41,7 @@ import { HOST_LOCK } from "../../lib/names";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
 import { osAptInstall } from "../../lib/os";
 import { timerUnitFile } from "../../lib/units/common";
-import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, script, secretsPayload, withShebang, writeFile } from "../../lib/shell";
+import { cmd, Lines, pinnedSshWords, quote, raw, readSecrets, retireUnit, script, secretsPayload, withShebang, writeFile } from "../../lib/shell";
 import { knownHostsPattern } from "./dataServices";
 import { appDatabases } from "../../lib/databases";
 
@@ -850,7 +850,7 @@ export function installScript(cfg: BackupScope): string {
 export function installDeleteScript(cfg: BackupScope): string {
     const n = cfg.names;
     return script(
-        `for unit in ${[`${n.backupUnit}.timer`, `${n.restoreTestUnit}.timer`].map(quote).join(" ")}; do systemctl disable --now --quiet "$unit" 2>/dev/null || true; done`,
+        `for unit in ${[`${n.backupUnit}.timer`, `${n.backupUnit}.service`, `${n.restoreTestUnit}.timer`, `${n.restoreTestUnit}.service`].map(quote).join(" ")}; do ${retireUnit('"$unit"')}; done`,
         cmd("rm", "-f", ...Object.keys(backupFiles(cfg))),
         "systemctl daemon-reload",
     );

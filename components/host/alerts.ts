@@ -19,7 +19,7 @@ import { BerthConfig } from "../../lib/config";
 import { lifecycle } from "../../lib/lifecycle";
 import { alertNames } from "../../lib/names";
 import { Connection, managedBy, remoteScript } from "../../lib/remote";
-import { cmd, quote, script, writeFile } from "../../lib/shell";
+import { cmd, quote, retireUnit, script, writeFile } from "../../lib/shell";
 import {
     ALERT_UNITS_SCOPE,
     alertUnitFile,
@@ -118,7 +118,7 @@ export function alertsDeleteScript(cfg: AlertsScope): string {
     const files = Object.keys(alertFiles(cfg));
     return script(
         `if [ -f ${quote(a.sender)} ] && ! grep -qxF ${quote(managedBy(cfg))} ${quote(a.sender)}; then echo ${quote(`berth: ${a.sender} is not this stack's; left as it is`)} >&2; exit 0; fi`,
-        `systemctl disable --now ${quote(`${a.checkUnit}.timer`)} 2>/dev/null || true`,
+        `${retireUnit(quote(`${a.checkUnit}.timer`))}; ${retireUnit(quote(`${a.checkUnit}.service`))}`,
         cmd("rm", "-f", ...files, a.webhooks),
         cmd("rm", "-rf", a.stateDir),
         `${cmd("rmdir", "--ignore-fail-on-non-empty", a.etc, ...new Set(files.filter((f) => f.includes(".service.d/")).map((f) => f.slice(0, f.lastIndexOf("/")))))} 2>/dev/null || true`,

@@ -30,7 +30,7 @@ export type { DataFirewallNames, MeshNames } from "../../lib/names";
 import { managedBy } from "../../lib/managedBy";
 import { DATA_CONTAINER_PORTS } from "../../lib/ports";
 import { osDetectLines, osPackagesCase } from "../../lib/os";
-import { aptInstallWanted, cmd, hostLock, quote, raw, script, writeFile } from "../../lib/shell";
+import { aptInstallWanted, cmd, hostLock, quote, raw, retireUnit, script, writeFile } from "../../lib/shell";
 
 // ---------------------------------------------------------------------------
 // Names
@@ -354,7 +354,7 @@ export function meshConfigDeleteScript(cfg: MeshScope, identity: string): string
         `  echo ${quote(`berth: ${m.conf} belongs to a newer mesh resource; leaving it`)}`,
         "  exit 0",
         "fi",
-        `systemctl disable --now --quiet ${quote(m.unit)} 2>/dev/null || true`,
+        retireUnit(quote(m.unit)),
         `if ip link show dev ${quote(m.iface)} >/dev/null 2>&1; then ${cmd("ip", "link", "delete", "dev", m.iface)}; fi`,
         cmd("rm", "-f", m.conf, m.dockerDropIn),
         "systemctl daemon-reload",
@@ -523,7 +523,7 @@ export function dataFirewallDeleteScript(cfg: MeshScope, identity: string): stri
         `  echo ${quote(`berth: ${f.unitPath} belongs to a newer data firewall resource; leaving it`)}`,
         "  exit 0",
         "fi",
-        `systemctl disable --now --quiet ${quote(`${f.unit}.service`)} 2>/dev/null || true`,
+        retireUnit(quote(`${f.unit}.service`)),
         "if command -v iptables >/dev/null 2>&1; then",
         `  while iptables -w -D DOCKER-USER -j ${f.chain} 2>/dev/null; do :; done`,
         `  if iptables -w -S ${f.chain} >/dev/null 2>&1; then iptables -w -F ${f.chain}; iptables -w -X ${f.chain}; fi`,

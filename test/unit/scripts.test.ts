@@ -188,6 +188,20 @@ describe("goldens hold what differs", () => {
         // The substitution covers names and the managed-by line, not a domain: switch.sh (Host header) keeps its own file.
         assert.ok(fs.existsSync(path.join(GOLDEN_DIR, "production/switch.sh")));
     });
+    test("every unit a script stops for good is also reset-failed (lib/shell.ts retireUnit): a unit whose stop failed is not left listed once its file is gone", () => {
+        const stops: string[] = [];
+        for (const rel of filesUnder(...fs.readdirSync(GOLDEN_DIR))) {
+            fs.readFileSync(path.join(GOLDEN_DIR, rel), "utf8")
+                .split("\n")
+                .forEach((line, i) => {
+                    if (!/systemctl disable --now/.test(line)) return;
+                    stops.push(rel);
+                    assert.match(line, /systemctl reset-failed/, `${rel}:${i + 1} disables a unit without reset-failed: ${line.trim()}`);
+                });
+        }
+        // The stacks' units, processes, schedules, backups, alerts, the mesh: all of them have such scripts.
+        assert.ok(new Set(stops).size >= 10, `only ${new Set(stops).size} golden files stop units`);
+    });
 });
 
 describe("managed Postgres (berth:externalData.postgresAdminUrl)", () => {

@@ -9,7 +9,7 @@ if [ -f /etc/wireguard/bm-f98b93b0.conf ] && ! grep -qxF '# berth mesh identity:
   echo 'berth: /etc/wireguard/bm-f98b93b0.conf belongs to a newer mesh resource; leaving it'
   exit 0
 fi
-systemctl disable --now --quiet wg-quick@bm-f98b93b0.service 2>/dev/null || true
+systemctl disable --now --quiet wg-quick@bm-f98b93b0.service 2>/dev/null || true; systemctl reset-failed wg-quick@bm-f98b93b0.service 2>/dev/null || true
 if ip link show dev bm-f98b93b0 >/dev/null 2>&1; then ip link delete dev bm-f98b93b0; fi
 rm -f /etc/wireguard/bm-f98b93b0.conf /etc/systemd/system/docker.service.d/50-berth-shop-fleet-mesh.conf
 systemctl daemon-reload

@@ -130,7 +130,7 @@ for f in /etc/systemd/system/berth-shop-processes-*@.service; do
   case "$f" in /etc/systemd/system/berth-shop-processes-worker@.service|/etc/systemd/system/berth-shop-processes-mailer@.service) continue ;; esac
   if [ "$(head -n 1 "$f")" = '# Managed by berth (project berth, stack processes). Changes are overwritten by pulumi up.' ] && grep -q '^Environment=BERTH_PROCESS=' "$f"; then
     t=$(basename "$f" .service)
-    for u in $(instances "$t"); do systemctl disable --now --quiet "$u" 2>/dev/null || true; done
+    for u in $(instances "$t"); do systemctl disable --now --quiet "$u" 2>/dev/null || true; systemctl reset-failed "$u" 2>/dev/null || true; done
     rm -f "$f"
     changed=1
     echo "berth: removed the process type ${t%@} (no longer in berth:processes on this host)"

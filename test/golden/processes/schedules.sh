@@ -205,7 +205,7 @@ for f in /etc/systemd/system/berth-shop-processes-schedule-*.service; do
   case "$f" in /etc/systemd/system/berth-shop-processes-schedule-digest.service|/etc/systemd/system/berth-shop-processes-schedule-sweep.service) continue ;; esac
   if [ "$(head -n 1 "$f")" = '# Managed by berth (project berth, stack processes). Changes are overwritten by pulumi up.' ] && grep -q '^Environment=BERTH_SCHEDULE=' "$f"; then
     u=$(basename "$f" .service)
-    systemctl disable --now --quiet "$u.timer" 2>/dev/null || true
+    systemctl disable --now --quiet "$u.timer" 2>/dev/null || true; systemctl reset-failed "$u.timer" 2>/dev/null || true; systemctl reset-failed "$u.service" 2>/dev/null || true
     rm -f "${f%.service}.timer" "$f"
     rm -f /srv/berth/shop-processes/state/schedules/"${u#berth-shop-processes-schedule-}.failed"
     changed=1

@@ -111,7 +111,7 @@ for u in $(instances berth-shop-processes-worker@); do
   i=${u#berth-shop-processes-worker@}
   i=${i%.service}
   case "$i" in ''|*[!0-9]*) ;; *) if [ "$i" -ge 1 ] && [ "$i" -le 2 ]; then continue; fi ;; esac
-  systemctl disable --now --quiet "$u" 2>/dev/null || true
+  systemctl disable --now --quiet "$u" 2>/dev/null || true; systemctl reset-failed "$u" 2>/dev/null || true
   echo "berth: stopped $u (worker runs 2 on this host)"
 done
 systemctl enable --quiet berth-shop-processes-mailer@1.service
@@ -121,7 +121,7 @@ for u in $(instances berth-shop-processes-mailer@); do
   i=${u#berth-shop-processes-mailer@}
   i=${i%.service}
   case "$i" in ''|*[!0-9]*) ;; *) if [ "$i" -ge 1 ] && [ "$i" -le 1 ]; then continue; fi ;; esac
-  systemctl disable --now --quiet "$u" 2>/dev/null || true
+  systemctl disable --now --quiet "$u" 2>/dev/null || true; systemctl reset-failed "$u" 2>/dev/null || true
   echo "berth: stopped $u (mailer runs 1 on this host)"
 done
 echo "berth: release $rev serving on $idle (127.0.0.1:$port); the previous instance stays up for 300s (drain or rollback window, the longer)"

@@ -133,7 +133,7 @@ chmod 0644 "$tmp"
 chown root:root "$tmp"
 if cmp -s "$tmp" /etc/systemd/system/berth-shop-staging-proxy@.service && [ "$(stat -c '%a %U:%G' /etc/systemd/system/berth-shop-staging-proxy@.service)" = '644 root:root' ]; then rm -f "$tmp"; else mv -f "$tmp" /etc/systemd/system/berth-shop-staging-proxy@.service; changed=1; fi
 if [ -e /etc/systemd/system/berth-shop-staging-worker.service ]; then
-  systemctl disable --now --quiet berth-shop-staging-worker.service || true
+  systemctl disable --now --quiet berth-shop-staging-worker.service 2>/dev/null || true; systemctl reset-failed berth-shop-staging-worker.service 2>/dev/null || true
   rm -f /etc/systemd/system/berth-shop-staging-worker.service
   changed=1
 fi
