@@ -315,7 +315,10 @@ function appStep(s: Steps, env: pulumi.Output<Record<string, string>>, revision:
     for (const h of p.apps) {
         units[h.name] = s.per("units", h, (n, o) => new AppUnits(n, { ...argsFor(p, h, APP_UNITS_SCOPE), connection: s.connection(h), env, hostReady: [...s.ready(h), ...s.accessoriesReady] }, o));
     }
-    for (const h of p.apps.filter((x) => x.processes.length > 0)) {
+    // Every app host, with or without process types: the units script also removes the types
+    // no longer configured, the last one included (on production a dropped resource would only be
+    // forgotten, retainOnDelete, and its instances kept running).
+    for (const h of p.apps) {
         processes[h.name] = s.per("processes", h, (n, o) => new Processes(n, { ...argsFor(p, h, PROCESSES_SCOPE), connection: s.connection(h), hostReady: s.ready(h) }, o));
     }
     for (const h of p.apps) {
@@ -393,8 +396,10 @@ function switchStep(s: Steps, app: AppStep, sites: WebSites, frontendBuild?: pul
         const site = sites[h.name];
         const units = app.units[h.name];
         // berth:processes: their units and counts join the units' hash (a change is a new switch, which restarts them).
+        // A host without process types keeps the units' hash alone (no new switch when berth starts
+        // declaring its Processes there); removing the last type is a change of hash, a new switch.
         const procs = app.processes[h.name];
-        const unitsHash = procs ? pulumi.all([units.unitsHash, procs.unitsHash]).apply(([a, b]) => sha256(`${a}\0${b}`)) : units.unitsHash;
+        const unitsHash = procs && h.processes.length > 0 ? pulumi.all([units.unitsHash, procs.unitsHash]).apply(([a, b]) => sha256(`${a}\0${b}`)) : units.unitsHash;
         switches[h.name] = s.per("switch", h, (n, o) =>
             new Switch(
                 n,

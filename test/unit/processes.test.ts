@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { BerthConfig } from "../../lib/config";
 import { HOST_LOCK, processUnitNames, scheduleFailureUnit, scheduleStateDir, scheduleUnitNames } from "../../lib/names";
+import { managedBy } from "../../lib/managedBy";
 import { withShebang } from "../../lib/shell";
 import { processUnitFile } from "../../lib/units/process";
 import { scheduleFailureFile, scheduleServiceFile, scheduleTimerFile } from "../../lib/units/schedule";
@@ -411,6 +412,25 @@ describe("the program: processes stack", () => {
         assert.equal(unwrap(units.inputs.create).includes("berth-shop-processes-worker@.service"), true);
         assert.equal(byType(r, "berth:app:Processes").length, 1);
         assert.equal(byType(r, "berth:app:Schedules").length, 1);
+    });
+    test("production without process types still declares the (retained) units script: it stops and removes the last type a release dropped", async () => {
+        const prod = await runProgram(stackConfig("production"));
+        assert.equal(prod.error, undefined, prod.error?.message);
+        const units = prod.resources.filter((x) => x.type === "command:remote:Command" && x.name.endsWith("-processes-units"));
+        assert.equal(units.length, 1, "one units script on the one app host");
+        assert.equal(units[0].retainOnDelete, true, "production: retained, so the engine never runs a delete for it");
+        const pcfg = configFor("production");
+        const h = fakeHost(pcfg);
+        const managedLine = managedBy(pcfg);
+        const last = `berth-${pcfg.names.id}-worker@.service`;
+        fs.writeFileSync(path.join(h.etc, last), `${managedLine}\n[Service]\nEnvironment=BERTH_PROCESS=worker BERTH_PROCESS_INSTANCE=%i\n`);
+        fs.writeFileSync(path.join(h.dir, "loaded"), `berth-${pcfg.names.id}-worker@1.service loaded failed failed x\n`);
+        const r2 = runOn(h, pcfg, String(unwrap(units[0].inputs.create)).split("find /etc/systemd/system").join(`find ${h.etc}`));
+        assert.equal(r2.status, 0, r2.stderr);
+        assert.ok(!fs.existsSync(path.join(h.etc, last)), "the last process type's unit is gone");
+        assert.ok(h.calls().includes(`disable --now --quiet berth-${pcfg.names.id}-worker@1.service`), h.calls().join("\n"));
+        assert.ok(h.calls().includes(`reset-failed berth-${pcfg.names.id}-worker@1.service`), "its failed instance is not left listed");
+        assert.match(r2.stdout, /removed the process type/);
     });
     test("the switch's stamp carries the process units: a changed command is a new switch", async () => {
         const before = String(unwrap(one("shop-processes-switch-switch").inputs.create));
