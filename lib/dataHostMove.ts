@@ -21,6 +21,7 @@ import type { BerthConfig } from "./config";
 import { dockerHost } from "./names";
 import { plan } from "./plan";
 import type { StateResource } from "./sshIdentity";
+import { urnName } from "./urn";
 
 /** One problem per Docker provider of the state that this configuration points at another host; empty when none. */
 export function dataHostMoves(cfg: BerthConfig, resources: readonly StateResource[]): string[] {
@@ -34,7 +35,7 @@ export function dataHostMoves(cfg: BerthConfig, resources: readonly StateResourc
     const key = cfg.multiHost ? `berth:hosts (${h.name})` : "berth:host";
     const out: string[] = [];
     for (const r of resources) {
-        if (r.type !== "pulumi:providers:docker" || r.delete || !r.urn || !names.has(r.urn.split("::").slice(3).join("::"))) continue;
+        if (r.type !== "pulumi:providers:docker" || r.delete || !r.urn || !names.has(urnName(r.urn))) continue;
         const had = r.inputs?.host;
         if (typeof had !== "string" || had === want) continue;
         out.push(

@@ -36,6 +36,7 @@ import * as path from "node:path";
 import { BerthConfig, configErrorMessage, parseConfig } from "../../lib/config";
 import { dataHostMoves } from "../../lib/dataHostMove";
 import type { StateResource } from "../../lib/sshIdentity";
+import { urnName } from "../../lib/urn";
 import { actionMessage, commitAndPush, commitCommands, DesiredStateError, lineDiff, operatorName, preflight, setStackValues, stackConfigValues, stackFileName } from "./desired";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -390,7 +391,7 @@ function pulumiSource(stack: string, project: string, opts: SourceOptions): Stac
             for (const r of exported?.deployment?.resources ?? []) {
                 if (r.type !== "random:index/randomPassword:RandomPassword" || r.delete) continue;
                 const result = unwrapSecret(r.outputs)?.result;
-                if (typeof result === "string") out[String(r.urn).split("::").pop()!] = result;
+                if (typeof result === "string") out[urnName(String(r.urn))] = result;
             }
             return out;
         },

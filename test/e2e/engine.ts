@@ -111,6 +111,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { isUnknown } from "@pulumi/pulumi/output";
 import { specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { qualifiedType, urnName, urnType } from "../../lib/urn";
 import { readStoredState, StateFile, StoredResource } from "./storedState";
 
 /** Pulumi's wire markers for a secret value: the SDK's own constants (sdk/nodejs/runtime/rpc.ts). */
@@ -363,18 +364,6 @@ export function makeUrn(stack: string, project: string, parentUrn: string | unde
     return `urn:pulumi:${stack}::${project}::${qt}::${name}`;
 }
 
-export function qualifiedType(urn: string): string {
-    return urn.split("::")[2];
-}
-
-/** The resource's own type: the last of the qualified type's `$`-joined chain. */
-export function urnType(urn: string): string {
-    return qualifiedType(urn).split("$").pop()!;
-}
-
-export function urnName(urn: string): string {
-    return urn.split("::").slice(3).join("::");
-}
 
 /** What the program registered for one resource (from the resource transformation). */
 interface Registration {

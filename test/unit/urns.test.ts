@@ -32,6 +32,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { qualifiedType, urnName, urnType } from "../../lib/urn";
 import { ROOT, runProgram, stackConfig, StackConfig } from "./harness";
 import { alertsStack } from "./alertsStack";
 
@@ -90,18 +91,6 @@ export function newUrn(ctx: Ctx, parentType: string | undefined, type: string, n
     return `urn:pulumi:${ctx.stack}::${ctx.project}::${qualified}::${name}`;
 }
 
-/** `a$b$c` of a URN (type names never contain `::`; resource names may). */
-export function qualifiedType(urn: string): string {
-    return urn.split("::")[2];
-}
-
-export function urnType(urn: string): string {
-    return qualifiedType(urn).split("$").pop()!;
-}
-
-export function urnName(urn: string): string {
-    return urn.split("::").slice(3).join("::");
-}
 
 /** An alias with every Input settled; `noParent` for an explicit `parent: undefined` (pulumi.rootStackResource). */
 export type AliasSpec =
