@@ -21,6 +21,7 @@ import { keepHosts, makeWorld, onVps, removeVps, vps, World } from "./world";
 import { Driver, makeDriver } from "./driver";
 import { berthCli, sleep, Stage, underLoad } from "./kit";
 import { UpReport } from "./applier";
+import { HOST_HARDENING } from "../../lib/names";
 
 const VPS = "berth-faults-vps";
 const ID = "sample-dev";
@@ -102,13 +103,37 @@ describe("faults and hardening on a disposable VPS", () => {
         assert.equal((await stage.get("/up")).status, 200);
 
         // lynis (Debian's package, installed for the measurement only) on the freshly provisioned host.
-        const lynis = onVps(world, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1; lynis audit system --quick --no-colors 2>/dev/null | sed -n 's/.*Hardening index : \\([0-9]*\\).*/\\1/p'; apt-get purge -y -q lynis >/dev/null 2>&1");
-        const index = Number(lynis.stdout.trim().split("\n")[0]);
+        // The report's warnings and suggestions go into the failure message: what a lower index lost is in the CI log.
+        // A test VPS is a container: the kernel's global sysctls (kernel.*, fs.protected_*, net.core.bpf_jit_harden...)
+        // are this machine's, read-only inside it, whatever berth's /etc/sysctl.d file says (a real VPS applies
+        // it at boot). lynis's KRNL-6000 scores them all, so the index moved with the machine (75 on one, 71 on
+        // another, same berth). The figure skips those keys (lynis's own skip-test=KRNL-6000:<key>, in
+        // /etc/lynis/custom.prf): the index of what berth controls; the unskipped one is a diagnostic. The keys
+        // berth sets are checked in its sysctl file below.
+        const lynisAudit = (profile: string) =>
+            `${profile}; lynis audit system --quick --no-colors >/dev/null 2>&1; grep -E '^(hardening_index=|warning\\[\\]=|suggestion\\[\\]=)' /var/log/lynis-report.dat`;
+        const readOnlyKeys =
+            "for k in $(sed -n 's/^config-data=sysctl;\\([^;]*\\);.*/\\1/p' /etc/lynis/default.prf); do f=/proc/sys/$(printf %s \"$k\" | tr . /); if [ -e \"$f\" ] && [ ! -w \"$f\" ]; then echo \"skip-test=KRNL-6000:$k\"; fi; done > /etc/lynis/custom.prf";
+        const lynis = onVps(
+            world,
+            `DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1; ${lynisAudit("rm -f /etc/lynis/custom.prf")}; echo ---; ${lynisAudit(readOnlyKeys)}; echo ---; sed 's/.*://' /etc/lynis/custom.prf | paste -sd' '; apt-get purge -y -q lynis >/dev/null 2>&1`,
+        );
+        const [whole, ownPart, skippedKeys] = lynis.stdout.split("\n---\n");
+        const indexOf = (text: string) => Number(/^hardening_index=(\d+)$/m.exec(text ?? "")?.[1]);
+        const report = (ownPart ?? "").trim().split("\n");
+        const index = indexOf(ownPart);
         figures.lynisHardeningIndex = index;
-        t.diagnostic(`lynis hardening index: ${index}`);
+        figures.lynisHardeningIndexWithMachineSysctls = indexOf(whole);
+        t.diagnostic(`lynis hardening index: ${index} (the machine's read-only kernel sysctls skipped: ${(skippedKeys ?? "").trim()}); ${indexOf(whole)} with them`);
+        const sysctlFile = onVps(world, `cat ${HOST_HARDENING.sysctl}`).stdout;
+        for (const key of (skippedKeys ?? "").trim().split(/\s+/).filter((k) => /^(fs\.protected_|kernel\.(kptr_restrict|dmesg_restrict|core_uses_pid)|net\.core\.bpf_jit_harden)/.test(k))) {
+            assert.match(sysctlFile, new RegExp(`^${key.replace(/\./g, "\\.")} = `, "m"), `berth's sysctl file sets ${key} (skipped by the lynis figure)`);
+        }
         // 64 on a host berth provisioned before lib/hostHardening.ts; 74 with it, 75 with libpam-pwquality
         // (issue 20's goal; the figure is in bench/). This holds the hardening in place.
-        assert.ok(index >= 75, `lynis hardening index ${index}: below the goal of 75 (issue 20), the host hardening (lib/hostHardening.ts, libpam-pwquality in components/host/host.ts) is not all in effect`);
+        // Asserted at the end of this test: the rest of it (the socket-activation switch) is what tests 2-4 start from.
+        const lynisHolds = () =>
+            assert.ok(index >= 75, `lynis hardening index ${index}: below the goal of 75 (issue 20), the host hardening (lib/hostHardening.ts, libpam-pwquality in components/host/host.ts) is not all in effect. Its report:\n${report.filter((l) => !l.startsWith("hardening_index=")).join("\n")}`);
 
         // The extra hop (issue 20 item 5a): the same load before any release, through systemd-socket-proxyd,
         // then with Puma on the activated socket (an up that only changes berth:webSocket: a switch).
@@ -154,6 +179,7 @@ describe("faults and hardening on a disposable VPS", () => {
         figures.latencyRounds = rounds;
         figures.webActivationSecurity = Number(/: (\d+\.\d+)/.exec(onVps(world, `systemd-analyze security --no-pager berth-${ID}-web@green.service | tail -n 1`).stdout)?.[1]);
         t.diagnostic(`p50/p99 ms, proxy ${JSON.stringify(figures.latencyProxy)}, activation ${JSON.stringify(figures.latencyActivation)}`);
+        lynisHolds();
     });
 
     test("2. heavy traffic across a release: 16 keep-alive connections and in-flight slow requests, 0 errors", async () => {
