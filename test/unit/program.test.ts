@@ -207,6 +207,7 @@ describe("staging and production on one shared VPS", () => {
             /^path \/etc\/nginx\/conf\.d(\/50-berth-hardening\.conf(\.berth\.XXXXXX)?)?$/,
             /^path \/etc\/nginx\/nginx\.conf$/, // the distribution's: its server_tokens line
             /^path \/etc\/os-release$/, // read by every step that installs packages
+            /^path \/etc\/systemd\/system$/, // searched (find) for a process type's enabled instances, never written as such
             /^path \/var\/(log|lib)\/nginx$/,
             // Host-wide system hardening (lib/hostHardening.ts, no stack in it: the same text from every stack).
             ...Object.values(HOST_HARDENING).map((f) => new RegExp(`^path ${f.replace(/[.\/]/g, "\\$&")}(\\.berth\\.XXXXXX)?$`)),
