@@ -72,7 +72,7 @@ interface DataStep {
 /** The app step: per app host, env file and units, and the release (built on every host). */
 interface AppStep {
     units: Record<string, AppUnits>;
-    /** berth:processes: the template units of the hosts that run process types. */
+    /** berth:processes: the template units, on every app host (with no type, it removes those no longer configured). */
     processes: Record<string, Processes>;
     releases: Record<string, Release>;
 }

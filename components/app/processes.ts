@@ -6,7 +6,12 @@
  *
  * This component only writes the template units (and removes those of
  * process types no longer configured on the host, stopping their
- * instances). Which instances run is the switch's job, as for today's
+ * instances). Every app host has one, with or without process types, so
+ * removing the last type is done by its script too (on production a
+ * Processes dropped from the program would only be forgotten:
+ * retainOnDelete). An upgrade of berth adds it to a host that had none: one
+ * command that finds nothing to remove; the switch's hash is the units'
+ * alone while the host has no type, so no switch follows. Which instances run is the switch's job, as for today's
  * worker: after each release it enables and restarts instances 1..count and
  * stops and disables any instance above the count (`processSwitchLines`);
  * `unitsHash` joins the switch's units hash, so a changed command or count
@@ -14,9 +19,9 @@
  *
  * `berth:workerCommand` is the process `worker` too (lib/config.ts), but
  * keeps today's single unit `berth-<app>-<stack>-worker.service`
- * (components/app/appUnits.ts): an existing stack's units, switch and
- * URNs stay byte for byte what they were, and its worker is never
- * restarted by an upgrade of berth. Moving to `berth:processes.worker`
+ * (components/app/appUnits.ts): an existing stack's units and switch
+ * stay byte for byte what they were (its URNs only gain this component),
+ * and its worker is never restarted by an upgrade of berth. Moving to `berth:processes.worker`
  * is the user's step (README "Processes and schedules"): the units script
  * removes the old unit (appUnits.ts, worker no longer configured) and the
  * switch starts `worker@1..count`.
